@@ -1,0 +1,94 @@
+# provium — one GNU Makefile for the host binary, tools, unit tests and checks.
+#
+#   make            build/provium and build/toml-decode
+#   make check      every test; ends with "N passed, N failed, N skipped"
+#   make demo       install what is missing, build, run examples/
+#   make install PREFIX=/usr/local
+#
+# Objects live under build/. Quiet "CC x.o" lines; V=1 shows full commands.
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+           -Wwrite-strings -Wpointer-arith -Wcast-qual -Wformat=2 \
+           -Wundef -Wvla -Wno-unused-parameter
+PKGS    := lua5.4 msgpack jansson libzstd libcrypto
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+           -DPROVIUM_VERSION='"$(VERSION)"'
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto) -lm
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+B := build
+
+HOST_SRCS := $(wildcard src/host/*.c src/host/*/*.c src/proto/*.c)
+HOST_MAIN := src/host/main.c
+HOST_LIB_SRCS := $(filter-out $(HOST_MAIN),$(HOST_SRCS))
+LUA_EMBED := $(wildcard src/host/lua/*.lua)
+
+HOST_LIB_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(HOST_LIB_SRCS)) \
+                 $(patsubst src/host/lua/%.lua,$(B)/gen/%_lua.o,$(LUA_EMBED))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+
+all: $(B)/provium $(B)/toml-decode
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Lua preludes are embedded with .incbin: symbols embedded_<name>_lua[_end].
+$(B)/gen/%_lua.S: src/host/lua/%.lua
+	@mkdir -p $(dir $@)
+	@printf '\t.section .rodata\n\t.global embedded_%s_lua\n\t.global embedded_%s_lua_end\nembedded_%s_lua:\n\t.incbin "%s"\nembedded_%s_lua_end:\n\t.byte 0\n\t.section .note.GNU-stack,"",@progbits\n' \
+	  $* $* $* $< $* > $@
+$(B)/gen/%_lua.o: $(B)/gen/%_lua.S src/host/lua/%.lua
+	@$(if $(Q),echo "  EMBED   $*.lua")
+	$(Q)$(CC) -c $< -o $@
+
+$(B)/libprovium.a: $(HOST_LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/provium: $(B)/obj/$(HOST_MAIN:.c=.o) $(B)/libprovium.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/toml-decode: $(B)/obj/src/tools/toml-decode.o $(B)/libprovium.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libprovium.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+-include mk/*.mk
+
+check: all unit
+	@bash tests/run-all.sh
+
+demo:
+	@bash tools/setup-deps.sh
+	@$(MAKE) --no-print-directory all
+	@cd examples && ../$(B)/provium --vmm local
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/provium
+	install -m 755 $(B)/provium $(DESTDIR)$(PREFIX)/bin/provium
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all unit check demo install clean
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,59 @@
+/* config.h — provium.toml: the [provium] section and [profiles.<name>].
+ *
+ * config_load() reads, parses (toml.c) and validates one file. Errors are
+ * returned as a message of the documented shapes, all of which the CLI
+ * maps to exit code 2:
+ *   read `<path>`: <strerror>
+ *   parse `<path>`: <line>:<col> <what>
+ *   invalid config in `<path>`: <message>      (e.g. profile `x` has empty cmdline)
+ * A missing file at the *default* path is not an error: the caller uses
+ * config_init_default() instead. */
+#ifndef PROVIUM_CONFIG_H
+#define PROVIUM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum accel_kind { ACCEL_AUTO = 0, ACCEL_KVM, ACCEL_TCG };
+
+struct profile {
+	char *name;
+	char *kernel;             /* NULL when unset */
+	char *initrd;
+	char *cmdline;            /* effective: cmdline_file contents (whitespace-collapsed) then inline cmdline */
+	char *cmdline_file;
+	char *guest_os;           /* default "peios" */
+	bool inject_agent;        /* default true */
+	char *agent_overlay_path; /* NULL when unset */
+	int64_t agent_boot_timeout_ns; /* default 30 s */
+	enum accel_kind accel;    /* default auto */
+	uint64_t memory;          /* bytes; 0 = unset (VM default) */
+	int cpus;                 /* 0 = unset */
+	char *modules;            /* directory; NULL when unset */
+	bool builtin;             /* the embedded default profile (not from the file) */
+};
+
+struct config {
+	char *path;               /* file it came from, or NULL */
+	char *dir;                /* directory of that file (relative paths resolve here), or cwd */
+	char **roots;             /* absolute paths; NULL-terminated; may be empty */
+	size_t nroots;
+	char *cache_dir;          /* default ~/.cache/provium/fixtures */
+	uint64_t cache_max_size;  /* default 20G */
+	struct profile *profiles; /* sorted by name */
+	size_t nprofiles;
+};
+
+/* Fill cfg with the defaults (no roots, no profiles). */
+void config_init_default(struct config *cfg);
+
+/* Load and validate path into cfg. 0 on success; -1 with err filled. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Profile by name, or NULL. */
+const struct profile *config_profile(const struct config *cfg, const char *name);
+
+void config_free(struct config *cfg);
+
+#endif

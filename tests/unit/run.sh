@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every cmocka unit-test binary under build/tests/ and sums the counts.
+set -u
+cd "$(dirname "$0")/../.."
+p=0 f=0 s=0
+for t in build/tests/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1); rc=$?
+	echo "$out"
+	n=$(grep -Eo '\[  PASSED  \] [0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | tail -1)
+	x=$(grep -Eo '\[  FAILED  \] [0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | tail -1)
+	k=$(grep -Eo '\[  SKIPPED \] [0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | tail -1)
+	p=$((p + ${n:-0})); f=$((f + ${x:-0})); s=$((s + ${k:-0}))
+	if [ $rc -ne 0 ] && [ -z "${x:-}" ]; then f=$((f + 1)); echo "*** $t exited $rc"; fi
+done
+echo "unit: $p passed, $f failed, $s skipped"
