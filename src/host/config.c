@@ -1,0 +1,586 @@
+/* config.c — loading and validating provium.toml (see config.h).
+ *
+ * Owns the schema: which keys exist in [provium] and [profiles.<name>],
+ * their types and defaults, how relative paths resolve (against the
+ * directory of the config file), and the three error shapes the CLI turns
+ * into exit code 2:
+ *   read `<path>`: <strerror>
+ *   parse `<path>`: <line>:<col> <what>
+ *   invalid config in `<path>`: <message>
+ * Schema errors name the key, its table and where it was written, e.g.
+ *   unknown key `foo` in [profiles.x] at 7:1
+ *   `cpus` in [profiles.x] must be a positive integer, got string at 9:8
+ *
+ * Calling sequence: config_load() (or config_init_default() when there is
+ * no file), config_profile() lookups, config_free(). config_load()
+ * initialises cfg itself; on failure cfg holds the defaults, so
+ * config_free() is always safe afterwards. Nothing here prints. */
+#include "config.h"
+#include "toml.h"
+#include "units.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CACHE_MAX (UINT64_C(20) << 30)
+#define DEFAULT_AGENT_BOOT_TIMEOUT_NS (INT64_C(30) * 1000000000)
+
+struct loader {
+	const char *path;   /* as given, for messages */
+	const char *dir;    /* absolute directory of the file */
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int invalid(struct loader *ld, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(ld->err, ld->errlen, "invalid config in `%s`: %s", ld->path, msg);
+	return -1;
+}
+
+static int nomem(struct loader *ld)
+{
+	snprintf(ld->err, ld->errlen, "invalid config in `%s`: out of memory", ld->path);
+	return -1;
+}
+
+static const char *home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+	if (h && *h)
+		return h;
+	pw = getpwuid(getuid());
+	return pw && pw->pw_dir ? pw->pw_dir : "/";
+}
+
+/* p resolved against dir ("~/" expands to $HOME); malloc'd, NULL on OOM. */
+static char *resolve_path(const char *dir, const char *p)
+{
+	char *out;
+	if (p[0] == '/')
+		return strdup(p);
+	if (p[0] == '~' && (p[1] == '/' || p[1] == 0))
+		return asprintf(&out, "%s%s", home_dir(), p + 1) < 0 ? NULL : out;
+	if (strcmp(p, ".") == 0)
+		return strdup(dir);
+	if (p[0] == '.' && p[1] == '/')
+		p += 2;
+	return asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", p) < 0
+		       ? NULL : out;
+}
+
+static void profile_free(struct profile *p)
+{
+	free(p->name);
+	free(p->kernel);
+	free(p->initrd);
+	free(p->cmdline);
+	free(p->cmdline_file);
+	free(p->guest_os);
+	free(p->agent_overlay_path);
+	free(p->modules);
+}
+
+void config_free(struct config *cfg)
+{
+	size_t i;
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->dir);
+	for (i = 0; i < cfg->nroots; i++)
+		free(cfg->roots[i]);
+	free(cfg->roots);
+	free(cfg->cache_dir);
+	for (i = 0; i < cfg->nprofiles; i++)
+		profile_free(&cfg->profiles[i]);
+	free(cfg->profiles);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+void config_init_default(struct config *cfg)
+{
+	char *cwd = getcwd(NULL, 0);
+	memset(cfg, 0, sizeof *cfg);
+	cfg->dir = cwd ? cwd : strdup("/");
+	cfg->roots = calloc(1, sizeof *cfg->roots);
+	if (asprintf(&cfg->cache_dir, "%s/.cache/provium/fixtures", home_dir()) < 0)
+		cfg->cache_dir = NULL;
+	cfg->cache_max_size = DEFAULT_CACHE_MAX;
+}
+
+const struct profile *config_profile(const struct config *cfg, const char *name)
+{
+	size_t i;
+	for (i = 0; i < cfg->nprofiles; i++)
+		if (strcmp(cfg->profiles[i].name, name) == 0)
+			return &cfg->profiles[i];
+	return NULL;
+}
+
+/* ---- typed field readers --------------------------------------------------
+ * Each takes the key/value pair and the table's display name ("provium",
+ * "profiles.x") and fills the destination or returns -1 with a message. */
+
+static int wrong_type(struct loader *ld, const struct toml_kv *kv, const char *table,
+		      const char *expected)
+{
+	return invalid(ld, "`%s` in [%s] must be %s, got %s at %d:%d", kv->key, table,
+		       expected, toml_type_name(kv->val->type), kv->val->line, kv->val->col);
+}
+
+static int get_string(struct loader *ld, const struct toml_kv *kv, const char *table, char **out)
+{
+	if (kv->val->type != TOML_STRING)
+		return wrong_type(ld, kv, table, "a string");
+	free(*out);
+	if (!(*out = strdup(kv->val->u.str.ptr)))
+		return nomem(ld);
+	return 0;
+}
+
+static int get_path(struct loader *ld, const struct toml_kv *kv, const char *table, char **out)
+{
+	if (kv->val->type != TOML_STRING)
+		return wrong_type(ld, kv, table, "a path string");
+	if (!kv->val->u.str.ptr[0])
+		return invalid(ld, "`%s` in [%s] is an empty path at %d:%d", kv->key, table,
+			       kv->val->line, kv->val->col);
+	free(*out);
+	if (!(*out = resolve_path(ld->dir, kv->val->u.str.ptr)))
+		return nomem(ld);
+	return 0;
+}
+
+static int get_size(struct loader *ld, const struct toml_kv *kv, const char *table, uint64_t *out)
+{
+	char msg[256];
+	if (kv->val->type == TOML_INTEGER) {
+		if (kv->val->u.i < 0)
+			return invalid(ld, "`%s` in [%s] must not be negative at %d:%d", kv->key,
+				       table, kv->val->line, kv->val->col);
+		*out = (uint64_t)kv->val->u.i;
+		return 0;
+	}
+	if (kv->val->type != TOML_STRING)
+		return wrong_type(ld, kv, table, "a size string (\"512M\", \"2G\") or integer bytes");
+	if (parse_size_bytes(kv->val->u.str.ptr, out, msg, sizeof msg) < 0)
+		return invalid(ld, "`%s` in [%s]: %s at %d:%d", kv->key, table, msg,
+			       kv->val->line, kv->val->col);
+	return 0;
+}
+
+static int get_duration(struct loader *ld, const struct toml_kv *kv, const char *table,
+			int64_t *out)
+{
+	char msg[256];
+	const struct toml_node *v = kv->val;
+	if (v->type == TOML_INTEGER || v->type == TOML_FLOAT) {
+		double s = v->type == TOML_INTEGER ? (double)v->u.i : v->u.f;
+		if (!(s >= 0) || s > 9.2e9)
+			return invalid(ld, "`%s` in [%s] must be a non-negative number of seconds at %d:%d",
+				       kv->key, table, v->line, v->col);
+		*out = v->type == TOML_INTEGER ? v->u.i * 1000000000 : (int64_t)(s * 1e9 + 0.5);
+		return 0;
+	}
+	if (v->type != TOML_STRING)
+		return wrong_type(ld, kv, table, "seconds or a duration string (\"30s\")");
+	if (parse_duration_ns(v->u.str.ptr, out, msg, sizeof msg) < 0)
+		return invalid(ld, "`%s` in [%s]: %s at %d:%d", kv->key, table, msg, v->line, v->col);
+	return 0;
+}
+
+static int unknown_key(struct loader *ld, const struct toml_kv *kv, const char *table)
+{
+	if (table)
+		return invalid(ld, "unknown key `%s` in [%s] at %d:%d", kv->key, table, kv->line,
+			       kv->col);
+	return invalid(ld, "unknown top-level key `%s` at %d:%d (expected [provium] or [profiles.<name>])",
+		       kv->key, kv->line, kv->col);
+}
+
+/* ---- [provium] ------------------------------------------------------------ */
+
+static int load_provium(struct loader *ld, struct config *cfg, const struct toml_kv *sec)
+{
+	const struct toml_node *t = sec->val;
+	size_t i, j;
+
+	if (t->type != TOML_TABLE)
+		return wrong_type(ld, sec, "top level", "a table");
+	for (i = 0; i < t->u.tab.n; i++) {
+		const struct toml_kv *kv = &t->u.tab.items[i];
+		if (strcmp(kv->key, "roots") == 0) {
+			const struct toml_node *a = kv->val;
+			char **roots;
+			if (a->type != TOML_ARRAY)
+				return wrong_type(ld, kv, "provium", "an array of strings");
+			for (j = 0; j < a->u.arr.n; j++)
+				if (a->u.arr.items[j]->type != TOML_STRING ||
+				    !a->u.arr.items[j]->u.str.ptr[0])
+					return invalid(ld, "`roots` in [provium] must be an array of non-empty strings (item %zu at %d:%d)",
+						       j + 1, a->u.arr.items[j]->line,
+						       a->u.arr.items[j]->col);
+			if (!(roots = calloc(a->u.arr.n + 1, sizeof *roots)))
+				return nomem(ld);
+			for (j = 0; j < cfg->nroots; j++)
+				free(cfg->roots[j]);
+			free(cfg->roots);
+			cfg->roots = roots;
+			cfg->nroots = 0;
+			for (j = 0; j < a->u.arr.n; j++) {
+				if (!(roots[j] = resolve_path(ld->dir, a->u.arr.items[j]->u.str.ptr)))
+					return nomem(ld);
+				cfg->nroots++;
+			}
+		} else if (strcmp(kv->key, "cache_dir") == 0) {
+			if (get_path(ld, kv, "provium", &cfg->cache_dir) < 0)
+				return -1;
+		} else if (strcmp(kv->key, "cache_max_size") == 0) {
+			if (get_size(ld, kv, "provium", &cfg->cache_max_size) < 0)
+				return -1;
+		} else {
+			return unknown_key(ld, kv, "provium");
+		}
+	}
+	return 0;
+}
+
+/* ---- [profiles.<name>] ---------------------------------------------------- */
+
+/* Contents of file with runs of whitespace collapsed to one space and the
+ * ends trimmed; malloc'd. NULL with errno on failure. */
+static char *read_collapsed(const char *file)
+{
+	FILE *f = fopen(file, "re");
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	int c, pending = 0;
+
+	if (!f)
+		return NULL;
+	while ((c = getc(f)) != EOF) {
+		if (isspace(c)) {
+			pending = len > 0;
+			continue;
+		}
+		if (len + 3 > cap) {
+			char *n = realloc(out, cap = cap ? cap * 2 : 128);
+			if (!n) {
+				free(out);
+				fclose(f);
+				errno = ENOMEM;
+				return NULL;
+			}
+			out = n;
+		}
+		if (pending)
+			out[len++] = ' ';
+		pending = 0;
+		out[len++] = (char)c;
+	}
+	if (ferror(f)) {
+		int e = errno;
+		free(out);
+		fclose(f);
+		errno = e ? e : EIO;
+		return NULL;
+	}
+	fclose(f);
+	if (!out && !(out = malloc(1)))
+		return NULL;
+	out[len] = 0;
+	return out;
+}
+
+static int blank(const char *s)
+{
+	for (; s && *s; s++)
+		if (!isspace((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+static int load_profile(struct loader *ld, struct profile *pr, const struct toml_kv *sec)
+{
+	const struct toml_node *t = sec->val;
+	char table[300];
+	char *inline_cmdline = NULL;
+	bool have_cmdline = false;
+	size_t i;
+	int rc = -1;
+
+	snprintf(table, sizeof table, "profiles.%s", sec->key);
+	if (!(pr->name = strdup(sec->key)) || !(pr->guest_os = strdup("peios")))
+		return nomem(ld);
+	pr->inject_agent = true;
+	pr->agent_boot_timeout_ns = DEFAULT_AGENT_BOOT_TIMEOUT_NS;
+	pr->accel = ACCEL_AUTO;
+	if (t->type != TOML_TABLE)
+		return invalid(ld, "profile `%s` must be a table, got %s at %d:%d", sec->key,
+			       toml_type_name(t->type), t->line, t->col);
+
+	for (i = 0; i < t->u.tab.n; i++) {
+		const struct toml_kv *kv = &t->u.tab.items[i];
+		const char *k = kv->key;
+		const struct toml_node *v = kv->val;
+		if (strcmp(k, "kernel") == 0) {
+			if (get_path(ld, kv, table, &pr->kernel) < 0)
+				goto out;
+		} else if (strcmp(k, "initrd") == 0) {
+			if (get_path(ld, kv, table, &pr->initrd) < 0)
+				goto out;
+		} else if (strcmp(k, "cmdline") == 0) {
+			if (get_string(ld, kv, table, &inline_cmdline) < 0)
+				goto out;
+			have_cmdline = true;
+		} else if (strcmp(k, "cmdline_file") == 0) {
+			if (get_path(ld, kv, table, &pr->cmdline_file) < 0)
+				goto out;
+		} else if (strcmp(k, "guest_os") == 0) {
+			if (get_string(ld, kv, table, &pr->guest_os) < 0)
+				goto out;
+			if (strcmp(pr->guest_os, "peios") != 0) {
+				invalid(ld, "profile `%s` has guest_os = `%s`, only `peios` is supported in v1",
+					pr->name, pr->guest_os);
+				goto out;
+			}
+		} else if (strcmp(k, "inject_agent") == 0) {
+			if (v->type != TOML_BOOL) {
+				wrong_type(ld, kv, table, "a boolean");
+				goto out;
+			}
+			pr->inject_agent = v->u.b;
+		} else if (strcmp(k, "agent_overlay_path") == 0) {
+			if (get_path(ld, kv, table, &pr->agent_overlay_path) < 0)
+				goto out;
+		} else if (strcmp(k, "agent_boot_timeout") == 0) {
+			if (get_duration(ld, kv, table, &pr->agent_boot_timeout_ns) < 0)
+				goto out;
+		} else if (strcmp(k, "accel") == 0) {
+			if (v->type != TOML_STRING) {
+				wrong_type(ld, kv, table, "one of \"auto\", \"kvm\", \"tcg\"");
+				goto out;
+			}
+			if (strcmp(v->u.str.ptr, "auto") == 0)
+				pr->accel = ACCEL_AUTO;
+			else if (strcmp(v->u.str.ptr, "kvm") == 0)
+				pr->accel = ACCEL_KVM;
+			else if (strcmp(v->u.str.ptr, "tcg") == 0)
+				pr->accel = ACCEL_TCG;
+			else {
+				invalid(ld, "`accel` in [%s] must be one of \"auto\", \"kvm\", \"tcg\", got `%s` at %d:%d",
+					table, v->u.str.ptr, v->line, v->col);
+				goto out;
+			}
+		} else if (strcmp(k, "memory") == 0) {
+			if (get_size(ld, kv, table, &pr->memory) < 0)
+				goto out;
+		} else if (strcmp(k, "cpus") == 0) {
+			if (v->type != TOML_INTEGER) {
+				wrong_type(ld, kv, table, "a positive integer");
+				goto out;
+			}
+			if (v->u.i <= 0 || v->u.i > INT_MAX) {
+				invalid(ld, "`cpus` in [%s] must be a positive integer, got %lld at %d:%d",
+					table, (long long)v->u.i, v->line, v->col);
+				goto out;
+			}
+			pr->cpus = (int)v->u.i;
+		} else if (strcmp(k, "modules") == 0) {
+			if (get_path(ld, kv, table, &pr->modules) < 0)
+				goto out;
+		} else {
+			unknown_key(ld, kv, table);
+			goto out;
+		}
+	}
+
+	/* effective cmdline: the file's contents, then the inline string */
+	if (pr->cmdline_file) {
+		char *fc = read_collapsed(pr->cmdline_file);
+		if (!fc) {
+			invalid(ld, "profile `%s`: read cmdline_file `%s`: %s", pr->name,
+				pr->cmdline_file, strerror(errno));
+			goto out;
+		}
+		if (have_cmdline && !blank(inline_cmdline) && !blank(fc)) {
+			if (asprintf(&pr->cmdline, "%s %s", fc, inline_cmdline) < 0)
+				pr->cmdline = NULL;
+			free(fc);
+			if (!pr->cmdline) {
+				nomem(ld);
+				goto out;
+			}
+		} else if (have_cmdline && !blank(inline_cmdline)) {
+			free(fc);
+			pr->cmdline = inline_cmdline;
+			inline_cmdline = NULL;
+		} else {
+			pr->cmdline = fc;
+		}
+	} else {
+		pr->cmdline = inline_cmdline;
+		inline_cmdline = NULL;
+	}
+	if (blank(pr->cmdline)) {
+		invalid(ld, "profile `%s` has empty cmdline", pr->name);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(inline_cmdline);
+	return rc;
+}
+
+static int profile_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct profile *)a)->name, ((const struct profile *)b)->name);
+}
+
+static int load_profiles(struct loader *ld, struct config *cfg, const struct toml_kv *sec)
+{
+	const struct toml_node *t = sec->val;
+	size_t i;
+
+	if (t->type != TOML_TABLE)
+		return wrong_type(ld, sec, "top level", "a table of profiles");
+	if (!t->u.tab.n)
+		return 0;
+	if (!(cfg->profiles = calloc(t->u.tab.n, sizeof *cfg->profiles)))
+		return nomem(ld);
+	for (i = 0; i < t->u.tab.n; i++) {
+		cfg->nprofiles++;
+		if (load_profile(ld, &cfg->profiles[i], &t->u.tab.items[i]) < 0)
+			return -1;
+	}
+	qsort(cfg->profiles, cfg->nprofiles, sizeof *cfg->profiles, profile_cmp);
+	return 0;
+}
+
+/* ---- the file ------------------------------------------------------------- */
+
+/* Whole file into a malloc'd buffer; -1 with errno. */
+static int slurp(const char *path, char **out, size_t *outlen)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	int e;
+
+	if (!f)
+		return -1;
+	for (;;) {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+			if (!nb) {
+				errno = ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		if (!errno)
+			errno = EIO;
+		goto fail;
+	}
+	fclose(f);
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	e = errno;
+	free(buf);
+	fclose(f);
+	errno = e;
+	return -1;
+}
+
+/* Absolute directory containing path; malloc'd or NULL. */
+static char *dir_of(const char *path)
+{
+	char *abs = realpath(path, NULL), *slash;
+	if (!abs)
+		return NULL;
+	slash = strrchr(abs, '/');
+	if (slash == abs)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	return abs;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct loader ld = {.path = path, .err = err, .errlen = errlen};
+	struct toml_error terr;
+	struct toml_node *root = NULL;
+	char *buf = NULL;
+	size_t len, i;
+	int rc = -1;
+
+	config_init_default(cfg);
+	if (slurp(path, &buf, &len) < 0) {
+		snprintf(err, errlen, "read `%s`: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!(root = toml_parse(buf, len, &terr))) {
+		snprintf(err, errlen, "parse `%s`: %d:%d %s", path, terr.line, terr.col, terr.msg);
+		goto out;
+	}
+	free(cfg->dir);
+	if (!(cfg->dir = dir_of(path))) {
+		snprintf(err, errlen, "read `%s`: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!(cfg->path = strdup(path))) {
+		nomem(&ld);
+		goto out;
+	}
+	ld.dir = cfg->dir;
+	for (i = 0; i < root->u.tab.n; i++) {
+		const struct toml_kv *kv = &root->u.tab.items[i];
+		if (strcmp(kv->key, "provium") == 0) {
+			if (load_provium(&ld, cfg, kv) < 0)
+				goto out;
+		} else if (strcmp(kv->key, "profiles") == 0) {
+			if (load_profiles(&ld, cfg, kv) < 0)
+				goto out;
+		} else {
+			unknown_key(&ld, kv, NULL);
+			goto out;
+		}
+	}
+	if (!cfg->roots || !cfg->cache_dir) {
+		nomem(&ld);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0) {
+		config_free(cfg);
+		config_init_default(cfg);
+	}
+	toml_free(root);
+	free(buf);
+	return rc;
+}
