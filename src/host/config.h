@@ -56,4 +56,12 @@ const struct profile *config_profile(const struct config *cfg, const char *name)
 
 void config_free(struct config *cfg);
 
+/* guestkit.c: add the built-in profile `default` (the embedded guest kit)
+ * unless cfg defines its own. 0, or -1 with errno. */
+int config_add_builtin_default(struct config *cfg);
+
+/* guestkit.c: directory of the guest kit ($PROVIUM_KIT_DIR,
+ * <exe>/../share/provium/guest, <exe dir>/guest); malloc'd or NULL. */
+char *guest_kit_dir(void);
+
 #endif
