@@ -25,7 +25,7 @@ void frame_reader_init(struct frame_reader *r, size_t max);
 void frame_reader_free(struct frame_reader *r);
 /* Append n bytes. 0 or -1 (ENOMEM). */
 int frame_reader_feed(struct frame_reader *r, const void *data, size_t n);
-/* Pop the next complete frame: returns 1 and sets *body/*len (valid until
+/* Pop the next complete frame: returns 1 and sets *body and *len (valid until
  * the next feed/next call), 0 if incomplete, -1 if the declared length
  * exceeds max (EMSGSIZE). */
 int frame_reader_next(struct frame_reader *r, const unsigned char **body, size_t *len);

@@ -1,0 +1,56 @@
+/* cli.h — the provium command line, parsed into one struct.
+ *
+ * cli_parse() only parses and validates shapes (mutual exclusions, numbers,
+ * sizes, durations); it never touches the file system or prints. Its result:
+ *   CLI_OK     opts filled; opts->cmd says what to run
+ *   CLI_HELP   the user asked for usage (print cli_usage(), exit 0)
+ *   CLI_ERROR  usage error, message in err (exit 2)
+ * Both `--flag VALUE` and `--flag=VALUE` are accepted; `--` ends flags. */
+#ifndef PROVIUM_CLI_H
+#define PROVIUM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "filter.h"
+#include "runner.h"
+
+enum cli_cmd { CMD_RUN = 0, CMD_LIST, CMD_LSP_SETUP, CMD_FIXTURE, CMD_REPL, CMD_VERSION };
+enum cli_result { CLI_OK = 0, CLI_HELP = 1, CLI_ERROR = -1 };
+enum verbosity { VERB_NORMAL = 0, VERB_VERBOSE, VERB_QUIET };
+
+struct cli_opts {
+	enum cli_cmd cmd;
+	const char *help_topic;     /* for CLI_HELP: NULL or a subcommand name */
+	const char *config_path;    /* NULL = default ./provium.toml */
+	char **paths; size_t npaths;
+	const char *filter;         /* --filter substring */
+	struct test_filter tf;
+	bool rerun_failed, watch;
+	const char *since;
+	enum vmm_kind vmm;
+	uint64_t mem;               /* 0 = default (80 % of RAM) */
+	int cpus;                   /* 0 = default (online CPUs) */
+	double overcommit;          /* clamped to [0.5, 8] */
+	bool no_preflight, no_ksm;
+	int64_t timeout_ns;         /* 0 disables; default 300 s */
+	bool fail_fast;
+	enum verbosity verbosity;
+	bool json, events_stdout, coverage;
+	const char *save_events, *events_socket;
+	/* list */
+	bool list_fixtures;
+	/* lsp-setup */
+	const char *lsp_dir; bool lsp_force;
+	/* fixture / repl: the rest of the words, unparsed */
+	char **rest; size_t nrest;
+};
+
+int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen);
+void cli_opts_free(struct cli_opts *o);
+/* Usage text for the whole program (topic NULL) or one subcommand. */
+void cli_usage(FILE *f, const char *topic);
+
+#endif

@@ -1,0 +1,224 @@
+/* discover.c — the file walk behind `provium`, `provium list` and --watch.
+ *
+ * Walks roots with opendir/readdir (no nftw: we need the root-relative
+ * path and a deterministic order), collecting regular files whose name
+ * ends in the requested suffix. Symlinked files are followed; symlinked
+ * directories are not descended (no cycles). Hidden directories
+ * (`.git`, `.provium-meta`) are skipped. The result is sorted by display
+ * path so runs, listings and rerun state are reproducible. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "discover.h"
+
+/* Collapse `//`, drop `./` components and a trailing `/`. */
+static char *clean_path(const char *p)
+{
+	size_t n = strlen(p);
+	char *out = malloc(n + 2), *o = out;
+	const char *s = p;
+
+	if (!out)
+		return NULL;
+	if (*s == '/')
+		*o++ = *s++;
+	while (*s) {
+		while (*s == '/')
+			s++;
+		if (s[0] == '.' && (s[1] == '/' || s[1] == '\0')) {
+			s += 1;
+			continue;
+		}
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if (len == 0)
+			break;
+		if (o > out && o[-1] != '/')
+			*o++ = '/';
+		memcpy(o, s, len);
+		o += len;
+		s += len;
+	}
+	if (o == out)
+		*o++ = '.';
+	*o = '\0';
+	return out;
+}
+
+char *display_path(const char *p)
+{
+	char cwd[PATH_MAX];
+	char *c = clean_path(p);
+
+	if (!c || c[0] != '/' || !getcwd(cwd, sizeof cwd))
+		return c;
+	size_t n = strlen(cwd);
+	if (strncmp(c, cwd, n) == 0 && c[n] == '/') {
+		char *r = strdup(c + n + 1);
+		free(c);
+		return r;
+	}
+	return c;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static int add(struct file_list *l, const char *path, const char *relroot, const struct stat *st)
+{
+	struct found_file *f;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct found_file *nv = realloc(l->v, cap * sizeof *nv);
+		if (!nv)
+			return -1;
+		l->v = nv;
+		l->cap = cap;
+	}
+	f = &l->v[l->n];
+	memset(f, 0, sizeof *f);
+	f->path = strdup(path);
+	f->display = display_path(path);
+	f->relroot = strdup(relroot);
+	f->abs = realpath(path, NULL);
+	if (!f->abs)
+		f->abs = strdup(path);
+	f->mtime = st->st_mtim;
+	f->size = st->st_size;
+	if (!f->path || !f->display || !f->relroot || !f->abs) {
+		free(f->path); free(f->display); free(f->relroot); free(f->abs);
+		errno = ENOMEM;
+		return -1;
+	}
+	l->n++;
+	return 0;
+}
+
+static int walk(struct file_list *l, const char *dir, const char *rel, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == EACCES ? 0 : -1;
+	while ((de = readdir(d))) {
+		const char *nm = de->d_name;
+		char *p = NULL, *r = NULL;
+		struct stat st;
+
+		if (nm[0] == '.')
+			continue; /* ., .., hidden dirs and files */
+		if (asprintf(&p, "%s/%s", dir, nm) < 0)
+			goto oom;
+		if (asprintf(&r, "%s%s%s", rel, *rel ? "/" : "", nm) < 0) {
+			free(p);
+			goto oom;
+		}
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			rc = walk(l, p, r, suffix);
+		} else if (ends_with(nm, suffix) && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+			rc = add(l, p, r, &st);
+		}
+		free(p);
+		free(r);
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+oom:
+	closedir(d);
+	errno = ENOMEM;
+	return -1;
+}
+
+static int by_display(const void *a, const void *b)
+{
+	return strcmp(((const struct found_file *)a)->display, ((const struct found_file *)b)->display);
+}
+
+int discover(const char *const *roots, size_t nroots, const char *suffix,
+	     struct file_list *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < nroots; i++) {
+		struct stat st;
+		char *root = clean_path(roots[i]);
+		int rc;
+
+		if (!root)
+			goto oom;
+		if (stat(root, &st) < 0) {
+			snprintf(err, errlen, "`%s`: %s", roots[i], strerror(errno));
+			free(root);
+			goto fail;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = walk(out, root, "", suffix);
+		} else {
+			const char *b = strrchr(root, '/');
+			rc = add(out, root, b ? b + 1 : root, &st);
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "scanning `%s`: %s", roots[i], strerror(errno));
+			free(root);
+			goto fail;
+		}
+		free(root);
+	}
+	qsort(out->v, out->n, sizeof *out->v, by_display);
+	/* The same file reached through two roots is listed once. */
+	size_t w = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (w > 0 && strcmp(out->v[w - 1].display, out->v[i].display) == 0) {
+			struct found_file *f = &out->v[i];
+			free(f->path); free(f->display); free(f->relroot); free(f->abs);
+			continue;
+		}
+		out->v[w++] = out->v[i];
+	}
+	out->n = w;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	file_list_free(out);
+	return -1;
+}
+
+void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *, void *), void *arg)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		struct found_file *f = &l->v[i];
+		if (keep(f, arg)) {
+			l->v[w++] = *f;
+		} else {
+			free(f->path); free(f->display); free(f->relroot); free(f->abs);
+		}
+	}
+	l->n = w;
+}
+
+void file_list_free(struct file_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].path);
+		free(l->v[i].display);
+		free(l->v[i].relroot);
+		free(l->v[i].abs);
+	}
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}

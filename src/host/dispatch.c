@@ -1,0 +1,731 @@
+/* dispatch.c — fork-per-file dispatcher (contract in dispatch.h).
+ *
+ * State per running file (struct job): child pid (= its process group),
+ * the read end of its event pipe with an incremental frame reader, start
+ * time and deadline, the reservation taken from the pool and the
+ * file_result being built. Lifecycle of a job:
+ *
+ *   queued --(pool fits)--> running --(child reaped)--> finished
+ *                             |  deadline: SIGKILL group, timed_out
+ *                             |  SIGINT/SIGTERM: SIGKILL every group
+ *
+ * One poll() loop waits on every pipe and a self-pipe written by the
+ * SIGCHLD/SIGINT/SIGTERM handlers; it wakes at least every second for
+ * pool_state and the nearest deadline. A child is finished when
+ * waitpid() reaps it: its pipe is drained (nothing it wrote is lost),
+ * then its whole group is SIGKILLed so no QEMU it started outlives it.
+ * End of pipe alone is not trusted, since a grandchild may hold it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "dispatch.h"
+#include "events.h"
+#include "frame.h"
+#include "luascan.h"
+#include "units.h"
+
+/* ---- signals and the self-pipe ---- */
+
+static int sig_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	if (sig != SIGCHLD && !got_signal)
+		got_signal = sig;
+	if (sig_pipe[1] >= 0) {
+		ssize_t r = write(sig_pipe[1], "x", 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+int dispatch_signals_install(void)
+{
+	struct sigaction sa;
+
+	if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int dispatch_pending_signal(void)
+{
+	return got_signal;
+}
+
+static void drain_sig_pipe(void)
+{
+	char buf[64];
+	while (sig_pipe[0] >= 0 && read(sig_pipe[0], buf, sizeof buf) > 0)
+		;
+}
+
+void dispatch_sleep_ms(int ms)
+{
+	struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
+	if (got_signal)
+		return;
+	poll(&p, sig_pipe[0] >= 0 ? 1 : 0, ms);
+	drain_sig_pipe();
+}
+
+/* ---- the per-run temp dir (removed at exit by its owner only) ---- */
+
+static char *tmp_dir;
+static pid_t tmp_owner;
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	remove(p);
+	return 0;
+}
+
+static void tmp_cleanup(void)
+{
+	if (tmp_dir && getpid() == tmp_owner)
+		nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int dispatch_tmp_create(char **out, char *err, size_t errlen)
+{
+	const char *base = getenv("TMPDIR");
+	char *t = NULL;
+
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(&t, "%s/provium-run-XXXXXX", base) < 0 || !mkdtemp(t)) {
+		snprintf(err, errlen, "creating a run directory under `%s`: %s", base, strerror(errno));
+		free(t);
+		return -1;
+	}
+	if (!tmp_dir) {
+		tmp_dir = t;
+		tmp_owner = getpid();
+		atexit(tmp_cleanup);
+	}
+	*out = t;
+	return 0;
+}
+
+/* ---- event helpers ---- */
+
+static void pack_amount(msgpack_packer *pk, struct amount a)
+{
+	msgpack_pack_map(pk, 2);
+	event_pack_str(pk, "memory_bytes");
+	msgpack_pack_uint64(pk, a.mem);
+	event_pack_str(pk, "cpus");
+	msgpack_pack_uint32(pk, a.cpus);
+}
+
+static void emit(struct sinks *s, struct event_buf *eb)
+{
+	sinks_emit(s, eb->sb.data, eb->sb.size);
+	event_discard(eb);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- static scan of each file: fixture refs and declared claim ---- */
+
+struct scan {
+	char **refs; size_t nrefs;
+	bool has_claim, has_mem, has_cpus;
+	uint64_t mem; int64_t cpus;
+};
+
+static void scan_file(const char *path, struct scan *sc)
+{
+	struct luascan_result r;
+	char err[256];
+
+	memset(sc, 0, sizeof *sc);
+	memset(&r, 0, sizeof r);
+	luascan_file(path, &r, err, sizeof err); /* partial results are fine */
+	for (size_t i = 0; i < r.ncalls; i++) {
+		const struct luascan_call *c = &r.calls[i];
+		if ((c->fn == LS_VM_FIXTURE || c->fn == LS_LAB_FIXTURE) && c->arg) {
+			char *ref = strndup(c->arg, c->arg_len);
+			size_t n = ref ? strlen(ref) : 0;
+			if (n > 12 && strcmp(ref + n - 12, ".fixture.lua") == 0)
+				ref[n - 12] = '\0';
+			char **nv = ref ? realloc(sc->refs, (sc->nrefs + 1) * sizeof *nv) : NULL;
+			if (!nv) {
+				free(ref);
+				continue;
+			}
+			sc->refs = nv;
+			sc->refs[sc->nrefs++] = ref;
+		} else if (c->fn == LS_CLAIM && c->at_top_level && !sc->has_claim) {
+			sc->has_claim = true;
+			sc->has_mem = c->has_memory;
+			sc->mem = c->memory;
+			sc->has_cpus = c->has_cpus;
+			sc->cpus = c->cpus;
+		}
+	}
+	luascan_free(&r);
+}
+
+static void scan_free(struct scan *sc)
+{
+	for (size_t i = 0; i < sc->nrefs; i++)
+		free(sc->refs[i]);
+	free(sc->refs);
+}
+
+/* ---- jobs ---- */
+
+struct job {
+	size_t idx;
+	pid_t pid;
+	int fd;
+	struct frame_reader fr;
+	int64_t start, deadline;       /* monotonic ns; deadline 0 = none */
+	bool timed_out, file_done, reaped, proto_error;
+	int wstatus;
+	struct amount res;
+	struct file_result r;
+};
+
+struct run {
+	const struct dispatch_opts *o;
+	const struct file_list *files;
+	struct job *jobs;
+	size_t njobs, capjobs;
+	struct dispatch_outcome *out;
+	bool stop;
+};
+
+static const msgpack_object *map_get(const msgpack_object *m, const char *key)
+{
+	size_t n = strlen(key);
+	if (!m || m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    memcmp(k->via.str.ptr, key, n) == 0)
+			return &m->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+/* malloc'd copy of a str/bin object, or NULL. */
+static char *obj_str(const msgpack_object *o)
+{
+	if (!o)
+		return NULL;
+	if (o->type == MSGPACK_OBJECT_STR)
+		return strndup(o->via.str.ptr, o->via.str.size);
+	if (o->type == MSGPACK_OBJECT_BIN)
+		return strndup(o->via.bin.ptr, o->via.bin.size);
+	return NULL;
+}
+
+static void handle_frame(struct run *rn, struct job *j, const unsigned char *body, size_t len)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+	const msgpack_object *kind, *payload;
+	char *k = NULL;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    !(k = obj_str(kind = map_get(&u.data, "kind")))) {
+		file_result_add_chunk_error(&j->r, "runner sent a malformed event frame");
+		goto out;
+	}
+	payload = map_get(&u.data, "payload");
+	if (k[0] == '_') {
+		if (!strcmp(k, "_file_done")) {
+			j->file_done = true;
+		} else if (!strcmp(k, "_chunk_error")) {
+			char *m = obj_str(map_get(payload, "message"));
+			file_result_add_chunk_error(&j->r, m ? m : "chunk error");
+			free(m);
+		} else if (!strcmp(k, "_test_log")) {
+			const msgpack_object *lg = map_get(payload, "log");
+			struct file_result *r = &j->r;
+			free(r->pending_log_name);
+			for (size_t i = 0; i < r->npending_log; i++)
+				free(r->pending_log[i]);
+			free(r->pending_log);
+			r->pending_log = NULL;
+			r->npending_log = 0;
+			r->pending_log_name = obj_str(map_get(payload, "name"));
+			if (lg && lg->type == MSGPACK_OBJECT_ARRAY && lg->via.array.size) {
+				r->pending_log = calloc(lg->via.array.size, sizeof *r->pending_log);
+				for (uint32_t i = 0; r->pending_log && i < lg->via.array.size; i++) {
+					char *s = obj_str(&lg->via.array.ptr[i]);
+					if (s)
+						r->pending_log[r->npending_log++] = s;
+				}
+			}
+		}
+		goto out; /* private: never forwarded */
+	}
+	sinks_emit(rn->o->sinks, body, len);
+	if (!strcmp(k, "test_passed") || !strcmp(k, "test_failed") || !strcmp(k, "test_skipped")) {
+		char *name = obj_str(map_get(payload, "name"));
+		char *reason = k[5] == 'p' ? NULL : obj_str(map_get(payload, "reason"));
+		enum test_status st = k[5] == 'p' ? TS_PASSED : k[5] == 'f' ? TS_FAILED : TS_SKIPPED;
+		file_result_add_test(&j->r, name ? name : "?", st, reason);
+		free(name);
+		free(reason);
+	}
+out:
+	free(k);
+	msgpack_unpacked_destroy(&u);
+}
+
+static void read_job(struct run *rn, struct job *j)
+{
+	unsigned char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(j->fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+				close(j->fd);
+				j->fd = -1;
+			}
+			return;
+		}
+		if (j->proto_error)
+			continue;
+		if (frame_reader_feed(&j->fr, buf, (size_t)n) < 0) {
+			file_result_add_chunk_error(&j->r, "dispatcher out of memory reading runner events");
+			j->proto_error = true;
+			kill(-j->pid, SIGKILL);
+			continue;
+		}
+		const unsigned char *body;
+		size_t len;
+		int rc;
+		while ((rc = frame_reader_next(&j->fr, &body, &len)) == 1)
+			handle_frame(rn, j, body, len);
+		if (rc < 0) {
+			file_result_add_chunk_error(&j->r, "runner sent an oversized event frame (protocol error)");
+			j->proto_error = true;
+			kill(-j->pid, SIGKILL);
+		}
+	}
+}
+
+static void child_main(struct run *rn, struct job *j, int wfd)
+{
+	const struct dispatch_opts *o = rn->o;
+	const struct found_file *f = &rn->files->v[j->idx];
+	pid_t parent = getppid();
+	char *run_dir = NULL;
+	struct runner_opts ro;
+
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127); /* the dispatcher died before prctl took effect */
+	close(sig_pipe[0]);
+	close(sig_pipe[1]);
+	sig_pipe[0] = sig_pipe[1] = -1;
+	for (size_t i = 0; i < rn->njobs; i++)
+		if (rn->jobs[i].fd >= 0)
+			close(rn->jobs[i].fd);
+	sinks_close_in_child(o->sinks);
+	if (o->events_stdout)
+		dup2(2, 1);
+	/* unique per file and per --watch iteration */
+	if (asprintf(&run_dir, "%s/%zu-XXXXXX", o->tmp_dir, j->idx) < 0 || !mkdtemp(run_dir))
+		_exit(126);
+	memset(&ro, 0, sizeof ro);
+	ro.cfg = o->cfg;
+	ro.path = f->path;
+	ro.relpath = f->display;
+	ro.roots = o->roots;
+	ro.filter = o->filter;
+	ro.vmm = o->vmm;
+	ro.run_dir = run_dir;
+	ro.event_fd = wfd;
+	int rc = runner_main(&ro);
+	_exit(rc & 0xff);
+}
+
+static int spawn(struct run *rn, size_t idx, struct amount res)
+{
+	int p[2];
+	struct job *j;
+
+	if (rn->njobs == rn->capjobs) {
+		size_t cap = rn->capjobs ? rn->capjobs * 2 : 8;
+		struct job *nv = realloc(rn->jobs, cap * sizeof *nv);
+		if (!nv)
+			return -1;
+		rn->jobs = nv;
+		rn->capjobs = cap;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	j = &rn->jobs[rn->njobs];
+	memset(j, 0, sizeof *j);
+	j->idx = idx;
+	j->fd = p[0];
+	j->res = res;
+	j->r.path = strdup(rn->files->v[idx].display);
+	frame_reader_init(&j->fr, FRAME_MAX_DEFAULT);
+	fflush(NULL);
+	j->pid = fork();
+	if (j->pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		free(j->r.path);
+		frame_reader_free(&j->fr);
+		errno = e;
+		return -1;
+	}
+	if (j->pid == 0) {
+		close(p[0]);
+		child_main(rn, j, p[1]);
+	}
+	setpgid(j->pid, j->pid); /* also from the parent: no window where -pid is wrong */
+	close(p[1]);
+	fcntl(j->fd, F_SETFL, fcntl(j->fd, F_GETFL) | O_NONBLOCK);
+	j->start = mono_ns();
+	j->deadline = rn->o->timeout_ns > 0 ? j->start + rn->o->timeout_ns : 0;
+	rn->njobs++;
+	return 0;
+}
+
+static void complete(struct run *rn, struct file_result *r, int64_t dur)
+{
+	const struct dispatch_opts *o = rn->o;
+	struct event_buf eb;
+
+	r->duration_ns = dur;
+	event_begin(&eb, "file_completed");
+	msgpack_pack_map(&eb.pk, 3);
+	event_pack_str(&eb.pk, "path");
+	event_pack_str(&eb.pk, r->path);
+	event_pack_str(&eb.pk, "status");
+	event_pack_str(&eb.pk, file_status_name(r->status));
+	event_pack_str(&eb.pk, "duration_ns");
+	msgpack_pack_uint64(&eb.pk, (uint64_t)(dur < 0 ? 0 : dur));
+	emit(o->sinks, &eb);
+	report_file(o->out, r, o->verbosity, o->json);
+	report_totals_add(&rn->out->totals, r);
+	if (r->status != FS_PASSED) {
+		const char *abs = NULL;
+		for (size_t i = 0; i < rn->files->n; i++)
+			if (!strcmp(rn->files->v[i].display, r->path))
+				abs = rn->files->v[i].abs;
+		char **nv = realloc(rn->out->failed_abs, (rn->out->nfailed + 1) * sizeof *nv);
+		if (nv && abs) {
+			rn->out->failed_abs = nv;
+			nv[rn->out->nfailed++] = strdup(abs);
+		} else if (nv) {
+			rn->out->failed_abs = nv;
+		}
+		if (o->fail_fast)
+			rn->stop = true;
+	}
+}
+
+static void finish_job(struct run *rn, struct job *j)
+{
+	struct file_result *r = &j->r;
+	char msg[160];
+	int st = j->wstatus;
+
+	if (j->fd >= 0)
+		read_job(rn, j);      /* whatever the child wrote before exiting */
+	kill(-j->pid, SIGKILL);       /* leftovers of its group (QEMU...) */
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	if (j->timed_out) {
+		char secs[32];
+		format_seconds(rn->o->timeout_ns, secs, sizeof secs);
+		snprintf(msg, sizeof msg, "file timed out after %s", secs);
+		file_result_add_chunk_error(r, msg);
+		r->status = FS_TIMED_OUT;
+	} else if (!j->file_done || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (WIFSIGNALED(st)) {
+			const char *ab = sigabbrev_np(WTERMSIG(st));
+			if (ab)
+				snprintf(msg, sizeof msg, "runner crashed: killed by signal SIG%s", ab);
+			else
+				snprintf(msg, sizeof msg, "runner crashed: killed by signal %d", WTERMSIG(st));
+		} else if (WEXITSTATUS(st) != 0) {
+			snprintf(msg, sizeof msg, "runner exited with status %d", WEXITSTATUS(st));
+		} else {
+			snprintf(msg, sizeof msg, "runner exited without finishing the file");
+		}
+		file_result_add_chunk_error(r, msg);
+		r->status = FS_CRASHED;
+	} else {
+		bool failed = r->chunk_error != NULL;
+		for (size_t i = 0; i < r->ntests; i++)
+			failed |= r->tests[i].status == TS_FAILED;
+		r->status = failed ? FS_FAILED : FS_PASSED;
+	}
+	pool_give(rn->o->pool, j->res);
+	complete(rn, r, mono_ns() - j->start);
+	file_result_free(r);
+	frame_reader_free(&j->fr);
+}
+
+static void emit_pool_state(struct run *rn)
+{
+	struct event_buf eb;
+	event_begin(&eb, "pool_state");
+	msgpack_pack_map(&eb.pk, 2);
+	event_pack_str(&eb.pk, "used");
+	pack_amount(&eb.pk, rn->o->pool->used);
+	event_pack_str(&eb.pk, "available");
+	pack_amount(&eb.pk, pool_available(rn->o->pool));
+	emit(rn->o->sinks, &eb);
+}
+
+static void fmt_gib(uint64_t b, char *buf, size_t n)
+{
+	snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
+}
+
+int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
+		 struct dispatch_outcome *out, char *err, size_t errlen)
+{
+	struct run rn = { .o = o, .files = files, .out = out };
+	struct amount *res = calloc(files->n + 1, sizeof *res);
+	bool *blocked = calloc(files->n + 1, sizeof *blocked);
+	size_t next = 0;
+	int64_t last_pool = 0;
+	struct pollfd *pfd = NULL;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	if (!res || !blocked) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* file_discovered for every file, before anything is dispatched */
+	for (size_t i = 0; i < files->n; i++) {
+		struct scan sc;
+		struct event_buf eb;
+		scan_file(files->v[i].path, &sc);
+		res[i] = pool_reservation(sc.has_mem, sc.mem, sc.has_cpus, sc.cpus);
+		event_begin(&eb, "file_discovered");
+		msgpack_pack_map(&eb.pk, 3);
+		event_pack_str(&eb.pk, "path");
+		event_pack_str(&eb.pk, files->v[i].display);
+		event_pack_str(&eb.pk, "fixture_refs");
+		msgpack_pack_array(&eb.pk, sc.nrefs);
+		for (size_t k = 0; k < sc.nrefs; k++)
+			event_pack_str(&eb.pk, sc.refs[k]);
+		event_pack_str(&eb.pk, "declared_claim");
+		if (sc.has_claim) {
+			struct amount a = { sc.has_mem ? sc.mem : 0,
+					    sc.has_cpus && sc.cpus > 0 ? (uint32_t)sc.cpus : 0 };
+			pack_amount(&eb.pk, a);
+		} else {
+			msgpack_pack_nil(&eb.pk);
+		}
+		emit(o->sinks, &eb);
+		scan_free(&sc);
+	}
+
+	for (;;) {
+		if (got_signal)
+			break;
+		/* admit FIFO while the pool has room */
+		while (!rn.stop && next < files->n) {
+			struct amount a = res[next];
+			struct event_buf eb;
+			if (!pool_ever_fits(o->pool, a)) {
+				struct file_result r;
+				char m[512], need[32], have[32];
+				memset(&r, 0, sizeof r);
+				r.path = strdup(files->v[next].display);
+				fmt_gib(a.mem, need, sizeof need);
+				fmt_gib(o->pool->total.mem, have, sizeof have);
+				snprintf(m, sizeof m, "file needs %s and %u CPU(s) but the whole pool is %s and %u CPU(s); "
+					 "lower its claim or raise --mem/--cpus", need, a.cpus, have, o->pool->total.cpus);
+				file_result_add_chunk_error(&r, m);
+				r.status = FS_FAILED;
+				complete(&rn, &r, 0);
+				file_result_free(&r);
+				next++;
+				continue;
+			}
+			if (!pool_fits(o->pool, a)) {
+				if (!blocked[next]) {
+					blocked[next] = true;
+					event_begin(&eb, "file_blocked");
+					msgpack_pack_map(&eb.pk, 3);
+					event_pack_str(&eb.pk, "path");
+					event_pack_str(&eb.pk, files->v[next].display);
+					event_pack_str(&eb.pk, "waiting_for");
+					pack_amount(&eb.pk, a);
+					event_pack_str(&eb.pk, "reason");
+					event_pack_str(&eb.pk, "pool_full");
+					emit(o->sinks, &eb);
+				}
+				break;
+			}
+			if (spawn(&rn, next, a) < 0) {
+				snprintf(err, errlen, "starting a runner for `%s`: %s",
+					 files->v[next].display, strerror(errno));
+				goto out;
+			}
+			pool_take(o->pool, a);
+			event_begin(&eb, "file_dispatched");
+			msgpack_pack_map(&eb.pk, 2);
+			event_pack_str(&eb.pk, "path");
+			event_pack_str(&eb.pk, files->v[next].display);
+			event_pack_str(&eb.pk, "reservation");
+			pack_amount(&eb.pk, a);
+			emit(o->sinks, &eb);
+			next++;
+		}
+		if (rn.njobs == 0)
+			break;
+
+		int64_t now = mono_ns();
+		if (now - last_pool >= 1000000000) {
+			emit_pool_state(&rn);
+			last_pool = now;
+		}
+		int wait_ms = 1000 - (int)((now - last_pool) / 1000000);
+		for (size_t i = 0; i < rn.njobs; i++) {
+			struct job *j = &rn.jobs[i];
+			if (j->deadline && !j->timed_out) {
+				int64_t d = (j->deadline - now) / 1000000 + 1;
+				if (d < wait_ms)
+					wait_ms = d < 0 ? 0 : (int)d;
+			}
+		}
+		free(pfd);
+		pfd = calloc(rn.njobs + 2, sizeof *pfd);
+		if (!pfd) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		size_t np = 0;
+		pfd[np++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
+		for (size_t i = 0; i < rn.njobs; i++)
+			pfd[np++] = (struct pollfd){ .fd = rn.jobs[i].fd, .events = POLLIN };
+		if (o->sinks->listen_fd >= 0)
+			pfd[np++] = (struct pollfd){ .fd = o->sinks->listen_fd, .events = POLLIN };
+		if (poll(pfd, np, wait_ms) < 0 && errno != EINTR) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			goto out;
+		}
+		drain_sig_pipe();
+		sinks_accept(o->sinks);
+		for (size_t i = 0; i < rn.njobs; i++)
+			if (rn.jobs[i].fd >= 0 && pfd[i + 1].revents)
+				read_job(&rn, &rn.jobs[i]);
+
+		/* reap */
+		pid_t pid;
+		int st;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (size_t i = 0; i < rn.njobs; i++) {
+				if (rn.jobs[i].pid == pid && !rn.jobs[i].reaped) {
+					rn.jobs[i].reaped = true;
+					rn.jobs[i].wstatus = st;
+				}
+			}
+		}
+		/* finish reaped jobs (completion order), enforce deadlines */
+		now = mono_ns();
+		for (size_t i = 0; i < rn.njobs;) {
+			struct job *j = &rn.jobs[i];
+			if (j->reaped) {
+				finish_job(&rn, j);
+				rn.jobs[i] = rn.jobs[--rn.njobs];
+				continue;
+			}
+			if (j->deadline && !j->timed_out && now >= j->deadline) {
+				j->timed_out = true;
+				kill(-j->pid, SIGKILL);
+			}
+			i++;
+		}
+	}
+
+	if (got_signal) {
+		/* Interrupted: kill every runner group, reap them, report nothing more. */
+		out->signal = got_signal;
+		for (size_t i = 0; i < rn.njobs; i++)
+			kill(-rn.jobs[i].pid, SIGKILL);
+		for (size_t i = 0; i < rn.njobs; i++) {
+			waitpid(rn.jobs[i].pid, NULL, 0);
+			if (rn.jobs[i].fd >= 0)
+				close(rn.jobs[i].fd);
+			pool_give(o->pool, rn.jobs[i].res);
+			file_result_free(&rn.jobs[i].r);
+			frame_reader_free(&rn.jobs[i].fr);
+		}
+		rn.njobs = 0;
+	}
+	rc = 0;
+out:
+	if (rc < 0) {
+		for (size_t i = 0; i < rn.njobs; i++) {
+			kill(-rn.jobs[i].pid, SIGKILL);
+			waitpid(rn.jobs[i].pid, NULL, 0);
+			if (rn.jobs[i].fd >= 0)
+				close(rn.jobs[i].fd);
+			file_result_free(&rn.jobs[i].r);
+			frame_reader_free(&rn.jobs[i].fr);
+		}
+	}
+	free(rn.jobs);
+	free(pfd);
+	free(res);
+	free(blocked);
+	return rc;
+}
+
+void dispatch_outcome_free(struct dispatch_outcome *out)
+{
+	for (size_t i = 0; i < out->nfailed; i++)
+		free(out->failed_abs[i]);
+	free(out->failed_abs);
+	memset(out, 0, sizeof *out);
+}

@@ -1,0 +1,90 @@
+/* filter.c — the per-test selection carrier (see filter.h).
+ *
+ * Owns parsing of KEY=VALUE pairs and the JSON form the dispatcher exports
+ * as PROVIUM_TEST_FILTER for the runners' framework. tag_meta entries with
+ * the same key are grouped into one array (OR within a key); different keys
+ * are separate object members (AND across keys). Matching happens in Lua. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "filter.h"
+
+int kv_parse(const char *s, struct kv *out)
+{
+	const char *eq = strchr(s, '=');
+
+	if (!eq || eq == s)
+		return -1;
+	out->key = strndup(s, (size_t)(eq - s));
+	out->value = strdup(eq + 1);
+	if (!out->key || !out->value) {
+		free(out->key);
+		free(out->value);
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *str_array(char **v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *kv_object(const struct kv *kv, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < n; i++) {
+		json_t *a = json_object_get(o, kv[i].key);
+		if (!a) {
+			a = json_array();
+			json_object_set_new(o, kv[i].key, a);
+		}
+		json_array_append_new(a, json_string(kv[i].value));
+	}
+	return o;
+}
+
+char *test_filter_to_json(const struct test_filter *f)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "include_slow", json_boolean(f->include_slow));
+	json_object_set_new(o, "tags", str_array(f->tags, f->ntags));
+	json_object_set_new(o, "no_tags", str_array(f->no_tags, f->nno_tags));
+	json_object_set_new(o, "tag_meta", kv_object(f->tag_meta, f->ntag_meta));
+	json_object_set_new(o, "no_tag_meta", kv_object(f->no_tag_meta, f->nno_tag_meta));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
+static void free_strs(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void free_kvs(struct kv *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+void test_filter_free(struct test_filter *f)
+{
+	free_strs(f->tags, f->ntags);
+	free_strs(f->no_tags, f->nno_tags);
+	free_kvs(f->tag_meta, f->ntag_meta);
+	free_kvs(f->no_tag_meta, f->nno_tag_meta);
+	memset(f, 0, sizeof *f);
+}

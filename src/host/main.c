@@ -1,0 +1,375 @@
+/* main.c — the provium entry point: parse the command line, load the
+ * config, then run one of: the test run (default), `list`, `lsp-setup`,
+ * or an honest "not available" for `fixture` and `repl`.
+ *
+ * The test run: discovery roots are the CLI paths, else the config's
+ * roots, else `.`; the selection filters apply in the documented order
+ * (--filter, --rerun-failed, --since); dispatch_run() does the rest.
+ * Under --watch the whole sequence repeats whenever a stat of the watched
+ * tree changes (500 ms poll, rediscovering every tick).
+ *
+ * Exit status: 0 every file passed, 1 some file did not, 2 usage, config
+ * or internal error. Messages: `provium: <message>` on stderr. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "discover.h"
+#include "dispatch.h"
+#include "events.h"
+#include "lsp.h"
+#include "pool.h"
+#include "report.h"
+#include "rerun.h"
+#include "sinks.h"
+
+#ifndef PROVIUM_VERSION
+#define PROVIUM_VERSION "unknown"
+#endif
+
+static int die2(const char *msg)
+{
+	fprintf(stderr, "provium: %s\n", msg);
+	return 2;
+}
+
+static int load_config(const struct cli_opts *o, struct config *cfg)
+{
+	char err[1024];
+	const char *path = o->config_path ? o->config_path : "provium.toml";
+
+	if (!o->config_path && access(path, F_OK) < 0 && errno == ENOENT) {
+		config_init_default(cfg);
+		return 0;
+	}
+	if (config_load(cfg, path, err, sizeof err) < 0)
+		return die2(err);
+	return 0;
+}
+
+/* The paths discovery walks: CLI paths, else config roots, else `.`. */
+static const char *const *scan_paths(const struct cli_opts *o, const struct config *cfg, size_t *n)
+{
+	static const char *const dot[] = { "." };
+	if (o->npaths) {
+		*n = o->npaths;
+		return (const char *const *)o->paths;
+	}
+	if (cfg->nroots) {
+		*n = cfg->nroots;
+		return (const char *const *)cfg->roots;
+	}
+	*n = 1;
+	return dot;
+}
+
+/* The roots handed to runners (require, fixtures): the config's roots,
+ * else the absolute directories of the scanned paths. */
+static char **runner_roots(const char *const *paths, size_t n, const struct config *cfg)
+{
+	size_t k = cfg->nroots ? cfg->nroots : n;
+	char **r = calloc(k + 1, sizeof *r);
+	size_t w = 0;
+
+	for (size_t i = 0; r && i < k; i++) {
+		if (cfg->nroots) {
+			r[w++] = strdup(cfg->roots[i]);
+			continue;
+		}
+		char *a = realpath(paths[i], NULL);
+		struct stat st;
+		if (!a)
+			continue;
+		if (stat(a, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			char *s = strrchr(a, '/');
+			if (s && s != a)
+				*s = '\0';
+			else if (s)
+				s[1] = '\0';
+		}
+		r[w++] = a;
+	}
+	return r;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int keep_filter(const struct found_file *f, void *arg)
+{
+	return strstr(f->display, *(const char **)arg) != NULL;
+}
+
+struct strset { char **v; size_t n; };
+
+static int keep_rerun(const struct found_file *f, void *arg)
+{
+	const struct strset *s = arg;
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], f->abs))
+			return 1;
+	return 0;
+}
+
+static int keep_since(const struct found_file *f, void *arg)
+{
+	const struct timespec *ref = arg;
+	return f->mtime.tv_sec > ref->tv_sec ||
+	       (f->mtime.tv_sec == ref->tv_sec && f->mtime.tv_nsec > ref->tv_nsec);
+}
+
+/* Discover and apply --filter / --rerun-failed / --since.
+ * 0 ok, 1 nothing to rerun (notice printed), 2 error (printed). */
+static int select_files(struct cli_opts *o, const char *const *paths, size_t np, struct file_list *fl,
+			bool rerun)
+{
+	char err[1024];
+
+	if (discover(paths, np, ".test.lua", fl, err, sizeof err) < 0)
+		return die2(err);
+	if (o->filter)
+		file_list_filter(fl, keep_filter, &o->filter);
+	if (rerun) {
+		struct strset s = { 0 };
+		char *sp = rerun_state_path();
+		int r = sp ? rerun_load(sp, &s.v, &s.n, err, sizeof err) : -1;
+		if (r < 0) {
+			free(sp);
+			file_list_free(fl);
+			return die2(sp ? err : "out of memory");
+		}
+		if (r == 0) {
+			fprintf(stderr, "provium: --rerun-failed: no previous failures recorded (%s); nothing to run\n", sp);
+			free(sp);
+			file_list_free(fl);
+			return 1;
+		}
+		file_list_filter(fl, keep_rerun, &s);
+		rerun_free(s.v, s.n);
+		free(sp);
+	}
+	if (o->since) {
+		struct stat st;
+		if (stat(o->since, &st) < 0) {
+			snprintf(err, sizeof err, "--since reference `%s`: %s", o->since, strerror(errno));
+			file_list_free(fl);
+			return die2(err);
+		}
+		file_list_filter(fl, keep_since, &st.st_mtim);
+	}
+	return 0;
+}
+
+static int cmd_list(const struct cli_opts *o, const struct config *cfg)
+{
+	struct file_list fl;
+	char err[1024];
+	size_t np;
+	const char *const *paths = scan_paths(o, cfg, &np);
+
+	if (discover(paths, np, o->list_fixtures ? ".fixture.lua" : ".test.lua", &fl, err, sizeof err) < 0)
+		return die2(err);
+	for (size_t i = 0; i < fl.n; i++) {
+		const struct found_file *f = &fl.v[i];
+		if (o->filter && !strstr(f->display, o->filter))
+			continue;
+		if (o->list_fixtures) {
+			size_t n = strlen(f->relroot);
+			printf("%.*s\n", (int)(n >= 12 ? n - 12 : n), f->relroot);
+		} else {
+			printf("%s\n", f->display);
+		}
+	}
+	file_list_free(&fl);
+	return 0;
+}
+
+/* A cheap fingerprint of everything --watch cares about: every regular
+ * file's path, size and mtime under the scanned paths (sums, order-free). */
+static uint64_t tree_stamp(const char *const *paths, size_t np)
+{
+	struct file_list fl;
+	char err[256];
+	uint64_t h = 1469598103934665603ull;
+
+	if (discover(paths, np, "", &fl, err, sizeof err) < 0)
+		return 0;
+	for (size_t i = 0; i < fl.n; i++) {
+		const struct found_file *f = &fl.v[i];
+		uint64_t x = (uint64_t)f->mtime.tv_sec * 1000000007ull + (uint64_t)f->mtime.tv_nsec +
+			     (uint64_t)f->size * 31;
+		for (const char *p = f->display; *p; p++)
+			x = (x ^ (unsigned char)*p) * 1099511628211ull;
+		h += x * 0x9e3779b97f4a7c15ull;
+	}
+	h += fl.n;
+	file_list_free(&fl);
+	return h;
+}
+
+static int cmd_run(struct cli_opts *o, const struct config *cfg)
+{
+	char err[1024];
+	size_t np;
+	const char *const *paths = scan_paths(o, cfg, &np);
+	char **roots = runner_roots(paths, np, cfg);
+	struct sinks sinks;
+	struct pool pool;
+	char *tmp = NULL;
+	char *fj = NULL;
+	int rc = 2;
+	FILE *out = o->events_stdout ? stderr : stdout;
+	FILE *sum = (o->events_stdout || o->json) ? stderr : stdout;
+
+	if (!roots)
+		return die2("out of memory");
+	fj = test_filter_to_json(&o->tf);
+	if (!fj || setenv("PROVIUM_TEST_FILTER", fj, 1) < 0) {
+		free(fj);
+		free_strv(roots);
+		return die2("cannot export PROVIUM_TEST_FILTER");
+	}
+	free(fj);
+	/* --no-preflight / --no-ksm: accepted. There is no preflight or KSM
+	 * tuning step yet, so both are no-ops here. */
+	pool_init(&pool, o->mem, o->cpus, o->overcommit);
+	if (sinks_open(&sinks, o->save_events, o->events_stdout, o->events_socket, err, sizeof err) < 0) {
+		free_strv(roots);
+		return die2(err);
+	}
+	if (dispatch_signals_install() < 0 || dispatch_tmp_create(&tmp, err, sizeof err) < 0) {
+		sinks_close(&sinks);
+		free_strv(roots);
+		return die2(tmp ? err : "cannot set up signal handling or the run directory");
+	}
+
+	uint64_t stamp = o->watch ? tree_stamp(paths, np) : 0;
+	for (;;) {
+		struct file_list fl;
+		struct dispatch_outcome oc;
+		int s = select_files(o, paths, np, &fl, o->rerun_failed);
+		if (s == 1) {
+			rc = 0;
+			break;
+		}
+		if (s == 2) {
+			rc = 2;
+			if (!o->watch)
+				break;
+			goto wait_change;
+		}
+		sinks_begin_run(&sinks);
+		struct dispatch_opts d = {
+			.cfg = cfg, .roots = (const char *const *)roots, .filter = &o->tf, .vmm = o->vmm,
+			.timeout_ns = o->timeout_ns, .fail_fast = o->fail_fast,
+			.events_stdout = o->events_stdout, .pool = &pool, .sinks = &sinks, .out = out,
+			.verbosity = o->verbosity, .json = o->json, .tmp_dir = tmp,
+		};
+		int64_t t0 = event_now_ns();
+		if (dispatch_run(&d, &fl, &oc, err, sizeof err) < 0) {
+			file_list_free(&fl);
+			fprintf(stderr, "provium: %s\n", err);
+			rc = 2;
+			break;
+		}
+		file_list_free(&fl);
+		if (oc.signal) {
+			int sig = oc.signal;
+			dispatch_outcome_free(&oc);
+			sinks_close(&sinks);
+			free_strv(roots);
+			fflush(NULL);
+			exit(128 + sig); /* atexit removes the run dir */
+		}
+		report_summary(sum, &oc.totals, event_now_ns() - t0);
+		if (sinks.err[0])
+			fprintf(stderr, "provium: %s\n", sinks.err);
+		rc = oc.totals.files_failed ? 1 : 0;
+		if (oc.nfailed) {
+			char *sp = rerun_state_path();
+			if (sp && rerun_save(sp, oc.failed_abs, oc.nfailed, err, sizeof err) < 0)
+				fprintf(stderr, "provium: warning: could not save rerun state: %s\n", err);
+			free(sp);
+		}
+		dispatch_outcome_free(&oc);
+		if (!o->watch)
+			break;
+wait_change:
+		/* --watch: poll every 500 ms until something changes. */
+		for (;;) {
+			dispatch_sleep_ms(500);
+			if (dispatch_pending_signal()) {
+				sinks_close(&sinks);
+				free_strv(roots);
+				exit(128 + dispatch_pending_signal());
+			}
+			sinks_accept(&sinks);
+			uint64_t now = tree_stamp(paths, np);
+			if (now != stamp) {
+				stamp = now;
+				break;
+			}
+		}
+	}
+	sinks_close(&sinks);
+	free_strv(roots);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_opts o;
+	struct config cfg;
+	char err[512];
+	int rc;
+
+	switch (cli_parse(argc, argv, &o, err, sizeof err)) {
+	case CLI_HELP:
+		cli_usage(stdout, o.help_topic);
+		cli_opts_free(&o);
+		return 0;
+	case CLI_ERROR:
+		fprintf(stderr, "provium: %s\n", err);
+		cli_opts_free(&o);
+		return 2;
+	default:
+		break;
+	}
+	if (o.cmd == CMD_VERSION) {
+		printf("provium %s\n", PROVIUM_VERSION);
+		cli_opts_free(&o);
+		return 0;
+	}
+	if (o.cmd == CMD_FIXTURE || o.cmd == CMD_REPL) {
+		fprintf(stderr, "provium: `%s` is not available yet: this build has no fixture cache or VM REPL\n",
+			o.cmd == CMD_FIXTURE ? "fixture" : "repl");
+		cli_opts_free(&o);
+		return 2;
+	}
+	if (o.cmd == CMD_LSP_SETUP) {
+		rc = lsp_setup(o.lsp_dir ? o.lsp_dir : ".", o.lsp_force, stdout, err, sizeof err);
+		cli_opts_free(&o);
+		if (rc == LSP_ERROR)
+			return die2(err);
+		return rc == LSP_KEPT ? 1 : 0;
+	}
+	memset(&cfg, 0, sizeof cfg);
+	if (load_config(&o, &cfg) != 0) {
+		cli_opts_free(&o);
+		return 2;
+	}
+	rc = o.cmd == CMD_LIST ? cmd_list(&o, &cfg) : cmd_run(&o, &cfg);
+	config_free(&cfg);
+	cli_opts_free(&o);
+	return rc > 2 ? 2 : rc;
+}

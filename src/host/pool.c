@@ -1,0 +1,69 @@
+/* pool.c — the resource pool arithmetic (see pool.h for the policy).
+ * Pure bookkeeping: no locking (the dispatcher is single-threaded), no
+ * events (the dispatcher emits pool_state from pool_available()). */
+#include <unistd.h>
+
+#include "pool.h"
+
+void pool_init(struct pool *p, uint64_t mem, int cpus, double overcommit)
+{
+	if (mem == 0) {
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		uint64_t ram = (pages > 0 && psz > 0) ? (uint64_t)pages * (uint64_t)psz : (4ull << 30);
+		mem = ram / 10 * 8;
+	}
+	if (cpus <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cpus = n > 0 ? (int)n : 1;
+	}
+	if (overcommit < 0.5)
+		overcommit = 0.5;
+	if (overcommit > 8.0)
+		overcommit = 8.0;
+	double c = (double)cpus * overcommit;
+	p->total.mem = mem;
+	p->total.cpus = c < 1.0 ? 1 : (uint32_t)c;
+	p->used.mem = 0;
+	p->used.cpus = 0;
+}
+
+struct amount pool_reservation(bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus)
+{
+	struct amount a = { POOL_RUNNER_MEM, POOL_RUNNER_CPUS };
+	if (has_mem)
+		a.mem += mem;
+	if (has_cpus && cpus > (int64_t)a.cpus)
+		a.cpus = cpus > UINT32_MAX ? UINT32_MAX : (uint32_t)cpus;
+	return a;
+}
+
+bool pool_ever_fits(const struct pool *p, struct amount a)
+{
+	return a.mem <= p->total.mem && a.cpus <= p->total.cpus;
+}
+
+bool pool_fits(const struct pool *p, struct amount a)
+{
+	/* An idle pool always admits a file that could ever fit. */
+	if (p->used.mem == 0 && p->used.cpus == 0)
+		return pool_ever_fits(p, a);
+	return a.mem <= p->total.mem - p->used.mem && a.cpus <= p->total.cpus - p->used.cpus;
+}
+
+void pool_take(struct pool *p, struct amount a)
+{
+	p->used.mem += a.mem;
+	p->used.cpus += a.cpus;
+}
+
+void pool_give(struct pool *p, struct amount a)
+{
+	p->used.mem = a.mem > p->used.mem ? 0 : p->used.mem - a.mem;
+	p->used.cpus = a.cpus > p->used.cpus ? 0 : p->used.cpus - a.cpus;
+}
+
+struct amount pool_available(const struct pool *p)
+{
+	struct amount a = { p->total.mem - p->used.mem, p->total.cpus - p->used.cpus };
+	return a;
+}

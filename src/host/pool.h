@@ -1,0 +1,42 @@
+/* pool.h — the dispatcher's resource pool (memory bytes + CPUs).
+ *
+ * One pool per run. Totals: --mem or 80 % of physical RAM; --cpus or the
+ * online CPUs, times --cpu-overcommit (rounded down, at least 1).
+ *
+ * Per-file reservation (pool_reservation): a runner overhead of
+ * POOL_RUNNER_MEM (256 MiB: Lua state, QEMU process overhead, page cache)
+ * plus the file's declared memory claim; CPUs are max(1, claimed cpus) —
+ * the runner's own CPU is counted only for files that claim none, so a
+ * file claiming every host CPU still fits an idle pool.
+ *
+ * Files are admitted FIFO: pool_fits() says whether a reservation fits
+ * what is free now, pool_ever_fits() whether it could fit an empty pool
+ * (a file that never fits is an error, not a hang). */
+#ifndef PROVIUM_POOL_H
+#define PROVIUM_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define POOL_RUNNER_MEM (256ull << 20)
+#define POOL_RUNNER_CPUS 1
+
+struct amount {
+	uint64_t mem;
+	uint32_t cpus;
+};
+
+struct pool {
+	struct amount total, used;
+};
+
+/* mem 0 / cpus 0 mean the defaults; overcommit is applied to cpus. */
+void pool_init(struct pool *p, uint64_t mem, int cpus, double overcommit);
+struct amount pool_reservation(bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus);
+bool pool_fits(const struct pool *p, struct amount a);
+bool pool_ever_fits(const struct pool *p, struct amount a);
+void pool_take(struct pool *p, struct amount a);
+void pool_give(struct pool *p, struct amount a);
+struct amount pool_available(const struct pool *p);
+
+#endif

@@ -1,0 +1,225 @@
+/* report.c — per-file result bookkeeping and rendering (see report.h).
+ *
+ * Everything here writes to the FILE* it is given: the caller decides
+ * whether human output goes to stdout or (under --events-stdout) stderr,
+ * and where the summary goes in --json mode. Output is flushed after each
+ * file so a watching user or a pipe sees files as they complete. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "report.h"
+#include "units.h"
+
+const char *file_status_name(enum file_status s)
+{
+	switch (s) {
+	case FS_PASSED: return "passed";
+	case FS_FAILED: return "failed";
+	case FS_TIMED_OUT: return "timed_out";
+	case FS_CRASHED: return "crashed";
+	}
+	return "failed";
+}
+
+int file_result_add_test(struct file_result *r, const char *name, enum test_status st, const char *message)
+{
+	struct test_result *t;
+
+	if (r->ntests == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct test_result *nv = realloc(r->tests, cap * sizeof *nv);
+		if (!nv)
+			return -1;
+		r->tests = nv;
+		r->cap = cap;
+	}
+	t = &r->tests[r->ntests++];
+	memset(t, 0, sizeof *t);
+	t->name = strdup(name ? name : "?");
+	t->status = st;
+	t->message = message ? strdup(message) : NULL;
+	/* The runner sends a test's log just before its outcome. */
+	if (r->pending_log_name && name && strcmp(r->pending_log_name, name) == 0) {
+		t->log = r->pending_log;
+		t->nlog = r->npending_log;
+		r->pending_log = NULL;
+		r->npending_log = 0;
+	}
+	return 0;
+}
+
+void file_result_add_chunk_error(struct file_result *r, const char *msg)
+{
+	if (!r->chunk_error) {
+		r->chunk_error = strdup(msg);
+		return;
+	}
+	char *s = NULL;
+	if (asprintf(&s, "%s\n%s", r->chunk_error, msg) >= 0) {
+		free(r->chunk_error);
+		r->chunk_error = s;
+	}
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void file_result_free(struct file_result *r)
+{
+	for (size_t i = 0; i < r->ntests; i++) {
+		free(r->tests[i].name);
+		free(r->tests[i].message);
+		free_strv(r->tests[i].log, r->tests[i].nlog);
+	}
+	free(r->tests);
+	free(r->path);
+	free(r->chunk_error);
+	free(r->pending_log_name);
+	free_strv(r->pending_log, r->npending_log);
+	memset(r, 0, sizeof *r);
+}
+
+static void count(const struct file_result *r, size_t *p, size_t *f, size_t *s)
+{
+	*p = *f = *s = 0;
+	for (size_t i = 0; i < r->ntests; i++) {
+		switch (r->tests[i].status) {
+		case TS_PASSED: (*p)++; break;
+		case TS_FAILED: (*f)++; break;
+		case TS_SKIPPED: (*s)++; break;
+		}
+	}
+}
+
+/* Print text with the first line after `first`, the rest at `indent`. */
+static void print_lines(FILE *out, const char *first, const char *indent, const char *text)
+{
+	const char *s = text;
+	bool head = true;
+	do {
+		const char *e = strchr(s, '\n');
+		int n = e ? (int)(e - s) : (int)strlen(s);
+		fprintf(out, "%s%.*s\n", head ? first : indent, n, s);
+		head = false;
+		s = e ? e + 1 : NULL;
+	} while (s && *s);
+}
+
+/* json_string() refuses invalid UTF-8; runner messages may carry raw guest
+ * bytes, so fall back to replacing every non-ASCII byte with '?'. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *c = strdup(s);
+	if (!c)
+		return json_null();
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(c);
+	free(c);
+	return j ? j : json_null();
+}
+
+static json_t *strv_json(char **v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, jstr(v[i]));
+	return a;
+}
+
+static json_t *nullable(const char *s)
+{
+	return s ? jstr(s) : json_null();
+}
+
+static void report_json(FILE *out, const struct file_result *r)
+{
+	json_t *o = json_object(), *tests = json_array();
+	static const char *const st[] = { "passed", "failed", "skipped" };
+
+	json_object_set_new(o, "path", jstr(r->path));
+	json_object_set_new(o, "timeout", json_string(r->status == FS_TIMED_OUT ? "timed_out" : "in_time"));
+	json_object_set_new(o, "passed", json_boolean(r->status == FS_PASSED));
+	json_object_set_new(o, "chunk_error", nullable(r->chunk_error));
+	for (size_t i = 0; i < r->ntests; i++) {
+		const struct test_result *t = &r->tests[i];
+		json_t *to = json_object();
+		json_object_set_new(to, "name", jstr(t->name));
+		json_object_set_new(to, "status", json_string(st[t->status]));
+		json_object_set_new(to, "message", nullable(t->message));
+		json_object_set_new(to, "log", strv_json(t->log, t->nlog));
+		json_array_append_new(tests, to);
+	}
+	json_object_set_new(o, "tests", tests);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s)
+		fprintf(out, "%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool json)
+{
+	size_t p, f, s;
+
+	if (json) {
+		report_json(out, r);
+		fflush(out);
+		return;
+	}
+	if (v == VERB_QUIET && r->status == FS_PASSED)
+		return;
+	count(r, &p, &f, &s);
+	fprintf(out, "%s %s (%zu passed, %zu failed, %zu skipped)\n",
+		r->status == FS_PASSED ? "PASS" : r->status == FS_TIMED_OUT ? "TIME" : "FAIL",
+		r->path, p, f, s);
+	if (r->chunk_error)
+		print_lines(out, "    ERROR ", "        ", r->chunk_error);
+	for (size_t i = 0; i < r->ntests; i++) {
+		const struct test_result *t = &r->tests[i];
+		if (t->status == TS_FAILED) {
+			fprintf(out, "    FAIL %s\n", t->name);
+			if (t->message && *t->message)
+				print_lines(out, "        ", "        ", t->message);
+		} else if (v == VERB_VERBOSE && t->status == TS_PASSED) {
+			fprintf(out, "    PASS %s\n", t->name);
+		} else if (v == VERB_VERBOSE) {
+			if (t->message && *t->message)
+				fprintf(out, "    SKIP %s (%s)\n", t->name, t->message);
+			else
+				fprintf(out, "    SKIP %s\n", t->name);
+		}
+	}
+	fflush(out);
+}
+
+void report_totals_add(struct run_totals *t, const struct file_result *r)
+{
+	size_t p, f, s;
+	count(r, &p, &f, &s);
+	t->files++;
+	t->passed += p;
+	t->failed += f;
+	t->skipped += s;
+	if (r->status != FS_PASSED)
+		t->files_failed++;
+}
+
+void report_summary(FILE *out, const struct run_totals *t, int64_t elapsed_ns)
+{
+	char secs[32];
+	format_seconds(elapsed_ns, secs, sizeof secs);
+	fprintf(out, "\n%zu file(s); %zu passed, %zu failed, %zu skipped; %s\n",
+		t->files, t->passed, t->failed, t->skipped, secs);
+	fflush(out);
+}

@@ -1,0 +1,156 @@
+/* rerun.c — load and atomically save the failed-file set (see rerun.h).
+ *
+ * Save: mkdir -p the parent, write to `<path>.tmp.<pid>` opened
+ * O_CREAT|O_EXCL|O_CLOEXEC, fsync, rename over the target; the temp file
+ * is unlinked on any failure. A reader therefore sees the old or the new
+ * set, never a torn one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "rerun.h"
+
+char *rerun_state_path(void)
+{
+	const char *e = getenv("PROVIUM_RERUN_STATE");
+	const char *home = getenv("HOME");
+	char *p = NULL;
+
+	if (e && *e)
+		return strdup(e);
+	if (home && *home) {
+		if (asprintf(&p, "%s/.cache/provium/rerun.json", home) < 0)
+			return NULL;
+		return p;
+	}
+	return strdup("/tmp/provium-rerun.json");
+}
+
+int rerun_load(const char *path, char ***paths, size_t *n, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root, *arr;
+
+	*paths = NULL;
+	*n = 0;
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	root = json_load_file(path, 0, &je);
+	if (!root) {
+		snprintf(err, errlen, "rerun state `%s`: %s", path, je.text);
+		return -1;
+	}
+	arr = json_object_get(root, "failed");
+	if (!json_is_array(arr)) {
+		snprintf(err, errlen, "rerun state `%s`: no \"failed\" array", path);
+		json_decref(root);
+		return -1;
+	}
+	size_t k = json_array_size(arr);
+	*paths = calloc(k + 1, sizeof **paths);
+	for (size_t i = 0; *paths && i < k; i++) {
+		const char *s = json_string_value(json_array_get(arr, i));
+		if (s)
+			(*paths)[(*n)++] = strdup(s);
+	}
+	json_decref(root);
+	return 1;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char *d = strdup(dir);
+	if (!d)
+		return -1;
+	for (char *p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+			free(d);
+			return -1;
+		}
+		*p = '/';
+	}
+	int rc = (mkdir(d, 0755) < 0 && errno != EEXIST) ? -1 : 0;
+	free(d);
+	return rc;
+}
+
+int rerun_save(const char *path, char *const *paths, size_t n, char *err, size_t errlen)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char *tmp = NULL, *text = NULL, *dir = strdup(path);
+	int fd = -1, rc = -1;
+	char *slash;
+
+	json_object_set_new(root, "version", json_integer(1));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(paths[i]));
+	json_object_set_new(root, "failed", arr);
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!dir || !text || asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		tmp = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir_p(dir) < 0) {
+			snprintf(err, errlen, "mkdir `%s`: %s", dir, strerror(errno));
+			goto out;
+		}
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "create `%s`: %s", tmp, strerror(errno));
+		goto out;
+	}
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			snprintf(err, errlen, "write `%s`: %s", tmp, strerror(errno));
+			goto out_unlink;
+		}
+		off += (size_t)w;
+	}
+	if (write(fd, "\n", 1) != 1 || fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		snprintf(err, errlen, "write `%s`: %s", tmp, strerror(errno));
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		snprintf(err, errlen, "rename to `%s`: %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	rc = 0;
+	goto out;
+out_unlink:
+	unlink(tmp);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(text);
+	free(dir);
+	json_decref(root);
+	return rc;
+}
+
+void rerun_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}

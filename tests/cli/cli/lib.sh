@@ -1,0 +1,47 @@
+# Shared helpers for tests/cli/t_*.sh (sourced). Each script gets a
+# private temp dir $T (removed on exit) and the binary under test $P.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+P=${PROVIUM_BIN:-$ROOT/build/provium}
+[ -x "$P" ] || { echo "skip: $P not built"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export PROVIUM_RERUN_STATE=$T/rerun.json
+DECODE="python3 $ROOT/tests/cli/cli/decode_events.py"
+
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+# run CMD...: sets $rc, $out (stdout), $err (stderr)
+run() {
+	"$@" >"$T/.out" 2>"$T/.err"; rc=$?
+	out=$(cat "$T/.out"); err=$(cat "$T/.err")
+}
+expect_rc() {
+	[ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stdout:
+$out
+stderr:
+$err"
+}
+expect_in() { # haystack needle what
+	grep -qF -- "$2" <<<"$1" || fail "$3: missing \`$2\` in:
+$1"
+}
+expect_not_in() {
+	! grep -qF -- "$2" <<<"$1" || fail "$3: unexpected \`$2\` in:
+$1"
+}
+
+# A small project: passing, failing, skipping tests.
+mk_project() {
+	mkdir -p "$T/p/tests/sub"
+	cat >"$T/p/tests/smoke.test.lua" <<'LUA'
+test("one", function(t) t:assert_eq(1, 1) end)
+test("two", function(t) t:assert_eq(2, 2) end)
+test("later", {skip = "not yet"}, function(t) end)
+LUA
+	cat >"$T/p/tests/sub/bad.test.lua" <<'LUA'
+test("fine", function(t) end)
+test("broken", function(t) t:log("a log line"); t:fail("expected failure\nsecond line") end)
+LUA
+}
