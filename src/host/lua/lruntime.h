@@ -1,0 +1,51 @@
+/* lruntime.h — the C primitives the runner installs into a test file's Lua
+ * state: event emission, clocks, sleep, duration parsing, the per-test
+ * deadline (an instruction-count hook) and a process-exiting os.exit.
+ *
+ * Calling sequence (runner.c):
+ *     L = luaL_newstate(); luaL_openlibs(L);
+ *     lruntime_open(L, event_fd);      // sets the _provium_* globals below
+ *     ... framework.lua runs each test body through _provium_call_with_deadline
+ *
+ * Lua globals installed:
+ *     _provium_emit(kind, payload)      one event frame; payload is a table
+ *                                       packed as a map (an empty `meta`
+ *                                       field packs as an empty map)
+ *     _provium_now()                    wall clock, float seconds
+ *     _provium_monotonic()              monotonic clock, float seconds
+ *     _provium_monotonic_ns()           monotonic clock, integer ns
+ *     _provium_sleep(sec)               sleep; cut short (and raises) when a
+ *                                       test deadline passes meanwhile
+ *     _provium_parse_duration(v)        number (seconds) or duration string
+ *                                       -> float seconds, or nil, message
+ *     _provium_call_with_deadline(sec|nil, fn, ...)
+ *                                       -> ok, err, timed_out: pcall(fn, ...)
+ *                                       under a deadline that stops even a
+ *                                       busy Lua loop
+ *     os.exit                           flushes stdio and _exit()s (a forked
+ *                                       runner must not run its parent's
+ *                                       atexit handlers)
+ *
+ * One Lua state per runner process: the deadline is process-wide. */
+#ifndef PROVIUM_LRUNTIME_H
+#define PROVIUM_LRUNTIME_H
+
+#include <stdint.h>
+#include <lua.h>
+
+/* Install the globals above. event_fd is the runner's event pipe. */
+void lruntime_open(lua_State *L, int event_fd);
+
+/* Monotonic deadline (CLOCK_MONOTONIC ns) of the running test, or 0 when
+ * no deadline is armed. Blocking bindings may bound their waits with it. */
+int64_t lruntime_deadline_ns(void);
+
+/* Raise the timeout error if the armed deadline has passed; else return.
+ * For blocking C bindings to call after a bounded wait. */
+void lruntime_check_deadline(lua_State *L);
+
+/* Emit a frame {kind, payload={key=value}} (payload {} when key is NULL)
+ * from C. 0 or -1/errno. */
+int lruntime_emit_str(int fd, const char *kind, const char *key, const char *value);
+
+#endif

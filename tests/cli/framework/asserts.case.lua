@@ -1,0 +1,13 @@
+-- Deliberately failing assertions: the CLI shows each message under its test.
+test("eq", function(t) t:assert_eq(1, 2, "numbers") end)
+test("neq", function(t) t:assert_neq("a", "a") end)
+test("contains", function(t) t:assert_contains("haystack", "needle", "search") end)
+test("contains type", function(t) t:assert_contains(nil, "x") end)
+test("plain", function(t) t:assert(false) end)
+test("raises", function(t) t:assert_raises(function() end, "boom expected") end)
+test("explicit", function(t) t:fail() end)
+test("user error", function(t) error("user boom") end)
+test("runtime error", function(t) local x = nil; return x.field end)
+test("sticky", function(t) pcall(function() t:assert(false, "swallowed") end) end)
+test("multi-line", function(t) t:fail("first line\nsecond line") end)
+test("passes", function(t) t:log("still runs") end)

@@ -1,0 +1,3 @@
+test("never runs", function(t) end)
+local cfg = nil
+print(cfg.missing)

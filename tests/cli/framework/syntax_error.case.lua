@@ -1,0 +1,2 @@
+test("never runs", function(t) end)
+local x = = 1

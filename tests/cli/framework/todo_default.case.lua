@@ -1,0 +1,2 @@
+todo()
+test("a", function(t) error("must not run") end)

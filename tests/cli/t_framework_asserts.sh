@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Failing-assertion message shapes, chunk errors (runtime and syntax) and
+# duplicate test names, seen from the CLI's human output. Case files live
+# in tests/cli/framework/*.case.lua (not *.test.lua: no discovery run of
+# the repository picks up these deliberate failures).
+. "$(dirname "$0")/cli/lib.sh"
+CASES=$ROOT/tests/cli/framework
+
+# case_run NAME [ARGS...]: run framework/NAME.case.lua alone as NAME.test.lua
+# with -v; sets rc/out/err.
+case_run() {
+	rm -rf "$T/c" && mkdir -p "$T/c"
+	cp "$CASES/$1.case.lua" "$T/c/$1.test.lua"
+	(cd "$T/c" && run "$P" --vmm local --no-preflight -v "$1.test.lua" "${@:2}"
+	 printf '%s\n' "$rc" >"$T/rc"; printf '%s' "$out" >"$T/o"; printf '%s' "$err" >"$T/e")
+	rc=$(cat "$T/rc"); out=$(cat "$T/o"); err=$(cat "$T/e")
+}
+
+case_run asserts
+expect_rc 1 "failing assertions"
+expect_in "$out" "FAIL asserts.test.lua (1 passed, 11 failed, 0 skipped)" "file line"
+expect_in "$out" "    FAIL eq
+        asserts.test.lua:2: numbers: 1 ~= 2" "assert_eq: <msg>: <a> ~= <b> at the user's line"
+expect_in "$out" '        asserts.test.lua:3: assertion failed: "a" == "a"' "assert_neq default message"
+expect_in "$out" '        asserts.test.lua:4: search: "haystack" does not contain "needle"' "assert_contains"
+expect_in "$out" "        asserts.test.lua:5: assert_contains: haystack (argument 1) must be a string, got nil" "assert_contains type check"
+expect_in "$out" "    FAIL plain
+        asserts.test.lua:6: assertion failed" "assert default message"
+expect_in "$out" "        asserts.test.lua:7: boom expected: expected to raise" "assert_raises"
+expect_in "$out" "        asserts.test.lua:8: explicit failure (t:fail)" "t:fail default"
+expect_in "$out" "        asserts.test.lua:9: user boom" "user error keeps file:line"
+expect_in "$out" "        asserts.test.lua:10: attempt to index a nil value (local 'x')" "runtime error"
+expect_in "$out" "    FAIL sticky
+        asserts.test.lua:11: swallowed" "sticky failure through pcall"
+expect_in "$out" "        asserts.test.lua:12: first line
+        second line" "multi-line message"
+expect_in "$out" "    PASS passes" "tests after failures still run"
+expect_not_in "$out" "framework" "no framework-internal positions"
+ok "assertion messages"
+
+case_run chunk_error
+expect_rc 1 "chunk error"
+expect_in "$out" "FAIL chunk_error.test.lua (0 passed, 0 failed, 0 skipped)" "file fails, no test runs"
+expect_in "$out" "chunk_error.test.lua:3: attempt to index a nil value (local 'cfg')" "chunk error with file:line"
+expect_not_in "$out" "never runs" "no test of a failed chunk runs"
+ok "chunk error"
+
+case_run syntax_error
+expect_rc 1 "syntax error"
+expect_in "$out" "syntax_error.test.lua:2: unexpected symbol near '='" "syntax error with file:line"
+ok "syntax error"
+
+case_run duplicate
+expect_rc 1 "duplicate name"
+expect_in "$out" "duplicate.test.lua:2: test: duplicate name \`foo\` in this file" "duplicate name at registration"
+ok "duplicate test name"
