@@ -1,0 +1,555 @@
+-- lab.lua — the lab graph: labs, per-test scopes, bridges, claims,
+-- barriers, and the auto-close walker. Embedded; runs after
+-- luaopen_provium_lab (llab.c) and before framework.lua.
+--
+-- Shapes:
+--   * the file root: name `provium`, no parent. The runner stores it as
+--     the global `provium`.
+--   * a per-test scope (_provium_open_test_scope): its parent chain is the
+--     file root, so lookups (`lab:vm(name)`, `lab.name`) fall through to
+--     the root; declaring a name the root already has is an error (no
+--     silent shadowing).
+--   * a sub-lab (`lab:lab(name)`): federation, no parent chain.
+-- A lab is a Lua table whose state lives in the private table S[lab], so
+-- user-visible fields (`provium.timeout`, `provium.reset_between_tests`)
+-- are plain rawset fields and never collide with graph state.
+--
+-- Dot sugar (`lab.name`): the reserved keys pack/unpack/vm_fixture/
+-- lab_fixture, then the Lab methods, then VM -> bridge -> sub-lab (walking
+-- the parent chain), else nil. Methods win over member names, so a VM
+-- named `boot` is reached with lab:vm("boot").
+--
+-- Auto-close: every lab keeps a registry of the resources created in it
+-- (VMs, bridges, sub-labs; Files and Processes from C through
+-- _provium_register_resource, which files them under the lab currently in
+-- the global `provium`). The walker closes them by priority — streams,
+-- processes, files, workers, then VMs/bridges/sub-labs — and within a
+-- priority in registration order. It never raises; it returns the errors.
+--
+-- Errors raised here point at the user's line (the first stack frame
+-- outside this file).
+
+local S = setmetatable({}, {__mode = "k"})   -- lab -> private state
+local Lab = {}                                -- methods
+local LabMT = {}
+local Bridge = {}
+local BridgeMT = {__index = Bridge}
+
+local RESERVED = {pack = true, unpack = true, vm_fixture = true, lab_fixture = true}
+local PRIORITY = {stream = 1, process = 2, file = 3, worker = 4, vm = 5, bridge = 5, lab = 5}
+
+local THIS = debug.getinfo(1, "S").source
+
+-- Raise msg at the first caller outside this chunk.
+local function raise(msg)
+	local level = 2
+	while true do
+		local info = debug.getinfo(level, "S")
+		if not info then return error(msg, 0) end
+		if info.source ~= THIS and info.what ~= "C" then
+			return error(msg, level)
+		end
+		level = level + 1
+	end
+end
+
+local function emit(kind, payload)
+	local f = rawget(_G, "_provium_emit")
+	if type(f) == "function" then f(kind, payload) end
+end
+
+local function is_lab(v) return type(v) == "table" and S[v] ~= nil end
+local function is_bridge(v) return type(v) == "table" and getmetatable(v) == BridgeMT end
+local function is_vm(v) return _provium_is_vm(v) end
+
+local function check_name(name, what)
+	if type(name) ~= "string" or name == "" then
+		raise(("%s name must be a non-empty string, got %s"):format(what, type(name)))
+	end
+	if RESERVED[name] then
+		raise(("%s name `%s` is reserved (pack, unpack, vm_fixture and lab_fixture " ..
+			"cannot name a vm, bridge or lab)"):format(what, name))
+	end
+end
+
+local function new_lab(name, parent, root)
+	local lab = setmetatable({}, LabMT)
+	S[lab] = {
+		name = name, parent = parent, root = root or lab,
+		vms = {}, bridges = {}, labs = {}, order = {},
+		res = {}, seq = 0, anon = 0, barriers = {},
+	}
+	if not root then
+		local st = S[lab]
+		st.all = setmetatable({}, {__mode = "k"})   -- every VM of the file
+		st.claim = nil
+	end
+	return lab
+end
+
+-- Registry -------------------------------------------------------------
+
+local function register(lab, obj, kind)
+	local st = S[lab]
+	st.seq = st.seq + 1
+	st.res[#st.res + 1] = {obj = obj, kind = kind, prio = PRIORITY[kind] or 5,
+		seq = st.seq, site = nil}
+	if kind == "vm" then S[st.root].all[obj] = true end
+end
+
+-- Called from C (lvm.c) for every File / Process: file it under the lab
+-- the test body sees as `provium` (the test scope), else the root.
+function _provium_register_resource(obj, kind)
+	local cur = rawget(_G, "provium")
+	if not is_lab(cur) then return end
+	register(cur, obj, kind)
+end
+
+local function close_registry(lab, errs)
+	local st = S[lab]
+	local list = st.res
+	st.res = {}
+	table.sort(list, function(a, b)
+		if a.prio ~= b.prio then return a.prio < b.prio end
+		return a.seq < b.seq
+	end)
+	for _, r in ipairs(list) do
+		local ok, err = pcall(function()
+			if r.kind == "lab" then
+				close_registry(r.obj, errs)
+			else
+				r.obj:close()
+			end
+		end)
+		if not ok then errs[#errs + 1] = ("%s: %s"):format(r.kind, tostring(err)) end
+	end
+	return errs
+end
+
+-- Membership -------------------------------------------------------------
+
+local KINDS = {vm = "vms", bridge = "bridges", sub_lab = "labs"}
+
+-- The first parent-scope lab holding name (any kind), or nil.
+local function parent_holding(lab, name)
+	local p = S[lab].parent
+	while p do
+		local ps = S[p]
+		if ps.vms[name] or ps.bridges[name] or ps.labs[name] then return p end
+		p = ps.parent
+	end
+end
+
+local function add_member(lab, kind, name, obj)
+	local st = S[lab]
+	local tbl = st[KINDS[kind]]
+	check_name(name, kind == "sub_lab" and "lab" or kind)
+	if tbl[name] then
+		local tag = kind == "vm" and "DuplicateVmName" or kind == "bridge" and
+			"DuplicateBridgeName" or "DuplicateLabName"
+		raise(("%s: %s `%s` already exists in lab `%s`"):format(tag,
+			kind == "sub_lab" and "lab" or kind, name, st.name))
+	end
+	local p = parent_holding(lab, name)
+	if p then
+		local how = kind == "bridge" and ("provium:bridge(%q)"):format(name)
+			or kind == "sub_lab" and ("provium.%s"):format(name)
+			or ("provium:vm(%q)"):format(name)
+		raise(("name already declared at parent scope (lab `%s`). Pick a different " ..
+			"name, or use `%s` to reuse it."):format(S[p].name, how))
+	end
+	tbl[name] = obj
+	st.order[#st.order + 1] = {kind = kind, name = name, obj = obj}
+end
+
+local function remove_member(lab, kind, name)
+	local st = S[lab]
+	st[KINDS[kind]][name] = nil
+	for i, m in ipairs(st.order) do
+		if m.kind == kind and m.name == name then
+			table.remove(st.order, i)
+			break
+		end
+	end
+end
+
+-- Look name up in lab then (for a test scope) its parents.
+local function lookup(lab, kind, name)
+	local l = lab
+	while l do
+		local v = S[l][KINDS[kind]][name]
+		if v ~= nil then return v end
+		l = S[l].parent
+	end
+end
+
+local function names(lab, kind)
+	local out = {}
+	for _, m in ipairs(S[lab].order) do
+		if m.kind == kind then out[#out + 1] = m.name end
+	end
+	return out
+end
+
+-- Lab methods --------------------------------------------------------------
+
+function Lab:name() return S[self].name end
+
+function Lab:vm(name, profile, opts)
+	if not is_lab(self) then raise("lab:vm: call it with `:` (provium:vm(...))") end
+	if profile == nil then
+		if type(name) ~= "string" then raise("lab:vm: name must be a string") end
+		local v = lookup(self, "vm", name)
+		if not v then
+			raise(("vm `%s` not found in lab `%s` (create it with lab:vm(%q, \"<profile>\"))")
+				:format(name, S[self].name, name))
+		end
+		return v
+	end
+	check_name(name, "vm")
+	if type(profile) ~= "string" then raise(("vm `%s`: profile must be a string"):format(name)) end
+	if opts ~= nil and type(opts) ~= "table" then
+		raise(("vm `%s`: boot opts must be a table"):format(name))
+	end
+	-- Validate the graph before creating anything.
+	local st = S[self]
+	if st.vms[name] then add_member(self, "vm", name, nil) end
+	if parent_holding(self, name) then add_member(self, "vm", name, nil) end
+	local ok, v = pcall(_provium_vm_new, name, profile, opts)
+	if not ok then raise(tostring(v)) end
+	add_member(self, "vm", name, v)
+	register(self, v, "vm")
+	return v
+end
+
+function Lab:bridge(name, opts)
+	if type(name) ~= "string" then raise("lab:bridge: name must be a string") end
+	if opts ~= nil and type(opts) ~= "table" then raise("lab:bridge: opts must be a table") end
+	local b = lookup(self, "bridge", name)
+	if b then return b end
+	check_name(name, "bridge")
+	-- Bridges are graph objects only for now: a name and the recorded
+	-- membership. Host-side networking (TAPs, partitions, impairments,
+	-- capture) comes later.
+	b = setmetatable({_name = name, _members = {}, _closed = false}, BridgeMT)
+	add_member(self, "bridge", name, b)
+	register(self, b, "bridge")
+	return b
+end
+
+function Lab:lab(name)
+	local st = S[self]
+	if name == nil then
+		name = "__lab_" .. st.anon
+		st.anon = st.anon + 1
+	end
+	check_name(name, "lab")
+	local sub = new_lab(name, nil, st.root)
+	add_member(self, "sub_lab", name, sub)
+	register(self, sub, "lab")
+	return sub
+end
+
+function Lab:include(x)
+	local items = x
+	if not (type(x) == "table" and not is_lab(x) and not is_bridge(x)) then items = {x} end
+	local plan, seen = {}, {}
+	for i, it in ipairs(items) do
+		local kind, name
+		if is_vm(it) then kind, name = "vm", it:name()
+		elseif is_bridge(it) then kind, name = "bridge", it:name()
+		elseif is_lab(it) then kind, name = "sub_lab", S[it].name
+		else raise(("lab:include: item %d is a %s, not a vm, bridge or lab"):format(i, type(it))) end
+		local key = kind .. "\0" .. name
+		if seen[key] then
+			raise(("lab:include: `%s` appears twice in the list"):format(name))
+		end
+		seen[key] = true
+		plan[#plan + 1] = {kind, name, it}
+	end
+	-- Validate every item before recording any.
+	local st = S[self]
+	for _, p in ipairs(plan) do
+		check_name(p[2], p[1] == "sub_lab" and "lab" or p[1])
+		if st[KINDS[p[1]]][p[2]] or parent_holding(self, p[2]) then
+			add_member(self, p[1], p[2], p[3])   -- raises the precise error
+		end
+	end
+	for _, p in ipairs(plan) do add_member(self, p[1], p[2], p[3]) end
+end
+
+function Lab:remove(x)
+	local st = S[self]
+	if type(x) == "string" then
+		for _, kind in ipairs({"vm", "bridge", "sub_lab"}) do
+			if st[KINDS[kind]][x] ~= nil then return remove_member(self, kind, x) end
+		end
+		raise(("lab:remove: no vm, bridge or lab named `%s` in lab `%s`"):format(x, st.name))
+	end
+	for _, m in ipairs(st.order) do
+		if rawequal(m.obj, x) then return remove_member(self, m.kind, m.name) end
+	end
+	raise(("lab:remove: %s is not a member of lab `%s`"):format(tostring(x), st.name))
+end
+
+function Lab:members()
+	local out = {}
+	for _, m in ipairs(S[self].order) do out[#out + 1] = {kind = m.kind, name = m.name} end
+	return out
+end
+
+function Lab:vm_names() return names(self, "vm") end
+function Lab:bridge_names() return names(self, "bridge") end
+function Lab:sub_lab_names() return names(self, "sub_lab") end
+
+-- Batch lifecycle: direct VM children, declaration order.
+local function each_vm(lab, fn)
+	for _, m in ipairs(S[lab].order) do
+		if m.kind == "vm" then
+			local ok, err = pcall(fn, m.obj)
+			if not ok then raise(tostring(err)) end
+		end
+	end
+end
+
+function Lab:boot() each_vm(self, function(v) v:boot() end); return self end
+function Lab:shutdown() each_vm(self, function(v) v:shutdown() end) end
+function Lab:pause() each_vm(self, function(v) v:pause() end) end
+function Lab:resume() each_vm(self, function(v) v:resume() end) end
+
+-- Claims: one per file, whatever lab it is called on.
+function Lab:claim(amount)
+	if type(amount) ~= "table" then raise("lab:claim: expected a table {memory=..., cpus=...}") end
+	for k in pairs(amount) do
+		if k ~= "memory" and k ~= "cpus" then
+			raise(("lab:claim: unknown field `%s` (expected memory, cpus)"):format(tostring(k)))
+		end
+	end
+	local mem, cpus = 0, amount.cpus or 0
+	if amount.memory ~= nil then
+		local v, err = _provium_parse_size(amount.memory)
+		if not v then raise("lab:claim: memory: " .. err) end
+		mem = v
+	end
+	if math.type(cpus) ~= "integer" or cpus < 0 then
+		raise("lab:claim: cpus must be a non-negative integer")
+	end
+	local rs = S[S[self].root]
+	if rs.claim then raise("claim already taken") end
+	rs.claim = {memory_bytes = mem, cpus = cpus}
+	emit("claim_acquired", {path = rawget(_G, "_provium_file") or "?",
+		amount = {memory_bytes = mem, cpus = cpus}})
+end
+
+-- Barriers: host-side, keyed by name per lab. A caller inside a coroutine
+-- that must wait yields; the count-th arrival resumes every waiter (their
+-- errors, if any, re-raise in the releasing caller). A caller that cannot
+-- yield (the main test body) can only be the last arrival: nothing else
+-- runs while it waits, so it sleeps out the timeout and raises.
+function Lab:barrier(name, count, timeout)
+	if type(name) ~= "string" then raise("lab:barrier: name must be a string") end
+	if math.type(count) ~= "integer" or count < 1 then
+		raise("lab:barrier: count must be a positive integer")
+	end
+	local secs = 60
+	if timeout ~= nil then
+		if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
+			raise("lab:barrier: timeout must be a non-negative number of seconds or nil")
+		end
+		secs = timeout
+	end
+	local now = rawget(_G, "_provium_now") or os.time
+	local st = S[self]
+	local b = st.barriers[name]
+	if not b or b.count ~= count then
+		b = {count = count, arrived = 0, waiters = {}, released = false}
+		st.barriers[name] = b
+	end
+	b.arrived = b.arrived + 1
+	if b.arrived >= count then
+		b.released = true
+		st.barriers[name] = nil
+		local first_err
+		for _, co in ipairs(b.waiters) do
+			if coroutine.status(co) == "suspended" then
+				local ok, err = coroutine.resume(co)
+				if not ok and not first_err then first_err = err end
+			end
+		end
+		if first_err then error(first_err, 0) end
+		return
+	end
+	local deadline = now() + secs
+	local function timed_out()
+		return ("barrier `%s` timed out after %gs with %d of %d arrivals"):format(
+			name, secs, b.arrived, count)
+	end
+	if coroutine.isyieldable() then
+		local co = coroutine.running()
+		b.waiters[#b.waiters + 1] = co
+		while not b.released do
+			if now() >= deadline then
+				b.arrived = b.arrived - 1
+				raise(timed_out())
+			end
+			coroutine.yield()
+		end
+		return
+	end
+	local sleep = rawget(_G, "_provium_sleep")
+	while not b.released and now() < deadline do
+		if sleep then sleep(math.min(0.05, math.max(0, deadline - now()))) else break end
+	end
+	if not b.released then
+		b.arrived = b.arrived - 1
+		raise(timed_out() .. " (the caller is not inside a coroutine, so nothing " ..
+			"else can arrive while it waits; call barrier from co.wrap'd functions)")
+	end
+end
+
+function Lab:depends_on_file(path)
+	if type(path) ~= "string" then
+		raise("lab:depends_on_file: path must be a string literal")
+	end
+	-- No-op at runtime: the fixture cache-key scanner reads the call site.
+end
+
+local function lab_pack(a, ...)
+	if is_lab(a) then return string.pack(...) end
+	return string.pack(a, ...)
+end
+local function lab_unpack(a, ...)
+	if is_lab(a) then return string.unpack(...) end
+	return string.unpack(a, ...)
+end
+Lab.pack, Lab.unpack = lab_pack, lab_unpack
+
+local function no_fixtures(what)
+	return function()
+		raise(("%s: fixtures need snapshots, which are not available yet"):format(what))
+	end
+end
+Lab.vm_fixture = no_fixtures("vm_fixture")
+Lab.lab_fixture = no_fixtures("lab_fixture")
+
+function Lab:snapshot() raise("lab:snapshot: snapshots are not available yet") end
+function Lab:restore() raise("lab:restore: snapshots are not available yet") end
+
+LabMT.__index = function(lab, key)
+	local m = Lab[key]
+	if m ~= nil then return m end
+	if type(key) ~= "string" then return nil end
+	return lookup(lab, "vm", key) or lookup(lab, "bridge", key) or lookup(lab, "sub_lab", key)
+end
+LabMT.__tostring = function(lab) return ("lab `%s`"):format(S[lab].name) end
+
+-- Bridges ------------------------------------------------------------------
+
+function Bridge:name() return self._name end
+
+function Bridge:attach(x)
+	local items = (type(x) == "table" and not is_bridge(x)) and x or {x}
+	local names_ = {}
+	for i, it in ipairs(items) do
+		if is_vm(it) then names_[i] = it:name()
+		elseif type(it) == "string" then names_[i] = it
+		else raise(("bridge `%s`: attach: item %d is a %s, not a vm or name")
+			:format(self._name, i, type(it))) end
+	end
+	for _, n in ipairs(names_) do
+		local dup = false
+		for _, m in ipairs(self._members) do if m == n then dup = true end end
+		if not dup then self._members[#self._members + 1] = n end
+	end
+end
+
+function Bridge:detach(x)
+	local n = is_vm(x) and x:name() or x
+	for i, m in ipairs(self._members) do
+		if m == n then table.remove(self._members, i); return end
+	end
+end
+
+function Bridge:members()
+	local out = {}
+	for i, m in ipairs(self._members) do out[i] = m end
+	return out
+end
+
+function Bridge:close() self._closed = true end
+
+for _, op in ipairs({"partition", "unpartition", "partition_all", "restore_all",
+		"impair", "capture", "isolate", "nat"}) do
+	Bridge[op] = function(self)
+		raise(("bridge `%s`: %s is not available yet (bridges are graph objects " ..
+			"only; host networking comes later)"):format(self._name, op))
+	end
+end
+
+BridgeMT.__tostring = function(b) return ("bridge `%s`"):format(b._name) end
+
+-- Runner hooks (docs/internals.md section 3) -------------------------------
+
+function _provium_new_root()
+	return new_lab("provium", nil, nil)
+end
+
+function _provium_open_test_scope(root)
+	local scope = new_lab("provium", root, S[root].root)
+	S[scope].anon = S[root].anon
+	return scope
+end
+
+function _provium_close_test_scope(scope)
+	if not is_lab(scope) then return {} end
+	return close_registry(scope, {})
+end
+
+function _provium_close_file_scope(root)
+	if not is_lab(root) then return {} end
+	local errs = close_registry(root, {})
+	local rs = S[root]
+	if rs.claim then
+		local amount = rs.claim
+		rs.claim = nil
+		local ok, err = pcall(emit, "claim_released",
+			{path = rawget(_G, "_provium_file") or "?", amount = amount})
+		if not ok then errs[#errs + 1] = "claim: " .. tostring(err) end
+	end
+	return errs
+end
+
+local function all_vms()
+	local root = rawget(_G, "provium")
+	if not is_lab(root) then return {} end
+	local out = {}
+	for v in pairs(S[S[root].root].all) do out[#out + 1] = v end
+	table.sort(out, function(a, b) return a:name() < b:name() end)
+	return out
+end
+
+function _provium_console_excerpt()
+	local parts = {}
+	for _, v in ipairs(all_vms()) do
+		local ok, s = pcall(v._console_tail, v, 4096)
+		if ok and type(s) == "string" and s ~= "" then
+			parts[#parts + 1] = ("--- %s console ---\n%s"):format(v:name(), s)
+		end
+	end
+	return table.concat(parts, "\n")
+end
+
+function _provium_teardown_all()
+	for _, v in ipairs(all_vms()) do pcall(v.close, v) end
+end
+
+function _provium_check_no_streams(root)
+	if not is_lab(root) then return end
+	for _, r in ipairs(S[root].res) do
+		if r.kind == "stream" then
+			error(("reset_between_tests would auto-snapshot a live stream (%s created at %s); " ..
+				"close it before the file's top-level chunk ends"):format(
+				tostring(r.obj), r.site or "?"), 0)
+		end
+	end
+end

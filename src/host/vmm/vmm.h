@@ -1,0 +1,206 @@
+/* vmm.h — the VMM backend interface: what lvm.c asks of "a guest".
+ *
+ * Two implementations are planned: `local` (local.c: no guest at all, ops
+ * run on the host against a per-VM scratch directory, for fast tests of
+ * the framework and bindings) and `qemu` (a real guest driven over QMP and
+ * the agent channel). lvm.c owns the state machine (Created -> Booted <->
+ * Paused, -> Shutdown) and calls a backend only in a state where the call
+ * makes sense; a backend therefore never re-checks states.
+ *
+ * Calling sequence:
+ *     vmm_backend_by_name("local") -> ops
+ *     ops->create(&vm, &args, err)          once, at lab:vm(name, profile)
+ *     ops->boot(vm, &boot_opts, &info, err) Created -> Booted
+ *     ops->exec / read_file / ... (Booted)
+ *     ops->shutdown(vm, err)                -> Shutdown
+ *     ops->destroy(vm)                      frees everything; never fails
+ *
+ * Error contract: every int-returning op returns 0 on success; -1 on
+ * failure with a human message in err (and errno set when it is an OS
+ * error); or VMM_UNSUPPORTED when this backend cannot serve the op at all.
+ * A NULL function pointer means the same as returning VMM_UNSUPPORTED.
+ * lvm.c turns VMM_UNSUPPORTED into
+ *     vm `a`: <op> is not supported by the <name> backend<unsupported_hint>
+ * Buffers returned through char ** are malloc'd; the caller frees them. */
+#ifndef PROVIUM_VMM_H
+#define PROVIUM_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_UNSUPPORTED (-2)
+
+struct vmm_vm;    /* one guest, backend-private */
+struct vmm_proc;  /* one async process inside a guest */
+struct vmm_file;  /* one open guest-side file */
+
+/* A profile as seen by a backend (borrowed strings: valid for the call). */
+struct vmm_profile {
+	const char *name;
+	const char *kernel, *initrd, *cmdline, *guest_os;
+	const char *agent_overlay_path, *modules;
+	bool inject_agent;
+	int64_t agent_boot_timeout_ns;
+	const char *accel;        /* "auto", "kvm", "tcg" */
+	uint64_t memory;          /* 0 = unset */
+	int cpus;                 /* 0 = unset */
+};
+
+struct vmm_create_args {
+	const char *name;         /* VM name as given to lab:vm */
+	const char *run_dir;      /* the runner's private scratch directory */
+	const struct vmm_profile *profile;
+};
+
+struct vmm_inject_file {
+	const char *path;
+	const char *content;
+	size_t len;
+};
+
+/* Creation-time and per-boot opts, already merged and validated. */
+struct vmm_boot_opts {
+	uint64_t memory;          /* bytes, 0 = profile/default */
+	int cpus;                 /* 0 = profile/default */
+	const char *kernel_cmdline; /* NULL = profile's */
+	bool has_rng_seed;
+	uint64_t rng_seed;
+	bool has_initial_time;
+	double initial_time;
+	const struct vmm_inject_file *files;
+	size_t nfiles;
+};
+
+struct vmm_boot_info {
+	uint32_t cid;             /* vsock CID; 0 when the backend has none */
+	uint64_t memory_bytes;    /* effective memory cap */
+};
+
+struct vmm_exec_req {
+	const char *file;         /* executable (PATH-searched) */
+	const char *const *argv;  /* NULL-terminated; argv[0] is the program name */
+	const char *const *env;   /* NULL-terminated "K=V" entries, or NULL */
+	bool env_clear;           /* only env, not merged with the default env */
+	const char *cwd;          /* guest path, NULL = "/" */
+	const char *stdin_data;
+	size_t stdin_len;
+	int64_t timeout_ns;       /* < 0: none */
+};
+
+enum vmm_exit_status { VMM_EXITED = 0, VMM_SIGNALLED, VMM_TIMED_OUT };
+
+struct vmm_exec_result {
+	enum vmm_exit_status status;
+	int exit_code;            /* -1 signalled, -2 timed out */
+	int signal;               /* when signalled, else 0 */
+	char *out, *err;          /* malloc'd, NUL-terminated past *_len */
+	size_t out_len, err_len;
+};
+
+enum vmm_entry_type {
+	VMM_ENT_FILE = 0, VMM_ENT_DIR, VMM_ENT_SYMLINK, VMM_ENT_FIFO,
+	VMM_ENT_SOCKET, VMM_ENT_BLOCK, VMM_ENT_CHAR, VMM_ENT_OTHER
+};
+
+struct vmm_stat {
+	uint64_t size;
+	int64_t mtime_ns;
+	unsigned perm;            /* mode & 07777 */
+	enum vmm_entry_type type;
+};
+
+struct vmm_dirent {
+	char *name;               /* malloc'd */
+	enum vmm_entry_type type;
+};
+
+/* open() mode bits (the agent protocol will carry the same set). */
+enum {
+	VMM_O_READ = 1 << 0, VMM_O_WRITE = 1 << 1, VMM_O_CREATE = 1 << 2,
+	VMM_O_TRUNCATE = 1 << 3, VMM_O_APPEND = 1 << 4, VMM_O_EXCLUSIVE = 1 << 5,
+};
+
+enum vmm_whence { VMM_SEEK_SET = 0, VMM_SEEK_CUR, VMM_SEEK_END };
+
+struct vmm_ops {
+	const char *name;              /* "local", "qemu" */
+	const char *unsupported_hint;  /* appended to "not supported" errors */
+
+	/* lifecycle */
+	int (*create)(struct vmm_vm **out, const struct vmm_create_args *a,
+	              char *err, size_t errlen);
+	int (*boot)(struct vmm_vm *vm, const struct vmm_boot_opts *o,
+	            struct vmm_boot_info *info, char *err, size_t errlen);
+	int (*shutdown)(struct vmm_vm *vm, char *err, size_t errlen);
+	int (*pause)(struct vmm_vm *vm, char *err, size_t errlen);
+	int (*resume)(struct vmm_vm *vm, char *err, size_t errlen);
+	int (*reset)(struct vmm_vm *vm, char *err, size_t errlen);
+	int (*power_button)(struct vmm_vm *vm, char *err, size_t errlen);
+	/* Kill whatever runs and free vm. Safe after shutdown; never fails. */
+	void (*destroy)(struct vmm_vm *vm);
+
+	/* layer-1 ops (Booted) */
+	int (*exec)(struct vmm_vm *vm, const struct vmm_exec_req *r,
+	            struct vmm_exec_result *res, char *err, size_t errlen);
+	int (*read_file)(struct vmm_vm *vm, const char *path, char **data,
+	                 size_t *len, char *err, size_t errlen);
+	int (*write_file)(struct vmm_vm *vm, const char *path, const char *data,
+	                  size_t len, char *err, size_t errlen);
+	int (*stat)(struct vmm_vm *vm, const char *path, struct vmm_stat *st,
+	            char *err, size_t errlen);
+	/* *ents sorted by name; free with vmm_dirents_free. */
+	int (*listdir)(struct vmm_vm *vm, const char *path,
+	               struct vmm_dirent **ents, size_t *n, char *err, size_t errlen);
+	int (*mkdir)(struct vmm_vm *vm, const char *path, bool parents,
+	             int perm /* -1 = default */, char *err, size_t errlen);
+	int (*unlink)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+	int (*rename)(struct vmm_vm *vm, const char *from, const char *to,
+	              char *err, size_t errlen);
+
+	/* open files */
+	int (*open)(struct vmm_vm *vm, const char *path, int mode, int perm,
+	            struct vmm_file **out, char *err, size_t errlen);
+	int (*file_read)(struct vmm_file *f, void *buf, size_t n, size_t *got,
+	                 char *err, size_t errlen);
+	int (*file_write)(struct vmm_file *f, const void *buf, size_t n,
+	                  size_t *put, char *err, size_t errlen);
+	int (*file_seek)(struct vmm_file *f, int64_t off, enum vmm_whence w,
+	                 int64_t *pos, char *err, size_t errlen);
+	uint64_t (*file_handle)(struct vmm_file *f);
+	void (*file_close)(struct vmm_file *f);   /* frees f */
+
+	/* async processes */
+	int (*exec_async)(struct vmm_vm *vm, const struct vmm_exec_req *r,
+	                  struct vmm_proc **out, char *err, size_t errlen);
+	/* Wait up to timeout_ns (< 0: forever). Returns 0 with *done set and
+	 * res filled when the process ended; *done false on timeout (the
+	 * process is left running). */
+	int (*proc_wait)(struct vmm_proc *p, int64_t timeout_ns, bool *done,
+	                 struct vmm_exec_result *res, char *err, size_t errlen);
+	int (*proc_kill)(struct vmm_proc *p, int sig, char *err, size_t errlen);
+	int (*proc_stdin_write)(struct vmm_proc *p, const char *data, size_t len,
+	                        size_t *put, char *err, size_t errlen);
+	int (*proc_close_stdin)(struct vmm_proc *p, char *err, size_t errlen);
+	int64_t (*proc_pid)(struct vmm_proc *p);
+	uint64_t (*proc_handle)(struct vmm_proc *p);
+	void (*proc_free)(struct vmm_proc *p);    /* kills if still running */
+
+	/* guest-kernel features (NULL in the local backend) */
+	int (*console_tail)(struct vmm_vm *vm, size_t max, char **out,
+	                    size_t *len, char *err, size_t errlen);
+	int (*snapshot)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+	int (*restore)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+	int (*syscall)(struct vmm_vm *vm, int64_t nr, const int64_t args[6],
+	               int64_t *ret, int *err_no, char *err, size_t errlen);
+};
+
+/* The backend called name ("local"; "qemu" once it exists), or NULL. */
+const struct vmm_ops *vmm_backend_by_name(const char *name);
+
+extern const struct vmm_ops vmm_local_ops;
+
+void vmm_exec_result_free(struct vmm_exec_result *res);
+void vmm_dirents_free(struct vmm_dirent *ents, size_t n);
+
+#endif

@@ -1,0 +1,111 @@
+-- File ops and File handles on the local backend: guest paths map under
+-- the VM's private scratch directory.
+
+local PROFILE = (_provium_profiles or {}).peios and "peios"
+	or next(_provium_profiles or {}) or "peios"
+
+local vm = provium:vm("files", PROFILE):boot()
+
+local function errmsg(fn, ...)
+	local ok, err = pcall(fn, ...)
+	assert(not ok, "expected an error")
+	return tostring(err)
+end
+
+test("write_file / read_file round-trip, binary safe", function(t)
+	local body = "binary\0bytes\255"
+	vm:write_file("/tmp/data", body)
+	t:assert_eq(vm:read_file("/tmp/data"), body)
+	vm:write_file("/tmp/data", "short")
+	t:assert_eq(vm:read_file("/tmp/data"), "short", "write_file truncates")
+end)
+
+test("read_file of a missing file errors with the path", function(t)
+	local e = errmsg(vm.read_file, vm, "/tmp/missing")
+	t:assert(e:find("vm `files`: read_file `/tmp/missing`: No such file or directory", 1, true), e)
+end)
+
+test("two vms have separate scratch trees", function(t)
+	local other = provium:vm("other", PROFILE):boot()
+	vm:write_file("/tmp/mine", "1")
+	t:assert_eq(other:exists("/tmp/mine"), false)
+end)
+
+test("stat", function(t)
+	vm:write_file("/tmp/s", "0123456789")
+	local m = vm:stat("/tmp/s")
+	t:assert_eq(m.size, 10)
+	t:assert_eq(m.entry_type, "file")
+	t:assert_eq(math.type(m.mtime_ns), "integer")
+	t:assert(math.abs(m.mtime - m.mtime_ns / 1e9) < 1)
+	t:assert(m.perm <= 4095)
+	t:assert_eq(vm:stat("/tmp").entry_type, "directory")
+end)
+
+test("mkdir, listdir, rename, unlink", function(t)
+	vm:mkdir("/d")
+	vm:mkdir("/d/e/f", {parents = true})
+	vm:mkdir("/d/private", {perm = 0x1c0})
+	t:assert_eq(vm:stat("/d/private").perm, 0x1c0)
+	vm:write_file("/d/b", "")
+	vm:write_file("/d/a", "")
+	local names = {}
+	for _, e in ipairs(vm:listdir("/d")) do names[#names + 1] = e.name .. ":" .. e.entry_type end
+	t:assert_eq(table.concat(names, ","), "a:file,b:file,e:directory,private:directory")
+	vm:rename("/d/a", "/d/c")
+	t:assert_eq(vm:exists("/d/a"), false)
+	t:assert_eq(vm:exists("/d/c"), true)
+	vm:unlink("/d/c")
+	vm:unlink("/d/private")
+	t:assert_eq(vm:exists("/d/private"), false)
+	t:assert(errmsg(vm.unlink, vm, "/d/e"):find("not empty", 1, true))
+	t:assert(errmsg(vm.mkdir, vm, "/d"):find("File exists", 1, true))
+end)
+
+test("open_file: write, seek, read, tell", function(t)
+	local h = vm:open_file("/tmp/h", {read = true, write = true, create = true,
+		truncate = true, perm = 0x180})
+	t:assert_eq(h:write("hello world"), 11)
+	t:assert_eq(vm:open_file_count(), 1)
+	t:assert_eq(vm:is_quiescent(), false)
+	t:assert_eq(h:seek(6, "set"), 6)
+	t:assert_eq(h:read(5), "world")
+	t:assert_eq(h:tell(), 11)
+	t:assert_eq(h:read(10), "", "EOF reads the empty string")
+	h:seek(0)
+	t:assert_eq(h:read_all(), "hello world")
+	t:assert_eq(h:seek(-1, "end"), 10)
+	t:assert(h:fd() > 0)
+	t:assert(errmsg(h.seek, h, 0, "middle"):find("seek: whence must be set/cur/end, got `middle`", 1, true))
+	h:close()
+	h:close()
+	t:assert_eq(h:fd(), 0)
+	t:assert(errmsg(h.read, h, 1):find("file is closed", 1, true))
+	t:assert_eq(vm:stat("/tmp/h").perm, 0x180)
+	t:assert_eq(vm:open_file_count(), 0)
+end)
+
+test("open_file modes", function(t)
+	t:assert(errmsg(vm.open_file, vm, "/tmp/x", {}):find("at least one", 1, true))
+	local a = vm:open_file("/tmp/app", {write = true, create = true, truncate = true})
+	a:write("1")
+	a:close()
+	local b = vm:open_file("/tmp/app", {append = true})
+	b:write("2")
+	b:close()
+	t:assert_eq(vm:read_file("/tmp/app"), "12")
+	t:assert(errmsg(vm.open_file, vm, "/tmp/app", {write = true, create = true,
+		exclusive = true}):find("File exists", 1, true))
+	t:assert(errmsg(vm.open_file, vm, "/tmp/nope", {read = true}):find("No such file", 1, true))
+end)
+
+test("push_file reads a host file relative to the test file", function(t)
+	local host = os.tmpname()
+	local f = assert(io.open(host, "wb"))
+	f:write("pushed")
+	f:close()
+	vm:push_file(host, "/tmp/pushed")
+	os.remove(host)
+	t:assert_eq(vm:read_file("/tmp/pushed"), "pushed")
+	t:assert(errmsg(vm.push_file, vm, "/no/such/host/file", "/tmp/x"):find("push_file", 1, true))
+end)

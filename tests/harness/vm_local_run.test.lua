@@ -1,0 +1,116 @@
+-- vm:run / vm:run_async on the local backend (commands run on the host,
+-- with their working directory inside the VM's scratch tree).
+
+local PROFILE = (_provium_profiles or {}).peios and "peios"
+	or next(_provium_profiles or {}) or "peios"
+
+local vm = provium:vm("r", PROFILE):boot()
+
+local function errmsg(fn, ...)
+	local ok, err = pcall(fn, ...)
+	assert(not ok, "expected an error")
+	return tostring(err)
+end
+
+test("shell form", function(t)
+	local r = vm:run("echo hello | tr a-z A-Z")
+	r:assert_ok()
+	t:assert_eq(r.stdout, "HELLO\n")
+	t:assert_eq(r.stderr, "")
+	t:assert_eq(r.exit_code, 0)
+	t:assert_eq(r.status, "exited")
+	t:assert_eq(r.timed_out, false)
+	t:assert_eq(r.signal, nil)
+	t:assert(r:ok())
+end)
+
+test("direct exec: bare array and args=", function(t)
+	t:assert_eq(vm:run("echo", {"a b", "$HOME"}).stdout, "a b $HOME\n")
+	t:assert_eq(vm:run("echo", {args = {"x"}}).stdout, "x\n")
+end)
+
+test("exit codes and stderr", function(t)
+	local r = vm:run("echo oops >&2; exit 3")
+	t:assert_eq(r.exit_code, 3)
+	t:assert_eq(r.stderr, "oops\n")
+	t:assert(not r:ok())
+	local e = errmsg(r.assert_ok, r)
+	t:assert(e:find("status exited, exit code 3", 1, true), e)
+	t:assert(e:find("stderr:\noops", 1, true), e)
+end)
+
+test("signalled", function(t)
+	local r = vm:run("kill -9 $$")
+	t:assert_eq(r.status, "signalled")
+	t:assert_eq(r.exit_code, -1)
+	t:assert_eq(r.signal, 9)
+	local e = errmsg(r.assert_ok, r)
+	t:assert(e:find("SIGKILL", 1, true), e)
+end)
+
+test("env, env_clear, cwd, stdin", function(t)
+	t:assert_eq(vm:run("printf %s \"$FOO\"", {env = {FOO = "bar"}}).stdout, "bar")
+	local r = vm:run("/usr/bin/env", {args = {}, env = {ONLY = "1"}, env_clear = true})
+	t:assert_eq(r.stdout, "ONLY=1\n")
+	vm:mkdir("/work/sub", {parents = true})
+	vm:write_file("/work/sub/file.txt", "in scratch")
+	t:assert_eq(vm:run("cat file.txt", {cwd = "/work/sub"}).stdout, "in scratch")
+	t:assert_eq(vm:run("cat", {stdin = "from-stdin\n"}).stdout, "from-stdin\n")
+	local big = string.rep("x", 300000)
+	t:assert_eq(#vm:run("cat", {stdin = big}).stdout, #big)
+end)
+
+test("timeout kills and reports timed_out", function(t)
+	local r = vm:run("sleep 30", {timeout = "200ms"})
+	t:assert_eq(r.status, "timed_out")
+	t:assert_eq(r.timed_out, true)
+	t:assert_eq(r.exit_code, -2)
+	local r2 = vm:run("sleep 30", {timeout_ms = 100})
+	t:assert(r2.timed_out)
+	t:assert(errmsg(vm.run, vm, "true", {timeout = -1}):find("timeout", 1, true))
+	t:assert(errmsg(vm.run, vm, "true", {timeout = "soon"}):find("timeout", 1, true))
+end)
+
+test("opts are checked", function(t)
+	t:assert(errmsg(vm.run, vm, "true", {cwdd = "/"}):find("unknown opt `cwdd`", 1, true))
+	t:assert(errmsg(vm.run, vm, "echo", {"x", env = {}}):find("mixed", 1, true))
+	t:assert(errmsg(vm.run, vm, "/no/such/binary", {args = {}}):find("No such file", 1, true))
+end)
+
+test("run_async: wait, stdin, kill", function(t)
+	local p = vm:run_async("cat")
+	t:assert(p:pid() > 0)
+	t:assert_eq(math.type(p:handle()), "integer")
+	t:assert_eq(p:status(), "running")
+	p:stdin_write("hello\n")
+	p:stdin_write("world\n")
+	p:close_stdin()
+	local r = p:wait("5s")
+	t:assert_eq(r.stdout, "hello\nworld\n")
+	t:assert_eq(r.exit_code, 0)
+	t:assert(rawequal(p:wait(), r), "a consumed process returns its result")
+
+	local s = vm:run_async("sleep", {args = {"30"}})
+	s:kill("term")
+	local r2 = s:wait("5s")
+	t:assert_eq(r2.status, "signalled")
+	t:assert_eq(r2.signal, 15)
+
+	local z = vm:run_async("sleep 30")
+	local r3 = z:wait(0.1)
+	t:assert_eq(r3.status, "timed_out")
+	t:assert(errmsg(z.wait, z, 0):find("status()", 1, true))
+	t:assert(errmsg(vm.run_async, vm, "true", {timeout = "1s"}):find("proc:wait", 1, true))
+	t:assert(errmsg(z.kill, vm:run_async("sleep 1"), "bogus"):find("unknown signal name `bogus`", 1, true))
+end)
+
+test("run_async processes are killed when the test scope closes", function(t)
+	local p = vm:run_async("sleep 30")
+	_G.__leaked_proc = p
+	t:assert_eq(p:status(), "running")
+end)
+
+test("... and the previous test's process is gone", function(t)
+	local p = _G.__leaked_proc
+	t:assert(errmsg(p.pid, p):find("process is closed", 1, true))
+end)
