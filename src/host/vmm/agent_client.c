@@ -1,0 +1,887 @@
+/* agent_client.c — host end of the agent channel: listen, accept, Hello,
+ * request/response by id, stream demultiplexing.
+ *
+ * Owns: the listening socket (and its path), the connected fd, a frame
+ * reader (frame.h), the list of outstanding requests, the per-channel
+ * stream queues.
+ *
+ * State: listening -> connected -> hello'd -> (broken | disconnected) ->
+ * connected again after the next accept. "broken" is sticky for the
+ * connection: the first protocol violation or I/O error is remembered and
+ * every later call on that connection fails with it.
+ *
+ * All waiting goes through pump(): one poll() on the socket bounded by a
+ * deadline, one read, then every complete frame is dispatched. A request
+ * is a struct pending on c->pend; its reply is stored there (the frame
+ * body copied, since msgpack objects point into it) until agent_wait
+ * collects it. Frames are written by hand (same 4-byte BE framing as
+ * frame_write) because frame_write() blocks without a deadline; the write
+ * loop keeps reading so a chatty guest cannot deadlock a big write. */
+#include "vmm/agent_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+
+struct pending {
+	uint64_t id;
+	int kind;
+	bool done;
+	unsigned char *body;
+	msgpack_unpacked u;
+	struct pending *next;
+};
+
+struct chunkq {
+	unsigned char *data;
+	size_t len;
+	struct chunkq *next;
+};
+
+struct chan {
+	uint64_t ch;
+	struct chunkq *head, *tail;
+	bool ended, forgotten;
+	char error[256];
+	struct chan *next;
+};
+
+struct agent_client {
+	char *name;
+	char *path;                 /* listening socket path, NULL if adopted fd */
+	int lfd, fd;
+	struct frame_reader rd;
+	uint64_t next_id;
+	struct pending *pend;
+	struct chan *chans;
+	size_t nchans;
+	size_t buffered;
+	bool is_broken;
+	char broken[256];
+	bool want_hello;
+	struct pending hello;       /* the HelloOk/HelloErr once it arrived */
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t deadline_ms(int ms)
+{
+	return ms < 0 ? INT64_MAX : now_ns() + (int64_t)ms * 1000000;
+}
+
+static int ms_left(int64_t deadline)
+{
+	if (deadline == INT64_MAX)
+		return -1;
+	int64_t l = deadline - now_ns();
+	if (l <= 0)
+		return 0;
+	l = (l + 999999) / 1000000;
+	return l > 0x7fffffff ? 0x7fffffff : (int)l;
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int fail_broken(struct agent_client *c, char *err, size_t errlen)
+{
+	seterr(err, errlen, "vm `%s`: agent: %s", c->name, c->broken);
+	return -1;
+}
+
+static int set_broken(struct agent_client *c, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int set_broken(struct agent_client *c, char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!c->is_broken) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->broken, sizeof c->broken, fmt, ap);
+		va_end(ap);
+		c->is_broken = true;
+	}
+	return fail_broken(c, err, errlen);
+}
+
+/* ---- bookkeeping ---------------------------------------------------- */
+
+static void pending_clear(struct pending *p)
+{
+	if (p->done) {
+		msgpack_unpacked_destroy(&p->u);
+		free(p->body);
+	}
+	p->done = false;
+	p->body = NULL;
+}
+
+static void drop_pending(struct agent_client *c, uint64_t id)
+{
+	for (struct pending **pp = &c->pend; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			pending_clear(p);
+			free(p);
+			return;
+		}
+	}
+}
+
+static struct pending *find_pending(struct agent_client *c, uint64_t id)
+{
+	for (struct pending *p = c->pend; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static void chan_free_data(struct agent_client *c, struct chan *ch)
+{
+	while (ch->head) {
+		struct chunkq *q = ch->head;
+		ch->head = q->next;
+		c->buffered -= q->len;
+		free(q->data);
+		free(q);
+	}
+	ch->tail = NULL;
+}
+
+static struct chan *find_chan(struct agent_client *c, uint64_t channel, bool create)
+{
+	for (struct chan *ch = c->chans; ch; ch = ch->next)
+		if (ch->ch == channel)
+			return ch;
+	if (!create || c->nchans >= AGENT_MAX_CHANNELS)
+		return NULL;
+	struct chan *ch = calloc(1, sizeof *ch);
+	if (!ch)
+		return NULL;
+	ch->ch = channel;
+	ch->next = c->chans;
+	c->chans = ch;
+	c->nchans++;
+	return ch;
+}
+
+static void reset_connection(struct agent_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	frame_reader_free(&c->rd);
+	frame_reader_init(&c->rd, PROTO_FRAME_MAX);
+	while (c->pend)
+		drop_pending(c, c->pend->id);
+	while (c->chans) {
+		struct chan *ch = c->chans;
+		c->chans = ch->next;
+		chan_free_data(c, ch);
+		free(ch);
+	}
+	c->nchans = 0;
+	c->buffered = 0;
+	pending_clear(&c->hello);
+	c->want_hello = false;
+	c->is_broken = false;
+	c->broken[0] = 0;
+}
+
+/* ---- dispatch ------------------------------------------------------- */
+
+static uint64_t be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Structural pre-check of untrusted msgpack before msgpack-c sees it:
+ * exactly one value filling [0, n), and no container declaring more
+ * elements than bytes remain (msgpack-c allocates the declared count up
+ * front, so a 5-byte frame could otherwise ask for 64 GiB). 0 or -1. */
+static int msgpack_sane(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	uint64_t need = 1; /* values still expected */
+	while (need) {
+		if (i >= n)
+			return -1;
+		unsigned b = p[i++];
+		uint64_t skip = 0, elems = 0;
+		int lb = 0;
+		need--;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			skip = 0;
+		else if (b <= 0x8f)
+			elems = 2 * (uint64_t)(b & 0x0f);
+		else if (b <= 0x9f)
+			elems = b & 0x0f;
+		else if (b <= 0xbf)
+			skip = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xc4: case 0xd9: lb = 1; break;
+			case 0xc5: case 0xda: lb = 2; break;
+			case 0xc6: case 0xdb: lb = 4; break;
+			case 0xc7: lb = 1; skip = 1; break;
+			case 0xc8: lb = 2; skip = 1; break;
+			case 0xc9: lb = 4; skip = 1; break;
+			case 0xca: skip = 4; break;
+			case 0xcb: skip = 8; break;
+			case 0xcc: case 0xd0: skip = 1; break;
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xce: case 0xd2: skip = 4; break;
+			case 0xcf: case 0xd3: skip = 8; break;
+			case 0xd4: skip = 2; break;
+			case 0xd5: skip = 3; break;
+			case 0xd6: skip = 5; break;
+			case 0xd7: skip = 9; break;
+			case 0xd8: skip = 17; break;
+			case 0xdc: case 0xde: lb = 2; break;
+			case 0xdd: case 0xdf: lb = 4; break;
+			default: return -1; /* 0xc1 */
+			}
+			if (lb) {
+				if (n - i < (size_t)lb)
+					return -1;
+				uint64_t v = be(p + i, lb);
+				i += (size_t)lb;
+				if (b >= 0xdc)
+					elems = (b == 0xde || b == 0xdf) ? 2 * v : v;
+				else
+					skip += v;
+			}
+		}
+		if (skip > n - i)
+			return -1;
+		i += (size_t)skip;
+		need += elems;
+		if (need > n - i)
+			return -1;
+	}
+	return i == n ? 0 : -1;
+}
+
+/* Route one frame body (copied first: objects point into it). */
+static int dispatch(struct agent_client *c, const unsigned char *body, size_t len,
+		    char *err, size_t errlen)
+{
+	unsigned char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return set_broken(c, err, errlen, "out of memory for a %zu-byte frame", len);
+	memcpy(copy, body, len);
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	size_t off = 0;
+	int64_t kind;
+	const char *why = NULL;
+	int r = msgpack_sane(copy, len) < 0 ? MSGPACK_UNPACK_PARSE_ERROR
+					    : msgpack_unpack_next(&u, (const char *)copy, len, &off);
+	if (r != MSGPACK_UNPACK_SUCCESS)
+		why = "frame is not valid msgpack";
+	else if (off != len)
+		why = "frame has trailing bytes after its msgpack value";
+	else if (u.data.type != MSGPACK_OBJECT_MAP)
+		why = "frame is not a msgpack map";
+	else if (proto_get_int(&u.data, PROTO_F_KIND, &kind) < 0)
+		why = "frame has no integer kind";
+	if (why) {
+		msgpack_unpacked_destroy(&u);
+		free(copy);
+		return set_broken(c, err, errlen, "%s", why);
+	}
+
+	uint64_t id, channel;
+	switch (kind) {
+	case PROTO_K_HELLO_OK:
+	case PROTO_K_HELLO_ERR:
+		if (c->want_hello && !c->hello.done) {
+			c->hello.done = true;
+			c->hello.kind = (int)kind;
+			c->hello.body = copy;
+			c->hello.u = u;
+			return 0;
+		}
+		break; /* an answer to a re-sent Hello: ignore */
+	case PROTO_K_OP_RESULT: {
+		const msgpack_object *oc = proto_get(&u.data, PROTO_F_OUTCOME);
+		if (proto_get_uint(&u.data, PROTO_F_ID, &id) < 0 || !oc || oc->type != MSGPACK_OBJECT_STR) {
+			why = "OpResult without a valid id and outcome";
+			break;
+		}
+		struct pending *p = find_pending(c, id);
+		if (!p || p->done)
+			break; /* abandoned id: drop */
+		p->done = true;
+		p->body = copy;
+		p->u = u;
+		return 0;
+	}
+	case PROTO_K_STREAM_DATA:
+	case PROTO_K_STREAM_END: {
+		if (proto_get_uint(&u.data, PROTO_F_CHANNEL, &channel) < 0) {
+			why = "stream frame without a channel";
+			break;
+		}
+		const char *d = NULL;
+		size_t dl = 0;
+		if (kind == PROTO_K_STREAM_DATA && proto_get_bytes(&u.data, PROTO_F_DATA, &d, &dl) < 0) {
+			why = "StreamData without data";
+			break;
+		}
+		struct chan *ch = find_chan(c, channel, true);
+		if (!ch) {
+			why = "too many stream channels";
+			break;
+		}
+		if (ch->forgotten || ch->ended)
+			break;
+		if (kind == PROTO_K_STREAM_END) {
+			const char *e = NULL;
+			size_t el = 0;
+			ch->ended = true;
+			if (proto_get_bytes(&u.data, PROTO_F_ERROR, &e, &el) == 0)
+				snprintf(ch->error, sizeof ch->error, "%.*s", (int)(el > 200 ? 200 : el), e);
+			break;
+		}
+		if (dl == 0)
+			break;
+		if (c->buffered + dl > AGENT_STREAM_BUFFER_MAX) {
+			why = "stream data buffered beyond the limit (nobody reads the stream?)";
+			break;
+		}
+		struct chunkq *q = malloc(sizeof *q);
+		unsigned char *data = malloc(dl);
+		if (!q || !data) {
+			free(q);
+			free(data);
+			why = "out of memory for stream data";
+			break;
+		}
+		memcpy(data, d, dl);
+		q->data = data;
+		q->len = dl;
+		q->next = NULL;
+		if (ch->tail)
+			ch->tail->next = q;
+		else
+			ch->head = q;
+		ch->tail = q;
+		c->buffered += dl;
+		break;
+	}
+	default:
+		why = "frame of an unexpected kind";
+		break;
+	}
+	msgpack_unpacked_destroy(&u);
+	free(copy);
+	if (why)
+		return set_broken(c, err, errlen, "%s (kind %lld)", why, (long long)kind);
+	return 0;
+}
+
+/* Read what is available (after waiting up to deadline) and dispatch every
+ * complete frame. 1 = read something, 0 = timeout, -1 = broken. */
+static int pump(struct agent_client *c, int64_t deadline, char *err, size_t errlen)
+{
+	if (c->is_broken)
+		return fail_broken(c, err, errlen);
+	if (c->fd < 0)
+		return set_broken(c, err, errlen, "not connected");
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int pr = poll(&pfd, 1, ms_left(deadline));
+	if (pr < 0)
+		return errno == EINTR ? 1 : set_broken(c, err, errlen, "poll: %s", strerror(errno));
+	if (pr == 0)
+		return 0;
+	unsigned char buf[65536];
+	ssize_t n = read(c->fd, buf, sizeof buf);
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return 1;
+		if (errno == ECONNRESET)
+			return set_broken(c, err, errlen, "connection closed by the guest side");
+		return set_broken(c, err, errlen, "read: %s", strerror(errno));
+	}
+	if (n == 0)
+		return set_broken(c, err, errlen, "connection closed by the guest side");
+	if (frame_reader_feed(&c->rd, buf, (size_t)n) < 0)
+		return set_broken(c, err, errlen, "out of memory");
+	for (;;) {
+		const unsigned char *body;
+		size_t len;
+		int r = frame_reader_next(&c->rd, &body, &len);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EMSGSIZE)
+				return set_broken(c, err, errlen, "frame length exceeds the maximum of %u bytes",
+						  PROTO_FRAME_MAX);
+			return set_broken(c, err, errlen, "out of memory");
+		}
+		if (dispatch(c, body, len, err, errlen) < 0)
+			return -1;
+	}
+	return 1;
+}
+
+/* Write one frame before deadline, draining incoming frames meanwhile. */
+static int write_frame(struct agent_client *c, const void *body, size_t len, int64_t deadline,
+		       char *err, size_t errlen)
+{
+	if (c->is_broken)
+		return fail_broken(c, err, errlen);
+	if (c->fd < 0)
+		return set_broken(c, err, errlen, "not connected");
+	if (len > PROTO_FRAME_MAX) {
+		seterr(err, errlen, "vm `%s`: agent: request of %zu bytes exceeds the frame maximum",
+		       c->name, len);
+		return -1;
+	}
+	unsigned char hdr[4] = { (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+				 (unsigned char)(len >> 8), (unsigned char)len };
+	size_t off = 0, total = len + 4;
+	while (off < total) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT | POLLIN };
+		int pr = poll(&pfd, 1, ms_left(deadline));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return set_broken(c, err, errlen, "poll: %s", strerror(errno));
+		if (pr == 0) {
+			/* a partial frame is on the wire: the stream is unusable */
+			if (off > 0)
+				return set_broken(c, err, errlen, "timed out in the middle of a write");
+			seterr(err, errlen, "vm `%s`: agent: timed out sending a request", c->name);
+			return -1;
+		}
+		if (pfd.revents & POLLIN) {
+			if (pump(c, now_ns(), err, errlen) < 0)
+				return -1;
+			if (!(pfd.revents & POLLOUT))
+				continue;
+		}
+		if (pfd.revents & (POLLERR | POLLHUP) && !(pfd.revents & POLLOUT))
+			return set_broken(c, err, errlen, "connection closed by the guest side");
+		struct iovec iov[2];
+		int niov = 0;
+		if (off < 4) {
+			iov[niov++] = (struct iovec){ hdr + off, 4 - off };
+			iov[niov++] = (struct iovec){ (void *)(uintptr_t)body, len };
+		} else {
+			iov[niov++] = (struct iovec){ (unsigned char *)(uintptr_t)body + (off - 4), total - off };
+		}
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return set_broken(c, err, errlen, "connection closed by the guest side");
+			return set_broken(c, err, errlen, "write: %s", strerror(errno));
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- connection ----------------------------------------------------- */
+
+static struct agent_client *client_new(const char *vm_name)
+{
+	struct agent_client *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->name = strdup(vm_name ? vm_name : "?");
+	if (!c->name) {
+		free(c);
+		return NULL;
+	}
+	c->lfd = c->fd = -1;
+	frame_reader_init(&c->rd, PROTO_FRAME_MAX);
+	return c;
+}
+
+struct agent_client *agent_client_listen(const char *vm_name, const char *path,
+					 char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof sa.sun_path) {
+		seterr(err, errlen, "vm `%s`: agent socket path too long (max %zu bytes): %s",
+		       vm_name, sizeof sa.sun_path - 1, path);
+		return NULL;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	struct agent_client *c = client_new(vm_name);
+	if (!c || !(c->path = strdup(path))) {
+		agent_client_free(c);
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->lfd < 0) {
+		seterr(err, errlen, "vm `%s`: agent socket: %s", vm_name, strerror(errno));
+		goto fail;
+	}
+	unlink(path); /* a stale socket from an earlier run */
+	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(c->lfd, 4) < 0) {
+		seterr(err, errlen, "vm `%s`: agent socket %s: %s", vm_name, path, strerror(errno));
+		goto fail;
+	}
+	return c;
+fail:
+	free(c->path);
+	c->path = NULL; /* do not unlink what we did not create */
+	agent_client_free(c);
+	return NULL;
+}
+
+struct agent_client *agent_client_from_fd(const char *vm_name, int fd)
+{
+	struct agent_client *c = client_new(vm_name);
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	return c;
+}
+
+int agent_client_accept(struct agent_client *c, int64_t deadline_ns, char *err, size_t errlen)
+{
+	reset_connection(c);
+	if (c->lfd < 0) {
+		seterr(err, errlen, "vm `%s`: agent: no listening socket", c->name);
+		return -1;
+	}
+	for (;;) {
+		int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			c->fd = fd;
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			seterr(err, errlen, "vm `%s`: agent accept: %s", c->name, strerror(errno));
+			return -1;
+		}
+		int left = ms_left(deadline_ns);
+		if (left == 0) {
+			seterr(err, errlen, "vm `%s`: agent: QEMU did not connect to the agent socket in time",
+			       c->name);
+			return -1;
+		}
+		struct pollfd pfd = { .fd = c->lfd, .events = POLLIN };
+		poll(&pfd, 1, left);
+	}
+}
+
+static char *obj_strdup(const msgpack_object *o)
+{
+	const char *p;
+	size_t n;
+	if (!o || proto_obj_bytes(o, &p, &n) < 0)
+		return strdup("");
+	return strndup(p, n > 4096 ? 4096 : n);
+}
+
+void agent_hello_free(struct agent_hello *h)
+{
+	if (!h)
+		return;
+	free(h->agent_version);
+	free(h->guest_os);
+	for (size_t i = 0; i < h->nfeatures; i++)
+		free(h->features[i]);
+	free(h->features);
+	memset(h, 0, sizeof *h);
+}
+
+int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent_hello *hello,
+		       char *err, size_t errlen)
+{
+	if (hello)
+		memset(hello, 0, sizeof *hello);
+	pending_clear(&c->hello);
+	c->want_hello = true;
+	int64_t next_send = 0;
+	while (!c->hello.done) {
+		if (now_ns() >= next_send) {
+			msgpack_sbuffer sb;
+			msgpack_packer pk;
+			msgpack_sbuffer_init(&sb);
+			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+			proto_pack_hello(&pk, PROTOCOL_VERSION);
+			int r = write_frame(c, sb.data, sb.size, deadline_ns, err, errlen);
+			msgpack_sbuffer_destroy(&sb);
+			if (r < 0)
+				goto fail;
+			next_send = now_ns() + 2000000000LL;
+		}
+		int64_t until = next_send < deadline_ns ? next_send : deadline_ns;
+		int r = pump(c, until, err, errlen);
+		if (r < 0)
+			goto fail;
+		if (r == 0 && now_ns() >= deadline_ns && !c->hello.done) {
+			seterr(err, errlen, "vm `%s`: agent did not answer Hello in time", c->name);
+			goto fail;
+		}
+	}
+	c->want_hello = false;
+	const msgpack_object *m = &c->hello.u.data;
+	if (c->hello.kind == PROTO_K_HELLO_ERR) {
+		char *msg = obj_strdup(proto_get(m, PROTO_F_MESSAGE));
+		seterr(err, errlen, "vm `%s`: agent refused the handshake: %s", c->name, msg ? msg : "?");
+		free(msg);
+		pending_clear(&c->hello);
+		return -1;
+	}
+	if (hello) {
+		hello->agent_version = obj_strdup(proto_get(m, PROTO_F_AGENT_VERSION));
+		hello->guest_os = obj_strdup(proto_get(m, PROTO_F_GUEST_OS));
+		const msgpack_object *f = proto_get(m, PROTO_F_FEATURES);
+		if (f && f->type == MSGPACK_OBJECT_ARRAY && f->via.array.size) {
+			hello->features = calloc(f->via.array.size, sizeof(char *));
+			for (uint32_t i = 0; hello->features && i < f->via.array.size; i++) {
+				char *s = obj_strdup(&f->via.array.ptr[i]);
+				if (s)
+					hello->features[hello->nfeatures++] = s;
+			}
+		}
+	}
+	pending_clear(&c->hello);
+	return 0;
+fail:
+	c->want_hello = false;
+	return -1;
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+static const char *op_name(int kind)
+{
+	const char *n = proto_kind_name(kind);
+	return n ? n : "op";
+}
+
+int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn build, void *ctx,
+	       int timeout_ms, uint64_t *id, char *err, size_t errlen)
+{
+	if (c->is_broken)
+		return fail_broken(c, err, errlen);
+	struct pending *p = calloc(1, sizeof *p);
+	if (!p) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	p->id = ++c->next_id;
+	p->kind = kind;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	proto_pack_request_head(&pk, kind, p->id, nfields);
+	if (build)
+		build(&pk, ctx);
+	p->next = c->pend;
+	c->pend = p;
+	uint64_t myid = p->id;
+	int r = write_frame(c, sb.data, sb.size, deadline_ms(timeout_ms), err, errlen);
+	msgpack_sbuffer_destroy(&sb);
+	if (r < 0) {
+		drop_pending(c, myid);
+		return -1;
+	}
+	if (id)
+		*id = myid;
+	return 0;
+}
+
+int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent_reply *reply,
+	       char *err, size_t errlen)
+{
+	int64_t deadline = deadline_ms(timeout_ms);
+	memset(reply, 0, sizeof *reply);
+	struct pending *p = find_pending(c, id);
+	if (!p) {
+		seterr(err, errlen, "vm `%s`: agent: no outstanding request %llu", c->name,
+		       (unsigned long long)id);
+		return -1;
+	}
+	const char *name = op_name(p->kind);
+	while (!(p = find_pending(c, id))->done) {
+		int r = pump(c, deadline, err, errlen);
+		if (r < 0) {
+			drop_pending(c, id);
+			return -1;
+		}
+		if (r == 0 && !find_pending(c, id)->done) {
+			drop_pending(c, id);
+			seterr(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name, name,
+			       timeout_ms);
+			return -1;
+		}
+	}
+	/* move the reply out of the pending list */
+	for (struct pending **pp = &c->pend; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	reply->body_ = p->body;
+	reply->u_ = p->u;
+	reply->have_u_ = true;
+	free(p);
+	const msgpack_object *m = &reply->u_.data;
+	const msgpack_object *oc = proto_get(m, PROTO_F_OUTCOME);
+	if (oc->via.str.size == 2 && memcmp(oc->via.str.ptr, PROTO_OUTCOME_OK, 2) == 0) {
+		reply->value = proto_get(m, PROTO_F_VALUE);
+		return 0;
+	}
+	const msgpack_object *e = proto_get(m, PROTO_F_ERROR);
+	const char *code = NULL, *msg = NULL;
+	size_t codel = 0, msgl = 0;
+	int64_t en = 0;
+	if (e) {
+		proto_get_bytes(e, PROTO_F_CODE, &code, &codel);
+		proto_get_bytes(e, PROTO_F_MESSAGE, &msg, &msgl);
+		proto_get_int(e, PROTO_F_ERRNO, &en);
+	}
+	snprintf(reply->code, sizeof reply->code, "%.*s", code ? (int)(codel > 31 ? 31 : codel) : 8,
+		 code ? code : "internal");
+	snprintf(reply->message, sizeof reply->message, "%.*s", msg ? (int)(msgl > 255 ? 255 : msgl) : 15,
+		 msg ? msg : "unknown failure");
+	reply->err_no = en > 0 && en < 4096 ? (int)en : 0;
+	seterr(err, errlen, "vm `%s`: %s: %s", c->name, name, reply->message);
+	return -1;
+}
+
+int agent_call(struct agent_client *c, int kind, size_t nfields, agent_build_fn build, void *ctx,
+	       int timeout_ms, struct agent_reply *reply, char *err, size_t errlen)
+{
+	uint64_t id;
+	int64_t deadline = deadline_ms(timeout_ms);
+	memset(reply, 0, sizeof *reply);
+	if (agent_send(c, kind, nfields, build, ctx, timeout_ms, &id, err, errlen) < 0)
+		return -1;
+	int left = ms_left(deadline);
+	return agent_wait(c, id, left < 0 ? -1 : left, reply, err, errlen);
+}
+
+void agent_reply_free(struct agent_reply *reply)
+{
+	if (!reply)
+		return;
+	if (reply->have_u_)
+		msgpack_unpacked_destroy(&reply->u_);
+	free(reply->body_);
+	memset(reply, 0, sizeof *reply);
+}
+
+/* ---- streams -------------------------------------------------------- */
+
+int agent_stream_next(struct agent_client *c, uint64_t channel, int timeout_ms,
+		      struct agent_chunk *chunk, char *err, size_t errlen)
+{
+	int64_t deadline = deadline_ms(timeout_ms);
+	memset(chunk, 0, sizeof *chunk);
+	for (;;) {
+		struct chan *ch = find_chan(c, channel, false);
+		if (ch && ch->head) {
+			struct chunkq *q = ch->head;
+			ch->head = q->next;
+			if (!ch->head)
+				ch->tail = NULL;
+			c->buffered -= q->len;
+			chunk->data = q->data;
+			chunk->len = q->len;
+			free(q);
+			return 1;
+		}
+		if (ch && ch->ended) {
+			chunk->eof = true;
+			snprintf(chunk->error, sizeof chunk->error, "%s", ch->error);
+			agent_stream_forget(c, channel);
+			return 1;
+		}
+		int r = pump(c, deadline, err, errlen);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			ch = find_chan(c, channel, false);
+			if (!ch || (!ch->head && !ch->ended))
+				return 0;
+		}
+	}
+}
+
+void agent_stream_forget(struct agent_client *c, uint64_t channel)
+{
+	struct chan *ch = find_chan(c, channel, true);
+	if (!ch)
+		return;
+	chan_free_data(c, ch);
+	ch->forgotten = true;
+}
+
+/* ---- accessors and teardown ----------------------------------------- */
+
+const char *agent_client_broken(const struct agent_client *c)
+{
+	return c && c->is_broken ? c->broken : NULL;
+}
+
+int agent_client_fd(const struct agent_client *c)
+{
+	return c ? c->fd : -1;
+}
+
+void agent_client_disconnect(struct agent_client *c)
+{
+	if (c)
+		reset_connection(c);
+}
+
+void agent_client_free(struct agent_client *c)
+{
+	if (!c)
+		return;
+	int e = errno;
+	reset_connection(c);
+	frame_reader_free(&c->rd);
+	if (c->lfd >= 0)
+		close(c->lfd);
+	if (c->path)
+		unlink(c->path);
+	free(c->path);
+	free(c->name);
+	free(c);
+	errno = e;
+}

@@ -1,0 +1,779 @@
+/* qemu_launch.c — the QEMU command line, the child process, and the
+ * "auto" accelerator verdict.
+ *
+ * Owns: nothing long-lived. qemu_spawn() hands the pid to the caller in a
+ * struct qemu_proc; qemu_kill()/qemu_wait() reap it. The accel verdict
+ * cache is a directory of one-word files ("kvm"/"tcg") named by a hash.
+ *
+ * Spawn sequence: open qemu.log and /dev/null in the parent, fork; the
+ * child sets PR_SET_PDEATHSIG(SIGKILL), then compares getppid() with the
+ * parent's pid taken before fork (if the parent died in between, the
+ * signal will never come, so the child exits), restores default signal
+ * handling, wires fds 0-2 and execs. An exec failure travels back over a
+ * CLOEXEC pipe as an errno, so qemu_spawn() reports "exec qemu: ENOENT"
+ * rather than a child that silently exited 127.
+ *
+ * Option values that carry paths are escaped QEMU-style (',' -> ',,'). */
+#include "vmm/qemu_launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *qemu_binary(const char *want)
+{
+	if (want && *want)
+		return want;
+	const char *env = getenv("PROVIUM_QEMU");
+	return env && *env ? env : "qemu-system-x86_64";
+}
+
+int qemu_run_path(char *buf, size_t len, const char *run_dir, const char *leaf)
+{
+	int n = snprintf(buf, len, "%s/%s", run_dir, leaf);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- argv vector ---------------------------------------------------- */
+
+struct strv {
+	char **v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void sv_push(struct strv *s, char *str)
+{
+	if (!str) {
+		s->oom = true;
+		return;
+	}
+	if (s->n + 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 32;
+		char **nv = realloc(s->v, ncap * sizeof *nv);
+		if (!nv) {
+			free(str);
+			s->oom = true;
+			return;
+		}
+		s->v = nv;
+		s->cap = ncap;
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+}
+
+static void sv_add(struct strv *s, const char *str)
+{
+	sv_push(s, strdup(str));
+}
+
+static void sv_addf(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sv_addf(struct strv *s, const char *fmt, ...)
+{
+	char *p = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		p = NULL;
+	va_end(ap);
+	sv_push(s, p);
+}
+
+/* QEMU option escaping: every ',' doubled. malloc'd. */
+static char *qesc(const char *s)
+{
+	size_t n = 0;
+	for (const char *p = s; *p; p++)
+		n += *p == ',' ? 2 : 1;
+	char *o = malloc(n + 1), *q = o;
+	if (!o)
+		return NULL;
+	for (const char *p = s; *p; p++) {
+		*q++ = *p;
+		if (*p == ',')
+			*q++ = ',';
+	}
+	*q = 0;
+	return o;
+}
+
+void qemu_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+/* Socket path for leaf, checked against sun_path; escaped for QEMU. */
+static char *sock_opt(const char *run_dir, const char *leaf, char *err, size_t errlen)
+{
+	char path[4096];
+	struct sockaddr_un sa;
+	if (qemu_run_path(path, sizeof path, run_dir, leaf) < 0 || strlen(path) >= sizeof sa.sun_path) {
+		seterr(err, errlen, "socket path too long for a unix socket (max %zu bytes): %s/%s",
+		       sizeof sa.sun_path - 1, run_dir, leaf);
+		return NULL;
+	}
+	char *e = qesc(path);
+	if (!e)
+		seterr(err, errlen, "out of memory");
+	return e;
+}
+
+int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t errlen)
+{
+	struct strv v = { 0 };
+	char *qmp = NULL, *con = NULL, *conlog = NULL, *agent = NULL;
+	int rc = -1;
+
+	*argv = NULL;
+	if (!s->run_dir || !*s->run_dir) {
+		seterr(err, errlen, "qemu: no run directory");
+		return -1;
+	}
+	if (!(qmp = sock_opt(s->run_dir, "qmp.sock", err, errlen)))
+		goto out;
+	if (s->console && !(con = sock_opt(s->run_dir, "console.sock", err, errlen)))
+		goto out;
+	if (s->agent && !(agent = sock_opt(s->run_dir, "agent.sock", err, errlen)))
+		goto out;
+	if (s->console) {
+		char p[4096];
+		if (qemu_run_path(p, sizeof p, s->run_dir, "console.log") < 0 || !(conlog = qesc(p))) {
+			seterr(err, errlen, "console log path too long: %s", s->run_dir);
+			goto out;
+		}
+	}
+
+	uint64_t mem = s->memory ? s->memory : QEMU_DEFAULT_MEMORY;
+	uint64_t mib = (mem + (1u << 20) - 1) >> 20;
+
+	sv_add(&v, qemu_binary(s->qemu));
+	if (s->name) {
+		char *e = qesc(s->name);
+		sv_add(&v, "-name");
+		if (e)
+			sv_addf(&v, "guest=%s", e);
+		else
+			v.oom = true;
+		free(e);
+	}
+	sv_add(&v, "-nodefaults");
+	sv_add(&v, "-no-user-config");
+	sv_add(&v, "-display");
+	sv_add(&v, "none");
+	sv_add(&v, "-machine");
+	sv_add(&v, "q35");
+	sv_add(&v, "-accel");
+	sv_add(&v, s->accel == ACCEL_KVM ? "kvm" : "tcg");
+	if (s->accel == ACCEL_KVM) {
+		sv_add(&v, "-cpu");
+		sv_add(&v, "host");
+	}
+	sv_add(&v, "-m");
+	sv_addf(&v, "%lluM", (unsigned long long)mib);
+	sv_add(&v, "-smp");
+	sv_addf(&v, "%d", s->cpus > 0 ? s->cpus : 1);
+	sv_add(&v, "-no-reboot");
+	if (s->paused)
+		sv_add(&v, "-S");
+	sv_add(&v, "-chardev");
+	sv_addf(&v, "socket,id=qmp,path=%s,server=on,wait=off", qmp);
+	sv_add(&v, "-mon");
+	sv_add(&v, "chardev=qmp,mode=control");
+	if (s->console) {
+		sv_add(&v, "-chardev");
+		sv_addf(&v, "socket,id=con,path=%s,server=on,wait=off,logfile=%s", con, conlog);
+		sv_add(&v, "-serial");
+		sv_add(&v, "chardev:con");
+	}
+	if (s->agent) {
+		sv_add(&v, "-chardev");
+		sv_addf(&v, "socket,id=agent,path=%s,server=off", agent);
+		sv_add(&v, "-device");
+		sv_add(&v, "virtio-serial-pci,id=vser0");
+		sv_add(&v, "-device");
+		sv_add(&v, "virtserialport,bus=vser0.0,chardev=agent,name=" QEMU_AGENT_PORT_NAME);
+	}
+	if (s->vmgenid) {
+		sv_add(&v, "-device");
+		sv_add(&v, "vmgenid");
+	}
+	if (s->kernel) {
+		sv_add(&v, "-kernel");
+		sv_add(&v, s->kernel);
+	}
+	if (s->initrd) {
+		sv_add(&v, "-initrd");
+		sv_add(&v, s->initrd);
+	}
+	if (s->cmdline) {
+		sv_add(&v, "-append");
+		sv_add(&v, s->cmdline);
+	}
+	if (s->incoming_defer) {
+		sv_add(&v, "-incoming");
+		sv_add(&v, "defer");
+	}
+	for (const char *const *e = s->extra; e && *e; e++)
+		sv_add(&v, *e);
+	if (v.oom || !v.v) {
+		seterr(err, errlen, "qemu argv: out of memory");
+		goto out;
+	}
+	*argv = v.v;
+	v.v = NULL;
+	rc = 0;
+out:
+	qemu_argv_free(v.v);
+	free(qmp);
+	free(con);
+	free(conlog);
+	free(agent);
+	return rc;
+}
+
+/* ---- the child ------------------------------------------------------ */
+
+/* Only async-signal-safe calls between fork and exec. */
+static void child_exec(char **argv, pid_t parent, int in, int out, int errpipe)
+{
+	int e;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+	if (getppid() != parent)
+		_exit(127); /* the runner died before PDEATHSIG was armed */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < 32; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	}
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		goto fail;
+	execvp(argv[0], argv);
+fail:
+	e = errno;
+	if (write(errpipe, &e, sizeof e) < 0) {
+		/* nothing more we can do */
+	}
+	_exit(127);
+}
+
+int qemu_spawn(const struct qemu_spec *s, struct qemu_proc *p, char *err, size_t errlen)
+{
+	char **argv = NULL;
+	char logpath[4096];
+	int in = -1, out = -1, pfd[2] = { -1, -1 };
+	int rc = -1;
+
+	memset(p, 0, sizeof *p);
+	if (qemu_build_argv(s, &argv, err, errlen) < 0)
+		return -1;
+	if (qemu_run_path(logpath, sizeof logpath, s->run_dir, "qemu.log") < 0) {
+		seterr(err, errlen, "run directory path too long: %s", s->run_dir);
+		goto out;
+	}
+	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		seterr(err, errlen, "open /dev/null: %s", strerror(errno));
+		goto out;
+	}
+	out = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		seterr(err, errlen, "open %s: %s", logpath, strerror(errno));
+		goto out;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		seterr(err, errlen, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		seterr(err, errlen, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(argv, parent, in, out, pfd[1]);
+	close(pfd[1]);
+	pfd[1] = -1;
+	int childerr = 0;
+	ssize_t n;
+	do
+		n = read(pfd[0], &childerr, sizeof childerr);
+	while (n < 0 && errno == EINTR);
+	p->pid = pid;
+	if (n > 0) {
+		struct qemu_proc tmp = *p;
+		qemu_kill(&tmp);
+		memset(p, 0, sizeof *p);
+		seterr(err, errlen, "exec %s: %s", argv[0], strerror(childerr));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	qemu_argv_free(argv);
+	return rc;
+}
+
+/* ---- waiting and killing -------------------------------------------- */
+
+static int reap(struct qemu_proc *p, int flags)
+{
+	int st;
+	pid_t r;
+	do
+		r = waitpid(p->pid, &st, flags);
+	while (r < 0 && errno == EINTR);
+	if (r == p->pid) {
+		p->status = st;
+		p->reaped = true;
+		p->pid = 0;
+		return 1;
+	}
+	if (r < 0 && errno == ECHILD) { /* someone else reaped it */
+		p->reaped = true;
+		p->pid = 0;
+		return 1;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+int qemu_wait(struct qemu_proc *p, int timeout_ms)
+{
+	if (p->pid <= 0)
+		return 1;
+	if (timeout_ms < 0)
+		return reap(p, 0);
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	int r;
+	for (;;) {
+		r = reap(p, WNOHANG);
+		if (r != 0)
+			break;
+		int64_t left = deadline - now_ns();
+		if (left <= 0)
+			break;
+		int ms = (int)((left + 999999) / 1000000);
+		if (pidfd >= 0) {
+			struct pollfd pf = { .fd = pidfd, .events = POLLIN };
+			poll(&pf, 1, ms);
+		} else {
+			poll(NULL, 0, ms < 5 ? ms : 5);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
+void qemu_kill(struct qemu_proc *p)
+{
+	if (!p || p->pid <= 0)
+		return;
+	int e = errno;
+	kill(p->pid, SIGKILL);
+	reap(p, 0);
+	errno = e;
+}
+
+void qemu_describe_status(const struct qemu_proc *p, char *buf, size_t len)
+{
+	if (!p->reaped)
+		snprintf(buf, len, "still running");
+	else if (WIFEXITED(p->status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(p->status));
+	else if (WIFSIGNALED(p->status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(p->status), strsignal(WTERMSIG(p->status)));
+	else
+		snprintf(buf, len, "ended (status 0x%x)", p->status);
+}
+
+/* ---- kernel cmdline ------------------------------------------------- */
+
+/* Next whitespace-separated token of s (double quotes keep spaces).
+ * Returns the token start, sets *len; NULL at the end. */
+static const char *next_token(const char **s, size_t *len)
+{
+	const char *p = *s;
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	if (!*p)
+		return NULL;
+	const char *start = p;
+	bool quoted = false;
+	while (*p && (quoted || (*p != ' ' && *p != '\t' && *p != '\n'))) {
+		if (*p == '"')
+			quoted = !quoted;
+		p++;
+	}
+	*len = (size_t)(p - start);
+	*s = p;
+	return start;
+}
+
+static bool tok_is(const char *t, size_t n, const char *lit)
+{
+	return n == strlen(lit) && memcmp(t, lit, n) == 0;
+}
+
+static bool tok_prefix(const char *t, size_t n, const char *pre)
+{
+	size_t pl = strlen(pre);
+	return n >= pl && memcmp(t, pre, pl) == 0;
+}
+
+int qemu_cmdline_assemble(const char *base, bool inject_agent, char **out, char *err, size_t errlen)
+{
+	bool has_console = false, has_rdinit = false;
+	const char *init_args = NULL; /* position of a standalone "--" */
+	const char *s = base ? base : "";
+	const char *t;
+	size_t n;
+
+	*out = NULL;
+	while ((t = next_token(&s, &n))) {
+		if (tok_is(t, n, "--")) {
+			init_args = t;
+			break;
+		}
+		if (tok_is(t, n, "console=ttyS0") || tok_prefix(t, n, "console=ttyS0,"))
+			has_console = true;
+		if (inject_agent && tok_prefix(t, n, "rdinit=")) {
+			if (tok_is(t, n, "rdinit=" QEMU_AGENT_RDINIT)) {
+				has_rdinit = true;
+			} else {
+				seterr(err, errlen,
+				       "kernel cmdline sets `%.*s`, which conflicts with the injected agent "
+				       "(rdinit=" QEMU_AGENT_RDINIT "): remove the rdinit= or set "
+				       "inject_agent = false on the profile",
+				       (int)n, t);
+				return -1;
+			}
+		}
+	}
+	const char *end = init_args ? init_args : (base ? base + strlen(base) : "");
+	const char *b = base ? base : "";
+	/* trim trailing whitespace of the kernel part */
+	while (end > b && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n'))
+		end--;
+	while (b < end && (*b == ' ' || *b == '\t' || *b == '\n'))
+		b++;
+	size_t klen = (size_t)(end - b);
+	size_t cap = klen + 64 + strlen(QEMU_AGENT_RDINIT) + (init_args ? strlen(init_args) : 0);
+	char *r = malloc(cap);
+	if (!r) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(r, b, klen);
+	size_t off = klen;
+	if (!has_console)
+		off += (size_t)sprintf(r + off, "%sconsole=ttyS0", off ? " " : "");
+	if (inject_agent && !has_rdinit)
+		off += (size_t)sprintf(r + off, "%srdinit=" QEMU_AGENT_RDINIT, off ? " " : "");
+	if (init_args)
+		off += (size_t)sprintf(r + off, "%s%s", off ? " " : "", init_args);
+	r[off] = 0;
+	*out = r;
+	return 0;
+}
+
+/* ---- accel = auto --------------------------------------------------- */
+
+static int default_accel_dir(char *buf, size_t len)
+{
+	const char *x = getenv("XDG_CACHE_HOME");
+	int n;
+	if (x && *x == '/')
+		n = snprintf(buf, len, "%s/provium/accel", x);
+	else {
+		const char *h = getenv("HOME");
+		if (!h || !*h)
+			return -1;
+		n = snprintf(buf, len, "%s/.cache/provium/accel", h);
+	}
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* The resolved path of the binary (PATH search for a bare name). */
+static int find_binary(const char *name, char *buf, size_t len)
+{
+	if (strchr(name, '/'))
+		return snprintf(buf, len, "%s", name) < (int)len ? 0 : -1;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		const char *c = strchrnul(path, ':');
+		int n = snprintf(buf, len, "%.*s/%s", (int)(c - path), path, name);
+		if (n > 0 && (size_t)n < len && access(buf, X_OK) == 0)
+			return 0;
+		path = *c ? c + 1 : c;
+	}
+	return -1;
+}
+
+static void ident(char *buf, size_t len, const char *path)
+{
+	struct stat st;
+	char real[4096];
+	if (!path || !realpath(path, real))
+		snprintf(real, sizeof real, "%s", path ? path : "(none)");
+	if (stat(real, &st) < 0)
+		snprintf(buf, len, "%s missing", real);
+	else
+		snprintf(buf, len, "%s dev=%llu ino=%llu size=%lld mtime=%lld.%09ld", real,
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+int qemu_accel_cache_path(const struct qemu_accel_probe *p, char *buf, size_t len)
+{
+	char dir[4096], qbin[4096], qid[4400], kid[4400];
+	struct utsname u;
+	if (p->cache_dir)
+		snprintf(dir, sizeof dir, "%s", p->cache_dir);
+	else if (default_accel_dir(dir, sizeof dir) < 0)
+		return -1;
+	if (find_binary(qemu_binary(p->qemu), qbin, sizeof qbin) < 0)
+		snprintf(qbin, sizeof qbin, "%s", qemu_binary(p->qemu));
+	ident(qid, sizeof qid, qbin);
+	ident(kid, sizeof kid, p->kernel);
+	if (uname(&u) < 0)
+		return -1;
+
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c)
+		return -1;
+	int ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+	const char *parts[] = { "provium-accel-v1", u.release, u.version, qid, kid };
+	for (size_t i = 0; ok && i < sizeof parts / sizeof parts[0]; i++)
+		ok = EVP_DigestUpdate(c, parts[i], strlen(parts[i]) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1;
+	EVP_MD_CTX_free(c);
+	if (!ok)
+		return -1;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	int n = snprintf(buf, len, "%s/%s", dir, hex);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Atomically write word into path (temp file + fsync + rename). */
+static void cache_store(const char *path, const char *word)
+{
+	char dir[4096], tmp[4096];
+	if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir)
+		return;
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	if (mkdir_p(dir) < 0)
+		return;
+	if (strlen(path) > 4000)
+		return;
+	int tl = snprintf(tmp, sizeof tmp, "%.4000s.tmp.%d", path, (int)getpid());
+	if (tl < 0 || (size_t)tl >= sizeof tmp)
+		return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	size_t wl = strlen(word);
+	bool ok = write(fd, word, wl) == (ssize_t)wl && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
+static int cache_load(const char *path)
+{
+	char buf[16] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	if (strncmp(buf, "kvm", 3) == 0)
+		return ACCEL_KVM;
+	if (strncmp(buf, "tcg", 3) == 0)
+		return ACCEL_TCG;
+	return -1;
+}
+
+static void rm_rundir(const char *dir)
+{
+	static const char *const leaves[] = { "qmp.sock", "console.sock", "console.log", "qemu.log", "agent.sock" };
+	char p[4200];
+	for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
+		if (qemu_run_path(p, sizeof p, dir, leaves[i]) == 0)
+			unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* Built-in probe: boot the kernel alone under KVM and wait for its banner
+ * on ttyS0. A guest that hangs in the decompressor never prints it. */
+static int banner_probe(const struct qemu_accel_probe *p, int64_t deadline, char *err, size_t errlen)
+{
+	char dir[] = "/tmp/provium-accel-XXXXXX";
+	char log[4200];
+	struct qemu_proc proc;
+	int rc = -1;
+
+	if (!mkdtemp(dir)) {
+		seterr(err, errlen, "mkdtemp: %s", strerror(errno));
+		return -1;
+	}
+	struct qemu_spec s = {
+		.qemu = p->qemu, .name = "provium-accel-probe", .run_dir = dir, .kernel = p->kernel,
+		.cmdline = "console=ttyS0 panic=-1", .memory = 128ull << 20, .cpus = 1,
+		.accel = ACCEL_KVM, .console = true,
+	};
+	if (qemu_spawn(&s, &proc, err, errlen) < 0)
+		goto out;
+	qemu_run_path(log, sizeof log, dir, "console.log");
+	for (;;) {
+		char buf[8192];
+		int fd = open(log, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			if (memmem(buf, (size_t)n, "Linux version", 13)) {
+				rc = 0;
+				break;
+			}
+		}
+		if (qemu_wait(&proc, 0) == 1) {
+			char st[128];
+			qemu_describe_status(&proc, st, sizeof st);
+			seterr(err, errlen, "KVM probe guest %s before its banner", st);
+			break;
+		}
+		if (now_ns() >= deadline) {
+			seterr(err, errlen, "timed out");
+			break;
+		}
+		poll(NULL, 0, 50);
+	}
+	qemu_kill(&proc);
+out:
+	rm_rundir(dir);
+	return rc;
+}
+
+enum accel_kind qemu_accel_resolve(enum accel_kind want, const struct qemu_accel_probe *p,
+				   char *why, size_t whylen)
+{
+	char cpath[4200], perr[256];
+	if (want != ACCEL_AUTO) {
+		seterr(why, whylen, "requested");
+		return want;
+	}
+	const char *dev = p && p->kvm_dev ? p->kvm_dev : "/dev/kvm";
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		seterr(why, whylen, "%s: %s", dev, strerror(errno));
+		return ACCEL_TCG;
+	}
+	close(fd);
+	if (!p || !p->kernel) {
+		seterr(why, whylen, "no kernel to probe KVM with");
+		return ACCEL_TCG;
+	}
+	bool cacheable = qemu_accel_cache_path(p, cpath, sizeof cpath) == 0;
+	if (cacheable) {
+		int v = cache_load(cpath);
+		if (v >= 0) {
+			seterr(why, whylen, "cached verdict %s", cpath);
+			return (enum accel_kind)v;
+		}
+	}
+	int64_t deadline = now_ns() + (int64_t)(p->timeout_ms > 0 ? p->timeout_ms : 4000) * 1000000;
+	perr[0] = 0;
+	int r = p->boot ? p->boot(p->ctx, deadline, perr, sizeof perr)
+			: banner_probe(p, deadline, perr, sizeof perr);
+	enum accel_kind verdict = r == 0 ? ACCEL_KVM : ACCEL_TCG;
+	if (cacheable)
+		cache_store(cpath, verdict == ACCEL_KVM ? "kvm" : "tcg");
+	if (r == 0)
+		seterr(why, whylen, "KVM probe boot succeeded");
+	else
+		seterr(why, whylen, "KVM probe: %s", perr[0] ? perr : "failed");
+	return verdict;
+}

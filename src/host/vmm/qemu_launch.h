@@ -1,0 +1,127 @@
+/* qemu_launch.h — build a QEMU command line, spawn it tied to its runner,
+ * kill and reap it; assemble the kernel cmdline; resolve accel = "auto".
+ *
+ * Calling sequence for one VM (the VM layer does this):
+ *   qemu_cmdline_assemble(profile_or_boot_cmdline, inject_agent, &cmdline)
+ *   accel = qemu_accel_resolve(profile->accel, &probe, why)
+ *   agent_listen(<run_dir>/agent.sock)          (agent_client.h) BEFORE spawn
+ *   qemu_spawn(&spec, &proc)                    QEMU connects to agent.sock
+ *   qmp_connect(<run_dir>/qmp.sock) ... qmp "cont" if spec.paused
+ *   qemu_kill(&proc) / qemu_wait(&proc, ms)
+ *
+ * Run directory layout (qemu_run_path() names them):
+ *   qmp.sock      QMP, QEMU is the server
+ *   agent.sock    agent virtio-serial port, provium is the server
+ *   console.sock  ttyS0, QEMU is the server (wait=off), everything also
+ *   console.log   ...written here by the chardev's logfile=
+ *   qemu.log      QEMU's own stdout/stderr
+ * Unix socket paths are limited to 107 bytes: qemu_spawn() refuses a run
+ * directory whose socket paths would not fit, naming the path.
+ *
+ * Lifetime: the child sets PR_SET_PDEATHSIG(SIGKILL) and re-checks its
+ * parent after that, so QEMU dies with the runner (even on SIGKILL of the
+ * runner). PDEATHSIG follows the forking *thread*: spawn from the runner's
+ * main thread. QEMU stays in the runner's process group, so the
+ * dispatcher's group kill also reaches it. */
+#ifndef PROVIUM_QEMU_LAUNCH_H
+#define PROVIUM_QEMU_LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+#define QEMU_AGENT_PORT_NAME "org.provium.agent"
+#define QEMU_AGENT_RDINIT    "/sbin/provium-agent"
+#define QEMU_DEFAULT_MEMORY  (256ull << 20)
+
+struct qemu_spec {
+	const char *qemu;          /* binary; NULL = $PROVIUM_QEMU or "qemu-system-x86_64" */
+	const char *name;          /* VM name for -name (NULL = none) */
+	const char *run_dir;       /* required; see the layout above */
+	const char *kernel;        /* NULL = no -kernel (QMP-only tests) */
+	const char *initrd;        /* already merged with the overlay; NULL = none */
+	const char *cmdline;       /* final cmdline (qemu_cmdline_assemble); NULL = none */
+	uint64_t memory;           /* bytes, rounded up to MiB; 0 = QEMU_DEFAULT_MEMORY */
+	int cpus;                  /* 0 = 1 */
+	enum accel_kind accel;     /* ACCEL_KVM or ACCEL_TCG; ACCEL_AUTO is treated as TCG */
+	bool agent;                /* -chardev socket ...agent.sock,server=off + virtserialport */
+	bool console;              /* ttyS0 -> console.sock + console.log */
+	bool vmgenid;              /* -device vmgenid */
+	bool incoming_defer;       /* -incoming defer (restores) */
+	bool paused;               /* -S: start with vCPUs stopped */
+	const char *const *extra;  /* NULL-terminated extra arguments, or NULL */
+};
+
+struct qemu_proc {
+	pid_t pid;                 /* 0 = not running / reaped */
+	int status;                /* wait status once reaped */
+	bool reaped;
+};
+
+/* "<run_dir>/<leaf>" into buf. 0, or -1 (ENAMETOOLONG) if it does not fit. */
+int qemu_run_path(char *buf, size_t len, const char *run_dir, const char *leaf);
+
+/* Build the argv (NULL-terminated, every string malloc'd). 0 or -1 + err. */
+int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t errlen);
+void qemu_argv_free(char **argv);
+
+/* Spawn QEMU (see Lifetime above): stdin /dev/null, stdout+stderr to
+ * <run_dir>/qemu.log. Fills p. 0, or -1 + err (exec failure included). */
+int qemu_spawn(const struct qemu_spec *s, struct qemu_proc *p, char *err, size_t errlen);
+
+/* Wait up to timeout_ms (<0 = forever) for p to exit and reap it.
+ * 1 = exited (p->status set), 0 = still running, -1 = error. */
+int qemu_wait(struct qemu_proc *p, int timeout_ms);
+
+/* SIGKILL and reap. Safe on an already-reaped or never-spawned proc. */
+void qemu_kill(struct qemu_proc *p);
+
+/* Describe p->status: "exited with status 1" / "killed by signal 9". */
+void qemu_describe_status(const struct qemu_proc *p, char *buf, size_t len);
+
+/* Final kernel cmdline: base (may be NULL) + "console=ttyS0" unless a
+ * console=ttyS0[,opts] is present + with inject_agent
+ * "rdinit=/sbin/provium-agent" (kept once if already there). Parameters
+ * are inserted before a standalone "--" (whatever follows goes to init).
+ * A different rdinit= with inject_agent is the documented conflict error.
+ * *out is malloc'd. 0 or -1 + err. */
+int qemu_cmdline_assemble(const char *base, bool inject_agent, char **out, char *err, size_t errlen);
+
+/* accel = "auto": decide KVM or TCG.
+ *
+ * /dev/kvm missing or not openable read-write -> TCG, no probe, no cache.
+ * Otherwise the verdict is cached in <cache_dir>/<sha256> keyed by (host
+ * kernel release+version, the QEMU binary's identity — path, inode, size,
+ * mtime, which change with every upgrade, so no subprocess is needed to
+ * ask its version —, the kernel image's identity). On a miss, a probe boot
+ * under KVM runs with a deadline of timeout_ms (default 4000): either the
+ * caller's boot callback (which should reach the agent handshake) or, when
+ * it is NULL, a built-in probe that boots the kernel alone under KVM and
+ * waits for the kernel's banner on the serial console. Cost: one probe
+ * per machine, kernel and QEMU — up to timeout_ms when KVM hangs, as it
+ * does on nested hosts without SVM; the guest is killed at the deadline. */
+typedef int (*qemu_probe_fn)(void *ctx, int64_t deadline_ns, char *err, size_t errlen);
+
+struct qemu_accel_probe {
+	const char *qemu;          /* NULL = default binary */
+	const char *kernel;        /* kernel image to probe with (required for a probe) */
+	const char *cache_dir;     /* NULL = $XDG_CACHE_HOME or ~/.cache, + /provium/accel */
+	const char *kvm_dev;       /* NULL = "/dev/kvm" */
+	int timeout_ms;            /* 0 = 4000 */
+	qemu_probe_fn boot;        /* NULL = built-in console-banner probe */
+	void *ctx;
+};
+
+/* Returns ACCEL_KVM or ACCEL_TCG (want itself unless ACCEL_AUTO). why (may
+ * be NULL) says how the verdict was reached, e.g. "cached", "/dev/kvm:
+ * Permission denied", "KVM probe: timed out". Never fails: doubt -> TCG. */
+enum accel_kind qemu_accel_resolve(enum accel_kind want, const struct qemu_accel_probe *p,
+				   char *why, size_t whylen);
+
+/* The cache file path qemu_accel_resolve would use (tests). 0 or -1. */
+int qemu_accel_cache_path(const struct qemu_accel_probe *p, char *buf, size_t len);
+
+#endif
