@@ -1,7 +1,7 @@
 -- The lab graph on --vmm local: membership, lookup, dot sugar, sub-labs,
 -- per-test scope and its shadow detection, include/remove, listings.
 
-local PROFILE = (_provium_profiles or {}).peios and "peios"
+local PROFILE = "default"
 	or next(_provium_profiles or {}) or "peios"
 
 local shared = provium:vm("shared", PROFILE)

@@ -1,7 +1,7 @@
 -- Lab batch lifecycle, claims, barriers and the auto-close walker on
 -- --vmm local.
 
-local PROFILE = (_provium_profiles or {}).peios and "peios"
+local PROFILE = "default"
 	or next(_provium_profiles or {}) or "peios"
 
 provium:claim({memory = "1G", cpus = 2})

@@ -1,7 +1,7 @@
 -- File ops and File handles on the local backend: guest paths map under
 -- the VM's private scratch directory.
 
-local PROFILE = (_provium_profiles or {}).peios and "peios"
+local PROFILE = "default"
 	or next(_provium_profiles or {}) or "peios"
 
 local vm = provium:vm("files", PROFILE):boot()

@@ -1,6 +1,6 @@
 -- The VM state machine and the local backend's "not supported" errors.
 
-local PROFILE = (_provium_profiles or {}).peios and "peios"
+local PROFILE = "default"
 	or next(_provium_profiles or {}) or "peios"
 
 local function errmsg(fn, ...)

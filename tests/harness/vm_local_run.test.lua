@@ -1,7 +1,7 @@
 -- vm:run / vm:run_async on the local backend (commands run on the host,
 -- with their working directory inside the VM's scratch tree).
 
-local PROFILE = (_provium_profiles or {}).peios and "peios"
+local PROFILE = "default"
 	or next(_provium_profiles or {}) or "peios"
 
 local vm = provium:vm("r", PROFILE):boot()

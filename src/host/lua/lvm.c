@@ -417,29 +417,16 @@ static void profile_view(lua_State *L, int idx, const char *name, struct vmm_pro
 	lua_pop(L, 4);
 }
 
-/* Push _provium_profiles[name] or raise naming the profile. Exception:
- * the local backend boots no kernel, so when no profile is configured at
- * all (no provium.toml) it accepts any name with an empty profile; once
- * profiles are declared, an unknown name is an error for every backend. */
+/* Push _provium_profiles[name] or raise naming the profile. The built-in
+ * profile `default` is always present (guestkit.c). */
 static void push_profile(lua_State *L, const struct lvm *v, const char *name)
 {
-	bool none;
 	if (lua_getglobal(L, "_provium_profiles") != LUA_TTABLE) {
 		lua_pop(L, 1);
 		lua_newtable(L);
 	}
 	if (lua_getfield(L, -1, name) == LUA_TTABLE) {
 		lua_remove(L, -2);
-		return;
-	}
-	lua_pop(L, 1);
-	lua_pushnil(L);
-	none = lua_next(L, -2) == 0;
-	if (!none)
-		lua_pop(L, 2);
-	if (none && v->ops == &vmm_local_ops) {
-		lua_pop(L, 1);
-		lua_newtable(L);
 		return;
 	}
 	luaL_error(L, "vm `%s`: unknown profile `%s` (declare [profiles.%s] in provium.toml)",
