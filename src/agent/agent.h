@@ -1,0 +1,145 @@
+/* agent.h — what the files of provium-agent share.
+ *
+ * The agent is one static binary with two roles:
+ *
+ *   boot.c / main.c   PID 1: mounts, modules, lo, then supervises the op
+ *                     server and either execs the initrd's /init or stays a
+ *                     minimal init (reaper + ACPI power button).
+ *   server.c          the op server: one poll loop over the virtio-serial
+ *                     port, process pipes and timers; framing, handshake,
+ *                     dispatch, replies and stream channels.
+ *   ops_fs.c          one-shot file ops, file handles, clock.
+ *   ops_proc.c        exec / spawn / process handles and their streams.
+ *   ops_misc.c        tail, syscall, poweroff.
+ *
+ * Everything runs on the server's single thread; handlers never block for
+ * long (a process is forked and its pipes join the poll loop). A handler
+ * answers its request exactly once, either before returning or later from
+ * a poll callback (checking server_live(gen) first: a reply meant for a
+ * connection that has since dropped is discarded).
+ */
+#ifndef PROVIUM_AGENT_H
+#define PROVIUM_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <poll.h>
+
+#include "proto/protocol.h"
+
+#ifndef PROVIUM_VERSION
+#define PROVIUM_VERSION "dev"
+#endif
+
+/* ---- logging (to the console, prefixed "provium-agent: ") ---- */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- growable byte buffer ---- */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+/* Append n bytes. 0 or -1 (ENOMEM). */
+int buf_add(struct buf *b, const void *p, size_t n);
+/* Drop the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+void buf_free(struct buf *b);
+
+/* ---- boot.c (PID 1 duties) ---- */
+void boot_console(void);
+void boot_mounts(void);
+void boot_modules(const char *dir);
+void boot_loopback(void);
+void boot_cmdline_clock(void);
+
+/* ---- server.c ---- */
+/* Run the op server forever (returns only on a fatal setup error). */
+int server_main(void);
+/* Monotonic clock in ms. */
+int64_t now_ms(void);
+/* Current connection generation (bumps on every disconnect). */
+uint64_t server_gen(void);
+/* True if a reply for generation gen may still be sent. */
+int server_live(uint64_t gen);
+
+/* poll watches: cb(ctx, fd, revents) runs when fd is ready. */
+typedef void (*watch_cb)(void *ctx, int fd, short revents);
+int watch_add(int fd, short events, watch_cb cb, void *ctx);
+void watch_events(int fd, short events);
+void watch_del(int fd);
+
+/* Replies: exactly one per request id. */
+struct out {
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+};
+/* Start an ok OpResult for id: pack exactly one value into o->pk, then
+ * out_send(o). */
+void reply_ok_begin(struct out *o, uint64_t id);
+/* Send a finished message (frames it; an over-size OpResult becomes a
+ * too_large error for id). */
+void out_send(struct out *o, uint64_t id);
+void reply_nil(uint64_t id);
+void reply_int(uint64_t id, int64_t v);
+void reply_err(uint64_t id, const char *code, const char *msg, int err_no);
+void reply_errno(uint64_t id, int err_no);
+void reply_bad(uint64_t id, const char *what);
+
+/* Streams. */
+uint64_t chan_alloc(void);
+void stream_data(uint64_t chan, const void *p, size_t n);
+void stream_end(uint64_t chan, const char *error);
+
+/* Request field helpers: fetch a NUL-terminated copy of a str field into
+ * a malloc'd string (caller frees). NULL if absent/ill-typed. */
+char *req_strdup(const msgpack_object *req, const char *key);
+
+/* ---- op handlers: (id, request map) ---- */
+typedef void (*op_fn)(uint64_t id, const msgpack_object *req);
+void op_read_file(uint64_t id, const msgpack_object *req);
+void op_write_file(uint64_t id, const msgpack_object *req);
+void op_stat(uint64_t id, const msgpack_object *req);
+void op_listdir(uint64_t id, const msgpack_object *req);
+void op_mkdir(uint64_t id, const msgpack_object *req);
+void op_unlink(uint64_t id, const msgpack_object *req);
+void op_rename(uint64_t id, const msgpack_object *req);
+void op_clock_get(uint64_t id, const msgpack_object *req);
+void op_clock_set(uint64_t id, const msgpack_object *req);
+void op_file_open(uint64_t id, const msgpack_object *req);
+void op_file_read(uint64_t id, const msgpack_object *req);
+void op_file_write(uint64_t id, const msgpack_object *req);
+void op_file_seek(uint64_t id, const msgpack_object *req);
+void op_file_close(uint64_t id, const msgpack_object *req);
+/* File handle lookup for fd_stream: fd or -1. */
+int file_handle_fd(uint64_t handle);
+
+void op_exec(uint64_t id, const msgpack_object *req);
+void op_spawn(uint64_t id, const msgpack_object *req);
+void op_proc_wait(uint64_t id, const msgpack_object *req);
+void op_proc_status(uint64_t id, const msgpack_object *req);
+void op_proc_kill(uint64_t id, const msgpack_object *req);
+void op_proc_stdin(uint64_t id, const msgpack_object *req);
+void op_proc_stdin_close(uint64_t id, const msgpack_object *req);
+void op_proc_stream(uint64_t id, const msgpack_object *req);
+/* SIGCHLD: reap and finish processes. */
+void proc_reap(void);
+/* Timer tick: enforce timeouts. Returns ms until the next deadline or -1. */
+int proc_tick(int64_t now);
+/* Connection dropped: forget channels and pending replies. */
+void proc_disconnect(void);
+/* Close a proc stream channel; 0 if it was one, -1 if not ours. */
+int proc_stream_close(uint64_t chan);
+
+void op_tail(uint64_t id, const msgpack_object *req);
+void op_fd_stream(uint64_t id, const msgpack_object *req);
+void op_stream_close(uint64_t id, const msgpack_object *req);
+void op_syscall(uint64_t id, const msgpack_object *req);
+void op_poweroff(uint64_t id, const msgpack_object *req);
+/* Tail polling tick: returns ms until the next wanted tick or -1. */
+int tail_tick(int64_t now);
+void tail_disconnect(void);
+/* Power off / reboot now (after the pending output was flushed). */
+void server_flush(void);
+void agent_poweroff(int reboot_instead) __attribute__((noreturn));
+
+#endif

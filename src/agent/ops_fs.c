@@ -1,0 +1,569 @@
+/* ops_fs.c — one-shot file ops, file handles and the wall clock.
+ *
+ * Every handler here finishes synchronously: it validates the request,
+ * does the syscalls, and answers with reply_* before returning. Errors are
+ * the guest's errno (reply_errno), so the host sees "ENOENT" / "No such
+ * file or directory". Ill-typed or missing fields are bad_request.
+ *
+ * File handles (file_open) are a small table mapping a never-reused
+ * handle number to an open fd and its path. They belong to the guest, not
+ * to the connection, so they survive a host reconnect (a snapshot restore
+ * must find them again); file_close frees one.
+ */
+#include "agent/agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *entry_type(mode_t m)
+{
+	if (S_ISREG(m)) return "file";
+	if (S_ISDIR(m)) return "directory";
+	if (S_ISLNK(m)) return "symlink";
+	if (S_ISFIFO(m)) return "fifo";
+	if (S_ISSOCK(m)) return "socket";
+	if (S_ISBLK(m)) return "block_device";
+	if (S_ISCHR(m)) return "char_device";
+	return "other";
+}
+
+/* Fetch the "path" field or answer bad_request. */
+static char *need_path(uint64_t id, const msgpack_object *req, const char *key)
+{
+	char *p = req_strdup(req, key);
+
+	if (!p)
+		reply_bad(id, errno == ENOMEM ? "out of memory"
+			  : "missing or invalid path field");
+	return p;
+}
+
+void op_read_file(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+	struct buf b = { 0 };
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		reply_errno(id, errno);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (b.cap - b.len < 65536) {
+			size_t want = b.cap ? b.cap * 2 : 65536;
+			char *np = realloc(b.p, want);
+
+			if (!np) {
+				reply_errno(id, ENOMEM);
+				goto out;
+			}
+			b.p = np;
+			b.cap = want;
+		}
+		n = read(fd, b.p + b.len, b.cap - b.len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			reply_errno(id, errno);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+		if (b.len > PROTO_IO_MAX) {
+			reply_err(id, PROTO_ERR_TOO_LARGE,
+				  "file larger than the maximum frame size", 0);
+			goto out;
+		}
+	}
+	{
+		struct out o;
+
+		reply_ok_begin(&o, id);
+		proto_pack_bytes(&o.pk, b.p, b.len);
+		out_send(&o, id);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&b);
+	free(path);
+}
+
+/* Write all n bytes. 0 or -1/errno. */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+void op_write_file(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+	const char *data;
+	size_t n;
+	uint64_t mode = 0644;
+	int append = 0, fd;
+
+	if (!path)
+		return;
+	if (proto_get_bytes(req, PROTO_F_DATA, &data, &n) < 0) {
+		reply_bad(id, "missing data field");
+		goto out;
+	}
+	if (proto_get(req, "mode") && proto_get_uint(req, "mode", &mode) < 0) {
+		reply_bad(id, "mode must be an unsigned integer");
+		goto out;
+	}
+	proto_get_bool(req, "append", &append);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
+		  (append ? O_APPEND : O_TRUNC), (mode_t)(mode & 07777));
+	if (fd < 0) {
+		reply_errno(id, errno);
+		goto out;
+	}
+	if (write_all(fd, data, n) < 0) {
+		int e = errno;
+
+		close(fd);
+		reply_errno(id, e);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		reply_errno(id, errno);
+		goto out;
+	}
+	reply_nil(id);
+out:
+	free(path);
+}
+
+void op_stat(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+	struct stat st;
+	int follow = 0;
+	struct out o;
+
+	if (!path)
+		return;
+	proto_get_bool(req, "follow", &follow);
+	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0) {
+		reply_errno(id, errno);
+		free(path);
+		return;
+	}
+	free(path);
+	reply_ok_begin(&o, id);
+	msgpack_pack_map(&o.pk, 6);
+	proto_pack_key(&o.pk, "size");
+	msgpack_pack_uint64(&o.pk, (uint64_t)st.st_size);
+	proto_pack_key(&o.pk, "mtime_ns");
+	msgpack_pack_int64(&o.pk, (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+			   st.st_mtim.tv_nsec);
+	proto_pack_key(&o.pk, "perm");
+	msgpack_pack_uint32(&o.pk, st.st_mode & 07777);
+	proto_pack_key(&o.pk, "entry_type");
+	proto_pack_cstr(&o.pk, entry_type(st.st_mode));
+	proto_pack_key(&o.pk, "uid");
+	msgpack_pack_uint32(&o.pk, st.st_uid);
+	proto_pack_key(&o.pk, "gid");
+	msgpack_pack_uint32(&o.pk, st.st_gid);
+	out_send(&o, id);
+}
+
+struct dent {
+	char *name;
+	const char *type;
+};
+
+static int dent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name,
+		      ((const struct dent *)b)->name);
+}
+
+void op_listdir(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+	struct dent *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	struct out o;
+	DIR *d;
+
+	if (!path)
+		return;
+	d = opendir(path);
+	if (!d) {
+		reply_errno(id, errno);
+		goto out;
+	}
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			struct dent *nv;
+
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				reply_errno(id, ENOMEM);
+				goto out;
+			}
+			v = nv;
+		}
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			st.st_mode = 0;
+		v[n].type = entry_type(st.st_mode);
+		v[n].name = strdup(e->d_name);
+		if (!v[n].name) {
+			reply_errno(id, ENOMEM);
+			goto out;
+		}
+		n++;
+	}
+	qsort(v, n, sizeof(*v), dent_cmp);
+	reply_ok_begin(&o, id);
+	msgpack_pack_array(&o.pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_map(&o.pk, 2);
+		proto_pack_key(&o.pk, "name");
+		proto_pack_cstr(&o.pk, v[i].name);
+		proto_pack_key(&o.pk, "entry_type");
+		proto_pack_cstr(&o.pk, v[i].type);
+	}
+	out_send(&o, id);
+out:
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	free(path);
+}
+
+void op_mkdir(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+	uint64_t perm = 0755;
+	int parents = 0;
+
+	if (!path)
+		return;
+	if (proto_get(req, "perm") && proto_get_uint(req, "perm", &perm) < 0) {
+		reply_bad(id, "perm must be an unsigned integer");
+		goto out;
+	}
+	proto_get_bool(req, "parents", &parents);
+	if (parents) {
+		/* mkdir -p: every prefix, existing directories are fine. */
+		for (char *s = path + 1; ; s++) {
+			char c = *s;
+			struct stat st;
+
+			if (c != '/' && c != 0)
+				continue;
+			*s = 0;
+			if (mkdir(path, (mode_t)(perm & 07777)) < 0 &&
+			    (errno != EEXIST || stat(path, &st) < 0 ||
+			     !S_ISDIR(st.st_mode))) {
+				int e = errno == EEXIST ? ENOTDIR : errno;
+
+				reply_errno(id, e);
+				goto out;
+			}
+			*s = c;
+			if (!c || !s[1])
+				break;
+		}
+	} else if (mkdir(path, (mode_t)(perm & 07777)) < 0) {
+		reply_errno(id, errno);
+		goto out;
+	}
+	reply_nil(id);
+out:
+	free(path);
+}
+
+void op_unlink(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+
+	if (!path)
+		return;
+	if (unlink(path) < 0) {
+		if ((errno == EISDIR || errno == EPERM) && rmdir(path) == 0)
+			reply_nil(id);
+		else
+			reply_errno(id, errno == EPERM ? EISDIR : errno);
+	} else {
+		reply_nil(id);
+	}
+	free(path);
+}
+
+void op_rename(uint64_t id, const msgpack_object *req)
+{
+	char *from = need_path(id, req, "from"), *to = NULL;
+
+	if (!from)
+		return;
+	to = need_path(id, req, "to");
+	if (!to)
+		goto out;
+	if (rename(from, to) < 0)
+		reply_errno(id, errno);
+	else
+		reply_nil(id);
+out:
+	free(from);
+	free(to);
+}
+
+void op_clock_get(uint64_t id, const msgpack_object *req)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	reply_int(id, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
+void op_clock_set(uint64_t id, const msgpack_object *req)
+{
+	int64_t ns;
+	struct timespec ts;
+
+	if (proto_get_int(req, "ns", &ns) < 0) {
+		reply_bad(id, "missing ns field");
+		return;
+	}
+	ts.tv_sec = ns / 1000000000LL;
+	ts.tv_nsec = ns % 1000000000LL;
+	if (ts.tv_nsec < 0) {
+		ts.tv_nsec += 1000000000LL;
+		ts.tv_sec--;
+	}
+	if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+		reply_errno(id, errno);
+	else
+		reply_nil(id);
+}
+
+/* ---- file handles ---- */
+
+struct fh {
+	uint64_t handle;
+	int fd;
+};
+
+static struct fh *fhs;
+static size_t nfh, capfh;
+static uint64_t next_fh = 1;
+
+static struct fh *fh_find(uint64_t handle)
+{
+	for (size_t i = 0; i < nfh; i++)
+		if (fhs[i].handle == handle)
+			return &fhs[i];
+	return NULL;
+}
+
+int file_handle_fd(uint64_t handle)
+{
+	struct fh *f = fh_find(handle);
+
+	return f ? f->fd : -1;
+}
+
+/* Look up the request's handle or answer no_handle. */
+static struct fh *need_fh(uint64_t id, const msgpack_object *req)
+{
+	uint64_t h;
+	struct fh *f;
+
+	if (proto_get_uint(req, "handle", &h) < 0) {
+		reply_bad(id, "missing handle field");
+		return NULL;
+	}
+	f = fh_find(h);
+	if (!f)
+		reply_err(id, PROTO_ERR_NO_HANDLE, "file is closed", EBADF);
+	return f;
+}
+
+void op_file_open(uint64_t id, const msgpack_object *req)
+{
+	char *path = need_path(id, req, "path");
+	uint64_t mode = 0, perm = 0644;
+	int flags = O_CLOEXEC | O_NOCTTY, fd;
+
+	if (!path)
+		return;
+	if (proto_get_uint(req, "mode", &mode) < 0 || (mode & ~(uint64_t)PROTO_OPEN_ALL)) {
+		reply_bad(id, "mode must be a set of OpenMode bits");
+		goto out;
+	}
+	if (proto_get(req, "perm") && proto_get_uint(req, "perm", &perm) < 0) {
+		reply_bad(id, "perm must be an unsigned integer");
+		goto out;
+	}
+	if (!(mode & (PROTO_OPEN_READ | PROTO_OPEN_WRITE | PROTO_OPEN_APPEND))) {
+		reply_bad(id, "open mode needs read, write or append");
+		goto out;
+	}
+	if ((mode & PROTO_OPEN_READ) && (mode & (PROTO_OPEN_WRITE | PROTO_OPEN_APPEND)))
+		flags |= O_RDWR;
+	else if (mode & PROTO_OPEN_READ)
+		flags |= O_RDONLY;
+	else
+		flags |= O_WRONLY;
+	if (mode & PROTO_OPEN_CREATE) flags |= O_CREAT;
+	if (mode & PROTO_OPEN_TRUNCATE) flags |= O_TRUNC;
+	if (mode & PROTO_OPEN_APPEND) flags |= O_APPEND;
+	if (mode & PROTO_OPEN_EXCLUSIVE) flags |= O_EXCL;
+	if (nfh == capfh) {
+		size_t nc = capfh ? capfh * 2 : 16;
+		struct fh *nv = realloc(fhs, nc * sizeof(*nv));
+
+		if (!nv) {
+			reply_errno(id, ENOMEM);
+			goto out;
+		}
+		fhs = nv;
+		capfh = nc;
+	}
+	fd = open(path, flags, (mode_t)(perm & 07777));
+	if (fd < 0) {
+		reply_errno(id, errno);
+		goto out;
+	}
+	fhs[nfh] = (struct fh){ next_fh++, fd };
+	reply_int(id, (int64_t)fhs[nfh].handle);
+	nfh++;
+out:
+	free(path);
+}
+
+void op_file_read(uint64_t id, const msgpack_object *req)
+{
+	struct fh *f = need_fh(id, req);
+	uint64_t want = 65536;
+	struct out o;
+	char *p;
+	ssize_t n;
+
+	if (!f)
+		return;
+	proto_get_uint(req, "n", &want);
+	if (want > PROTO_IO_MAX)
+		want = PROTO_IO_MAX;
+	p = malloc(want ? want : 1);
+	if (!p) {
+		reply_errno(id, ENOMEM);
+		return;
+	}
+	do
+		n = read(f->fd, p, want);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		reply_errno(id, errno);
+	} else {
+		reply_ok_begin(&o, id);
+		proto_pack_bytes(&o.pk, p, (size_t)n);
+		out_send(&o, id);
+	}
+	free(p);
+}
+
+void op_file_write(uint64_t id, const msgpack_object *req)
+{
+	struct fh *f = need_fh(id, req);
+	const char *data;
+	size_t n;
+	ssize_t k;
+
+	if (!f)
+		return;
+	if (proto_get_bytes(req, PROTO_F_DATA, &data, &n) < 0) {
+		reply_bad(id, "missing data field");
+		return;
+	}
+	do
+		k = write(f->fd, data, n);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		reply_errno(id, errno);
+	else
+		reply_int(id, k);
+}
+
+void op_file_seek(uint64_t id, const msgpack_object *req)
+{
+	struct fh *f = need_fh(id, req);
+	int64_t off = 0;
+	const char *w = "set";
+	size_t wn = 3;
+	int whence;
+	off_t r;
+
+	if (!f)
+		return;
+	if (proto_get(req, "offset") && proto_get_int(req, "offset", &off) < 0) {
+		reply_bad(id, "offset must be an integer");
+		return;
+	}
+	if (proto_get(req, "whence") && proto_get_bytes(req, "whence", &w, &wn) < 0) {
+		reply_bad(id, "whence must be set/cur/end");
+		return;
+	}
+	if (wn == 3 && !memcmp(w, "set", 3))
+		whence = SEEK_SET;
+	else if (wn == 3 && !memcmp(w, "cur", 3))
+		whence = SEEK_CUR;
+	else if (wn == 3 && !memcmp(w, "end", 3))
+		whence = SEEK_END;
+	else {
+		reply_bad(id, "whence must be set/cur/end");
+		return;
+	}
+	r = lseek(f->fd, (off_t)off, whence);
+	if (r < 0)
+		reply_errno(id, errno);
+	else
+		reply_int(id, (int64_t)r);
+}
+
+void op_file_close(uint64_t id, const msgpack_object *req)
+{
+	struct fh *f = need_fh(id, req);
+
+	if (!f)
+		return;
+	close(f->fd);
+	*f = fhs[--nfh];
+	reply_nil(id);
+}
