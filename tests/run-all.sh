@@ -4,7 +4,8 @@
 #
 # Each suite is a command whose output's last line matching
 # "<n> passed, <n> failed, <n> skipped" gives its counts. A suite that
-# prints no such line counts as one failure (it crashed or never ran).
+# prints no such line counts as one failure (it crashed or never ran), and
+# so does one that exits non-zero while reporting no failed test.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -23,9 +24,16 @@ for s in "${suites[@]}"; do
 	name=${s%%|*} cmd=${s#*|}
 	echo "=== $name: $cmd"
 	$cmd 2>&1 | tee "$logdir/$name.log"
+	rc=${PIPESTATUS[0]}
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$logdir/$name.log" | tail -n 1)
 	if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped ]]; then
 		tp=$((tp + BASH_REMATCH[1])); tf=$((tf + BASH_REMATCH[2])); ts=$((ts + BASH_REMATCH[3]))
+		# A suite that exits non-zero with no failed test (a file whose chunk
+		# errored, a crashed runner) still failed: count it once.
+		if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then
+			echo "*** suite $name exited $rc with no failed test: counted as 1 failure"
+			tf=$((tf + 1))
+		fi
 	else
 		echo "*** suite $name printed no summary line: counted as 1 failure"
 		tf=$((tf + 1))

@@ -8,6 +8,16 @@ CASES=$ROOT/tests/cli/framework
 
 # case_run NAME [ARGS...]: run framework/NAME.case.lua alone as NAME.test.lua
 # with -v; sets rc/out/err.
+# expect_block TEXT WHAT: TEXT (possibly several lines) occurs verbatim in
+# $out. Unlike expect_in (grep -F, where a newline splits the needle into
+# alternatives), the whole block must match in one piece.
+expect_block() {
+	[[ "$out" == *"$1"* ]] || fail "$2: missing block
+$1
+in:
+$out"
+}
+
 case_run() {
 	rm -rf "$T/c" && mkdir -p "$T/c"
 	cp "$CASES/$1.case.lua" "$T/c/$1.test.lua"
@@ -19,21 +29,47 @@ case_run() {
 case_run asserts
 expect_rc 1 "failing assertions"
 expect_in "$out" "FAIL asserts.test.lua (1 passed, 11 failed, 0 skipped)" "file line"
-expect_in "$out" "    FAIL eq
-        asserts.test.lua:2: numbers: 1 ~= 2" "assert_eq: <msg>: <a> ~= <b> at the user's line"
-expect_in "$out" '        asserts.test.lua:3: assertion failed: "a" == "a"' "assert_neq default message"
-expect_in "$out" '        asserts.test.lua:4: search: "haystack" does not contain "needle"' "assert_contains"
-expect_in "$out" "        asserts.test.lua:5: assert_contains: haystack (argument 1) must be a string, got nil" "assert_contains type check"
-expect_in "$out" "    FAIL plain
-        asserts.test.lua:6: assertion failed" "assert default message"
-expect_in "$out" "        asserts.test.lua:7: boom expected: expected to raise" "assert_raises"
-expect_in "$out" "        asserts.test.lua:8: explicit failure (t:fail)" "t:fail default"
-expect_in "$out" "        asserts.test.lua:9: user boom" "user error keeps file:line"
-expect_in "$out" "        asserts.test.lua:10: attempt to index a nil value (local 'x')" "runtime error"
-expect_in "$out" "    FAIL sticky
-        asserts.test.lua:11: swallowed" "sticky failure through pcall"
-expect_in "$out" "        asserts.test.lua:12: first line
-        second line" "multi-line message"
+# Assertion failures are exactly the documented shapes: no file:line
+# prefix (neither the user's nor the framework's), compared values via
+# tostring. Each block is matched whole, so the message line is exact.
+expect_block "    FAIL eq
+        numbers: 1 ~= 2
+" "assert_eq: <msg>: <a> ~= <b>"
+expect_block "    FAIL neq
+        a == a
+" "assert_neq without msg: just <a> == <b>"
+expect_block '    FAIL contains
+        search: "haystack" does not contain "needle"
+' "assert_contains"
+expect_block "    FAIL contains type
+        assert_contains: haystack (argument 1) must be a string, got nil
+" "assert_contains type check"
+expect_block "    FAIL plain
+        assertion failed
+" "assert default message"
+expect_block "    FAIL raises
+        boom expected: expected to raise
+" "assert_raises"
+expect_block "    FAIL explicit
+        explicit failure (t:fail)
+" "t:fail default"
+expect_block "    FAIL sticky
+        swallowed
+" "sticky failure through pcall"
+expect_block "    FAIL multi-line
+        first line
+        second line
+" "multi-line message"
+for line in 2 3 4 5 6 7 8 11 12; do
+	expect_not_in "$out" "asserts.test.lua:$line:" "no position on the assertion at line $line"
+done
+# Errors raised by user code keep Lua's file:line.
+expect_block "    FAIL user error
+        asserts.test.lua:9: user boom
+" "user error keeps file:line"
+expect_block "    FAIL runtime error
+        asserts.test.lua:10: attempt to index a nil value (local 'x')
+" "runtime error keeps file:line"
 expect_in "$out" "    PASS passes" "tests after failures still run"
 expect_not_in "$out" "framework" "no framework-internal positions"
 ok "assertion messages"

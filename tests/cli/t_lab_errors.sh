@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lab and local-VM failure paths seen from the CLI: shadow detection, a
-# second claim, "not supported by the local backend", assert_ok and
+# second claim, an undeclared profile (only `default` exists without a
+# provium.toml), "not supported by the local backend", assert_ok and
 # wrong-state messages, and the claim / vm_spawned / vm_shutdown events.
 # Case files live in tests/cli/lab/*.case.lua (not *.test.lua, so no
 # discovery run of the repository picks up these deliberate failures).
@@ -40,6 +41,12 @@ expect_in "$out" "to-stderr" "assert_ok stderr"
 expect_in "$out" 'vm `b`: cannot run: vm is Created (boot it first)' "wrong-state message"
 ok "assert_ok and wrong-state messages"
 
+case_run unknown_profile
+expect_rc 1 "unknown profile"
+expect_in "$out" 'unknown_profile.test.lua:4: vm `a`: unknown profile `peios` (declare [profiles.peios] in provium.toml)' "unknown profile names the profile at the user's line"
+expect_in "$out" "1 passed, 1 failed" "built-in default profile needs no config"
+ok "only the built-in default profile exists without a config"
+
 rm -rf "$T/c" && mkdir -p "$T/c" && cp "$CASES/events.case.lua" "$T/c/events.test.lua"
 (cd "$T/c" && "$P" --vmm local --no-preflight events.test.lua --events-stdout >"$T/ev.bin" 2>"$T/ev.err")
 rc=$?
@@ -57,7 +64,7 @@ assert cr[0] == ca[0], cr
 sp = p("vm_spawned")
 assert [s["vm_name"] for s in sp] == ["filevm", "testvm"], sp
 assert set(sp[1]) == {"file", "vm_name", "profile", "memory_bytes", "cid"}, sp
-assert sp[1]["memory_bytes"] == 256 << 20 and sp[1]["cid"] == 0 and sp[1]["profile"] == "peios", sp
+assert sp[1]["memory_bytes"] == 256 << 20 and sp[1]["cid"] == 0 and sp[1]["profile"] == "default", sp
 sd = p("vm_shutdown")
 assert [s["vm_name"] for s in sd] == ["testvm", "filevm"], sd
 assert set(sd[0]) == {"file", "vm_name", "duration_ns"}, sd

@@ -1,8 +1,7 @@
 -- The lab graph on --vmm local: membership, lookup, dot sugar, sub-labs,
 -- per-test scope and its shadow detection, include/remove, listings.
 
-local PROFILE = "default"
-	or next(_provium_profiles or {}) or "peios"
+local PROFILE = "default"  -- the only profile without a provium.toml
 
 local shared = provium:vm("shared", PROFILE)
 local lan = provium:bridge("lan")

@@ -1,8 +1,7 @@
 -- Lab batch lifecycle, claims, barriers and the auto-close walker on
 -- --vmm local.
 
-local PROFILE = "default"
-	or next(_provium_profiles or {}) or "peios"
+local PROFILE = "default"  -- the only profile without a provium.toml
 
 provium:claim({memory = "1G", cpus = 2})
 

@@ -1,8 +1,7 @@
 -- File ops and File handles on the local backend: guest paths map under
 -- the VM's private scratch directory.
 
-local PROFILE = "default"
-	or next(_provium_profiles or {}) or "peios"
+local PROFILE = "default"  -- the only profile without a provium.toml
 
 local vm = provium:vm("files", PROFILE):boot()
 

@@ -1,7 +1,6 @@
 -- The VM state machine and the local backend's "not supported" errors.
 
-local PROFILE = "default"
-	or next(_provium_profiles or {}) or "peios"
+local PROFILE = "default"  -- the only profile without a provium.toml
 
 local function errmsg(fn, ...)
 	local ok, err = pcall(fn, ...)

@@ -1,8 +1,7 @@
 -- vm:run / vm:run_async on the local backend (commands run on the host,
 -- with their working directory inside the VM's scratch tree).
 
-local PROFILE = "default"
-	or next(_provium_profiles or {}) or "peios"
+local PROFILE = "default"  -- the only profile without a provium.toml
 
 local vm = provium:vm("r", PROFILE):boot()
 

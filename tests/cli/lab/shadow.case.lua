@@ -1,8 +1,8 @@
 -- A test-scope declaration of a file-scope name fails the test.
-provium:vm("shared", "peios")
+provium:vm("shared", "default")
 
 test("shadow", function(t)
-	provium:vm("shared", "peios")
+	provium:vm("shared", "default")
 end)
 
 test("reuse is fine", function(t)
