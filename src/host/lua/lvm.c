@@ -313,7 +313,8 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
                             struct vmm_boot_opts *o)
 {
 	static const char *const keys[] = {"memory", "cpus", "kernel_cmdline",
-		"rng_seed", "initial_time", "files", NULL};
+		"kernel_cmdline_append", "agent_timeout", "rng_seed", "initial_time",
+		"files", NULL};
 	idx = lua_absindex(L, idx);
 	memset(o, 0, sizeof(*o));
 	lua_pushnil(L);
@@ -325,7 +326,8 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 				known = true;
 		if (!known)
 			luaL_error(L, "vm `%s`: unknown boot opt `%s` (expected memory, cpus, "
-			           "kernel_cmdline, rng_seed, initial_time or files)",
+			           "kernel_cmdline, kernel_cmdline_append, agent_timeout, "
+			           "rng_seed, initial_time or files)",
 			           v->name, luaL_tolstring(L, -1, NULL));
 	}
 	switch (lua_getfield(L, idx, "memory")) {
@@ -354,6 +356,28 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "vm `%s`: boot opt kernel_cmdline must be a string", v->name);
 		o->kernel_cmdline = lua_tostring(L, -1); /* anchored in the opts table */
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, idx, "kernel_cmdline_append") != LUA_TNIL) {
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "vm `%s`: boot opt kernel_cmdline_append must be a string", v->name);
+		o->kernel_cmdline_append = lua_tostring(L, -1);
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, idx, "agent_timeout") != LUA_TNIL) {
+		char e[256];
+		if (lua_type(L, -1) == LUA_TNUMBER) {
+			double sec = lua_tonumber(L, -1);
+			if (!(sec > 0))
+				luaL_error(L, "vm `%s`: boot opt agent_timeout must be positive", v->name);
+			o->agent_timeout_ns = (int64_t)(sec * 1e9);
+		} else if (lua_type(L, -1) == LUA_TSTRING) {
+			if (parse_duration_ns(lua_tostring(L, -1), &o->agent_timeout_ns, e, sizeof e) < 0)
+				luaL_error(L, "vm `%s`: boot opt agent_timeout: %s", v->name, e);
+		} else {
+			luaL_error(L, "vm `%s`: boot opt agent_timeout must be seconds or a duration string",
+			           v->name);
+		}
 	}
 	lua_pop(L, 1);
 	if (lua_getfield(L, idx, "rng_seed") != LUA_TNIL) {
@@ -389,7 +413,16 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 				           v->name, (int)i + 1);
 			files[i].path = lua_tostring(L, -2);
 			files[i].content = lua_tolstring(L, -1, &files[i].len);
-			lua_pop(L, 3);
+			files[i].mode = -1;
+			if (lua_getfield(L, -3, "mode") != LUA_TNIL) {
+				if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 ||
+				    lua_tointeger(L, -1) > 07777)
+					luaL_error(L, "vm `%s`: boot opt files[%d].mode must be an integer "
+					           "permission (e.g. 0x1ed / tonumber(\"755\", 8))",
+					           v->name, (int)i + 1);
+				files[i].mode = (int)lua_tointeger(L, -1);
+			}
+			lua_pop(L, 4);
 		}
 		o->files = files;
 		o->nfiles = n;

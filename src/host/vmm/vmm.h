@@ -57,6 +57,7 @@ struct vmm_inject_file {
 	const char *path;
 	const char *content;
 	size_t len;
+	int mode;                 /* permission bits; -1 = 0644 */
 };
 
 /* Creation-time and per-boot opts, already merged and validated. */
@@ -64,6 +65,8 @@ struct vmm_boot_opts {
 	uint64_t memory;          /* bytes, 0 = profile/default */
 	int cpus;                 /* 0 = profile/default */
 	const char *kernel_cmdline; /* NULL = profile's */
+	const char *kernel_cmdline_append; /* appended after a space, or NULL */
+	int64_t agent_timeout_ns; /* boot deadline to the agent handshake; 0 = profile's agent_boot_timeout */
 	bool has_rng_seed;
 	uint64_t rng_seed;
 	bool has_initial_time;
