@@ -171,6 +171,17 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 			o->vmm = VMM_LOCAL;
 		else
 			fail(a, "--vmm must be `qemu` or `local`, got `%s`", v);
+	} else if (take_flag(a, "--accel", &v)) {
+		if (!v)
+			return;
+		if (!strcmp(v, "auto"))
+			o->accel = ACCEL_AUTO;
+		else if (!strcmp(v, "kvm"))
+			o->accel = ACCEL_KVM;
+		else if (!strcmp(v, "tcg"))
+			o->accel = ACCEL_TCG;
+		else
+			fail(a, "--accel must be `auto`, `kvm` or `tcg`, got `%s`", v);
 	} else if (take_flag(a, "--mem", &v)) {
 		if (v && (parse_size_bytes(v, &o->mem, e, sizeof e) < 0 || o->mem == 0))
 			fail(a, "--mem: invalid size `%s`", v);
@@ -230,6 +241,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 	o->overcommit = 1.0;
 	o->timeout_ns = DEFAULT_TIMEOUT_NS;
 	o->vmm = VMM_QEMU;
+	o->accel = -1;
 	err[0] = '\0';
 
 	if (argc > 1 && is_sub(argv[1])) {
@@ -365,6 +377,7 @@ void cli_usage(FILE *f, const char *topic)
 	      "  --watch                re-run when files change (500 ms poll)\n"
 	      "VMM and resources:\n"
 	      "  --vmm qemu|local       VMM backend (default qemu)\n"
+	      "  --accel auto|kvm|tcg   accelerator for every profile (default: the profile's, auto)\n"
 	      "  --mem SIZE             pool memory (default 80% of RAM)\n"
 	      "  --cpus N               pool CPUs (default: online CPUs)\n"
 	      "  --cpu-overcommit F     multiplier on --cpus, clamped to [0.5, 8]\n"

@@ -31,6 +31,7 @@ struct cli_opts {
 	bool rerun_failed, watch;
 	const char *since;
 	enum vmm_kind vmm;
+	int accel;                  /* -1 = per profile; else an enum accel_kind (--accel) */
 	uint64_t mem;               /* 0 = default (80 % of RAM) */
 	int cpus;                   /* 0 = default (online CPUs) */
 	double overcommit;          /* clamped to [0.5, 8] */

@@ -27,6 +27,7 @@
 #include "pool.h"
 #include "report.h"
 #include "rerun.h"
+#include "preflight.h"
 #include "sinks.h"
 
 #ifndef PROVIUM_VERSION
@@ -50,6 +51,9 @@ static int load_config(const struct cli_opts *o, struct config *cfg)
 		return die2(err);
 	if (config_add_builtin_default(cfg) < 0)
 		return die2("out of memory");
+	if (o->accel >= 0)
+		for (size_t i = 0; i < cfg->nprofiles; i++)
+			cfg->profiles[i].accel = (enum accel_kind)o->accel;
 	return 0;
 }
 
@@ -240,8 +244,12 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		return die2("cannot export PROVIUM_TEST_FILTER");
 	}
 	free(fj);
-	/* --no-preflight / --no-ksm: accepted. There is no preflight or KSM
-	 * tuning step yet, so both are no-ops here. */
+	/* --no-ksm is accepted: provium does no KSM tuning (sharing fixture
+	 * RAM copy-on-write is the density mechanism instead). */
+	if (o->vmm == VMM_QEMU && !o->no_preflight && preflight_qemu(cfg, err, sizeof err) < 0) {
+		free_strv(roots);
+		return die2(err);
+	}
 	pool_init(&pool, o->mem, o->cpus, o->overcommit);
 	if (sinks_open(&sinks, o->save_events, o->events_stdout, o->events_socket, err, sizeof err) < 0) {
 		free_strv(roots);
