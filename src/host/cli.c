@@ -347,7 +347,7 @@ void cli_usage(FILE *f, const char *topic)
 	}
 	if (topic && !strcmp(topic, "fixture")) {
 		fputs("usage: provium fixture list|build PATH|rebuild PATH|clean|stale\n"
-		      "  Manage the fixture cache (not available in this build yet).\n", f);
+		      "  Manage the fixture cache. Flags: --config PATH, --vmm qemu|local.\n", f);
 		return;
 	}
 	if (topic && !strcmp(topic, "repl")) {

@@ -23,6 +23,7 @@
 #include "discover.h"
 #include "dispatch.h"
 #include "events.h"
+#include "fixture/cli_fixture.h"
 #include "lsp.h"
 #include "pool.h"
 #include "report.h"
@@ -250,6 +251,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		free_strv(roots);
 		return die2(err);
 	}
+	fixture_cache_startup(cfg);   /* LRU eviction before anything dispatches */
 	pool_init(&pool, o->mem, o->cpus, o->overcommit);
 	if (sinks_open(&sinks, o->save_events, o->events_stdout, o->events_socket, err, sizeof err) < 0) {
 		free_strv(roots);
@@ -358,9 +360,13 @@ int main(int argc, char **argv)
 		cli_opts_free(&o);
 		return 0;
 	}
-	if (o.cmd == CMD_FIXTURE || o.cmd == CMD_REPL) {
-		fprintf(stderr, "provium: `%s` is not available yet: this build has no fixture cache or VM REPL\n",
-			o.cmd == CMD_FIXTURE ? "fixture" : "repl");
+	if (o.cmd == CMD_FIXTURE) {
+		rc = cmd_fixture(&o);
+		cli_opts_free(&o);
+		return rc;
+	}
+	if (o.cmd == CMD_REPL) {
+		fprintf(stderr, "provium: `repl` is not available yet: this build has no VM REPL\n");
 		cli_opts_free(&o);
 		return 2;
 	}

@@ -42,6 +42,7 @@
 
 #include "lua/ljson.h"
 #include "lua/llab.h"
+#include "lua/lsnapshot.h"
 
 extern const char embedded_framework_lua[], embedded_framework_lua_end[];
 
@@ -260,6 +261,7 @@ static int setup(lua_State *L)
 	lua_pop(L, 1);
 	lua_pushcfunction(L, luaopen_provium_lab);
 	lua_call(L, 0, 0);
+	lsnapshot_open(L, o->cfg, o->event_fd);
 	return 0;
 }
 

@@ -34,6 +34,6 @@ run "$P" --vmm local --since "$T/no-ref";  expect_rc 2 "missing --since referenc
 expect_in "$err" "no-ref" "--since reference named"
 ok "paths and --since reference"
 
-run "$P" fixture list;  expect_rc 2 "fixture"; expect_in "$err" "not available" "fixture message"
+run "$P" fixture;       expect_rc 2 "fixture"; expect_in "$err" "missing subcommand" "fixture usage"
 run "$P" repl x;        expect_rc 2 "repl"; expect_in "$err" "not available" "repl message"
-ok "fixture / repl honest errors"
+ok "fixture usage / repl honest errors"

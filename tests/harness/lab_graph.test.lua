@@ -150,11 +150,11 @@ test("pack and unpack are string.pack pass-throughs, both call forms", function(
 	t:assert_eq(provium.pack("<I2", 258), "\2\1")
 end)
 
-test("fixtures raise a clear not-yet error", function(t)
+test("a missing fixture names itself (method and function forms)", function(t)
 	local e = errmsg(provium.vm_fixture, provium, "base")
-	t:assert(e:find("fixtures need snapshots", 1, true), e)
+	t:assert(e:find("fixture `base` not found in any test root", 1, true), e)
 	local e2 = errmsg(provium.lab_fixture, "x")
-	t:assert(e2:find("fixtures need snapshots", 1, true), e2)
+	t:assert(e2:find("fixture `x` not found in any test root", 1, true), e2)
 end)
 
 test("depends_on_file is a no-op that checks its argument", function(t)

@@ -426,6 +426,12 @@ local function run_test(tc)
 			for _, e in ipairs(errs) do t._log[#t._log + 1] = "auto-close: " .. errstr(e) end
 		end
 	end
+	if root_field("reset_between_tests") and _provium_baseline_restore then
+		local ok, e = pcall(_provium_baseline_restore, root)
+		if not ok and status ~= "failed" then
+			status, message = "failed", "reset_between_tests: restoring the baseline: " .. errstr(e)
+		end
+	end
 	local duration = mono_ns() - start
 
 	if #t._log > 0 then emit("_test_log", {name = tc.name, log = t._log}) end
@@ -459,6 +465,7 @@ local function run_file(chunk, load_err)
 	provium = root
 	if ok and root_field("reset_between_tests") then
 		ok, err = pcall(_provium_check_no_streams, root)
+		if ok and _provium_baseline_take then ok, err = pcall(_provium_baseline_take, root) end
 	end
 	if not ok then
 		emit("_chunk_error", {message = errstr(err)})

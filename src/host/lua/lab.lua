@@ -424,16 +424,213 @@ local function lab_unpack(a, ...)
 end
 Lab.pack, Lab.unpack = lab_pack, lab_unpack
 
-local function no_fixtures(what)
-	return function()
-		raise(("%s: fixtures need snapshots, which are not available yet"):format(what))
+-- Snapshots and fixtures --------------------------------------------------
+-- lab:snapshot writes <dir>/lab.json plus one .snap per snapshotable VM
+-- (Booted/Paused; others are recorded by profile and come back Created)
+-- and a lab-<i>/ subdirectory per sub-lab. Paths in lab.json are relative
+-- to it. lab:restore recreates VMs, bridges and sub-labs by name and
+-- errors on a name the lab already has.
+
+local function lab_snapshot_to(lab, dir)
+	local st = S[lab]
+	local idx = {format = 1, name = st.name, vms = {}, bridges = {}, labs = {}}
+	for _, m in ipairs(st.order) do
+		if m.kind == "vm" then
+			local v = m.obj
+			local e = {name = m.name, profile = v:profile(), state = v:state()}
+			if e.state == "booted" or e.state == "paused" then
+				e.snap = ("vm-%d.snap"):format(#idx.vms + 1)
+				v:snapshot(dir .. "/" .. e.snap)
+			end
+			idx.vms[#idx.vms + 1] = e
+		elseif m.kind == "bridge" then
+			idx.bridges[#idx.bridges + 1] = {name = m.name, members = m.obj:members()}
+		elseif m.kind == "sub_lab" then
+			local sub = ("lab-%d"):format(#idx.labs + 1)
+			_provium_mkdir(dir .. "/" .. sub)
+			lab_snapshot_to(m.obj, dir .. "/" .. sub)
+			idx.labs[#idx.labs + 1] = {name = m.name, dir = sub}
+		end
+	end
+	local f, err = io.open(dir .. "/lab.json", "wb")
+	if not f then raise("lab:snapshot: " .. tostring(err)) end
+	f:write(json.encode(idx))
+	f:close()
+end
+
+function Lab:snapshot(dir)
+	if not is_lab(self) then raise("lab:snapshot: call it with `:` (provium:snapshot())") end
+	if dir ~= nil then
+		if type(dir) ~= "string" then raise("lab:snapshot: dir must be a string") end
+		_provium_mkdir(dir)
+		lab_snapshot_to(self, dir)
+		return dir
+	end
+	local d = _provium_tmp_path("labsnap", "", true)
+	lab_snapshot_to(self, d)
+	return _provium_snapshot_new(d, true)
+end
+
+local function read_index(dir)
+	local f, err = io.open(dir .. "/lab.json", "rb")
+	if not f then error(("lab snapshot `%s`: %s"):format(dir, tostring(err)), 0) end
+	local txt = f:read("a")
+	f:close()
+	local ok, idx = pcall(json.decode, txt)
+	if not ok or type(idx) ~= "table" or type(idx.vms) ~= "table" then
+		error(("lab snapshot `%s`: corrupt lab.json"):format(dir), 0)
+	end
+	return idx
+end
+
+-- The first name idx would create that lab already has, or nil.
+local function restore_conflict(lab, idx)
+	local st = S[lab]
+	for _, e in ipairs(idx.vms or {}) do
+		if st.vms[e.name] or parent_holding(lab, e.name) then
+			return ("DuplicateVmName: vm `%s` already exists in lab `%s`"):format(e.name, st.name)
+		end
+	end
+	for _, b in ipairs(idx.bridges or {}) do
+		if st.bridges[b.name] then
+			return ("DuplicateBridgeName: bridge `%s` already exists in lab `%s`"):format(b.name, st.name)
+		end
+	end
+	for _, l in ipairs(idx.labs or {}) do
+		if st.labs[l.name] then
+			return ("DuplicateLabName: lab `%s` already exists in lab `%s`"):format(l.name, st.name)
+		end
 	end
 end
-Lab.vm_fixture = no_fixtures("vm_fixture")
-Lab.lab_fixture = no_fixtures("lab_fixture")
 
-function Lab:snapshot() raise("lab:snapshot: snapshots are not available yet") end
-function Lab:restore() raise("lab:restore: snapshots are not available yet") end
+local function restore_lab(lab, dir, idx)
+	idx = idx or read_index(dir)
+	local c = restore_conflict(lab, idx)
+	if c then raise(c) end
+	for _, e in ipairs(idx.vms) do
+		local v = lab:vm(e.name, e.profile)
+		if e.snap then v:restore(dir .. "/" .. e.snap) end
+	end
+	for _, b in ipairs(idx.bridges or {}) do
+		local br = lab:bridge(b.name)
+		if b.members and #b.members > 0 then br:attach(b.members) end
+	end
+	for _, l in ipairs(idx.labs or {}) do
+		restore_lab(lab:lab(l.name), dir .. "/" .. l.dir)
+	end
+end
+
+function Lab:restore(x)
+	if not is_lab(self) then raise("lab:restore: call it with `:` (provium:restore(snap))") end
+	local dir = _provium_snapshot_path(x, true)
+	local ok, err = pcall(restore_lab, self, dir)
+	if not ok then raise(tostring(err)) end
+end
+
+-- Forget a member created by a failed fixture restore.
+local function drop_member(lab, kind, name, obj)
+	pcall(function()
+		if kind == "sub_lab" then close_registry(obj, {}) else obj:close() end
+	end)
+	remove_member(lab, kind, name)
+	local st = S[lab]
+	for i, r in ipairs(st.res) do
+		if rawequal(r.obj, obj) then table.remove(st.res, i); break end
+	end
+	if kind == "vm" then S[st.root].all[obj] = nil end
+end
+
+-- The file root of whatever lab (or the current `provium`) is calling.
+local function file_root(self)
+	local lab = is_lab(self) and self or rawget(_G, "provium")
+	if not is_lab(lab) then raise("fixtures need a lab") end
+	return S[lab].root
+end
+
+local function fixture_args(self, path, what)
+	if type(self) == "string" and path == nil then path, self = self, nil end
+	if type(path) ~= "string" or path == "" then
+		raise(("%s: path must be a non-empty string (the fixture's root-relative path " ..
+			"without .fixture.lua)"):format(what))
+	end
+	return self, path
+end
+
+function Lab.vm_fixture(self, path)
+	self, path = fixture_args(self, path, "vm_fixture")
+	local root = file_root(self)
+	local ok, v = pcall(_provium_fixture, "vm", path, function(entry)
+		local info = _provium_snap_info(entry)
+		if S[root].vms[info.vm_name] then
+			error({user_error = ("vm_fixture(%q): DuplicateVmName: vm `%s` already exists in lab `%s`")
+				:format(path, info.vm_name, S[root].name)})
+		end
+		local okc, vm = pcall(Lab.vm, root, info.vm_name, info.profile)
+		if not okc then error({user_error = ("vm_fixture(%q): %s"):format(path, tostring(vm))}) end
+		local okr, err = pcall(vm.restore, vm, entry)
+		if not okr then
+			drop_member(root, "vm", info.vm_name, vm)
+			error(err, 0)
+		end
+		return vm
+	end)
+	if not ok then raise(tostring(v)) end
+	return v
+end
+
+function Lab.lab_fixture(self, path)
+	self, path = fixture_args(self, path, "lab_fixture")
+	local root = file_root(self)
+	local name = (path:match("([^/]+)$") or path):gsub("[^%w_]", "_")
+	local ok, sub = pcall(_provium_fixture, "lab", path, function(entry)
+		local idx = read_index(entry)
+		if S[root].labs[name] then
+			error({user_error = ("lab_fixture(%q): DuplicateLabName: lab `%s` already exists in lab `%s`")
+				:format(path, name, S[root].name)})
+		end
+		local s = Lab.lab(root, name)
+		local okr, err = pcall(restore_lab, s, entry, idx)
+		if not okr then
+			drop_member(root, "sub_lab", name, s)
+			error(err, 0)
+		end
+		return s
+	end)
+	if not ok then raise(tostring(sub)) end
+	return sub
+end
+
+-- reset_between_tests: a baseline of the root lab after the chunk, and
+-- the root's VMs put back to it after every test (VM handles stay valid:
+-- each VM is shut down and restored in place; VMs added since are closed).
+function _provium_baseline_take(root)
+	local st = S[root]
+	local d = _provium_tmp_path("baseline", "", true)
+	lab_snapshot_to(root, d)
+	st.baseline = {dir = d, idx = read_index(d)}
+end
+
+function _provium_baseline_restore(root)
+	local st = S[root]
+	local b = st.baseline
+	if not b then return end
+	local keep = {}
+	for _, e in ipairs(b.idx.vms) do
+		keep[e.name] = true
+		local v = st.vms[e.name]
+		if v and e.snap then
+			v:shutdown()
+			v:restore(b.dir .. "/" .. e.snap)
+		end
+	end
+	for _, m in ipairs({table.unpack(st.order)}) do
+		if m.kind == "vm" and not keep[m.name] then drop_member(root, "vm", m.name, m.obj) end
+	end
+	for _, e in ipairs(b.idx.bridges or {}) do
+		local br = st.bridges[e.name]
+		if br then br._members = {table.unpack(e.members or {})} end
+	end
+end
 
 LabMT.__index = function(lab, key)
 	local m = Lab[key]
@@ -546,10 +743,17 @@ end
 function _provium_check_no_streams(root)
 	if not is_lab(root) then return end
 	for _, r in ipairs(S[root].res) do
-		if r.kind == "stream" then
+		-- Streams (lstream.c) say whether they are closed and where they
+		-- were created.
+		local ok, closed = pcall(function() return r.obj:is_closed() end)
+		if r.kind == "stream" and not (ok and closed) then
+			local site = r.site
+			local ok2, cs = pcall(function() return r.obj:creation_site() end)
+			if ok2 and type(cs) == "table" then site = ("%s:%d"):format(cs.file, cs.line) end
+			local ok3, what = pcall(function() return ("%s(%s)"):format(r.obj:kind(), r.obj:detail()) end)
 			error(("reset_between_tests would auto-snapshot a live stream (%s created at %s); " ..
 				"close it before the file's top-level chunk ends"):format(
-				tostring(r.obj), r.site or "?"), 0)
+				ok3 and what or tostring(r.obj), site or "?"), 0)
 		end
 	end
 end

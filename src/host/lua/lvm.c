@@ -38,45 +38,19 @@
 
 #include "lua/llab.h"
 #include "lua/lruntime.h"
+#include "lua/lvm_priv.h"
 #include "units.h"
 #include "vmm/vmm.h"
+#include "lua/lsnapshot.h"
 
-#define VM_MT "provium.vm"
-#define FILE_MT "provium.file"
-#define PROC_MT "provium.process"
 #define RESULT_MT "provium.runresult"
 
 #define DEFAULT_MEMORY (512ull << 20)
-
-enum vm_state { VM_CREATED = 0, VM_BOOTED, VM_PAUSED, VM_SHUTDOWN, VM_DEAD };
 
 static const char *const state_names[] = {"created", "booted", "paused", "shutdown", "dead"};
 static const char *const state_titles[] = {"Created", "Booted", "Paused", "Shutdown", "Dead"};
 static const char *const state_hints[] = {" (boot it first)", "", " (resume it first)", "", ""};
 
-struct lvm {
-	const struct vmm_ops *ops;
-	struct vmm_vm *be;        /* NULL until created and after close */
-	char *name, *profile;
-	enum vm_state state;
-	int64_t boot_ns;          /* monotonic */
-	uint32_t cid;
-	int open_files;
-	bool closed;
-};
-
-struct lfile {
-	const struct vmm_ops *ops;
-	struct vmm_file *f;       /* NULL when closed */
-	struct lvm *vm;           /* kept alive by uservalue 1 */
-};
-
-struct lproc {
-	const struct vmm_ops *ops;
-	struct vmm_proc *p;       /* NULL when closed */
-	struct lvm *vm;           /* uservalue 1; uservalue 2 = RunResult once consumed */
-	bool consumed;
-};
 
 /* ---- shared helpers ------------------------------------------------ */
 
@@ -84,6 +58,8 @@ const struct vmm_ops *vmm_backend_by_name(const char *name)
 {
 	if (name && !strcmp(name, "local"))
 		return &vmm_local_ops;
+	if (name && !strcmp(name, "qemu"))
+		return &vmm_qemu_ops;
 	return NULL;
 }
 
@@ -113,14 +89,27 @@ static struct lvm *checkvm(lua_State *L, int idx)
 	return luaL_checkudata(L, idx, VM_MT);
 }
 
-static int unsupported(lua_State *L, const struct lvm *v, const char *op)
+struct lvm *lvm_check(lua_State *L, int idx)
+{
+	return checkvm(L, idx);
+}
+
+int lvm_unsupported(lua_State *L, const struct lvm *v, const char *op)
 {
 	return luaL_error(L, "vm `%s`: %s is not supported by the %s backend%s",
 	                  v->name, op, v->ops->name, v->ops->unsupported_hint);
 }
 
+#define unsupported lvm_unsupported
+#define need_booted lvm_need_booted
+#define register_resource lvm_register_resource
+#define build_req(L, v, async, r) (lua_settop(L, 3), lvm_build_req(L, v, async, 2, 3, r))
+#define push_result lvm_push_result
+#define parse_signal lvm_parse_signal
+#define entry_names lvm_entry_names
+
 /* Raise unless v is Booted. */
-static void need_booted(lua_State *L, const struct lvm *v, const char *op)
+void need_booted(lua_State *L, const struct lvm *v, const char *op)
 {
 	if (v->state != VM_BOOTED)
 		luaL_error(L, "vm `%s`: cannot %s: vm is %s%s", v->name, op,
@@ -141,7 +130,7 @@ static void emit(lua_State *L, const char *kind)
 }
 
 /* Hand obj (at idx) to lab.lua's auto-close registry, when present. */
-static void register_resource(lua_State *L, int idx, const char *kind)
+void register_resource(lua_State *L, int idx, const char *kind)
 {
 	idx = lua_absindex(L, idx);
 	if (lua_getglobal(L, "_provium_register_resource") != LUA_TFUNCTION) {
@@ -182,6 +171,26 @@ static int64_t check_duration(lua_State *L, int idx, const struct lvm *v, const 
 	return 0;
 }
 
+int64_t lvm_check_duration(lua_State *L, int idx, const char *what)
+{
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		int64_t ns;
+		char e[128];
+		if (parse_duration_ns(lua_tostring(L, idx), &ns, e, sizeof e) < 0)
+			luaL_error(L, "%s: %s", what, e);
+		return ns;
+	}
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		double d = lua_tonumber(L, idx);
+		if (isnan(d) || d < 0 || d > 1e9)
+			luaL_error(L, "%s must be a finite non-negative number of seconds", what);
+		return (int64_t)(d * 1e9);
+	}
+	luaL_error(L, "%s must be a number of seconds or a duration string, got %s", what,
+	           luaL_typename(L, idx));
+	return 0;
+}
+
 /* ---- RunResult ------------------------------------------------------- */
 
 static const char *signame(int sig)
@@ -202,7 +211,7 @@ static const char *signame(int sig)
 }
 
 /* Push a RunResult table built from res (res is freed). */
-static void push_result(lua_State *L, struct vmm_exec_result *res, const char *cmd)
+void push_result(lua_State *L, struct vmm_exec_result *res, const char *cmd)
 {
 	static const char *const st[] = {"exited", "signalled", "timed_out"};
 	lua_createtable(L, 0, 8);
@@ -484,9 +493,10 @@ static int vm_new(lua_State *L)
 	if (!lua_isnoneornil(L, 3))
 		luaL_checktype(L, 3, LUA_TTABLE);
 	lua_settop(L, 3);
-	v = lua_newuserdatauv(L, sizeof(*v), 1);          /* 4 */
+	v = lua_newuserdatauv(L, sizeof(*v), 3);          /* 4 */
 	memset(v, 0, sizeof(*v));
 	v->closed = true;
+	v->con_fd = -1;
 	v->state = VM_DEAD;
 	luaL_setmetatable(L, VM_MT);
 	v->name = strdup(name);
@@ -507,6 +517,18 @@ static int vm_new(lua_State *L)
 	lua_settop(L, 6);
 	lua_pushvalue(L, 6);
 	lua_setiuservalue(L, 4, 1);
+	lua_newtable(L);                                     /* live streams: weak keys */
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "k");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_setiuservalue(L, 4, 2);
+	lua_newtable(L);                                     /* open files: handle -> File */
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "v");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_setiuservalue(L, 4, 3);
 	if (!run_dir)
 		return luaL_error(L, "vm `%s`: no run directory (_provium_run_dir unset)", name);
 	ca.name = name;
@@ -583,6 +605,7 @@ static void do_shutdown(lua_State *L, struct lvm *v)
 		v->state = VM_SHUTDOWN;
 		return;
 	}
+	lstream_close_all(L, 1);  /* streams follow guest state: end them first */
 	v->state = VM_SHUTDOWN;
 	if (was_up && v->ops->shutdown && v->ops->shutdown(v->be, err, sizeof err) < 0)
 		luaL_error(L, "vm `%s`: shutdown: %s", v->name, err);
@@ -709,8 +732,13 @@ static int vm_cid(lua_State *L)
 }
 
 static int vm_open_file_count(lua_State *L) { lua_pushinteger(L, checkvm(L, 1)->open_files); return 1; }
-static int vm_open_stream_count(lua_State *L) { checkvm(L, 1); lua_pushinteger(L, 0); return 1; }
-static int vm_is_quiescent(lua_State *L) { lua_pushboolean(L, checkvm(L, 1)->open_files == 0); return 1; }
+static int vm_open_stream_count(lua_State *L) { lua_pushinteger(L, checkvm(L, 1)->open_streams); return 1; }
+static int vm_is_quiescent(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	lua_pushboolean(L, v->open_files == 0 && v->open_streams == 0);
+	return 1;
+}
 
 /* Methods that need a guest kernel: "not supported" unless the backend
  * serves them (and then "not implemented yet" in this binding). */
@@ -757,9 +785,10 @@ static bool is_array(lua_State *L, int idx)
 
 /* Build an exec request from (cmd at 2, arg table-or-nil at 3). Anchors
  * every string and pointer array in a table pushed on the stack. */
-static void build_req(lua_State *L, struct lvm *v, bool async, struct vmm_exec_req *r)
+void lvm_build_req(lua_State *L, struct lvm *v, bool async, int ci, int ai,
+                   struct vmm_exec_req *r)
 {
-	const char *cmd = luaL_checkstring(L, 2);
+	const char *cmd;
 	int argi = 0, opts = 0, anchor;
 	size_t nargs = 0, nenv = 0;
 	const char **argv, **env = NULL;
@@ -768,17 +797,19 @@ static void build_req(lua_State *L, struct lvm *v, bool async, struct vmm_exec_r
 
 	memset(r, 0, sizeof(*r));
 	r->timeout_ns = -1;
-	lua_settop(L, 3);
+	ci = lua_absindex(L, ci);
+	ai = lua_absindex(L, ai);
+	cmd = luaL_checkstring(L, ci);
 	lua_newtable(L);
 	anchor = lua_gettop(L);
-	if (!lua_isnil(L, 3)) {
-		luaL_checktype(L, 3, LUA_TTABLE);
-		if (is_array(L, 3) && luaL_len(L, 3) > 0) {
-			argi = 3;
+	if (!lua_isnoneornil(L, ai)) {
+		luaL_checktype(L, ai, LUA_TTABLE);
+		if (is_array(L, ai) && luaL_len(L, ai) > 0) {
+			argi = ai;
 		} else {
-			opts = 3;
+			opts = ai;
 			lua_pushnil(L);
-			while (lua_next(L, 3)) {
+			while (lua_next(L, ai)) {
 				bool known = false;
 				lua_pop(L, 1);
 				if (lua_isinteger(L, -1))
@@ -791,7 +822,7 @@ static void build_req(lua_State *L, struct lvm *v, bool async, struct vmm_exec_r
 					luaL_error(L, "vm `%s`: run: unknown opt `%s`", v->name,
 					           luaL_tolstring(L, -1, NULL));
 			}
-			if (lua_getfield(L, 3, "args") != LUA_TNIL) {
+			if (lua_getfield(L, ai, "args") != LUA_TNIL) {
 				if (!lua_istable(L, -1) || !is_array(L, lua_gettop(L)))
 					luaL_error(L, "vm `%s`: run: args must be an array of strings", v->name);
 				argi = lua_gettop(L);
@@ -878,7 +909,7 @@ static void build_req(lua_State *L, struct lvm *v, bool async, struct vmm_exec_r
 			luaL_error(L, "vm `%s`: run: timeout_ms must be a non-negative integer", v->name);
 		r->timeout_ns = lua_tointeger(L, -1) * 1000000;
 	} else if (!lua_isnil(L, -2)) {
-		r->timeout_ns = check_duration(L, -2, v, "run: timeout");
+		r->timeout_ns = check_duration(L, lua_gettop(L) - 1, v, "run: timeout");
 	}
 	lua_pop(L, 2);
 }
@@ -1011,7 +1042,7 @@ static int vm_push_file(lua_State *L)
 	return 0;
 }
 
-static const char *const entry_names[] = {"file", "directory", "symlink", "fifo",
+const char *const entry_names[] = {"file", "directory", "symlink", "fifo",
 	"socket", "block_device", "char_device", "other"};
 
 static int vm_stat(lua_State *L)
@@ -1192,6 +1223,11 @@ static int vm_open_file(lua_State *L)
 	if (rc != 0)
 		op_fail(L, v, rc, "open_file", path, err);
 	v->open_files++;
+	if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) {
+		lua_pushvalue(L, -2);
+		lua_rawseti(L, -2, (lua_Integer)f->ops->file_handle(f->f));
+	}
+	lua_pop(L, 1);
 	register_resource(L, -1, "file");
 	return 1;
 }
@@ -1295,10 +1331,105 @@ static int file_close(lua_State *L)
 	return 0;
 }
 
+/* Streams over an open file: file:tail_stream() and vm:fd_stream(). */
+static void push_fd_stream(lua_State *L, int vm_idx, int file_idx, const char *kind,
+                           const char *op)
+{
+	struct lfile *f = luaL_checkudata(L, file_idx, FILE_MT);
+	struct vmm_stream_req r = {.kind = VMM_STREAM_FD};
+	vm_idx = lua_absindex(L, vm_idx);
+	if (!f->f)
+		luaL_error(L, "file is closed");
+	r.file = f->f;
+	lua_getiuservalue(L, file_idx, 2);
+	lstream_push_guest(L, vm_idx, &r, kind, lua_tostring(L, -1), op);
+	lua_remove(L, -2);
+}
+
 static int file_tail_stream(lua_State *L)
 {
-	struct lfile *f = checkfile(L);
-	return unsupported(L, f->vm, "file:tail_stream");
+	checkfile(L);
+	lua_getiuservalue(L, 1, 1);
+	push_fd_stream(L, -1, 1, "file_tail_stream", "file:tail_stream");
+	return 1;
+}
+
+/* vm:fd_stream(file_or_handle) */
+static int vm_fd_stream(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	if (!v->ops->agent && !v->ops->stream_open)
+		return unsupported(L, v, "fd_stream");
+	if (lua_isinteger(L, 2)) {
+		/* A handle id from file:fd(): find the live File it names. */
+		lua_Integer h = lua_tointeger(L, 2);
+		struct lfile *f = NULL;
+		if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) {
+			lua_rawgeti(L, -1, h);
+			f = luaL_testudata(L, -1, FILE_MT);
+		}
+		if (!f || !f->f)
+			return luaL_error(L, "vm `%s`: fd_stream: no open file with handle %d "
+			                  "(pass the File itself, or file:fd() of a file that is "
+			                  "still open)", v->name, (int)h);
+		lua_replace(L, 2);
+	}
+	if (!luaL_testudata(L, 2, FILE_MT))
+		return luaL_error(L, "vm `%s`: fd_stream: expected a File or an integer handle "
+		                  "(file:fd()), got %s", v->name, luaL_typename(L, 2));
+	push_fd_stream(L, 1, 2, "fd_stream", "fd_stream");
+	return 1;
+}
+
+/* vm:tail_file(path[, {start = "end" | "beginning" | "start" | offset}]) */
+static int vm_tail_file(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	struct vmm_stream_req r = {.kind = VMM_STREAM_TAIL, .start = VMM_TAIL_END};
+	r.path = path;
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 3)) {
+			lua_pop(L, 1);
+			if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "start"))
+				return luaL_error(L, "vm `%s`: tail_file: unknown opt `%s` (expected start)",
+				                  v->name, luaL_tolstring(L, -1, NULL));
+		}
+		switch (lua_getfield(L, 3, "start")) {
+		case LUA_TNIL:
+			break;
+		case LUA_TSTRING: {
+			const char *st = lua_tostring(L, -1);
+			if (!strcmp(st, "beginning") || !strcmp(st, "start"))
+				r.start = VMM_TAIL_BEGINNING;
+			else if (strcmp(st, "end"))
+				return luaL_error(L, "vm `%s`: tail_file: start must be \"end\", "
+				                  "\"beginning\" or a byte offset, got `%s`", v->name, st);
+			break;
+		}
+		case LUA_TNUMBER: {
+			double d = lua_tonumber(L, -1);
+			if (lua_isinteger(L, -1)) {
+				r.offset = lua_tointeger(L, -1);
+			} else {
+				if (!isfinite(d) || d > 9.2e18 || d < -9.2e18)
+					return luaL_error(L, "vm `%s`: tail_file: start offset must be finite",
+					                  v->name);
+				r.offset = (int64_t)d;   /* truncates toward zero */
+			}
+			r.start = VMM_TAIL_OFFSET;
+			break;
+		}
+		default:
+			return luaL_error(L, "vm `%s`: tail_file: start must be \"end\", \"beginning\" "
+			                  "or a byte offset, got %s", v->name, luaL_typename(L, -1));
+		}
+		lua_pop(L, 1);
+	}
+	lstream_push_guest(L, 1, &r, "tail_file", path, "tail_file");
+	return 1;
 }
 
 static int file_tostring(lua_State *L)
@@ -1417,7 +1548,7 @@ static int proc_wait(lua_State *L)
 	return 1;
 }
 
-static int parse_signal(lua_State *L, int idx)
+int parse_signal(lua_State *L, int idx)
 {
 	static const struct { const char *n; int s; } t[] = {
 		{"term", SIGTERM}, {"kill", SIGKILL}, {"int", SIGINT}, {"hup", SIGHUP},
@@ -1517,10 +1648,22 @@ static int proc_handle(lua_State *L)
 	return 1;
 }
 
+/* proc:stdout_stream() / proc:stderr_stream() */
 static int proc_stream(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
-	return unsupported(L, p->vm, lua_tostring(L, lua_upvalueindex(1)));
+	bool out = lua_toboolean(L, lua_upvalueindex(1));
+	struct vmm_stream_req r = {.kind = out ? VMM_STREAM_PROC_STDOUT : VMM_STREAM_PROC_STDERR};
+	char detail[64];
+	if (!p->p)
+		return luaL_error(L, "process is closed");
+	r.proc = p->p;
+	snprintf(detail, sizeof detail, "handle=%llu",
+	         (unsigned long long)p->ops->proc_handle(p->p));
+	lua_getiuservalue(L, 1, 1);
+	lstream_push_guest(L, -1, &r, out ? "proc_stdout_stream" : "proc_stderr_stream", detail,
+	                   out ? "proc:stdout_stream" : "proc:stderr_stream");
+	return 1;
 }
 
 /* proc:close(): SIGTERM, up to 2 s, then SIGKILL; no-op once waited. */
@@ -1552,6 +1695,61 @@ static int proc_gc(lua_State *L)
 	return 0;
 }
 
+/* ---- snapshots (lsnapshot.c owns the userdata) ------------------------ */
+
+/* vm:snapshot([path]) -> Snapshot. Booted or Paused; the VM keeps its state. */
+static int vm_snapshot(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	const char *path;
+	char err[1024];
+	int rc;
+	if (v->state != VM_BOOTED && v->state != VM_PAUSED)
+		return luaL_error(L, "vm `%s`: cannot snapshot: vm is %s%s", v->name,
+		                  state_titles[v->state], state_hints[v->state]);
+	path = lua_isnoneornil(L, 2) ? lsnapshot_tmp_path(L, "snap", ".snap")
+	                             : luaL_checkstring(L, 2);
+	rc = v->ops->snapshot ? v->ops->snapshot(v->be, path, err, sizeof err) : VMM_UNSUPPORTED;
+	if (rc == VMM_UNSUPPORTED)
+		return unsupported(L, v, "snapshot");
+	if (rc < 0)
+		return luaL_error(L, "vm `%s`: snapshot: %s", v->name, err);
+	lsnapshot_push(L, path, false);
+	return 1;
+}
+
+/* vm:restore(snap_or_path): Created or Shutdown -> Booted. */
+static int vm_restore(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	const char *path = lsnapshot_checkpath(L, 2, false);
+	char err[1024];
+	int rc;
+	if ((v->state != VM_CREATED && v->state != VM_SHUTDOWN) || !v->be)
+		return luaL_error(L, "vm `%s`: cannot restore: vm is %s (restore needs Created or Shutdown)",
+		                  v->name, v->be ? state_titles[v->state] : "closed");
+	rc = v->ops->restore ? v->ops->restore(v->be, path, err, sizeof err) : VMM_UNSUPPORTED;
+	if (rc == VMM_UNSUPPORTED)
+		return unsupported(L, v, "restore");
+	if (rc < 0)
+		return luaL_error(L, "vm `%s`: restore: %s", v->name, err);
+	v->state = VM_BOOTED;
+	v->boot_ns = mono_ns();
+	lua_createtable(L, 0, 5);
+	lua_pushstring(L, global_string(L, "_provium_file"));
+	lua_setfield(L, -2, "file");
+	lua_pushstring(L, v->name);
+	lua_setfield(L, -2, "vm_name");
+	lua_pushstring(L, v->profile);
+	lua_setfield(L, -2, "profile");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "memory_bytes");
+	lua_pushinteger(L, v->cid);
+	lua_setfield(L, -2, "cid");
+	emit(L, "vm_spawned");
+	return 0;
+}
+
 /* ---- registration ---------------------------------------------------- */
 
 static const luaL_Reg vm_methods[] = {
@@ -1565,13 +1763,15 @@ static const luaL_Reg vm_methods[] = {
 	{"exists", vm_exists}, {"listdir", vm_listdir}, {"mkdir", vm_mkdir},
 	{"unlink", vm_unlink}, {"rename", vm_rename}, {"open_file", vm_open_file},
 	{"_console_tail", vm_console_tail},
+	{"snapshot", vm_snapshot}, {"restore", vm_restore},
+	{"tail_file", vm_tail_file}, {"fd_stream", vm_fd_stream},
+	{"_live_streams", lstream_live},
 	{NULL, NULL}
 };
 
 /* Need a guest kernel (or the agent's streams): "not supported" here. */
 static const char *const vm_kernel_ops[] = {
-	"console", "clock", "syscall", "ioctl", "spawn_worker", "tail_file",
-	"fd_stream", "snapshot", "restore", "attach_disk", "disk", "nic", NULL
+	"attach_disk", "disk", "nic", NULL
 };
 
 static const luaL_Reg vm_meta[] = {
@@ -1623,15 +1823,20 @@ void lvm_register(lua_State *L)
 		lua_pushcclosure(L, vm_unsupported, 1);
 		lua_setfield(L, -2, vm_kernel_ops[i]);
 	}
+	lconsole_register(L);
+	lclock_register(L);
+	lvmops_register(L);
+	lworker_register(L);
 	lua_pop(L, 2);
+	lstream_register(L);
 	new_class(L, FILE_MT, file_meta, file_methods);
 	lua_pop(L, 1);
 	new_class(L, PROC_MT, proc_meta, proc_methods);
 	lua_getfield(L, -1, "__index");
-	lua_pushliteral(L, "proc:stdout_stream");
+	lua_pushboolean(L, 1);
 	lua_pushcclosure(L, proc_stream, 1);
 	lua_setfield(L, -2, "stdout_stream");
-	lua_pushliteral(L, "proc:stderr_stream");
+	lua_pushboolean(L, 0);
 	lua_pushcclosure(L, proc_stream, 1);
 	lua_setfield(L, -2, "stderr_stream");
 	lua_pop(L, 2);

@@ -39,12 +39,17 @@
 #include <sys/wait.h>
 
 #include "vmm/vmm.h"
+#include "snap/snapfile.h"
+#include "snap/snaptree.h"
 
 extern char **environ;
 
 struct vmm_vm {
 	char *name;
 	char *root;                 /* scratch dir: guest "/" */
+	char *profile;              /* for the snapshot header */
+	uint64_t memory;            /* as booted (snapshot header) */
+	int cpus;
 	struct vmm_proc *procs;     /* live async processes (for shutdown) */
 };
 
@@ -139,7 +144,8 @@ static int local_create(struct vmm_vm **out, const struct vmm_create_args *a,
 	if (!vm)
 		goto fail;
 	vm->name = strdup(a->name);
-	if (!vm->name)
+	vm->profile = strdup(a->profile && a->profile->name ? a->profile->name : "");
+	if (!vm->name || !vm->profile)
 		goto fail;
 	/* <run_dir>/vm-<name>-<n>: the first n not taken; the name is
 	 * sanitised to a single path component. */
@@ -176,6 +182,7 @@ fail:
 fail_msg:
 	if (vm) {
 		free(vm->name);
+		free(vm->profile);
 		free(vm->root);
 		free(vm);
 	}
@@ -214,6 +221,8 @@ static int local_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		}
 		free(p);
 	}
+	vm->memory = o->memory;
+	vm->cpus = o->cpus;
 	info->cid = 0;
 	info->memory_bytes = o->memory;
 	return 0;
@@ -262,6 +271,7 @@ static void local_destroy(struct vmm_vm *vm)
 		return;
 	local_shutdown(vm, NULL, 0);
 	free(vm->name);
+	free(vm->profile);
 	free(vm->root);
 	free(vm);
 }
@@ -931,6 +941,121 @@ static void local_file_close(struct vmm_file *f)
 	free(f);
 }
 
+/* ---- snapshots ------------------------------------------------------ */
+
+/* The whole state of a local VM is its scratch tree: a snapshot is that
+ * tree as one "fs" section behind the usual header (snapfile.h). */
+static int local_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct snap_header h = {
+		.vm_name = vm->name, .profile = vm->profile, .backend = (char *)"local",
+		.qemu_version = (char *)"local", .memory = vm->memory, .cpus = vm->cpus,
+	};
+	struct snap_writer *w;
+	if (snapfile_create(&w, path, &h, err, errlen) < 0)
+		return -1;
+	if (snapfile_section_begin(w, "fs", err, errlen) < 0 ||
+	    snaptree_write(w, vm->root, err, errlen) < 0 ||
+	    snapfile_section_end(w, err, errlen) < 0) {
+		snapfile_abort(w);
+		return -1;
+	}
+	return snapfile_finish(w, err, errlen);
+}
+
+/* Best-effort rm -rf (the scratch trees are ours). */
+static void rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	if (!d) {
+		unlink(path);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char *p;
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (asprintf(&p, "%s/%s", path, de->d_name) < 0)
+			continue;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(p);
+		else
+			unlink(p);
+		free(p);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+/* Unpack the snapshot into a fresh sibling of the current root, then
+ * switch to it (the old tree is removed). Any failure leaves vm as it was. */
+static int local_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct snap_reader *r;
+	struct snap_header h;
+	const char *sect;
+	uint64_t raw;
+	char *nroot = NULL;
+	int rc;
+	if (snapfile_open(&r, path, &h, err, errlen) < 0)
+		return -1;
+	if (strcmp(h.backend, "local") != 0) {
+		seterr(err, errlen, "snapshot `%s` was taken by the %s backend, not local", path, h.backend);
+		goto fail;
+	}
+	for (unsigned n = 0; ; n++) {
+		free(nroot);
+		if (asprintf(&nroot, "%s.r%u", vm->root, n) < 0) {
+			nroot = NULL;
+			seterr(err, errlen, "%s", strerror(errno));
+			goto fail;
+		}
+		if (mkdir(nroot, 0755) == 0)
+			break;
+		if (errno != EEXIST) {
+			seterr(err, errlen, "restore: mkdir `%s`: %s", nroot, strerror(errno));
+			goto fail;
+		}
+	}
+	err[0] = '\0';
+	rc = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (rc == 0 || (rc == 1 && strcmp(sect, "fs") != 0)) {
+		seterr(err, errlen, "snapshot `%s`: corrupt (no `fs` section)", path);
+		goto fail_tree;
+	}
+	if (rc < 0 || snaptree_extract(r, nroot, err, errlen) < 0)
+		goto fail_tree;
+	rc = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (rc != 0) {
+		if (rc > 0)
+			seterr(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
+		goto fail_tree;
+	}
+	snapfile_close(r);
+	local_shutdown(vm, NULL, 0);
+	rm_tree(vm->root);
+	/* The root path stays the same for the VM's whole life. */
+	if (rename(nroot, vm->root) < 0) {
+		free(vm->root);
+		vm->root = nroot;
+	} else {
+		free(nroot);
+	}
+	vm->memory = h.memory;
+	vm->cpus = h.cpus;
+	snap_header_free(&h);
+	return 0;
+fail_tree:
+	rm_tree(nroot);
+fail:
+	free(nroot);
+	snap_header_free(&h);
+	snapfile_close(r);
+	return -1;
+}
+
 const struct vmm_ops vmm_local_ops = {
 	.name = "local",
 	.unsupported_hint = " (it runs no guest kernel); use --vmm qemu",
@@ -964,5 +1089,10 @@ const struct vmm_ops vmm_local_ops = {
 	.proc_pid = local_proc_pid,
 	.proc_handle = local_proc_handle,
 	.proc_free = local_proc_free,
-	/* console_tail, snapshot, restore, syscall: need a guest kernel */
+	.snapshot = local_snapshot,
+	.restore = local_restore,
+	/* console_tail, syscall: need a guest kernel. agent, run_path,
+	 * stream_*: no agent and no console here, so clock, syscall/ioctl,
+	 * tails, fd/process streams, console and workers raise "not supported
+	 * by the local backend"; vm:batch runs its ops one after the other. */
 };

@@ -126,6 +126,26 @@ enum {
 
 enum vmm_whence { VMM_SEEK_SET = 0, VMM_SEEK_CUR, VMM_SEEK_END };
 
+struct agent_client;  /* vmm/agent_client.h */
+struct vmm_stream;    /* one open byte stream (tail, fd or process output) */
+
+enum vmm_stream_kind {
+	VMM_STREAM_TAIL = 0,      /* path, from start/offset */
+	VMM_STREAM_FD,            /* file, from its current offset */
+	VMM_STREAM_PROC_STDOUT,   /* proc: captured so far, then live */
+	VMM_STREAM_PROC_STDERR,
+};
+enum vmm_tail_start { VMM_TAIL_END = 0, VMM_TAIL_BEGINNING, VMM_TAIL_OFFSET };
+
+struct vmm_stream_req {
+	enum vmm_stream_kind kind;
+	const char *path;         /* TAIL */
+	enum vmm_tail_start start;/* TAIL */
+	int64_t offset;           /* TAIL + VMM_TAIL_OFFSET: >= 0 absolute, < 0 before EOF */
+	struct vmm_file *file;    /* FD */
+	struct vmm_proc *proc;    /* PROC_* */
+};
+
 struct vmm_ops {
 	const char *name;              /* "local", "qemu" */
 	const char *unsupported_hint;  /* appended to "not supported" errors */
@@ -196,12 +216,35 @@ struct vmm_ops {
 	int (*restore)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
 	int (*syscall)(struct vmm_vm *vm, int64_t nr, const int64_t args[6],
 	               int64_t *ret, int *err_no, char *err, size_t errlen);
+
+	/* ---- guest agent, run directory, host-served streams ----
+	 * Ops that the guest agent serves (clock, syscall with buffers,
+	 * tails, fd/process streams, pipelined batches) are implemented once,
+	 * over the agent channel, in guest_ops.c; a backend only exposes its
+	 * connected client here (NULL when it has none, e.g. before boot).
+	 * guest_ops.c prefers a backend's own stream_* ops when present (the
+	 * local backend serves tails of host files that way). */
+	struct agent_client *(*agent)(struct vmm_vm *vm);
+	/* "<the VM's run directory>/<leaf>" ("console.sock", "console.log"),
+	 * or NULL when the backend has no such file. The string is owned by
+	 * the backend and valid until the next run_path call for this vm;
+	 * callers copy it at once. */
+	const char *(*run_path)(struct vmm_vm *vm, const char *leaf);
+	/* Host-served streams (see struct vmm_stream_req). stream_next:
+	 * 1 = a chunk (*data malloc'd, *len > 0) or the end (*eof set);
+	 * 0 = nothing within timeout_ns; -1 = error. stream_close frees s. */
+	int (*stream_open)(struct vmm_vm *vm, const struct vmm_stream_req *r,
+	                   struct vmm_stream **out, char *err, size_t errlen);
+	int (*stream_next)(struct vmm_stream *s, int64_t timeout_ns, char **data,
+	                   size_t *len, bool *eof, char *err, size_t errlen);
+	void (*stream_close)(struct vmm_stream *s);
 };
 
 /* The backend called name ("local"; "qemu" once it exists), or NULL. */
 const struct vmm_ops *vmm_backend_by_name(const char *name);
 
 extern const struct vmm_ops vmm_local_ops;
+extern const struct vmm_ops vmm_qemu_ops;
 
 void vmm_exec_result_free(struct vmm_exec_result *res);
 void vmm_dirents_free(struct vmm_dirent *ents, size_t n);

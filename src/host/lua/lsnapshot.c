@@ -1,0 +1,335 @@
+/* lsnapshot.c — the Snapshot and LabSnapshot userdata, and the C entry
+ * points lab.lua uses for snapshots and fixtures (list in lsnapshot.h).
+ *
+ * A Snapshot is only a path: no backend state, nothing to close; __gc
+ * never deletes (a fixture build hands its snapshot to the cache after its
+ * Lua state is gone). _provium_fixture bridges the calling Lua state to
+ * fixture_obtain(): the environment comes from the runner-side globals
+ * (_provium_roots, _provium_vmm, _provium_run_dir, _provium_file) plus the
+ * config and event fd given to lsnapshot_open. */
+#include <errno.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "fixture/build.h"
+#include "fixture/cache.h"
+#include "fixture/key.h"
+#include "lua/lsnapshot.h"
+#include "snap/snapfile.h"
+
+static const struct config *g_cfg;
+static int g_event_fd = -1;
+static unsigned g_tmp_seq;
+
+struct lsnap {
+	char *path;
+	bool lab;
+};
+
+static struct lsnap *checksnap(lua_State *L)
+{
+	struct lsnap *s = luaL_testudata(L, 1, SNAPSHOT_MT);
+	if (!s)
+		s = luaL_checkudata(L, 1, LABSNAPSHOT_MT);
+	return s;
+}
+
+void lsnapshot_push(lua_State *L, const char *path, bool lab)
+{
+	struct lsnap *s = lua_newuserdatauv(L, sizeof(*s), 0);
+	s->path = NULL;
+	s->lab = lab;
+	luaL_setmetatable(L, lab ? LABSNAPSHOT_MT : SNAPSHOT_MT);
+	if (!(s->path = strdup(path)))
+		luaL_error(L, "snapshot: out of memory");
+}
+
+const char *lsnapshot_checkpath(lua_State *L, int idx, bool lab)
+{
+	struct lsnap *s = luaL_testudata(L, idx, lab ? LABSNAPSHOT_MT : SNAPSHOT_MT);
+	if (s)
+		return s->path;
+	if (lua_type(L, idx) == LUA_TSTRING)
+		return lua_tostring(L, idx);
+	luaL_argerror(L, idx, lab ? "expected a LabSnapshot or a directory path"
+	                          : "expected a Snapshot or a path");
+	return NULL;
+}
+
+static int snap_path(lua_State *L)
+{
+	lua_pushstring(L, checksnap(L)->path);
+	return 1;
+}
+
+/* Snapshot: the file's size; LabSnapshot: files directly under the dir. */
+static int snap_size(lua_State *L)
+{
+	struct lsnap *s = checksnap(L);
+	struct stat st;
+	uint64_t total = 0;
+	if (!s->lab) {
+		lua_pushinteger(L, stat(s->path, &st) == 0 ? (lua_Integer)st.st_size : 0);
+		return 1;
+	}
+	DIR *d = opendir(s->path);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char *p;
+		if (asprintf(&p, "%s/%s", s->path, de->d_name) < 0)
+			continue;
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	lua_pushinteger(L, (lua_Integer)total);
+	return 1;
+}
+
+static int snap_delete(lua_State *L)
+{
+	cache_rm_rf(checksnap(L)->path);
+	return 0;
+}
+
+static int snap_gc(lua_State *L)
+{
+	struct lsnap *s = checksnap(L);
+	free(s->path);
+	s->path = NULL;
+	return 0;
+}
+
+static int snap_tostring(lua_State *L)
+{
+	struct lsnap *s = checksnap(L);
+	lua_pushfstring(L, "%s `%s`", s->lab ? "lab snapshot" : "snapshot", s->path ? s->path : "?");
+	return 1;
+}
+
+static const luaL_Reg snap_methods[] = {
+	{"path", snap_path}, {"size", snap_size}, {"delete", snap_delete}, {NULL, NULL}
+};
+
+static const luaL_Reg snap_meta[] = {
+	{"__gc", snap_gc}, {"__tostring", snap_tostring}, {NULL, NULL}
+};
+
+/* ---- globals ------------------------------------------------------------ */
+
+static int l_snapshot_new(lua_State *L)
+{
+	lsnapshot_push(L, luaL_checkstring(L, 1), lua_toboolean(L, 2));
+	return 1;
+}
+
+static int l_snapshot_path(lua_State *L)
+{
+	lua_pushstring(L, lsnapshot_checkpath(L, 1, lua_toboolean(L, 2)));
+	return 1;
+}
+
+static int l_snap_info(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct snap_header h;
+	char err[512];
+	if (snapfile_read_header(path, &h, err, sizeof err) < 0)
+		return luaL_error(L, "%s", err);
+	lua_createtable(L, 0, 6);
+	lua_pushstring(L, h.vm_name);
+	lua_setfield(L, -2, "vm_name");
+	lua_pushstring(L, h.profile);
+	lua_setfield(L, -2, "profile");
+	lua_pushstring(L, h.backend);
+	lua_setfield(L, -2, "backend");
+	lua_pushstring(L, h.qemu_version);
+	lua_setfield(L, -2, "qemu_version");
+	lua_pushinteger(L, (lua_Integer)h.memory);
+	lua_setfield(L, -2, "memory");
+	lua_pushinteger(L, h.cpus);
+	lua_setfield(L, -2, "cpus");
+	snap_header_free(&h);
+	return 1;
+}
+
+const char *lsnapshot_tmp_path(lua_State *L, const char *prefix, const char *ext)
+{
+	const char *dir;
+	lua_getglobal(L, "_provium_run_dir");
+	dir = lua_tostring(L, -1);
+	if (!dir)
+		dir = "/tmp";
+	for (;;) {
+		struct stat st;
+		lua_pushfstring(L, "%s/%s-%d-%d%s", dir, prefix, (int)getpid(), (int)g_tmp_seq++, ext);
+		if (lstat(lua_tostring(L, -1), &st) < 0)
+			break;
+		lua_pop(L, 1);
+	}
+	lua_remove(L, -2);
+	return lua_tostring(L, -1);
+}
+
+/* _provium_tmp_path(prefix, ext, make_dir) */
+static int l_tmp_path(lua_State *L)
+{
+	const char *prefix = luaL_checkstring(L, 1);
+	const char *ext = luaL_optstring(L, 2, "");
+	const char *p = lsnapshot_tmp_path(L, prefix, ext);
+	if (lua_toboolean(L, 3) && mkdir(p, 0755) < 0)
+		return luaL_error(L, "mkdir `%s`: %s", p, strerror(errno));
+	return 1;
+}
+
+static int l_mkdir(lua_State *L)
+{
+	const char *p = luaL_checkstring(L, 1);
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return luaL_error(L, "mkdir `%s`: %s", p, strerror(errno));
+	return 0;
+}
+
+static int l_rm_rf(lua_State *L)
+{
+	cache_rm_rf(luaL_checkstring(L, 1));
+	return 0;
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+struct restore_call {
+	lua_State *L;
+	int fn;                     /* stack index of restore_fn */
+	int result;                 /* stack index of the result, 0 until restored */
+};
+
+static int restore_cb(void *arg, const char *entry, char *err, size_t errlen)
+{
+	struct restore_call *rc = arg;
+	lua_State *L = rc->L;
+	lua_pushvalue(L, rc->fn);
+	lua_pushstring(L, entry);
+	if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+		rc->result = lua_gettop(L);
+		return 0;
+	}
+	if (lua_istable(L, -1) && lua_getfield(L, -1, "user_error") == LUA_TSTRING) {
+		snprintf(err, errlen, "%s", lua_tostring(L, -1));
+		lua_pop(L, 2);
+		return FIXTURE_USER_ERROR;
+	}
+	if (lua_istable(L, -1))
+		lua_pop(L, 1);
+	snprintf(err, errlen, "%s", luaL_tolstring(L, -1, NULL));
+	lua_pop(L, 2);
+	return -1;
+}
+
+/* A NULL-terminated copy of the _provium_roots array, anchored in a
+ * userdata pushed on the stack. */
+static const char *const *roots_from_global(lua_State *L)
+{
+	size_t n;
+	const char **v;
+	if (lua_getglobal(L, "_provium_roots") != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+	}
+	n = (size_t)luaL_len(L, -1);
+	v = lua_newuserdatauv(L, (n + 1) * sizeof(*v), 1);
+	lua_insert(L, -2);
+	lua_setiuservalue(L, -2, 1);      /* keep the table (and its strings) alive */
+	lua_getiuservalue(L, -1, 1);
+	for (size_t i = 0; i < n; i++) {
+		lua_geti(L, -1, (lua_Integer)i + 1);
+		v[i] = lua_tostring(L, -1);   /* anchored by the table */
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	v[n] = NULL;
+	return v;
+}
+
+static const char *gstr(lua_State *L, const char *name)
+{
+	const char *s;
+	lua_getglobal(L, name);
+	s = lua_tostring(L, -1);
+	lua_pop(L, 1);   /* globals stay anchored by _G */
+	return s;
+}
+
+/* _provium_fixture(kind, name, restore_fn) */
+static int l_fixture(lua_State *L)
+{
+	static const char *const kinds[] = {"vm", "lab", NULL};
+	int kind = luaL_checkoption(L, 1, NULL, kinds);
+	const char *name = luaL_checkstring(L, 2);
+	struct restore_call rc = {.L = L, .fn = 3};
+	struct fixture_env e = {0};
+	char *ident;
+	char err[2048];
+	int r;
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	lua_settop(L, 3);
+	e.cfg = g_cfg;
+	e.event_fd = g_event_fd;
+	e.roots = roots_from_global(L);                  /* 4 */
+	e.vmm = gstr(L, "_provium_vmm");
+	if (!e.vmm)
+		e.vmm = "local";
+	e.run_dir = gstr(L, "_provium_run_dir");
+	e.holder = gstr(L, "_provium_file");
+	if (!e.run_dir)
+		return luaL_error(L, "fixture `%s`: no run directory", name);
+	ident = fixture_identity(e.vmm);
+	if (!ident)
+		return luaL_error(L, "out of memory");
+	lua_pushstring(L, ident);                        /* 5 */
+	free(ident);
+	e.identity = lua_tostring(L, 5);
+	r = fixture_obtain(&e, name, kind ? FX_LAB : FX_VM, FX_GET, restore_cb, &rc,
+	                   NULL, NULL, err, sizeof err);
+	if (r != 0)
+		return luaL_error(L, "%s", err);
+	lua_pushvalue(L, rc.result);
+	return 1;
+}
+
+static const luaL_Reg globals[] = {
+	{"_provium_snapshot_new", l_snapshot_new},
+	{"_provium_snapshot_path", l_snapshot_path},
+	{"_provium_snap_info", l_snap_info},
+	{"_provium_tmp_path", l_tmp_path},
+	{"_provium_rm_rf", l_rm_rf},
+	{"_provium_mkdir", l_mkdir},
+	{"_provium_fixture", l_fixture},
+	{NULL, NULL}
+};
+
+void lsnapshot_open(lua_State *L, const struct config *cfg, int event_fd)
+{
+	g_cfg = cfg;
+	g_event_fd = event_fd;
+	for (int i = 0; i < 2; i++) {
+		luaL_newmetatable(L, i ? LABSNAPSHOT_MT : SNAPSHOT_MT);
+		luaL_setfuncs(L, snap_meta, 0);
+		lua_newtable(L);
+		luaL_setfuncs(L, snap_methods, 0);
+		lua_setfield(L, -2, "__index");
+		lua_pop(L, 1);
+	}
+	lua_pushglobaltable(L);
+	luaL_setfuncs(L, globals, 0);
+	lua_pop(L, 1);
+}

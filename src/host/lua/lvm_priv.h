@@ -1,0 +1,106 @@
+/* lvm_priv.h — what the VM binding (lvm.c) shares with the bindings of the
+ * objects a VM hands out: streams (lstream.c), console (lconsole.c), clock
+ * (lclock.c), syscall/ioctl/batch (lvmops.c) and workers (lworker.c).
+ * Private to src/host/lua; nothing outside the binding includes it.
+ *
+ * A VM userdata ("provium.vm") has two user values: 1 = its creation-time
+ * boot opts, 2 = a weak-keyed set of its live streams (stream userdata ->
+ * true), which vm:_live_streams(), vm:open_stream_count() and the shutdown
+ * path (which closes them first) walk. */
+#ifndef PROVIUM_LVM_PRIV_H
+#define PROVIUM_LVM_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <lua.h>
+
+#include "vmm/vmm.h"
+
+#define VM_MT "provium.vm"
+#define FILE_MT "provium.file"
+#define PROC_MT "provium.process"
+
+enum vm_state { VM_CREATED = 0, VM_BOOTED, VM_PAUSED, VM_SHUTDOWN, VM_DEAD };
+
+struct lvm {
+	const struct vmm_ops *ops;
+	struct vmm_vm *be;        /* NULL until created and after close */
+	char *name, *profile;
+	enum vm_state state;
+	int64_t boot_ns;          /* monotonic */
+	uint32_t cid;
+	int open_files;
+	int open_streams;
+	bool closed;
+	/* console (lconsole.c) */
+	int con_fd;               /* shared connection to console.sock, -1 when none */
+	int con_refs;             /* live ConsoleStreams using con_fd */
+	int64_t con_consumed;     /* console:expect's offset into console.log */
+};
+
+struct lfile {
+	const struct vmm_ops *ops;
+	struct vmm_file *f;       /* NULL when closed */
+	struct lvm *vm;           /* kept alive by uservalue 1 */
+};
+
+struct lproc {
+	const struct vmm_ops *ops;
+	struct vmm_proc *p;       /* NULL when closed */
+	struct lvm *vm;           /* uservalue 1; uservalue 2 = RunResult once consumed */
+	bool consumed;
+};
+
+/* lvm.c */
+struct lvm *lvm_check(lua_State *L, int idx);
+/* Raise "vm `a`: cannot <op>: vm is <State>..." unless Booted. */
+void lvm_need_booted(lua_State *L, const struct lvm *v, const char *op);
+/* Raise "vm `a`: <op> is not supported by the <backend> backend<hint>". */
+int lvm_unsupported(lua_State *L, const struct lvm *v, const char *op);
+/* Hand obj at idx to lab.lua's auto-close registry (kind "stream", ...). */
+void lvm_register_resource(lua_State *L, int idx, const char *kind);
+/* Seconds (number) or "5s"-style string at idx -> ns (>= 0); raises with what. */
+int64_t lvm_check_duration(lua_State *L, int idx, const char *what);
+/* Signal number from nil (SIGTERM) / integer / friendly name at idx. */
+int lvm_parse_signal(lua_State *L, int idx);
+/* Build an exec request from the command at cmd_idx and the args-or-opts
+ * table (or nil) at arg_idx; anchors strings in a table it pushes. */
+void lvm_build_req(lua_State *L, struct lvm *v, bool async, int cmd_idx, int arg_idx,
+                   struct vmm_exec_req *r);
+/* Push a RunResult table built from res (frees res). */
+void lvm_push_result(lua_State *L, struct vmm_exec_result *res, const char *cmd);
+extern const char *const lvm_entry_names[];
+
+/* lstream.c */
+struct lstream_src {
+	/* 1 = chunk (*data malloc'd) or *eof; 0 = timeout; -1 = error (err). */
+	int (*next)(void *ctx, int64_t timeout_ns, char **data, size_t *len, bool *eof,
+	            char *err, size_t errlen);
+	void (*close)(void *ctx);
+};
+/* Push a new, not yet attached stream of the VM at vm_idx. kind names it
+ * ("tail_file", "console"...), detail says what it follows, closed_msg is
+ * what read_until/expect raise after close ("stream closed"). Records the
+ * creation site. */
+void lstream_new(lua_State *L, int vm_idx, const char *kind, const char *detail,
+                 const char *closed_msg);
+/* Attach the transport to the stream at idx and register it (VM live set
+ * and the auto-close walker, kind "stream"). */
+void lstream_attach(lua_State *L, int idx, const struct lstream_src *src, void *ctx);
+/* Close every live stream of the VM at vm_idx (before shutdown). */
+void lstream_close_all(lua_State *L, int vm_idx);
+/* vm:_live_streams() -> array of {kind=, detail=, site={file=,line=}|nil} */
+int lstream_live(lua_State *L);
+/* Guest-agent/back-end streams: open one and push the Stream. */
+void lstream_push_guest(lua_State *L, int vm_idx, const struct vmm_stream_req *r,
+                        const char *kind, const char *detail, const char *op);
+void lstream_register(lua_State *L);
+
+/* lconsole.c, lclock.c, lvmops.c, lworker.c: metatables + VM methods
+ * (the VM method table is at the top of the stack). */
+void lconsole_register(lua_State *L);
+void lclock_register(lua_State *L);
+void lvmops_register(lua_State *L);
+void lworker_register(lua_State *L);
+
+#endif

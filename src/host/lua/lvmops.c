@@ -1,0 +1,433 @@
+/* lvmops.c — the VM's layer-0 ops and batches: vm:syscall, vm:ioctl and
+ * vm:batch (guest_ops.h does the wire work).
+ *
+ * syscall takes integers, or one table {args=, bufs=, ptrs=} whose
+ * buffers the agent copies in, splices into the named argument slots and
+ * copies back out (out_bufs). ioctl is syscall(SYS_ioctl) with `data` as
+ * the third argument's buffer: fd is a raw guest fd number (agent file
+ * handles are not fds; see the note at vm_ioctl).
+ *
+ * batch(fn) runs fn(b) to collect ops (b:run, b:read_file, ...), then
+ * sends them all before reading any reply (one round trip over the agent;
+ * one by one on a backend without one) and returns one {ok=value} or
+ * {err=message} per op, in order. Nothing malloc'd is held while user
+ * code runs: fn runs before any C buffer exists. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "lua/lvm_priv.h"
+#include "vmm/guest_ops.h"
+
+#define MAX_BUFS 64
+
+static bool can_syscall(const struct lvm *v)
+{
+	return v->ops->agent || v->ops->syscall;
+}
+
+static lua_Integer int_arg(lua_State *L, int idx, const char *what, int i)
+{
+	if (!lua_isinteger(L, idx))
+		luaL_error(L, "%s: argument %d must be an integer, got %s", what, i,
+		           luaL_typename(L, idx));
+	return lua_tointeger(L, idx);
+}
+
+/* Push {ret=, result=, errno=, out_bufs=} and free res. */
+static void push_sys(lua_State *L, struct guest_syscall_result *res, bool bufs)
+{
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, res->ret);
+	lua_setfield(L, -2, "ret");
+	lua_pushinteger(L, res->ret);
+	lua_setfield(L, -2, "result");
+	lua_pushinteger(L, res->err_no);
+	lua_setfield(L, -2, "errno");
+	if (bufs) {
+		lua_createtable(L, (int)res->nbufs, 0);
+		for (size_t i = 0; i < res->nbufs; i++) {
+			lua_pushlstring(L, res->out_bufs[i], res->out_lens[i]);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		lua_setfield(L, -2, "out_bufs");
+	}
+	guest_syscall_result_free(res);
+}
+
+/* Run s; raises on failure; pushes the result table. */
+static void do_syscall(lua_State *L, struct lvm *v, const struct guest_syscall *s,
+                       const char *op)
+{
+	struct guest_syscall_result res;
+	char err[512];
+	int rc = guest_syscall(v->ops, v->be, s, &res, err, sizeof err);
+	if (rc == VMM_UNSUPPORTED)
+		lvm_unsupported(L, v, op);
+	if (rc < 0)
+		luaL_error(L, "vm `%s`: %s: %s", v->name, op, err);
+	push_sys(L, &res, s->nbufs > 0);
+}
+
+/* Fill bufs/lens/ptrs from the arrays at bidx/pidx (may be 0 = absent). */
+static size_t read_bufs(lua_State *L, int bidx, int pidx, const char **bufs, size_t *lens,
+                        int *ptrs, const char *what, int maxslot)
+{
+	size_t n = bidx ? (size_t)luaL_len(L, bidx) : 0;
+	if (!n)
+		return 0;
+	if (n > MAX_BUFS)
+		luaL_error(L, "%s: at most %d bufs", what, MAX_BUFS);
+	if (!pidx || (size_t)luaL_len(L, pidx) != n)
+		luaL_error(L, "%s: bufs needs a ptrs array of the same length (the 0-based "
+		           "argument slot of each buffer)", what);
+	for (size_t i = 0; i < n; i++) {
+		lua_geti(L, bidx, (lua_Integer)i + 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "%s: bufs[%d] must be a string", what, (int)i + 1);
+		bufs[i] = lua_tolstring(L, -1, &lens[i]);  /* anchored by the bufs table */
+		lua_pop(L, 1);
+		lua_geti(L, pidx, (lua_Integer)i + 1);
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > maxslot)
+			luaL_error(L, "%s: ptrs[%d] must be an argument slot 0..%d", what, (int)i + 1,
+			           maxslot);
+		ptrs[i] = (int)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	}
+	return n;
+}
+
+/* vm:syscall(nr, a1..a6) or vm:syscall(nr, {args=, bufs=, ptrs=}) */
+static int vm_syscall(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct guest_syscall s = {0};
+	const char *bufs[MAX_BUFS];
+	size_t lens[MAX_BUFS];
+	int ptrs[MAX_BUFS];
+	if (!can_syscall(v))
+		return lvm_unsupported(L, v, "syscall");
+	s.nr = int_arg(L, 2, "syscall", 1);
+	if (lua_istable(L, 3)) {
+		int aidx = 0, bidx = 0, pidx = 0;
+		if (lua_gettop(L) > 3)
+			return luaL_error(L, "syscall: the table form takes no further arguments");
+		lua_settop(L, 3);
+		if (lua_getfield(L, 3, "args") != LUA_TNIL) {
+			luaL_checktype(L, 4, LUA_TTABLE);
+			aidx = 4;
+		}
+		if (lua_getfield(L, 3, "bufs") != LUA_TNIL) {
+			luaL_checktype(L, 5, LUA_TTABLE);
+			bidx = 5;
+		}
+		if (lua_getfield(L, 3, "ptrs") != LUA_TNIL) {
+			luaL_checktype(L, 6, LUA_TTABLE);
+			pidx = 6;
+		}
+		if (aidx) {
+			lua_Integer n = luaL_len(L, aidx);
+			if (n > 6)
+				return luaL_error(L, "syscall: at most 6 args");
+			for (lua_Integer i = 1; i <= n; i++) {
+				lua_geti(L, aidx, i);
+				s.args[i - 1] = int_arg(L, -1, "syscall: args", (int)i);
+				lua_pop(L, 1);
+			}
+		}
+		s.nbufs = read_bufs(L, bidx, pidx, bufs, lens, ptrs, "syscall", 5);
+		s.bufs = bufs;
+		s.buf_lens = lens;
+		s.ptrs = ptrs;
+	} else {
+		int top = lua_gettop(L);
+		if (top > 8)
+			return luaL_error(L, "syscall: at most 6 arguments after nr");
+		for (int i = 3; i <= top; i++)
+			s.args[i - 3] = int_arg(L, i, "syscall", i - 1);
+	}
+	lvm_need_booted(L, v, "syscall");
+	do_syscall(L, v, &s, "syscall");
+	return 1;
+}
+
+/* vm:ioctl(fd, cmd[, data[, opts]]) -> {ret, result, errno, out_data, out_bufs}
+ * fd is the guest's raw fd number: the agent's file handles (file:fd())
+ * are handle ids, not fds, so a File is refused with a pointer rather
+ * than silently ioctl'ing an unrelated descriptor. opts.bufs with
+ * opts.ptr_offsets (addresses inside data) needs agent support that does
+ * not exist yet and is refused too. */
+static int vm_ioctl(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct guest_syscall s = {.nr = SYS_ioctl};
+	const char *bufs[1];
+	size_t lens[1];
+	int ptrs[1] = {2};
+	if (!can_syscall(v))
+		return lvm_unsupported(L, v, "ioctl");
+	if (luaL_testudata(L, 2, FILE_MT))
+		return luaL_error(L, "ioctl: fd must be the guest's fd number; a File's handle "
+		                  "(file:fd()) is an agent handle id, not an fd");
+	s.args[0] = int_arg(L, 2, "ioctl", 1);
+	s.args[1] = int_arg(L, 3, "ioctl", 2);
+	if (!lua_isnoneornil(L, 5)) {
+		luaL_checktype(L, 5, LUA_TTABLE);
+		if (lua_getfield(L, 5, "bufs") != LUA_TNIL || lua_getfield(L, 5, "ptr_offsets") != LUA_TNIL)
+			return luaL_error(L, "ioctl: opts.bufs / opts.ptr_offsets are not supported yet "
+			                  "(the agent has no ioctl op); pass the struct in data");
+		lua_pop(L, 1);
+	}
+	if (!lua_isnoneornil(L, 4)) {
+		bufs[0] = luaL_checklstring(L, 4, &lens[0]);
+		s.bufs = bufs;
+		s.buf_lens = lens;
+		s.ptrs = ptrs;
+		s.nbufs = 1;
+	} else {
+		s.args[2] = 0;
+	}
+	lvm_need_booted(L, v, "ioctl");
+	do_syscall(L, v, &s, "ioctl");
+	if (s.nbufs) {
+		lua_getfield(L, -1, "out_bufs");
+		lua_rawgeti(L, -1, 1);
+		lua_setfield(L, -3, "out_data");
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_setfield(L, -2, "out_bufs");
+	} else {
+		lua_newtable(L);
+		lua_setfield(L, -2, "out_bufs");
+	}
+	return 1;
+}
+
+/* ---- batch ---------------------------------------------------------- */
+
+static const char *const batch_kinds[] = {"run", "read_file", "write_file", "stat",
+	"listdir", "mkdir", "unlink", "rename", "syscall", NULL};
+
+/* b:<kind>(...) appends {kind=i, n=, ...args} to the collector's list. */
+static int b_add(lua_State *L)
+{
+	int kind = (int)lua_tointeger(L, lua_upvalueindex(1));
+	int n = lua_gettop(L) - 1;
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (kind == GB_SYSCALL)
+		for (int i = 2; i <= n + 1; i++)
+			if (!lua_isinteger(L, i))
+				return luaL_error(L, "batch: b:syscall takes integer arguments only (the "
+				                  "table form is not supported in a batch)");
+	if (kind != GB_EXEC && kind != GB_SYSCALL && kind != GB_MKDIR)
+		luaL_checkstring(L, 2);
+	if (kind == GB_WRITE_FILE)
+		luaL_checkstring(L, 3);
+	if (kind == GB_RENAME)
+		luaL_checkstring(L, 3);
+	if (kind == GB_EXEC)
+		luaL_checkstring(L, 2);
+	if (kind == GB_MKDIR) {
+		luaL_checkstring(L, 2);
+		if (!lua_isnoneornil(L, 3))
+			luaL_checktype(L, 3, LUA_TTABLE);
+	}
+	lua_createtable(L, n, 2);
+	lua_pushinteger(L, kind);
+	lua_setfield(L, -2, "kind");
+	lua_pushinteger(L, n);
+	lua_setfield(L, -2, "n");
+	for (int i = 1; i <= n; i++) {
+		lua_pushvalue(L, i + 1);
+		lua_rawseti(L, -2, i);
+	}
+	lua_getfield(L, 1, "_ops");
+	lua_pushvalue(L, -2);
+	lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+	return 0;
+}
+
+static void push_batch_value(lua_State *L, const struct guest_batch_op *o,
+                             struct guest_batch_res *r, int op_idx)
+{
+	switch (o->kind) {
+	case GB_EXEC:
+		lua_rawgeti(L, op_idx, 1);
+		lvm_push_result(L, &r->exec, lua_tostring(L, -1));
+		lua_remove(L, -2);
+		break;
+	case GB_READ_FILE:
+		lua_pushlstring(L, r->data ? r->data : "", r->len);
+		break;
+	case GB_STAT:
+		lua_createtable(L, 0, 5);
+		lua_pushinteger(L, (lua_Integer)r->st.size);
+		lua_setfield(L, -2, "size");
+		lua_pushnumber(L, (double)r->st.mtime_ns / 1e9);
+		lua_setfield(L, -2, "mtime");
+		lua_pushinteger(L, r->st.mtime_ns);
+		lua_setfield(L, -2, "mtime_ns");
+		lua_pushinteger(L, r->st.perm);
+		lua_setfield(L, -2, "perm");
+		lua_pushstring(L, lvm_entry_names[r->st.type]);
+		lua_setfield(L, -2, "entry_type");
+		break;
+	case GB_LISTDIR:
+		lua_createtable(L, (int)r->nents, 0);
+		for (size_t i = 0; i < r->nents; i++) {
+			lua_createtable(L, 0, 2);
+			lua_pushstring(L, r->ents[i].name);
+			lua_setfield(L, -2, "name");
+			lua_pushstring(L, lvm_entry_names[r->ents[i].type]);
+			lua_setfield(L, -2, "entry_type");
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	case GB_SYSCALL:
+		lua_createtable(L, 0, 3);
+		lua_pushinteger(L, r->sys_ret);
+		lua_setfield(L, -2, "ret");
+		lua_pushinteger(L, r->sys_ret);
+		lua_setfield(L, -2, "result");
+		lua_pushinteger(L, r->sys_errno);
+		lua_setfield(L, -2, "errno");
+		break;
+	default:
+		lua_pushnil(L);
+	}
+}
+
+/* vm:batch(fn) -> {{ok=v} | {err=msg}, ...} */
+static int vm_batch(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct guest_batch_op *bops;
+	struct guest_batch_res *res;
+	size_t n;
+	int ops_idx;
+	char err[512];
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lvm_need_booted(L, v, "batch");
+	lua_settop(L, 2);
+	lua_newtable(L);                                    /* 3: b */
+	lua_newtable(L);
+	lua_setfield(L, 3, "_ops");
+	for (int i = 0; batch_kinds[i]; i++) {
+		lua_pushinteger(L, i);
+		lua_pushcclosure(L, b_add, 1);
+		lua_setfield(L, 3, batch_kinds[i]);
+	}
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, 3);
+	lua_call(L, 1, 0);
+	lvm_need_booted(L, v, "batch");                     /* fn may have shut it down */
+	lua_getfield(L, 3, "_ops");                         /* 4 */
+	ops_idx = 4;
+	n = (size_t)luaL_len(L, ops_idx);
+	bops = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*bops), 0);  /* 5 */
+	memset(bops, 0, (n ? n : 1) * sizeof(*bops));
+	for (size_t i = 0; i < n; i++) {
+		struct guest_batch_op *o = &bops[i];
+		int op, top;
+		lua_rawgeti(L, ops_idx, (lua_Integer)i + 1);
+		op = lua_gettop(L);
+		lua_getfield(L, op, "kind");
+		o->kind = (enum guest_batch_kind)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+		o->perm = -1;
+		for (int a = 1; a <= 3; a++)
+			lua_rawgeti(L, op, a);                  /* op+1 .. op+3 */
+		top = op + 3;
+		switch (o->kind) {
+		case GB_EXEC:
+			lvm_build_req(L, v, false, op + 1, op + 2, &o->exec);  /* anchors on the stack */
+			break;
+		case GB_WRITE_FILE:
+			o->path = lua_tostring(L, op + 1);
+			o->data = lua_tolstring(L, op + 2, &o->len);
+			break;
+		case GB_RENAME:
+			o->path = lua_tostring(L, op + 1);
+			o->path2 = lua_tostring(L, op + 2);
+			break;
+		case GB_MKDIR:
+			o->path = lua_tostring(L, op + 1);
+			if (lua_istable(L, op + 2)) {
+				lua_getfield(L, op + 2, "parents");
+				o->parents = lua_toboolean(L, -1);
+				if (lua_getfield(L, op + 2, "perm") != LUA_TNIL) {
+					if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 ||
+					    lua_tointeger(L, -1) > 07777)
+						return luaL_error(L, "batch: mkdir perm must be an integer in 0..4095");
+					o->perm = (int)lua_tointeger(L, -1);
+				}
+				lua_pop(L, 2);
+			}
+			break;
+		case GB_SYSCALL: {
+			lua_Integer na;
+			lua_getfield(L, op, "n");
+			na = lua_tointeger(L, -1);
+			lua_pop(L, 1);
+			if (na < 1 || na > 7)
+				return luaL_error(L, "batch: b:syscall takes nr and up to 6 integers");
+			lua_rawgeti(L, op, 1);
+			o->nr = lua_tointeger(L, -1);
+			lua_pop(L, 1);
+			for (lua_Integer a = 2; a <= na; a++) {
+				lua_rawgeti(L, op, a);
+				o->args[a - 2] = lua_tointeger(L, -1);
+				lua_pop(L, 1);
+			}
+			break;
+		}
+		default:
+			o->path = lua_tostring(L, op + 1);
+			break;
+		}
+		(void)top;
+		/* Strings stay anchored: the op tables live in _ops at index 4,
+		 * and exec's anchor tables stay on the stack. */
+		luaL_checkstack(L, 8, "batch");
+	}
+	res = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*res), 0);
+	int res_idx = lua_gettop(L);
+	if (guest_batch(v->ops, v->be, bops, n, res, err, sizeof err) < 0 && n == 0)
+		return luaL_error(L, "vm `%s`: batch: %s", v->name, err);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_createtable(L, 0, 1);
+		if (res[i].rc == 0) {
+			lua_rawgeti(L, ops_idx, (lua_Integer)i + 1);
+			push_batch_value(L, &bops[i], &res[i], lua_gettop(L));
+			lua_remove(L, -2);
+			lua_setfield(L, -2, "ok");
+		} else if (res[i].rc == VMM_UNSUPPORTED) {
+			lua_pushfstring(L, "%s is not supported by the %s backend%s",
+			                batch_kinds[bops[i].kind], v->ops->name, v->ops->unsupported_hint);
+			lua_setfield(L, -2, "err");
+		} else {
+			lua_pushstring(L, res[i].err);
+			lua_setfield(L, -2, "err");
+		}
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	guest_batch_res_free(res, n);
+	(void)res_idx;
+	return 1;
+}
+
+void lvmops_register(lua_State *L)
+{
+	lua_pushcfunction(L, vm_syscall);
+	lua_setfield(L, -2, "syscall");
+	lua_pushcfunction(L, vm_ioctl);
+	lua_setfield(L, -2, "ioctl");
+	lua_pushcfunction(L, vm_batch);
+	lua_setfield(L, -2, "batch");
+}

@@ -1,0 +1,104 @@
+/* guest_ops.h — guest-agent ops shared by every backend that has an agent:
+ * clock, syscall with buffers, streams (tails, fd and process output) and
+ * pipelined batches.
+ *
+ * The Lua bindings call these instead of a vmm_ops member. Each one picks
+ * its implementation in this order: the backend's own op (stream_* for
+ * streams, syscall for integer-only syscalls), else the agent channel the
+ * backend exposes through ops->agent(vm), else VMM_UNSUPPORTED. Batches
+ * without an agent fall back to calling the backend's ops one by one, so
+ * `vm:batch` works on every backend that serves the individual ops.
+ *
+ * Errors follow vmm.h: 0, -1 with err (errno set for OS and guest errno
+ * failures: a guest ENOENT sets errno = ENOENT), or VMM_UNSUPPORTED. */
+#ifndef PROVIUM_GUEST_OPS_H
+#define PROVIUM_GUEST_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/vmm.h"
+
+/* Default bound of one agent round trip (ms). */
+#define GUEST_OP_TIMEOUT_MS 60000
+
+/* ---- clock ---- */
+int guest_clock_get(const struct vmm_ops *ops, struct vmm_vm *vm, int64_t *ns,
+                    char *err, size_t errlen);
+int guest_clock_set(const struct vmm_ops *ops, struct vmm_vm *vm, int64_t ns,
+                    char *err, size_t errlen);
+
+/* ---- syscall ---- */
+struct guest_syscall {
+	int64_t nr;
+	int64_t args[6];
+	const char *const *bufs;  /* nbufs byte buffers, or NULL */
+	const size_t *buf_lens;
+	const int *ptrs;          /* arg slot (0..5) receiving bufs[i]'s address */
+	size_t nbufs;
+};
+
+struct guest_syscall_result {
+	int64_t ret;
+	int err_no;               /* 0 unless the syscall failed */
+	char **out_bufs;          /* nbufs malloc'd buffers (post-call contents) */
+	size_t *out_lens;
+	size_t nbufs;
+};
+
+int guest_syscall(const struct vmm_ops *ops, struct vmm_vm *vm, const struct guest_syscall *s,
+                  struct guest_syscall_result *res, char *err, size_t errlen);
+void guest_syscall_result_free(struct guest_syscall_result *res);
+
+/* ---- streams ---- */
+struct guest_stream;
+
+/* Open a stream; NULL-safe close. next: 1 = chunk or *eof, 0 = timeout,
+ * -1 = error (like vmm_ops.stream_next). */
+int guest_stream_open(const struct vmm_ops *ops, struct vmm_vm *vm, const struct vmm_stream_req *r,
+                      struct guest_stream **out, char *err, size_t errlen);
+int guest_stream_next(struct guest_stream *s, int64_t timeout_ns, char **data, size_t *len,
+                      bool *eof, char *err, size_t errlen);
+void guest_stream_close(struct guest_stream *s);
+
+/* ---- batch ---- */
+enum guest_batch_kind {
+	GB_EXEC = 0, GB_READ_FILE, GB_WRITE_FILE, GB_STAT, GB_LISTDIR, GB_MKDIR,
+	GB_UNLINK, GB_RENAME, GB_SYSCALL,
+};
+
+struct guest_batch_op {
+	enum guest_batch_kind kind;
+	struct vmm_exec_req exec;         /* GB_EXEC */
+	const char *path, *path2;         /* path ops; rename: path -> path2 */
+	const char *data;                 /* GB_WRITE_FILE */
+	size_t len;
+	bool parents;                     /* GB_MKDIR */
+	int perm;                         /* GB_MKDIR, -1 = default */
+	int64_t nr, args[6];              /* GB_SYSCALL */
+};
+
+struct guest_batch_res {
+	int rc;                           /* 0, -1 (err/err_no set) or VMM_UNSUPPORTED */
+	char err[256];                    /* the guest's message, e.g. "No such file or directory" */
+	int err_no;
+	struct vmm_exec_result exec;      /* GB_EXEC */
+	char *data;                       /* GB_READ_FILE, malloc'd */
+	size_t len;
+	struct vmm_stat st;               /* GB_STAT */
+	struct vmm_dirent *ents;          /* GB_LISTDIR */
+	size_t nents;
+	int64_t sys_ret;                  /* GB_SYSCALL */
+	int sys_errno;
+};
+
+/* Run n ops: pipelined over the agent (one write of every request, then
+ * every reply), else one by one through the backend. Each res[i] gets its
+ * own outcome; a failed op never stops the others. Returns 0, or -1 with
+ * err when the channel itself failed (every res[i] then says so too). */
+int guest_batch(const struct vmm_ops *ops, struct vmm_vm *vm, const struct guest_batch_op *bops,
+                size_t n, struct guest_batch_res *res, char *err, size_t errlen);
+void guest_batch_res_free(struct guest_batch_res *res, size_t n);
+
+#endif

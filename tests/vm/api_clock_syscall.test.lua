@@ -1,0 +1,57 @@
+-- Clock, syscall and ioctl on a real guest.
+local vm = provium:vm("v", "default"):boot()
+
+test("clock get/set/advance", function(t)
+	local c = vm:clock()
+	t:assert(c:get_ns() > 0)
+	c:set(1700000000)
+	t:assert(math.abs(c:get() - 1700000000) < 5)
+	c:set_ns(1600000000 * 1000000000)
+	t:assert(math.abs(c:get() - 1600000000) < 5)
+	c:advance(3600)
+	t:assert(math.abs(c:get() - 1600003600) < 5)
+	c:advance(-7200)
+	t:assert(math.abs(c:get() - 1599996400) < 5)
+	c:advance("1h")
+	t:assert(math.abs(c:get() - 1600000000) < 5)
+	local r = vm:run("date +%s")
+	t:assert(math.abs(tonumber(r.stdout) - 1600000000) < 5, r.stdout)
+	c:sleep("10ms")
+end)
+
+test("clock argument checks", function(t)
+	local c = vm:clock()
+	local ok, err = pcall(c.set, c, 0 / 0)
+	t:assert(tostring(err):find("clock:set: value must be a finite number (got NaN/inf)", 1, true), err)
+	ok, err = pcall(c.advance, c, math.huge)
+	t:assert(not ok and tostring(err):find("finite", 1, true), err)
+	ok, err = pcall(c.sleep, c, -1)
+	t:assert(not ok, err)
+end)
+
+test("syscall integer and buffer forms", function(t)
+	local r = vm:syscall(39)                        -- getpid
+	t:assert(r.ret > 0)
+	t:assert_eq(r.result, r.ret)
+	t:assert_eq(r.errno, 0)
+	vm:write_file("/tmp/s", "hello")
+	local fd = vm:syscall(2, {args = {0, 0}, bufs = {"/tmp/s\0"}, ptrs = {0}}).ret  -- open
+	t:assert(fd >= 0)
+	local rd = vm:syscall(0, {args = {fd, 0, 5}, bufs = {"\0\0\0\0\0"}, ptrs = {1}})
+	t:assert_eq(rd.ret, 5)
+	t:assert_eq(rd.out_bufs[1], "hello")
+	vm:syscall(3, fd)                               -- close
+	local bad = vm:syscall(3, 12345)
+	t:assert_eq(bad.errno, 9)                       -- EBADF
+end)
+
+test("ioctl", function(t)
+	-- FIONREAD on a bad fd: EBADF; with data the out_data comes back.
+	local r = vm:ioctl(12345, 0x541B, "\0\0\0\0")
+	t:assert_eq(r.errno, 9)
+	t:assert_eq(r.out_data, "\0\0\0\0")
+	local f = vm:open_file("/tmp/s", {read = true})
+	local ok, err = pcall(vm.ioctl, vm, f, 0x541B)
+	t:assert(not ok and tostring(err):find("agent handle id, not an fd", 1, true), err)
+	f:close()
+end)
