@@ -78,14 +78,23 @@ unit: $(UNIT_BINS)
 check: all unit
 	@bash tests/run-all.sh
 
+# The demo: install what is missing, build provium and the guest kit, run
+# the example suite on real guests (TCG).
 demo:
 	@bash tools/setup-deps.sh
-	@$(MAKE) --no-print-directory all
-	@cd examples && ../$(B)/provium --vmm local
+	@$(MAKE) --no-print-directory all guest
+	@cd examples && ../$(B)/provium -v
 
+# Installs the binary and, when built (`make guest`), the guest kit where
+# the built-in `default` profile and the overlay lookup find it.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/provium
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/provium/guest
 	install -m 755 $(B)/provium $(DESTDIR)$(PREFIX)/bin/provium
+	for f in vmlinuz initrd.cpio.gz agent-overlay.cpio.gz manifest.txt; do \
+	  if [ -f $(B)/guest/$$f ]; then install -m 644 $(B)/guest/$$f $(DESTDIR)$(PREFIX)/share/provium/guest/$$f; fi; \
+	done
+	if [ -f $(B)/guest/agent-overlay.cpio.gz ]; then \
+	  install -m 644 $(B)/guest/agent-overlay.cpio.gz $(DESTDIR)$(PREFIX)/share/provium/agent-overlay.cpio.gz; fi
 
 clean:
 	rm -rf $(B)
