@@ -75,7 +75,9 @@ unit: $(UNIT_BINS)
 
 -include mk/*.mk
 
+# The guest kit is built first so every suite that boots guests runs.
 check: all unit
+	@$(MAKE) --no-print-directory guest
 	@bash tests/run-all.sh
 
 # The demo: install what is missing, build provium and the guest kit, run

@@ -556,9 +556,38 @@ local function fixture_args(self, path, what)
 	return self, path
 end
 
+-- What each fixture materialised in the file root: key "vm\0<path>" or
+-- "lab\0<path>" -> {kind, name, obj}. A repeat vm_fixture/lab_fixture
+-- call for the same fixture (the usual pattern: one call at the top of
+-- every test) replaces what the earlier call made, when that is still the
+-- root's member under the same name: the old VM / sub-lab is closed and
+-- forgotten, and a fresh one is restored under the name. A name held by
+-- anything else still raises the Duplicate*Name error.
+local function fixture_forget_previous(root, key)
+	local st = S[root]
+	st.fixtures = st.fixtures or {}
+	local prev = st.fixtures[key]
+	st.fixtures[key] = nil
+	if not prev then return end
+	local tbl = st[KINDS[prev.kind]]
+	if rawequal(tbl[prev.name], prev.obj) then
+		drop_member(root, prev.kind, prev.name, prev.obj)
+		if prev.kind == "sub_lab" then
+			for v in pairs(st.all) do
+				if not pcall(v.state, v) or v:state() == "shutdown" then st.all[v] = nil end
+			end
+		end
+	end
+end
+
+local function fixture_remember(root, key, kind, name, obj)
+	S[root].fixtures[key] = {kind = kind, name = name, obj = obj}
+end
+
 function Lab.vm_fixture(self, path)
 	self, path = fixture_args(self, path, "vm_fixture")
 	local root = file_root(self)
+	fixture_forget_previous(root, "vm\0" .. path)
 	local ok, v = pcall(_provium_fixture, "vm", path, function(entry)
 		local info = _provium_snap_info(entry)
 		if S[root].vms[info.vm_name] then
@@ -575,6 +604,7 @@ function Lab.vm_fixture(self, path)
 		return vm
 	end)
 	if not ok then raise(tostring(v)) end
+	fixture_remember(root, "vm\0" .. path, "vm", v:name(), v)
 	return v
 end
 
@@ -582,6 +612,7 @@ function Lab.lab_fixture(self, path)
 	self, path = fixture_args(self, path, "lab_fixture")
 	local root = file_root(self)
 	local name = (path:match("([^/]+)$") or path):gsub("[^%w_]", "_")
+	fixture_forget_previous(root, "lab\0" .. path)
 	local ok, sub = pcall(_provium_fixture, "lab", path, function(entry)
 		local idx = read_index(entry)
 		if S[root].labs[name] then
@@ -597,6 +628,7 @@ function Lab.lab_fixture(self, path)
 		return s
 	end)
 	if not ok then raise(tostring(sub)) end
+	fixture_remember(root, "lab\0" .. path, "sub_lab", name, sub)
 	return sub
 end
 

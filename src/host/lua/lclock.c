@@ -31,7 +31,7 @@ static struct lvm *clock_vm(lua_State *L, const char *op)
 static int64_t get_ns(lua_State *L, struct lvm *v, const char *op)
 {
 	int64_t ns;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc = guest_clock_get(v->ops, v->be, &ns, err, sizeof err);
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
@@ -42,7 +42,7 @@ static int64_t get_ns(lua_State *L, struct lvm *v, const char *op)
 
 static void set_ns(lua_State *L, struct lvm *v, int64_t ns, const char *op)
 {
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc = guest_clock_set(v->ops, v->be, ns, err, sizeof err);
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);

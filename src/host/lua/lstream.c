@@ -151,7 +151,7 @@ static int pull(lua_State *L, struct lstream *s, int64_t end)
 {
 	for (;;) {
 		int64_t now = now_ns(), dl = lruntime_deadline_ns(), slice = end - now;
-		char *data = NULL, err[512];
+		char *data = NULL, err[LVM_ERRLEN];
 		size_t len = 0;
 		bool eof = false;
 		int rc;
@@ -447,7 +447,7 @@ void lstream_push_guest(lua_State *L, int vm_idx, const struct vmm_stream_req *r
 {
 	struct lvm *v = lvm_check(L, vm_idx);
 	struct guest_stream *gs;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	vm_idx = lua_absindex(L, vm_idx);
 	lvm_need_booted(L, v, op);

@@ -25,6 +25,7 @@
  * close/__gc is idempotent and the userdata is marked closed before the
  * backend resource it will own is acquired. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -41,6 +43,7 @@
 #include "lua/lvm_priv.h"
 #include "units.h"
 #include "vmm/vmm.h"
+#include "vmm/qemu_vm.h"
 #include "lua/lsnapshot.h"
 
 #define RESULT_MT "provium.runresult"
@@ -488,7 +491,7 @@ static int vm_new(lua_State *L)
 	struct vmm_boot_opts bo;
 	struct vmm_create_args ca;
 	struct lvm *v;
-	char err[512];
+	char err[LVM_ERRLEN];
 
 	if (!lua_isnoneornil(L, 3))
 		luaL_checktype(L, 3, LUA_TTABLE);
@@ -549,7 +552,7 @@ static int vm_boot(lua_State *L)
 	struct vmm_boot_opts bo;
 	struct vmm_boot_info info = {0};
 	struct vmm_profile pv;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 
 	if (!lua_isnoneornil(L, 2))
@@ -596,19 +599,27 @@ static int vm_boot(lua_State *L)
 	return 1;
 }
 
-/* Any state -> Shutdown; emits vm_shutdown when the guest was up. */
-static void do_shutdown(lua_State *L, struct lvm *v)
+typedef int (*lifecycle_fn)(struct vmm_vm *, char *, size_t);
+
+/* Any state -> Shutdown through stop (the backend's shutdown, or its
+ * power_button); emits vm_shutdown when the guest was up, also when stop
+ * failed (the backend has stopped the guest either way), then raises
+ * "vm `a`: <op>: <err>" for the failure. */
+static void do_stop(lua_State *L, struct lvm *v, lifecycle_fn stop, const char *op)
 {
 	bool was_up = v->state == VM_BOOTED || v->state == VM_PAUSED;
-	char err[512];
+	bool failed = false;
+	char err[LVM_ERRLEN];
 	if (v->state == VM_SHUTDOWN || !v->be) {
 		v->state = VM_SHUTDOWN;
 		return;
 	}
 	lstream_close_all(L, 1);  /* streams follow guest state: end them first */
 	v->state = VM_SHUTDOWN;
-	if (was_up && v->ops->shutdown && v->ops->shutdown(v->be, err, sizeof err) < 0)
-		luaL_error(L, "vm `%s`: shutdown: %s", v->name, err);
+	if (was_up && stop && stop(v->be, err, sizeof err) < 0) {
+		lua_pushfstring(L, "vm `%s`: %s: %s", v->name, op, err);
+		failed = true;
+	}
 	if (was_up) {
 		lua_createtable(L, 0, 3);
 		lua_pushstring(L, global_string(L, "_provium_file"));
@@ -619,6 +630,14 @@ static void do_shutdown(lua_State *L, struct lvm *v)
 		lua_setfield(L, -2, "duration_ns");
 		emit(L, "vm_shutdown");
 	}
+	if (failed)
+		lua_error(L);
+}
+
+/* Any state -> Shutdown, gracefully (the backend's shutdown op). */
+static void do_shutdown(lua_State *L, struct lvm *v)
+{
+	do_stop(L, v, v->ops->shutdown, "shutdown");
 }
 
 static int vm_shutdown(lua_State *L)
@@ -627,12 +646,10 @@ static int vm_shutdown(lua_State *L)
 	return 0;
 }
 
-typedef int (*lifecycle_fn)(struct vmm_vm *, char *, size_t);
-
 static void lifecycle(lua_State *L, struct lvm *v, const char *op, enum vm_state need,
                       lifecycle_fn fn, enum vm_state to)
 {
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	if (v->state != need)
 		luaL_error(L, "vm `%s`: cannot %s: vm is %s%s", v->name, op,
@@ -668,13 +685,32 @@ static int vm_reset(lua_State *L)
 	return 0;
 }
 
+/* vm:power_button(): the backend's power_button op (qemu: ACPI power
+ * button via QMP system_powerdown; the guest powers itself off and QEMU
+ * exits), Booted -> Shutdown. */
 static int vm_power_button(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
 	if (v->state != VM_BOOTED)
 		return luaL_error(L, "vm `%s`: cannot power_button: vm is %s%s", v->name,
 		                  state_titles[v->state], state_hints[v->state]);
-	do_shutdown(L, v);
+	if (!v->ops->power_button)
+		return unsupported(L, v, "power_button");
+	do_stop(L, v, v->ops->power_button, "power_button");
+	return 0;
+}
+
+/* vm:_reconnect() — internal, for tests: drop the host end of the agent
+ * channel and connect again (qemu_vm_reconnect); the VM stays Booted. */
+static int vm_reconnect(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	char err[LVM_ERRLEN];
+	need_booted(L, v, "_reconnect");
+	if (v->ops != &vmm_qemu_ops)
+		return unsupported(L, v, "_reconnect");
+	if (qemu_vm_reconnect(v->be, err, sizeof err) < 0)
+		return luaL_error(L, "vm `%s`: _reconnect: %s", v->name, err);
 	return 0;
 }
 
@@ -920,7 +956,7 @@ static int vm_run(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	struct vmm_exec_req r;
 	struct vmm_exec_result res;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int64_t dl = lruntime_deadline_ns(), user;
 	bool by_deadline = false;
 	int rc;
@@ -969,7 +1005,7 @@ static int vm_read_file(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
 	const char *path = luaL_checkstring(L, 2);
-	char *data, err[512];
+	char *data, err[LVM_ERRLEN];
 	size_t len;
 	int rc;
 	need_booted(L, v, "read_file");
@@ -987,7 +1023,7 @@ static int vm_write_file(lua_State *L)
 	const char *path = luaL_checkstring(L, 2);
 	size_t len;
 	const char *data = luaL_checklstring(L, 3, &len);
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "write_file");
 	rc = OPCALL(v, write_file, path, data, len, err, sizeof err);
@@ -996,23 +1032,77 @@ static int vm_write_file(lua_State *L)
 	return 0;
 }
 
-/* vm:push_file(host_path, guest_path[, opts]): host path relative to the
- * test file's directory. */
+/* Push the absolute directory of the Lua file that called the running C
+ * function: the first stack frame whose chunk came from a file ("@..."),
+ * skipping C functions and the embedded preludes ("=[provium ...]"). The
+ * runner and the fixture builder load the file itself as "@<display or
+ * root-relative path>" (== _provium_file), which maps to
+ * _provium_file_dir; require'd helpers carry the path package.path gave
+ * them (absolute under the file's dir and the roots; relative to the
+ * working directory for a "./?.lua" entry). Pushes nil when no frame says. */
+static void push_caller_dir(lua_State *L)
+{
+	lua_Debug ar;
+	const char *file = global_string(L, "_provium_file");
+	for (int level = 1; lua_getstack(L, level, &ar); level++) {
+		const char *src, *slash;
+		char buf[PATH_MAX];
+		if (!lua_getinfo(L, "S", &ar) || !ar.source || ar.source[0] != '@')
+			continue;
+		src = ar.source + 1;
+		if (file && !strcmp(src, file)) {
+			lua_getglobal(L, "_provium_file_dir");
+			if (lua_isstring(L, -1))
+				return;
+			lua_pop(L, 1);
+		}
+		slash = strrchr(src, '/');
+		if (!slash) {
+			lua_pushstring(L, getcwd(buf, sizeof buf) ? buf : ".");
+			return;
+		}
+		if (slash == src) {
+			lua_pushliteral(L, "/");
+			return;
+		}
+		lua_pushlstring(L, src, (size_t)(slash - src));
+		if (src[0] != '/' && realpath(lua_tostring(L, -1), buf)) {
+			lua_pop(L, 1);
+			lua_pushstring(L, buf);
+		}
+		return;
+	}
+	lua_pushnil(L);
+}
+
+/* vm:push_file(host_path, guest_path[, opts]): a relative host path is
+ * resolved against the directory of the Lua file making the call (the
+ * test file, the fixture, or a require'd helper), as the fixture cache
+ * key does (fixture/key.c). */
 static int vm_push_file(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
 	const char *host = luaL_checkstring(L, 2);
 	const char *guest = luaL_checkstring(L, 3);
-	const char *dir = global_string(L, "_provium_file_dir");
 	luaL_Buffer b;
 	FILE *f;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "push_file");
-	if (host[0] != '/' && dir)
-		lua_pushfstring(L, "%s/%s", dir, host);
-	else
+	if (host[0] != '/') {
+		push_caller_dir(L);
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 1);
+			lua_getglobal(L, "_provium_file_dir");
+		}
+		if (lua_isstring(L, -1))
+			lua_pushfstring(L, "%s/%s", lua_tostring(L, -1), host);
+		else
+			lua_pushstring(L, host);
+		lua_remove(L, -2);
+	} else {
 		lua_pushstring(L, host);
+	}
 	f = fopen(lua_tostring(L, -1), "rb");
 	if (!f)
 		return luaL_error(L, "vm `%s`: push_file: open `%s`: %s", v->name,
@@ -1050,7 +1140,7 @@ static int vm_stat(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	const char *path = luaL_checkstring(L, 2);
 	struct vmm_stat st;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "stat");
 	rc = OPCALL(v, stat, path, &st, err, sizeof err);
@@ -1076,7 +1166,7 @@ static int vm_exists(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	const char *path = luaL_checkstring(L, 2);
 	struct vmm_stat st;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "exists");
 	errno = 0;
@@ -1097,7 +1187,7 @@ static int vm_listdir(lua_State *L)
 	const char *path = luaL_checkstring(L, 2);
 	struct vmm_dirent *ents;
 	size_t n;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "listdir");
 	rc = OPCALL(v, listdir, path, &ents, &n, err, sizeof err);
@@ -1124,7 +1214,7 @@ static int vm_mkdir(lua_State *L)
 	const char *path = luaL_checkstring(L, 2);
 	bool parents = false;
 	int perm = -1, rc;
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (!lua_isnoneornil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TTABLE);
 		lua_getfield(L, 3, "parents");
@@ -1146,7 +1236,7 @@ static int vm_unlink(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
 	const char *path = luaL_checkstring(L, 2);
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "unlink");
 	rc = OPCALL(v, unlink, path, err, sizeof err);
@@ -1160,7 +1250,7 @@ static int vm_rename(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	const char *from = luaL_checkstring(L, 2);
 	const char *to = luaL_checkstring(L, 3);
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	need_booted(L, v, "rename");
 	rc = OPCALL(v, rename, from, to, err, sizeof err);
@@ -1190,7 +1280,7 @@ static int vm_open_file(lua_State *L)
 	};
 	int mode = 0, perm = -1, rc;
 	struct lfile *f;
-	char err[512];
+	char err[LVM_ERRLEN];
 
 	luaL_checktype(L, 3, LUA_TTABLE);
 	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
@@ -1238,7 +1328,7 @@ static int file_read(lua_State *L)
 	lua_Integer n = luaL_checkinteger(L, 2);
 	luaL_Buffer b;
 	size_t got;
-	char err[512];
+	char err[LVM_ERRLEN];
 	luaL_argcheck(L, n >= 0, 2, "byte count must be non-negative");
 	need_booted(L, f->vm, "read from a file");
 	char *p = luaL_buffinitsize(L, &b, (size_t)n);
@@ -1252,7 +1342,7 @@ static int file_read_all(lua_State *L)
 {
 	struct lfile *f = checkfile(L);
 	luaL_Buffer b;
-	char err[512];
+	char err[LVM_ERRLEN];
 	need_booted(L, f->vm, "read from a file");
 	luaL_buffinit(L, &b);
 	for (;;) {
@@ -1273,7 +1363,7 @@ static int file_write(lua_State *L)
 	struct lfile *f = checkfile(L);
 	size_t len, put;
 	const char *data = luaL_checklstring(L, 2, &len);
-	char err[512];
+	char err[LVM_ERRLEN];
 	need_booted(L, f->vm, "write to a file");
 	if (f->ops->file_write(f->f, data, len, &put, err, sizeof err) < 0)
 		return luaL_error(L, "file write: %s", err);
@@ -1288,7 +1378,7 @@ static int file_seek(lua_State *L)
 	const char *w = luaL_optstring(L, 3, "set");
 	enum vmm_whence wh;
 	int64_t pos;
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (!strcmp(w, "set")) wh = VMM_SEEK_SET;
 	else if (!strcmp(w, "cur")) wh = VMM_SEEK_CUR;
 	else if (!strcmp(w, "end")) wh = VMM_SEEK_END;
@@ -1304,7 +1394,7 @@ static int file_tell(lua_State *L)
 {
 	struct lfile *f = checkfile(L);
 	int64_t pos;
-	char err[512];
+	char err[LVM_ERRLEN];
 	need_booted(L, f->vm, "tell a file");
 	if (f->ops->file_seek(f->f, 0, VMM_SEEK_CUR, &pos, err, sizeof err) < 0)
 		return luaL_error(L, "file tell: %s", err);
@@ -1452,7 +1542,7 @@ static int vm_run_async(lua_State *L)
 	struct lvm *v = checkvm(L, 1);
 	struct vmm_exec_req r;
 	struct lproc *p;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc;
 	build_req(L, v, true, &r);
 	need_booted(L, v, "run_async");
@@ -1493,7 +1583,7 @@ static bool proc_wait_for(lua_State *L, struct lproc *p, int64_t timeout_ns)
 {
 	struct vmm_exec_result res;
 	bool done = false;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int64_t end = timeout_ns >= 0 ? mono_ns() + timeout_ns : -1;
 	for (;;) {
 		int64_t slice = end >= 0 ? end - mono_ns() : -1, dl = lruntime_deadline_ns();
@@ -1518,7 +1608,7 @@ static int proc_wait(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
 	int64_t timeout = -1;
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (!lua_isnoneornil(L, 2)) {
 		timeout = check_duration(L, 2, p->vm, "proc:wait timeout");
 		if (timeout == 0)
@@ -1583,7 +1673,7 @@ static int proc_kill(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
 	int sig = parse_signal(L, 2);
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (p->consumed || !p->p)
 		return 0;
 	if (p->ops->proc_kill(p->p, sig, err, sizeof err) < 0)
@@ -1612,7 +1702,7 @@ static int proc_stdin_write(lua_State *L)
 	struct lproc *p = checkproc(L);
 	size_t len, put;
 	const char *data = luaL_checklstring(L, 2, &len);
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (!p->p || p->consumed)
 		return luaL_error(L, "process has exited; its stdin is gone");
 	if (p->ops->proc_stdin_write(p->p, data, len, &put, err, sizeof err) < 0)
@@ -1624,7 +1714,7 @@ static int proc_stdin_write(lua_State *L)
 static int proc_close_stdin(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (p->p && p->ops->proc_close_stdin(p->p, err, sizeof err) < 0)
 		return luaL_error(L, "process close_stdin: %s", err);
 	return 0;
@@ -1672,7 +1762,7 @@ static int proc_close(lua_State *L)
 	struct lproc *p = checkproc(L);
 	struct vmm_exec_result res;
 	bool done = false;
-	char err[512];
+	char err[LVM_ERRLEN];
 	if (!p->p)
 		return 0;
 	if (!p->consumed) {
@@ -1762,7 +1852,7 @@ static const luaL_Reg vm_methods[] = {
 	{"write_file", vm_write_file}, {"push_file", vm_push_file}, {"stat", vm_stat},
 	{"exists", vm_exists}, {"listdir", vm_listdir}, {"mkdir", vm_mkdir},
 	{"unlink", vm_unlink}, {"rename", vm_rename}, {"open_file", vm_open_file},
-	{"_console_tail", vm_console_tail},
+	{"_console_tail", vm_console_tail}, {"_reconnect", vm_reconnect},
 	{"snapshot", vm_snapshot}, {"restore", vm_restore},
 	{"tail_file", vm_tail_file}, {"fd_stream", vm_fd_stream},
 	{"_live_streams", lstream_live},

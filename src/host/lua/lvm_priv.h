@@ -20,6 +20,11 @@
 #define FILE_MT "provium.file"
 #define PROC_MT "provium.process"
 
+/* Size of the buffers backend errors are written into: large enough for a
+ * backend message plus the ~2 KiB console tail the qemu backend appends
+ * when a guest died (qemu.c err_with_console). */
+#define LVM_ERRLEN 8192
+
 enum vm_state { VM_CREATED = 0, VM_BOOTED, VM_PAUSED, VM_SHUTDOWN, VM_DEAD };
 
 struct lvm {

@@ -64,7 +64,7 @@ static void do_syscall(lua_State *L, struct lvm *v, const struct guest_syscall *
                        const char *op)
 {
 	struct guest_syscall_result res;
-	char err[512];
+	char err[LVM_ERRLEN];
 	int rc = guest_syscall(v->ops, v->be, s, &res, err, sizeof err);
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
@@ -309,7 +309,7 @@ static int vm_batch(lua_State *L)
 	struct guest_batch_res *res;
 	size_t n;
 	int ops_idx;
-	char err[512];
+	char err[LVM_ERRLEN];
 
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	lvm_need_booted(L, v, "batch");
