@@ -352,7 +352,10 @@ void cli_usage(FILE *f, const char *topic)
 	}
 	if (topic && !strcmp(topic, "repl")) {
 		fputs("usage: provium repl <PROFILE> [--name NAME] [--fixture PATH]\n"
-		      "  Boot a VM and open a Lua REPL against it (not available in this build yet).\n", f);
+		      "  Boot a VM (or restore a fixture) and read Lua lines from stdin against\n"
+		      "  it: `vm` is the VM, `provium` the lab. `.exit` or EOF shuts it down.\n"
+		      "  Flags: --name NAME (default repl), --fixture PATH (PROFILE then optional),\n"
+		      "  --vmm qemu|local, --config PATH, --no-preflight.\n", f);
 		return;
 	}
 	fputs("usage: provium [PATHS]... [FLAGS]\n"

@@ -1,6 +1,6 @@
 /* main.c — the provium entry point: parse the command line, load the
  * config, then run one of: the test run (default), `list`, `lsp-setup`,
- * or an honest "not available" for `fixture` and `repl`.
+ * `fixture` (fixture/cli_fixture.c) or `repl` (repl.c).
  *
  * The test run: discovery roots are the CLI paths, else the config's
  * roots, else `.`; the selection filters apply in the documented order
@@ -29,6 +29,7 @@
 #include "report.h"
 #include "rerun.h"
 #include "preflight.h"
+#include "repl.h"
 #include "sinks.h"
 
 #ifndef PROVIUM_VERSION
@@ -366,9 +367,9 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	if (o.cmd == CMD_REPL) {
-		fprintf(stderr, "provium: `repl` is not available yet: this build has no VM REPL\n");
+		rc = cmd_repl(&o);
 		cli_opts_free(&o);
-		return 2;
+		return rc;
 	}
 	if (o.cmd == CMD_LSP_SETUP) {
 		rc = lsp_setup(o.lsp_dir ? o.lsp_dir : ".", o.lsp_force, stdout, err, sizeof err);

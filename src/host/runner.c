@@ -301,31 +301,49 @@ static void load_file_chunk(lua_State *L, const struct runner_opts *o)
 	free(src);
 }
 
+lua_State *runner_new_state(const struct runner_opts *o, char *err, size_t errlen)
+{
+	lua_State *L = luaL_newstate();
+
+	if (!L) {
+		snprintf(err, errlen, "cannot create a Lua state (out of memory)");
+		return NULL;
+	}
+	lua_pushcfunction(L, setup);
+	lua_pushlightuserdata(L, (void *)(uintptr_t)o);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+		goto fail;
+	if (run_prelude(L, embedded_lab_lua, embedded_lab_lua_end, "=[provium lab]") < 0)
+		goto fail;
+	lua_pop(L, 1);
+	if (run_prelude(L, embedded_framework_lua, embedded_framework_lua_end,
+			"=[provium framework]") < 0)
+		goto fail;
+	return L;
+fail:
+	snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no message)");
+	lua_close(L);
+	return NULL;
+}
+
 int runner_main(const struct runner_opts *o)
 {
 	lua_State *L;
 	int rc = 1;
+	char err[1024];
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 
-	L = luaL_newstate();
+	L = runner_new_state(o, err, sizeof err);
 	if (!L) {
-		lruntime_emit_str(o->event_fd, "_chunk_error", "message",
-				  "runner: cannot create a Lua state (out of memory)");
+		char buf[1100];
+
+		snprintf(buf, sizeof buf, "internal error: %s", err);
+		lruntime_emit_str(o->event_fd, "_chunk_error", "message", buf);
+		lruntime_emit_str(o->event_fd, "_file_done", NULL, NULL);
 		return 1;
 	}
-
-	lua_pushcfunction(L, setup);
-	lua_pushlightuserdata(L, (void *)(uintptr_t)o);
-	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-		goto internal;
-	if (run_prelude(L, embedded_lab_lua, embedded_lab_lua_end, "=[provium lab]") < 0)
-		goto internal;
-	lua_pop(L, 1);
-	if (run_prelude(L, embedded_framework_lua, embedded_framework_lua_end,
-			"=[provium framework]") < 0)
-		goto internal;
 	if (!lua_istable(L, -1) || lua_getfield(L, -1, "run_file") != LUA_TFUNCTION) {
 		lua_pushliteral(L, "framework.lua did not return {run_file = ...}");
 		goto internal;

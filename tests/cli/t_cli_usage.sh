@@ -35,5 +35,5 @@ expect_in "$err" "no-ref" "--since reference named"
 ok "paths and --since reference"
 
 run "$P" fixture;       expect_rc 2 "fixture"; expect_in "$err" "missing subcommand" "fixture usage"
-run "$P" repl x;        expect_rc 2 "repl"; expect_in "$err" "not available" "repl message"
-ok "fixture usage / repl honest errors"
+run "$P" repl x --vmm local </dev/null; expect_rc 2 "repl"; expect_in "$err" "unknown profile \`x\`" "repl message"
+ok "fixture usage / repl usage errors"

@@ -572,11 +572,6 @@ local function fixture_forget_previous(root, key)
 	local tbl = st[KINDS[prev.kind]]
 	if rawequal(tbl[prev.name], prev.obj) then
 		drop_member(root, prev.kind, prev.name, prev.obj)
-		if prev.kind == "sub_lab" then
-			for v in pairs(st.all) do
-				if not pcall(v.state, v) or v:state() == "shutdown" then st.all[v] = nil end
-			end
-		end
 	end
 end
 
