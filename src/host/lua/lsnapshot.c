@@ -95,9 +95,42 @@ static int snap_size(lua_State *L)
 	return 1;
 }
 
+/* Remove "<path>.ram-<id>" siblings: RAM files the qemu backend expanded
+ * from this snapshot for its restores (vmm/qemu_snap.h). */
+static void rm_ram_siblings(const char *path)
+{
+	char *dir = strdup(path), *slash, *base;
+	DIR *d;
+	struct dirent *de;
+	size_t bl;
+	if (!dir)
+		return;
+	slash = strrchr(dir, '/');
+	base = slash ? slash + 1 : dir;
+	bl = strlen(base);
+	if (slash)
+		*slash = 0;
+	d = opendir(slash ? (*dir ? dir : "/") : ".");
+	while (d && (de = readdir(d))) {
+		char *p;
+		if (strncmp(de->d_name, base, bl) != 0 || strncmp(de->d_name + bl, ".ram-", 5) != 0)
+			continue;
+		if (asprintf(&p, "%s/%s", slash ? dir : ".", de->d_name) >= 0) {
+			unlink(p);
+			free(p);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 static int snap_delete(lua_State *L)
 {
-	cache_rm_rf(checksnap(L)->path);
+	struct lsnap *s = checksnap(L);
+	cache_rm_rf(s->path);
+	if (!s->lab)
+		rm_ram_siblings(s->path);
 	return 0;
 }
 

@@ -1787,6 +1787,53 @@ static int proc_gc(lua_State *L)
 
 /* ---- snapshots (lsnapshot.c owns the userdata) ------------------------ */
 
+/* The snapshot precondition: no live stream (tails, fd/process streams,
+ * console reads). Raises the documented multi-line message, one line per
+ * stream with its creation site, when there is one. */
+static void refuse_live_streams(lua_State *L, int vm_idx)
+{
+	lua_Integer n;
+	int list;
+	lua_pushcfunction(L, lstream_live);
+	lua_pushvalue(L, vm_idx);
+	lua_call(L, 1, 1);
+	list = lua_gettop(L);
+	n = luaL_len(L, list);
+	if (n == 0) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pushfstring(L, "vm:snapshot() refused — file `%s` has live streams:",
+	                global_string(L, "_provium_file"));
+	for (lua_Integer i = 1; i <= n; i++) {
+		char kind[64], detail[512], site[600];
+		int top = lua_gettop(L), e = top + 1;
+		lua_rawgeti(L, list, i);
+		lua_getfield(L, e, "kind");
+		lua_getfield(L, e, "detail");
+		snprintf(kind, sizeof kind, "%s", lua_isstring(L, -2) ? lua_tostring(L, -2) : "stream");
+		snprintf(detail, sizeof detail, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+		if (lua_getfield(L, e, "site") == LUA_TTABLE) {
+			lua_getfield(L, -1, "file");
+			lua_getfield(L, -2, "line");
+			snprintf(site, sizeof site, " at %s:%lld",
+			         lua_isstring(L, -2) ? lua_tostring(L, -2) : "?",
+			         (long long)lua_tointeger(L, -1));
+		} else {
+			snprintf(site, sizeof site, " (creation site unknown)");
+		}
+		lua_settop(L, top);
+		if (strchr(detail, '=') || !detail[0])
+			lua_pushfstring(L, "\n  - %s(%s)%s", kind, detail, site);
+		else
+			lua_pushfstring(L, "\n  - %s(\"%s\")%s", kind, detail, site);
+		lua_concat(L, 2);
+	}
+	lua_pushliteral(L, "\nClose the streams before snapshotting (or remove the snapshot).");
+	lua_concat(L, 2);
+	lua_error(L);
+}
+
 /* vm:snapshot([path]) -> Snapshot. Booted or Paused; the VM keeps its state. */
 static int vm_snapshot(lua_State *L)
 {
@@ -1797,6 +1844,7 @@ static int vm_snapshot(lua_State *L)
 	if (v->state != VM_BOOTED && v->state != VM_PAUSED)
 		return luaL_error(L, "vm `%s`: cannot snapshot: vm is %s%s", v->name,
 		                  state_titles[v->state], state_hints[v->state]);
+	refuse_live_streams(L, 1);
 	path = lua_isnoneornil(L, 2) ? lsnapshot_tmp_path(L, "snap", ".snap")
 	                             : luaL_checkstring(L, 2);
 	rc = v->ops->snapshot ? v->ops->snapshot(v->be, path, err, sizeof err) : VMM_UNSUPPORTED;

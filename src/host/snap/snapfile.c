@@ -115,6 +115,11 @@ static char *header_json(const struct snap_header *h)
 		if (v)
 			json_object_set_new(o, "devices", v);
 	}
+	if (h->backend_data) {
+		json_t *v = json_loads(h->backend_data, 0, NULL);
+		if (v)
+			json_object_set_new(o, "backend_data", v);
+	}
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -168,6 +173,8 @@ static int header_parse(const char *txt, size_t len, struct snap_header *h,
 		h->boot_opts = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	if ((v = json_object_get(o, "devices")))
 		h->devices = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if ((v = json_object_get(o, "backend_data")) && json_is_object(v))
+		h->backend_data = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (!ok || !h->vm_name[0] || !h->backend[0]) {
 		snap_header_free(h);
@@ -188,6 +195,7 @@ void snap_header_free(struct snap_header *h)
 	free(h->kernel_cmdline);
 	free(h->boot_opts);
 	free(h->devices);
+	free(h->backend_data);
 	memset(h, 0, sizeof(*h));
 }
 

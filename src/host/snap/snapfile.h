@@ -46,6 +46,9 @@ struct snap_header {
 	char *boot_opts;          /* JSON object text (as booted), may be NULL */
 	char *devices;            /* JSON array text (device layout), may be NULL */
 	bool has_initial_time;    /* the VM pinned its clock */
+	char *backend_data;       /* JSON object text, backend-private (qemu: ram_id,
+	                           * ram_size, ...), may be NULL; additive, so
+	                           * older readers ignore it */
 };
 
 struct snap_writer;

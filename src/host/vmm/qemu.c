@@ -24,6 +24,13 @@
  * exits early is noticed at once. Any failure kills QEMU and reports its
  * exit status and the tail of the console log.
  *
+ * Snapshots (qemu_snap.h moves the bytes): take = quiet channel, stop,
+ * RAM section + migration stream, cont; restore = a new QEMU built from
+ * the snapshot header (memory, cpus, cmdline, device layout, QEMU
+ * version), -incoming defer, cont, Hello, guest clock := host clock.
+ * Booted guests keep RAM in an unlinked /dev/shm file mapped share=on
+ * (the fast path); restored guests map the expanded RAM privately.
+ *
  * Lifetimes: File and Process handles hold a reference on the VM, so a
  * handle closed after the VM was destroyed (Lua finalizer order is not
  * ours to choose) frees nothing twice; its op just does not reach a guest.
@@ -41,8 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -50,9 +59,12 @@
 
 #include "config.h"
 #include "proto/protocol.h"
+#include "snap/snapfile.h"
 #include "vmm/agent_client.h"
+#include "vmm/guest_ops.h"
 #include "vmm/overlay.h"
 #include "vmm/qemu_launch.h"
+#include "vmm/qemu_snap.h"
 #include "vmm/qemu_vm.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
@@ -72,6 +84,17 @@ struct vmm_vm {
 	char *kernel, *initrd, *cmdline, *overlay_path, *accel;
 	bool inject_agent;
 	int64_t agent_boot_timeout_ns;
+	char *profile;            /* profile name (snapshot header) */
+	/* as booted or restored (snapshot header) */
+	uint64_t memory;          /* bytes, MiB-rounded */
+	int cpus;
+	bool has_initial_time;
+	char *boot_cmdline;       /* the final kernel cmdline */
+	char *qemu_version;       /* query-version, fetched once */
+	/* fast path: guest RAM in an unlinked /dev/shm file QEMU maps
+	 * share=on (it opens /proc/<us>/fd/<ram_fd>); -1 when the RAM is
+	 * anonymous or a private mapping of a restored snapshot's RAM */
+	int ram_fd;
 	/* the running guest */
 	struct qemu_proc proc;
 	struct qmp *qmp;
@@ -229,6 +252,9 @@ static void stop_guest(struct vmm_vm *vm)
 	qemu_kill(&vm->proc);
 	qmp_close(vm->qmp);
 	vm->qmp = NULL;
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
+	vm->ram_fd = -1;
 	if (vm->ac)
 		agent_client_disconnect(vm->ac);
 }
@@ -426,7 +452,9 @@ static int qemu_create(struct vmm_vm **out, const struct vmm_create_args *a,
 	if (!vm)
 		goto oom;
 	vm->refs = 1;
+	vm->ram_fd = -1;
 	vm->name = strdup(a->name);
+	vm->profile = xstrdup(p->name);
 	vm->kernel = xstrdup(p->kernel);
 	vm->initrd = xstrdup(p->initrd);
 	vm->cmdline = xstrdup(p->cmdline);
@@ -478,7 +506,7 @@ oom:
 fail:
 	if (vm) {
 		free(vm->name); free(vm->kernel); free(vm->initrd); free(vm->cmdline);
-		free(vm->overlay_path); free(vm->accel); free(vm);
+		free(vm->overlay_path); free(vm->accel); free(vm->profile); free(vm);
 	}
 	return -1;
 }
@@ -715,6 +743,63 @@ static enum accel_kind pick_accel(const struct vmm_vm *vm, const char *initrd, c
 	return qemu_accel_resolve(ACCEL_AUTO, &pr, why, sizeof why);
 }
 
+/* ---- guest RAM (the snapshot fast path) ------------------------------- */
+
+static uint64_t mem_rounded(uint64_t m)
+{
+	if (!m)
+		m = QEMU_DEFAULT_MEMORY;
+	return (m + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+}
+
+/* PROVIUM_SNAP_FAST=0 keeps guest RAM anonymous (snapshots then carry it
+ * in the migration stream). */
+static bool fast_path_enabled(void)
+{
+	const char *e = getenv("PROVIUM_SNAP_FAST");
+	return !(e && !strcmp(e, "0"));
+}
+
+/* The extra QEMU arguments that put guest RAM in a memory-backend-file. */
+struct ram_args {
+	char obj[4200];
+	const char *v[5];
+};
+
+static void ram_args_set(struct ram_args *ra, const char *mem_path, uint64_t size, bool share)
+{
+	snprintf(ra->obj, sizeof ra->obj,
+		 "memory-backend-file,id=pc.ram,size=%llu,mem-path=%s,share=%s",
+		 (unsigned long long)size, mem_path, share ? "on" : "off");
+	ra->v[0] = "-object";
+	ra->v[1] = ra->obj;
+	ra->v[2] = "-machine";
+	ra->v[3] = "memory-backend=pc.ram";
+	ra->v[4] = NULL;
+}
+
+/* Booted guests: RAM in an unlinked file on /dev/shm (tmpfs: no disk
+ * writeback, gone when both we and QEMU close it, even after SIGKILL).
+ * QEMU maps it share=on, so a snapshot reads the pages from our fd with
+ * the VM stopped. 0, or -1 when no such file can be had (anonymous RAM
+ * then; not an error). */
+static int ram_shared_file(struct vmm_vm *vm, uint64_t size, struct ram_args *ra)
+{
+	char tmpl[] = "/dev/shm/provium-ram-XXXXXX", mp[64];
+	int fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	unlink(tmpl);
+	if (ftruncate(fd, (off_t)size) < 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(mp, sizeof mp, "/proc/%d/fd/%d", (int)getpid(), fd);
+	ram_args_set(ra, mp, size, true);
+	vm->ram_fd = fd;
+	return 0;
+}
+
 static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		     struct vmm_boot_info *info, char *err, size_t errlen)
 {
@@ -754,12 +839,19 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		}
 	}
 	{
+		struct ram_args ra;
+		uint64_t mem = mem_rounded(o->memory);
 		struct qemu_spec s = {
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
-			.cmdline = cmdline, .memory = o->memory, .cpus = o->cpus,
+			.cmdline = cmdline, .memory = mem, .cpus = o->cpus,
 			.accel = pick_accel(vm, initrd, cmdline), .agent = true, .console = true,
 			.vmgenid = true,
 		};
+		if (vm->ram_fd >= 0)
+			close(vm->ram_fd);
+		vm->ram_fd = -1;
+		if (fast_path_enabled() && ram_shared_file(vm, mem, &ra) == 0)
+			s.extra = ra.v;
 		/* the console log of an earlier boot of this VM is not this one's */
 		run_path(vm, "console.log", path, sizeof path);
 		unlink(path);
@@ -781,7 +873,13 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		goto out;
 	}
 	info->cid = 0;
-	info->memory_bytes = o->memory ? o->memory : QEMU_DEFAULT_MEMORY;
+	info->memory_bytes = mem_rounded(o->memory);
+	vm->memory = info->memory_bytes;
+	vm->cpus = o->cpus > 0 ? o->cpus : 1;
+	vm->has_initial_time = o->has_initial_time;
+	free(vm->boot_cmdline);
+	vm->boot_cmdline = cmdline;
+	cmdline = NULL;
 	rc = 0;
 out:
 	free(initrd);
@@ -892,6 +990,9 @@ static void vm_free(struct vmm_vm *vm)
 {
 	free(vm->name); free(vm->dir); free(vm->kernel); free(vm->initrd);
 	free(vm->cmdline); free(vm->overlay_path); free(vm->accel); free(vm->gone);
+	free(vm->profile); free(vm->boot_cmdline); free(vm->qemu_version);
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
 	free(vm);
 }
 
@@ -1502,6 +1603,335 @@ static const char *qemu_run_path_op(struct vmm_vm *vm, const char *leaf)
 	return vm->pathbuf;
 }
 
+/* ---- snapshots ---------------------------------------------------------------------------
+ *
+ * Take: the channel must be quiet, QMP `stop`, then (fast path, RAM in a
+ * shared file) the RAM file's non-zero pages as section "ram" and the
+ * migration stream with x-ignore-shared (device state only) as section
+ * "migration"; otherwise just the full migration stream. `cont` if the
+ * VM was running: it keeps running after vm:snapshot().
+ *
+ * Restore: a new QEMU with the header's memory/cpus and device layout,
+ * -incoming defer and -S; with a "ram" section the RAM is first expanded
+ * (once per snapshot file: "<snap>.ram-<ram_id>", reused while it exists)
+ * into a sparse file that QEMU maps privately (share=off: copy-on-write,
+ * the file is never written, many VMs share its page cache). Then
+ * migrate-incoming, `cont`, a fresh Hello (the agent starts a new
+ * session) and the guest wall clock set to the host's unless the VM had
+ * pinned initial_time. vmgenid: the new QEMU picks a new generation id,
+ * which the guest kernel turns into an RNG reseed. */
+
+#define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
+	"\",\"isa-serial:console\",\"vmgenid\"]"
+#define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
+
+static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
+{
+	if (!vm->qemu_version && vm->qmp)
+		vm->qemu_version = qsnap_qemu_version(vm->qmp, err, errlen);
+	return vm->qemu_version;
+}
+
+/* Is the VM running (not stopped/paused)? -1 on a QMP error. */
+static int vm_running(struct vmm_vm *vm, char *err, size_t errlen)
+{
+	json_t *ret = NULL;
+	int r;
+	if (qmp_execute(vm->qmp, "query-status", NULL, QMP_TIMEOUT_MS, &ret, err, errlen) < 0)
+		return -1;
+	r = json_is_true(json_object_get(ret, "running"));
+	json_decref(ret);
+	return r;
+}
+
+static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct snap_writer *w = NULL;
+	struct snap_header h = { 0 };
+	char bd[256], e2[256];
+	unsigned char rnd[16];
+	const char *ver;
+	int running, afd, pend = 0, rc = -1;
+	bool fast = vm->ram_fd >= 0;
+
+	if (vm->gone)
+		return fail_gone(vm, err, errlen);
+	if (!vm->qmp || !vm->ac || (afd = agent_client_fd(vm->ac)) < 0) {
+		seterr(err, errlen, "the VM is not running");
+		return -1;
+	}
+	/* Quiesce: bytes in the agent socket would not survive the restore.
+	 * A ping round trip first consumes whatever the guest sent unasked
+	 * (a late reply, the end of a closed stream) up to its answer. */
+	if (ioctl(afd, FIONREAD, &pend) == 0 && pend > 0) {
+		struct agent_reply rep;
+		struct req none = { .n = 0 };
+		if (call(vm, PROTO_K_PING, &none, QMP_TIMEOUT_MS, &rep, err, errlen) < 0)
+			return -1;
+		agent_reply_free(&rep);
+		pend = 0;
+	}
+	if (ioctl(afd, FIONREAD, &pend) == 0 && pend > 0) {
+		seterr(err, errlen, "refused: an agent op is in flight (%d unread bytes on the agent "
+		       "channel); wait for it to finish before snapshotting", pend);
+		return -1;
+	}
+	if (!(ver = qemu_version(vm, err, errlen)))
+		return -1;
+	if ((running = vm_running(vm, err, errlen)) < 0)
+		return -1;
+	if (running && qmp_cmd(vm, "stop", NULL, err, errlen) < 0)
+		return -1;
+	{
+		FILE *ur = fopen("/dev/urandom", "rb");
+		size_t got = ur ? fread(rnd, 1, sizeof rnd, ur) : 0;
+		if (ur)
+			fclose(ur);
+		if (got != sizeof rnd) {
+			uint64_t t = (uint64_t)qmp_now_ns() ^ (uint64_t)getpid() << 32;
+			memcpy(rnd, &t, 8);
+			memcpy(rnd + 8, &vm, sizeof vm < 8 ? sizeof vm : 8);
+		}
+	}
+	{
+		char id[33];
+		for (int i = 0; i < 16; i++)
+			snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(bd, sizeof bd, "{\"ram\":\"%s\",\"ram_id\":\"%s\",\"ram_size\":%llu}",
+			 fast ? "file" : "stream", id, (unsigned long long)vm->memory);
+	}
+	h.vm_name = vm->name;
+	h.profile = vm->profile ? vm->profile : (char *)(uintptr_t)"";
+	h.backend = (char *)(uintptr_t)"qemu";
+	h.qemu_version = (char *)(uintptr_t)ver;
+	h.memory = vm->memory;
+	h.cpus = vm->cpus;
+	h.kernel_cmdline = vm->boot_cmdline;
+	h.devices = (char *)(uintptr_t)SNAP_DEVICES;
+	h.has_initial_time = vm->has_initial_time;
+	h.backend_data = bd;
+	if (snapfile_create(&w, path, &h, err, errlen) < 0)
+		goto out;
+	if (fast && (snapfile_section_begin(w, "ram", err, errlen) < 0 ||
+		     qsnap_write_ram(w, vm->ram_fd, vm->memory, err, errlen) < 0 ||
+		     snapfile_section_end(w, err, errlen) < 0))
+		goto out;
+	if (snapfile_section_begin(w, "migration", err, errlen) < 0 ||
+	    qsnap_save_stream(vm->qmp, w, fast, err, errlen) < 0 ||
+	    snapfile_section_end(w, err, errlen) < 0)
+		goto out;
+	rc = snapfile_finish(w, err, errlen);
+	w = NULL;
+out:
+	snapfile_abort(w);
+	if (running && qmp_cmd(vm, "cont", NULL, rc < 0 ? e2 : err, rc < 0 ? sizeof e2 : errlen) < 0)
+		rc = -1;
+	if (rc < 0 && qmp_broken(vm->qmp))
+		check_qemu_died(vm, 500, err, errlen);
+	return rc;
+}
+
+/* Fill *fast, *ram_id (malloc'd) from the header's backend_data. */
+static int snap_backend_data(const struct snap_header *h, const char *path, bool *fast,
+			     char **ram_id, char *err, size_t errlen)
+{
+	json_t *o = h->backend_data ? json_loads(h->backend_data, 0, NULL) : NULL;
+	const char *ram = json_string_value(json_object_get(o, "ram"));
+	const char *id = json_string_value(json_object_get(o, "ram_id"));
+	*fast = ram && !strcmp(ram, "file");
+	*ram_id = NULL;
+	if (*fast) {
+		size_t n = id ? strlen(id) : 0;
+		if (n != 32 || strspn(id, "0123456789abcdef") != n ||
+		    json_integer_value(json_object_get(o, "ram_size")) != (json_int_t)h->memory) {
+			json_decref(o);
+			seterr(err, errlen, "snapshot `%s`: corrupt header (backend data)", path);
+			return -1;
+		}
+		*ram_id = strdup(id);
+	}
+	json_decref(o);
+	return 0;
+}
+
+static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct snap_reader *r = NULL;
+	struct snap_header h = { 0 };
+	struct ram_args ra;
+	char *ram_id = NULL, *ram_path = NULL, *initrd = NULL, apath[4096], qpath[4096];
+	const char *sect, *ver;
+	uint64_t raw;
+	bool fast = false, have_h = false;
+	int rc = -1, k;
+	int64_t deadline;
+
+	if (snapfile_open(&r, path, &h, err, errlen) < 0)
+		return -1;
+	have_h = true;
+	if (strcmp(h.backend, "qemu") != 0) {
+		seterr(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
+		goto out;
+	}
+	if (!h.devices || strcmp(h.devices, SNAP_DEVICES) != 0) {
+		seterr(err, errlen, "snapshot `%s`: its device layout %s is not one this provium builds",
+		       path, h.devices ? h.devices : "(none)");
+		goto out;
+	}
+	if (h.memory < (1u << 20) || h.cpus < 1) {
+		seterr(err, errlen, "snapshot `%s`: corrupt header (memory/cpus)", path);
+		goto out;
+	}
+	if (snap_backend_data(&h, path, &fast, &ram_id, err, errlen) < 0)
+		goto out;
+	k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (fast) {
+		if (k != 1 || strcmp(sect, "ram") != 0) {
+			if (k >= 0)
+				seterr(err, errlen, "snapshot `%s`: corrupt (no `ram` section)", path);
+			goto out;
+		}
+		if (asprintf(&ram_path, "%s.ram-%s", path, ram_id) < 0) {
+			ram_path = NULL;
+			seterr(err, errlen, "out of memory");
+			goto out;
+		}
+		if (!file_exists(ram_path) &&
+		    qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
+			char e2[1024];
+			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+			seterr(err, errlen, "%s", e2);
+			goto out;
+		}
+		k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	}
+	if (k != 1 || strcmp(sect, "migration") != 0) {
+		if (k >= 0)
+			seterr(err, errlen, "snapshot `%s`: corrupt (no `migration` section)", path);
+		goto out;
+	}
+
+	/* The same machine: header memory/cpus/cmdline, the profile's kernel
+	 * and agent initrd (fw_cfg contents are not part of the stream). */
+	{
+		struct vmm_boot_opts none = { 0 };
+		if (!vm->kernel || !file_exists(vm->kernel)) {
+			seterr(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
+			       vm->kernel ? vm->kernel : "");
+			goto out;
+		}
+		if (boot_initrd(vm, &none, &initrd, err, errlen) < 0)
+			goto out;
+	}
+	stop_guest(vm);
+	free(vm->gone);
+	vm->gone = NULL;
+	if (!vm->ac) {
+		run_path(vm, "agent.sock", apath, sizeof apath);
+		vm->ac = agent_client_listen(vm->name, apath, err, errlen);
+		if (!vm->ac) {
+			strip_vm_prefix(vm, err);
+			goto out;
+		}
+	}
+	{
+		struct qemu_spec s = {
+			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
+			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
+			.accel = pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
+			.console = true, .vmgenid = true, .incoming_defer = true, .paused = true,
+		};
+		if (fast) {
+			ram_args_set(&ra, ram_path, h.memory, false);
+			s.extra = ra.v;
+		}
+		run_path(vm, "console.log", apath, sizeof apath);
+		unlink(apath);
+		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
+			goto out;
+	}
+	deadline = qmp_now_ns() + RESTORE_HELLO_NS;
+	run_path(vm, "qmp.sock", qpath, sizeof qpath);
+	while (!vm->qmp) {
+		int64_t slice = qmp_now_ns() + 250000000;
+		if (qemu_wait(&vm->proc, 0) != 0)
+			goto dead;
+		vm->qmp = qmp_connect(qpath, slice < deadline ? slice : deadline, err, errlen);
+		if (!vm->qmp && qmp_now_ns() >= deadline)
+			goto fail;
+	}
+	if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
+		goto fail;
+	free(vm->qemu_version);
+	vm->qemu_version = NULL;
+	if (!(ver = qemu_version(vm, err, errlen)))
+		goto fail;
+	if (strcmp(ver, h.qemu_version) != 0) {
+		seterr(err, errlen, "snapshot `%s` was taken with QEMU %s; this is QEMU %s", path,
+		       h.qemu_version, ver);
+		goto fail;
+	}
+	if (qsnap_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
+		char e2[1024];
+		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+		seterr(err, errlen, "%s", e2);
+		goto fail;
+	}
+	k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (k != 0) {
+		if (k > 0)
+			seterr(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
+		goto fail;
+	}
+	if (qmp_cmd(vm, "cont", NULL, err, errlen) < 0)
+		goto fail;
+	if (handshake(vm, &vm->proc, NULL, vm->ac, false, deadline, err, errlen) < 0) {
+		strip_vm_prefix(vm, err);
+		goto fail;
+	}
+	vm->memory = h.memory;
+	vm->cpus = h.cpus;
+	vm->has_initial_time = h.has_initial_time;
+	free(vm->boot_cmdline);
+	vm->boot_cmdline = h.kernel_cmdline ? strdup(h.kernel_cmdline) : NULL;
+	vm->ram_fd = -1;
+	if (!h.has_initial_time) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (guest_clock_set(&vmm_qemu_ops, vm, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+				    err, errlen) < 0) {
+			strip_vm_prefix(vm, err);
+			goto fail;
+		}
+	}
+	rc = 0;
+	goto out;
+dead:
+	check_qemu_died(vm, 200, err, errlen);
+fail:
+	if (vm->proc.pid > 0 && !vm->proc.reaped && qemu_wait(&vm->proc, 0) == 1) {
+		char what[1024];
+		snprintf(what, sizeof what, "%s", err);
+		check_qemu_died(vm, 0, err, errlen);
+		if (!strstr(err, what)) {
+			char both[2048];
+			snprintf(both, sizeof both, "%s (%s)", what, err);
+			seterr(err, errlen, "%s", both);
+		}
+	}
+	free(vm->gone);
+	vm->gone = NULL;
+	stop_guest(vm);
+out:
+	snapfile_close(r);
+	if (have_h)
+		snap_header_free(&h);
+	free(ram_id);
+	free(ram_path);
+	free(initrd);
+	return rc;
+}
+
 /* ---- test hooks (qemu_vm.h) ------------------------------------------------------------ */
 
 pid_t qemu_vm_pid(const struct vmm_vm *vm)
@@ -1575,6 +2005,8 @@ const struct vmm_ops vmm_qemu_ops = {
 	.proc_handle = qemu_proc_handle,
 	.proc_free = qemu_proc_free,
 	.console_tail = qemu_console_tail,
+	.snapshot = qemu_snapshot,
+	.restore = qemu_restore,
 	.syscall = qemu_syscall,
 	.agent = qemu_agent,
 	.run_path = qemu_run_path_op,
