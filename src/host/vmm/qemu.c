@@ -66,6 +66,7 @@
 #include "vmm/qemu_launch.h"
 #include "vmm/qemu_snap.h"
 #include "vmm/qemu_vm.h"
+#include "vmm/rngfeed.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
 
@@ -95,6 +96,11 @@ struct vmm_vm {
 	 * share=on (it opens /proc/<us>/fd/<ram_fd>); -1 when the RAM is
 	 * anonymous or a private mapping of a restored snapshot's RAM */
 	int ram_fd;
+	/* rng_seed: virtio-rng fed from a FIFO by a seeded generator
+	 * (rngfeed.c); rng_pid is that generator while the guest runs */
+	bool has_rng_seed;
+	uint64_t rng_seed;
+	pid_t rng_pid;
 	/* the running guest */
 	struct qemu_proc proc;
 	struct qmp *qmp;
@@ -250,6 +256,8 @@ static void qemu_log_line(const struct vmm_vm *vm, char *buf, size_t len)
 static void stop_guest(struct vmm_vm *vm)
 {
 	qemu_kill(&vm->proc);
+	rngfeed_stop(vm->rng_pid);
+	vm->rng_pid = 0;
 	qmp_close(vm->qmp);
 	vm->qmp = NULL;
 	if (vm->ram_fd >= 0)
@@ -778,6 +786,41 @@ static void ram_args_set(struct ram_args *ra, const char *mem_path, uint64_t siz
 	ra->v[4] = NULL;
 }
 
+/* The QEMU arguments of one boot or restore beyond qemu_launch's own:
+ * guest RAM in a file (ram_args) and the seeded virtio-rng. */
+struct extra_args {
+	char rng_obj[4200];
+	const char *v[10];
+	size_t n;
+};
+
+static void extra_add_ram(struct extra_args *x, const struct ram_args *ra)
+{
+	for (size_t i = 0; ra->v[i]; i++)
+		x->v[x->n++] = ra->v[i];
+	x->v[x->n] = NULL;
+}
+
+/* With rng_seed: start the generator on <run dir>/rng.fifo and add a
+ * virtio-rng-pci device reading it. 0, or -1 with err. */
+static int extra_add_rng(struct vmm_vm *vm, struct extra_args *x, char *err, size_t errlen)
+{
+	char fifo[4096];
+	if (!vm->has_rng_seed)
+		return 0;
+	run_path(vm, "rng.fifo", fifo, sizeof fifo);
+	unlink(fifo);
+	if (rngfeed_start(fifo, vm->rng_seed, &vm->rng_pid, err, errlen) < 0)
+		return -1;
+	snprintf(x->rng_obj, sizeof x->rng_obj, "rng-random,id=rng0,filename=%s", fifo);
+	x->v[x->n++] = "-object";
+	x->v[x->n++] = x->rng_obj;
+	x->v[x->n++] = "-device";
+	x->v[x->n++] = "virtio-rng-pci,rng=rng0";
+	x->v[x->n] = NULL;
+	return 0;
+}
+
 /* Booted guests: RAM in an unlinked file on /dev/shm (tmpfs: no disk
  * writeback, gone when both we and QEMU close it, even after SIGKILL).
  * QEMU maps it share=on, so a snapshot reads the pages from our fd with
@@ -838,8 +881,11 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			goto out;
 		}
 	}
+	vm->has_rng_seed = o->has_rng_seed;
+	vm->rng_seed = o->rng_seed;
 	{
 		struct ram_args ra;
+		struct extra_args xa = { .n = 0 };
 		uint64_t mem = mem_rounded(o->memory);
 		struct qemu_spec s = {
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
@@ -851,7 +897,11 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			close(vm->ram_fd);
 		vm->ram_fd = -1;
 		if (fast_path_enabled() && ram_shared_file(vm, mem, &ra) == 0)
-			s.extra = ra.v;
+			extra_add_ram(&xa, &ra);
+		if (extra_add_rng(vm, &xa, err, errlen) < 0)
+			goto out;
+		if (xa.n)
+			s.extra = xa.v;
 		/* the console log of an earlier boot of this VM is not this one's */
 		run_path(vm, "console.log", path, sizeof path);
 		unlink(path);
@@ -1623,6 +1673,9 @@ static const char *qemu_run_path_op(struct vmm_vm *vm, const char *leaf)
 
 #define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
 	"\",\"isa-serial:console\",\"vmgenid\"]"
+/* the same plus the seeded virtio-rng of a VM booted with rng_seed */
+#define SNAP_DEVICES_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
+	"\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
 #define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
 
 static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
@@ -1697,8 +1750,11 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 		char id[33];
 		for (int i = 0; i < 16; i++)
 			snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-		snprintf(bd, sizeof bd, "{\"ram\":\"%s\",\"ram_id\":\"%s\",\"ram_size\":%llu}",
-			 fast ? "file" : "stream", id, (unsigned long long)vm->memory);
+		snprintf(bd, sizeof bd, "{\"ram\":\"%s\",\"ram_id\":\"%s\",\"ram_size\":%llu,"
+			 "\"rng_seed\":%s%llu%s}",
+			 fast ? "file" : "stream", id, (unsigned long long)vm->memory,
+			 vm->has_rng_seed ? "\"" : "", (unsigned long long)vm->rng_seed,
+			 vm->has_rng_seed ? "\"" : "");
 	}
 	h.vm_name = vm->name;
 	h.profile = vm->profile ? vm->profile : (char *)(uintptr_t)"";
@@ -1707,7 +1763,7 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 	h.memory = vm->memory;
 	h.cpus = vm->cpus;
 	h.kernel_cmdline = vm->boot_cmdline;
-	h.devices = (char *)(uintptr_t)SNAP_DEVICES;
+	h.devices = (char *)(uintptr_t)(vm->has_rng_seed ? SNAP_DEVICES_RNG : SNAP_DEVICES);
 	h.has_initial_time = vm->has_initial_time;
 	h.backend_data = bd;
 	if (snapfile_create(&w, path, &h, err, errlen) < 0)
@@ -1731,15 +1787,20 @@ out:
 	return rc;
 }
 
-/* Fill *fast, *ram_id (malloc'd) from the header's backend_data. */
-static int snap_backend_data(const struct snap_header *h, const char *path, bool *fast,
-			     char **ram_id, char *err, size_t errlen)
+/* Fill *fast, *ram_id (malloc'd) and vm's rng seed from the header's
+ * backend_data. */
+static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, const char *path,
+			     bool *fast, char **ram_id, char *err, size_t errlen)
 {
 	json_t *o = h->backend_data ? json_loads(h->backend_data, 0, NULL) : NULL;
 	const char *ram = json_string_value(json_object_get(o, "ram"));
 	const char *id = json_string_value(json_object_get(o, "ram_id"));
+	const char *seed = json_string_value(json_object_get(o, "rng_seed"));
 	*fast = ram && !strcmp(ram, "file");
 	*ram_id = NULL;
+	/* rng_seed is a decimal string (u64 does not fit a JSON integer) */
+	vm->has_rng_seed = h->devices && !strcmp(h->devices, SNAP_DEVICES_RNG);
+	vm->rng_seed = seed ? strtoull(seed, NULL, 10) : 0;
 	if (*fast) {
 		size_t n = id ? strlen(id) : 0;
 		if (n != 32 || strspn(id, "0123456789abcdef") != n ||
@@ -1773,7 +1834,8 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		seterr(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
 		goto out;
 	}
-	if (!h.devices || strcmp(h.devices, SNAP_DEVICES) != 0) {
+	if (!h.devices || (strcmp(h.devices, SNAP_DEVICES) != 0 &&
+			   strcmp(h.devices, SNAP_DEVICES_RNG) != 0)) {
 		seterr(err, errlen, "snapshot `%s`: its device layout %s is not one this provium builds",
 		       path, h.devices ? h.devices : "(none)");
 		goto out;
@@ -1782,7 +1844,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		seterr(err, errlen, "snapshot `%s`: corrupt header (memory/cpus)", path);
 		goto out;
 	}
-	if (snap_backend_data(&h, path, &fast, &ram_id, err, errlen) < 0)
+	if (snap_backend_data(vm, &h, path, &fast, &ram_id, err, errlen) < 0)
 		goto out;
 	k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	if (fast) {
@@ -1841,10 +1903,15 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 			.accel = pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
 			.console = true, .vmgenid = true, .incoming_defer = true, .paused = true,
 		};
+		struct extra_args xa = { .n = 0 };
 		if (fast) {
 			ram_args_set(&ra, ram_path, h.memory, false);
-			s.extra = ra.v;
+			extra_add_ram(&xa, &ra);
 		}
+		if (extra_add_rng(vm, &xa, err, errlen) < 0)
+			goto out;
+		if (xa.n)
+			s.extra = xa.v;
 		run_path(vm, "console.log", apath, sizeof apath);
 		unlink(apath);
 		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
