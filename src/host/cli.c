@@ -269,12 +269,13 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 				continue;
 			}
 			if (o->cmd == CMD_LIST) {
+				/* run-mode flags are accepted so `provium list` can be
+				 * given the same command line as a run (a dry run):
+				 * --filter, --since and --rerun-failed select. */
 				if (take_flag(&a, "--fixtures", NULL))
 					o->list_fixtures = true;
-				else if (common_flag(&a, o))
-					;
-				else if (w[0] == '-')
-					fail(&a, "list: unknown flag `%s`", w);
+				else if (w[0] == '-' && w[1] != '\0')
+					run_flag(&a, o);
 				else if (push_str(&o->paths, &o->npaths, w) < 0)
 					fail(&a, "out of memory");
 				continue;
@@ -335,7 +336,8 @@ void cli_usage(FILE *f, const char *topic)
 	if (topic && !strcmp(topic, "list")) {
 		fputs("usage: provium list [--fixtures] [--config PATH] [--filter STR] [PATHS]...\n"
 		      "  List discovered *.test.lua files (or, with --fixtures, fixture names:\n"
-		      "  root-relative paths without the .fixture.lua suffix). Runs nothing.\n", f);
+		      "  root-relative paths without the .fixture.lua suffix). Runs nothing.\n"
+		      "  Run flags are accepted; --filter, --since and --rerun-failed select.\n", f);
 		return;
 	}
 	if (topic && !strcmp(topic, "lsp-setup")) {
@@ -396,6 +398,7 @@ void cli_usage(FILE *f, const char *topic)
 	      "  --save-events PATH     write the event stream to PATH\n"
 	      "  --events-stdout        event frames on stdout (human output to stderr)\n"
 	      "  --events-socket PATH   serve the event stream on a unix socket\n"
+	      "  --coverage             after the run, pipe the events to provium-coverage (on PATH)\n"
 	      "  -h, --help             this text;  -V, --version  the version\n"
 	      "\n"
 	      "Exit status: 0 all files passed, 1 some file failed, 2 usage/config/internal error.\n", f);

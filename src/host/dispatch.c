@@ -14,7 +14,13 @@
  * pool_state and the nearest deadline. A child is finished when
  * waitpid() reaps it: its pipe is drained (nothing it wrote is lost),
  * then its whole group is SIGKILLed so no QEMU it started outlives it.
- * End of pipe alone is not trusted, since a grandchild may hold it. */
+ * End of pipe alone is not trusted, since a grandchild may hold it.
+ *
+ * The documented event pairs hold even when a runner dies: the raw
+ * test_started of the test in flight and the claim_acquired not yet
+ * released are kept, and a file that times out or crashes closes them
+ * with a synthesised test_failed (reason = the file's failure) and
+ * claim_released before its file_completed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -213,6 +219,8 @@ struct job {
 	int64_t start, deadline;       /* monotonic ns; deadline 0 = none */
 	bool timed_out, file_done, reaped, proto_error;
 	int wstatus;
+	unsigned char *open_test; size_t open_test_len;   /* test_started body */
+	unsigned char *open_claim; size_t open_claim_len; /* claim_acquired body */
 	struct amount res;
 	struct file_result r;
 };
@@ -250,6 +258,80 @@ static char *obj_str(const msgpack_object *o)
 	if (o->type == MSGPACK_OBJECT_BIN)
 		return strndup(o->via.bin.ptr, o->via.bin.size);
 	return NULL;
+}
+
+/* Replace *dst with a copy of body (NULL: just forget it). */
+static void keep_body(unsigned char **dst, size_t *dlen, const unsigned char *body, size_t len)
+{
+	free(*dst);
+	*dst = NULL;
+	*dlen = 0;
+	if (body && (*dst = malloc(len))) {
+		memcpy(*dst, body, len);
+		*dlen = len;
+	}
+}
+
+/* The runner died with a test in flight or a claim held: close them with
+ * the events it never sent. reason is the file's failure message. */
+static void close_open_events(struct run *rn, struct job *j, const char *reason)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+	struct event_buf eb;
+
+	msgpack_unpacked_init(&u);
+	if (j->open_test &&
+	    msgpack_unpack_next(&u, (const char *)j->open_test, j->open_test_len, &off) == MSGPACK_UNPACK_SUCCESS) {
+		const msgpack_object *pl = map_get(&u.data, "payload");
+		const msgpack_object *meta = map_get(pl, "meta");
+		const msgpack_object *ts = map_get(&u.data, "ts");
+		char *name = obj_str(map_get(pl, "name"));
+		int64_t dur = 0;
+
+		if (ts && ts->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			dur = event_now_ns() - (int64_t)ts->via.u64;
+		event_begin(&eb, "test_failed");
+		msgpack_pack_map(&eb.pk, 6);
+		event_pack_str(&eb.pk, "path");
+		event_pack_str(&eb.pk, j->r.path);
+		event_pack_str(&eb.pk, "name");
+		event_pack_str(&eb.pk, name ? name : "?");
+		event_pack_str(&eb.pk, "duration_ns");
+		msgpack_pack_uint64(&eb.pk, (uint64_t)(dur < 0 ? 0 : dur));
+		event_pack_str(&eb.pk, "reason");
+		event_pack_str(&eb.pk, reason);
+		event_pack_str(&eb.pk, "console_excerpt");
+		event_pack_str(&eb.pk, "");
+		event_pack_str(&eb.pk, "meta");
+		if (meta)
+			msgpack_pack_object(&eb.pk, *meta);
+		else
+			msgpack_pack_map(&eb.pk, 0);
+		emit(rn->o->sinks, &eb);
+		file_result_add_test(&j->r, name ? name : "?", TS_FAILED, reason);
+		free(name);
+	}
+	msgpack_unpacked_destroy(&u);
+	msgpack_unpacked_init(&u);
+	off = 0;
+	if (j->open_claim &&
+	    msgpack_unpack_next(&u, (const char *)j->open_claim, j->open_claim_len, &off) == MSGPACK_UNPACK_SUCCESS) {
+		const msgpack_object *amount = map_get(map_get(&u.data, "payload"), "amount");
+		event_begin(&eb, "claim_released");
+		msgpack_pack_map(&eb.pk, 2);
+		event_pack_str(&eb.pk, "path");
+		event_pack_str(&eb.pk, j->r.path);
+		event_pack_str(&eb.pk, "amount");
+		if (amount)
+			msgpack_pack_object(&eb.pk, *amount);
+		else
+			pack_amount(&eb.pk, (struct amount){ 0 });
+		emit(rn->o->sinks, &eb);
+	}
+	msgpack_unpacked_destroy(&u);
+	keep_body(&j->open_test, &j->open_test_len, NULL, 0);
+	keep_body(&j->open_claim, &j->open_claim_len, NULL, 0);
 }
 
 static void handle_frame(struct run *rn, struct job *j, const unsigned char *body, size_t len)
@@ -295,6 +377,14 @@ static void handle_frame(struct run *rn, struct job *j, const unsigned char *bod
 		goto out; /* private: never forwarded */
 	}
 	sinks_emit(rn->o->sinks, body, len);
+	if (!strcmp(k, "test_started"))
+		keep_body(&j->open_test, &j->open_test_len, body, len);
+	else if (!strcmp(k, "claim_acquired"))
+		keep_body(&j->open_claim, &j->open_claim_len, body, len);
+	else if (!strcmp(k, "claim_released"))
+		keep_body(&j->open_claim, &j->open_claim_len, NULL, 0);
+	if (!strcmp(k, "test_passed") || !strcmp(k, "test_failed") || !strcmp(k, "test_skipped"))
+		keep_body(&j->open_test, &j->open_test_len, NULL, 0);
 	if (!strcmp(k, "test_passed") || !strcmp(k, "test_failed") || !strcmp(k, "test_skipped")) {
 		char *name = obj_str(map_get(payload, "name"));
 		char *reason = k[5] == 'p' ? NULL : obj_str(map_get(payload, "reason"));
@@ -482,6 +572,7 @@ static void finish_job(struct run *rn, struct job *j)
 		format_seconds(rn->o->timeout_ns, secs, sizeof secs);
 		snprintf(msg, sizeof msg, "file timed out after %s", secs);
 		file_result_add_chunk_error(r, msg);
+		close_open_events(rn, j, msg);
 		r->status = FS_TIMED_OUT;
 	} else if (!j->file_done || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		if (WIFSIGNALED(st)) {
@@ -496,12 +587,14 @@ static void finish_job(struct run *rn, struct job *j)
 			snprintf(msg, sizeof msg, "runner exited without finishing the file");
 		}
 		file_result_add_chunk_error(r, msg);
+		close_open_events(rn, j, msg);
 		r->status = FS_CRASHED;
 	} else {
 		bool failed = r->chunk_error != NULL;
 		for (size_t i = 0; i < r->ntests; i++)
 			failed |= r->tests[i].status == TS_FAILED;
 		r->status = failed ? FS_FAILED : FS_PASSED;
+		close_open_events(rn, j, "runner finished without reporting the outcome");
 	}
 	pool_give(rn->o->pool, j->res);
 	complete(rn, r, mono_ns() - j->start);

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "coverage.h"
 #include "discover.h"
 #include "dispatch.h"
 #include "events.h"
@@ -111,9 +112,32 @@ static void free_strv(char **v)
 	free(v);
 }
 
+/* --filter: a substring of the display path. `|` separates alternatives
+ * (the CLI guide shards with `--filter "$(... | tr '\n' '|')"`); empty
+ * alternatives are ignored, and a filter with none matches everything. */
+static bool filter_match(const char *path, const char *filter)
+{
+	bool any = false;
+
+	for (const char *p = filter;;) {
+		const char *e = strchr(p, '|');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n) {
+			any = true;
+			for (const char *h = path; *h; h++)
+				if (!strncmp(h, p, n))
+					return true;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return !any;
+}
+
 static int keep_filter(const struct found_file *f, void *arg)
 {
-	return strstr(f->display, *(const char **)arg) != NULL;
+	return filter_match(f->display, *(const char **)arg);
 }
 
 struct strset { char **v; size_t n; };
@@ -136,15 +160,17 @@ static int keep_since(const struct found_file *f, void *arg)
 
 /* Discover and apply --filter / --rerun-failed / --since.
  * 0 ok, 1 nothing to rerun (notice printed), 2 error (printed). */
-static int select_files(struct cli_opts *o, const char *const *paths, size_t np, struct file_list *fl,
+static int select_files(const struct cli_opts *o, const char *const *paths, size_t np, struct file_list *fl,
 			bool rerun)
 {
 	char err[1024];
 
 	if (discover(paths, np, ".test.lua", fl, err, sizeof err) < 0)
 		return die2(err);
-	if (o->filter)
-		file_list_filter(fl, keep_filter, &o->filter);
+	if (o->filter) {
+		const char *flt = o->filter;
+		file_list_filter(fl, keep_filter, &flt);
+	}
 	if (rerun) {
 		struct strset s = { 0 };
 		char *sp = rerun_state_path();
@@ -183,11 +209,17 @@ static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 	size_t np;
 	const char *const *paths = scan_paths(o, cfg, &np);
 
-	if (discover(paths, np, o->list_fixtures ? ".fixture.lua" : ".test.lua", &fl, err, sizeof err) < 0)
+	if (!o->list_fixtures) {
+		/* the run's own selection: --filter, --rerun-failed, --since */
+		int s = select_files(o, paths, np, &fl, o->rerun_failed);
+		if (s != 0)
+			return s == 1 ? 0 : 2;
+	} else if (discover(paths, np, ".fixture.lua", &fl, err, sizeof err) < 0) {
 		return die2(err);
+	}
 	for (size_t i = 0; i < fl.n; i++) {
 		const struct found_file *f = &fl.v[i];
-		if (o->filter && !strstr(f->display, o->filter))
+		if (o->list_fixtures && o->filter && !filter_match(f->display, o->filter))
 			continue;
 		if (o->list_fixtures) {
 			size_t n = strlen(f->relroot);
@@ -231,6 +263,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 	char **roots = runner_roots(paths, np, cfg);
 	struct sinks sinks;
 	struct pool pool;
+	struct coverage cov = { 0 };
 	char *tmp = NULL;
 	char *fj = NULL;
 	int rc = 2;
@@ -254,7 +287,13 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 	}
 	fixture_cache_startup(cfg);   /* LRU eviction before anything dispatches */
 	pool_init(&pool, o->mem, o->cpus, o->overcommit);
-	if (sinks_open(&sinks, o->save_events, o->events_stdout, o->events_socket, err, sizeof err) < 0) {
+	if (o->coverage && coverage_prepare(&cov, o->save_events, err, sizeof err) < 0) {
+		free_strv(roots);
+		return die2(err);
+	}
+	if (sinks_open(&sinks, o->coverage ? cov.events_path : o->save_events, o->events_stdout,
+		       o->events_socket, err, sizeof err) < 0) {
+		coverage_cleanup(&cov);
 		free_strv(roots);
 		return die2(err);
 	}
@@ -306,6 +345,14 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		if (sinks.err[0])
 			fprintf(stderr, "provium: %s\n", sinks.err);
 		rc = oc.totals.files_failed ? 1 : 0;
+		if (o->coverage) {
+			/* documented: a failed coverage post-run makes the exit 1 */
+			int cr = coverage_run(&cov, o->json || o->events_stdout, err, sizeof err);
+			if (cr != 0) {
+				fprintf(stderr, "provium: %s\n", err);
+				rc = cr < 0 ? 2 : rc ? rc : 1;
+			}
+		}
 		if (oc.nfailed) {
 			char *sp = rerun_state_path();
 			if (sp && rerun_save(sp, oc.failed_abs, oc.nfailed, err, sizeof err) < 0)
@@ -333,6 +380,7 @@ wait_change:
 		}
 	}
 	sinks_close(&sinks);
+	coverage_cleanup(&cov);
 	free_strv(roots);
 	return rc;
 }

@@ -183,6 +183,12 @@ void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool 
 	fprintf(out, "%s %s (%zu passed, %zu failed, %zu skipped)\n",
 		r->status == FS_PASSED ? "PASS" : r->status == FS_TIMED_OUT ? "TIME" : "FAIL",
 		r->path, p, f, s);
+	/* -q: only the status line of a file with failures (the CLI reference:
+	 * everything else is suppressed except the summary). */
+	if (v == VERB_QUIET) {
+		fflush(out);
+		return;
+	}
 	if (r->chunk_error)
 		print_lines(out, "    ERROR ", "        ", r->chunk_error);
 	for (size_t i = 0; i < r->ntests; i++) {
