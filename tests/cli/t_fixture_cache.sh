@@ -4,7 +4,8 @@
 # decoded event stream), auto_dep=false, variable paths, depends_on_file,
 # require inside a comment/string, one cold fixture shared by four
 # parallel files (exactly one build), a SIGKILLed build, a corrupt entry,
-# LRU eviction by atime and the `provium fixture` subcommands.
+# LRU eviction by atime, the `provium fixture` subcommands, and expanded
+# RAM files as part of their entry (list size, orphans, eviction, clean).
 . "$(dirname "$0")/cli/lib.sh"
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 
@@ -161,3 +162,37 @@ for how in truncate garble; do
 	grep -q "fixture_build_done" <<<"$ev" || fail "$how: no rebuild: $ev"
 	ok "$how entry -> warning, rebuild, tests pass"
 done
+
+# Expanded RAM files ("<key>.snap.ram-<id>", which the qemu backend makes
+# next to an entry; faked here) are part of their entry: `fixture list`
+# counts their allocated blocks (not their sparse size), a corrupt entry
+# is evicted with them, an orphan is removed at startup, clean takes all.
+mib_total() { sed -n 's/.* entr[a-z]*, \([0-9.]*\)MiB$/\1/p' <<<"$1"; }
+go ram-setup
+s=$(ls "$W"/cache/*.snap | head -n 1)
+run "$P" fixture list; before=$(mib_total "$out")
+truncate -s 256M "$s.ram-feed"
+dd if=/dev/urandom of="$s.ram-feed" bs=1M count=2 conv=notrunc status=none
+run "$P" fixture list; after=$(mib_total "$out")
+python3 -c "import sys; d = $after - $before; sys.exit(0 if 1.9 < d < 3 else 1)" ||
+	fail "fixture list: total went $before -> $after MiB with a 2 MiB (256 MiB sparse) RAM file"
+ok "fixture list counts a RAM file's blocks ($before -> $after MiB)"
+orphan="$W/cache/$(printf 'f%.0s' $(seq 64)).snap.ram-0"
+dtemp="$s.ram-feed.tmp.999999999"
+truncate -s 1M "$orphan" "$dtemp"
+go ram-orphan
+[ -e "$orphan" ] && fail "an orphaned RAM file survived startup eviction"
+[ -e "$dtemp" ] && fail "a dead expander's RAM temp survived startup eviction"
+[ -e "$s.ram-feed" ] || fail "startup eviction removed a live entry's RAM file"
+ok "startup eviction: orphaned RAM file and dead temp removed, the entry's kept"
+truncate -s 40 "$s"
+go ram-corrupt
+expect_in "$err" "warning: fixture \`fixtures/" "corrupt entry with a RAM file: warning"
+[ -e "$s.ram-feed" ] && fail "a corrupt entry was evicted without its RAM file"
+ok "corrupt entry evicted together with its RAM file"
+s=$(ls "$W"/cache/*.snap | head -n 1)
+truncate -s 1M "$s.ram-feed"
+run "$P" fixture clean
+expect_rc 0 "clean with RAM files"
+[ -z "$(ls -A "$W/cache")" ] || fail "clean left files: $(ls "$W/cache")"
+ok "fixture clean removes RAM files"

@@ -2,7 +2,8 @@
 # t_vm_fixture_cache.sh — the fixture cache on real guests (--vmm qemu),
 # with a private cache_dir: four files on one cold fixture in parallel ->
 # exactly one build, three waits then hits; a build SIGKILLed mid-way ->
-# no partial entry, no stuck lock, the next run rebuilds; a truncated and
+# no partial entry, no stuck lock, the next run rebuilds; the expanded
+# RAM file counted in `fixture list`; a truncated and
 # a garbled entry -> warning naming the fixture, eviction, rebuild, pass.
 # Exit 77 without qemu-system-x86_64 or the guest kit.
 . "$(dirname "$0")/cli/lib.sh"
@@ -67,6 +68,19 @@ nw=$(grep -c '"fixture_build_waiting"' <<<"$ev")
 grep '"fixture_build_waiting"' <<<"$ev" | grep -q '"held_by_file": "tests/f[1-4].test.lua"' ||
 	fail "waiting event does not name the holder: $(grep waiting <<<"$ev")"
 ok "4 files on one cold fixture (qemu): 1 build, 3 waiting (holder named), 3 hits"
+
+# --- the expanded RAM file is part of the entry ---
+snap=$(ls "$W"/cache/*.snap | head -n 1)
+ram=$(ls "$snap".ram-* 2>/dev/null | grep -v '\.tmp\.' | head -n 1)
+[ -n "$ram" ] || fail "no expanded RAM file next to $snap: $(ls "$W/cache")"
+ls "$W"/cache/*.tmp.* 2>/dev/null && fail "expansion temps left behind"
+want=$(( $(stat -c %s "$snap") + $(stat -c %b "$ram") * 512 ))
+run "$P" fixture list
+expect_rc 0 "fixture list"
+got=$(sed -n 's/^ *\([0-9.]*\)MiB  vm .*/\1/p' <<<"$out" | head -n 1)
+python3 -c "import sys; sys.exit(0 if abs($got - $want / 2**20) < 0.02 else 1)" ||
+	fail "fixture list says ${got}MiB, entry + RAM blocks are $want bytes"
+ok "fixture list counts the expanded RAM file's blocks (${got}MiB)"
 
 # --- SIGKILL during a build ---
 "$P" fixture clean >/dev/null

@@ -1,12 +1,14 @@
 /* test_fixture.c — the fixture cache key (src/host/fixture/key.c) and the
  * cache directory (cache.c): each key input changes the key, scanning
- * limits, cycles; install, locks, eviction order. */
+ * limits, cycles; install, locks, eviction order; expanded RAM files
+ * as part of their entry (sizes by blocks, orphans, evict, clean). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +272,146 @@ static void cache_temps_of_dead_builders(void **st)
 	assert_false(cache_entry_exists(cdir, key, FX_VM));
 }
 
+/* A sparse file of 64 MiB with 16 KiB of data: what an expanded RAM
+ * file looks like. */
+static void sparse_ram(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char buf[16384];
+	assert_true(fd >= 0);
+	memset(buf, 'r', sizeof buf);
+	assert_int_equal(ftruncate(fd, 64 << 20), 0);
+	assert_int_equal(pwrite(fd, buf, sizeof buf, 1 << 20), (ssize_t)sizeof buf);
+	close(fd);
+}
+
+static uint64_t blocks_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static void cache_ram_files(void **st)
+{
+	char cdir[128], p[512], ram[600], orphan[512], otmp[512], lab[512], l1[600], l2[600],
+	     l3[600], err[256], k1[65], k2[65], k3[65];
+	struct cache_entry *v;
+	size_t n, ev;
+	uint64_t rb;
+	struct cache_lock l;
+	(void)st;
+	memset(k1, 'c', 64); k1[64] = 0;
+	memset(k2, 'd', 64); k2[64] = 0;
+	memset(k3, 'e', 64); k3[64] = 0;
+	snprintf(cdir, sizeof cdir, "%s/ram", dir);
+	assert_int_equal(cache_ensure_dir(cdir, err, sizeof err), 0);
+	/* an entry with an expanded RAM file */
+	snprintf(p, sizeof p, "%s/ram/%s.snap", dir, k1);
+	{
+		FILE *f = fopen(p, "w");
+		for (int i = 0; i < 100; i++)
+			fputc('s', f);
+		fclose(f);
+	}
+	snprintf(ram, sizeof ram, "%s.ram-0123", p);
+	sparse_ram(ram);
+	rb = blocks_of(ram);
+	assert_true(rb >= 16384 && rb < (1 << 20));
+	/* list: the entry's size counts the RAM file's blocks, not its 64 MiB */
+	assert_int_equal(cache_list(cdir, &v, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].size, 100 + rb);
+	cache_entries_free(v, n);
+	assert_int_equal(cache_entry_usage(cdir, k1, FX_VM), 100 + rb);
+	/* an orphan RAM file (no .snap) and a dead expander's temp */
+	snprintf(orphan, sizeof orphan, "%s/%s.snap.ram-77", cdir, k2);
+	sparse_ram(orphan);
+	snprintf(otmp, sizeof otmp, "%s/%s.snap.ram-0123.tmp.999999999", cdir, k1);
+	sparse_ram(otmp);
+	/* a lab entry: a live RAM file, an orphan one, a dead temp */
+	snprintf(lab, sizeof lab, "%s/%s.lab", cdir, k3);
+	mkdir(lab, 0755);
+	snprintf(l1, sizeof l1, "%s/vm-1.snap", lab);
+	{
+		FILE *f = fopen(l1, "w");
+		fputs("snap", f);
+		fclose(f);
+	}
+	snprintf(l1, sizeof l1, "%s/vm-1.snap.ram-aa", lab);
+	sparse_ram(l1);
+	snprintf(l2, sizeof l2, "%s/vm-2.snap.ram-bb", lab);
+	sparse_ram(l2);
+	snprintf(l3, sizeof l3, "%s/vm-1.snap.ram-cc.tmp.999999999", lab);
+	sparse_ram(l3);
+	/* startup eviction with room to spare: only the debris goes */
+	assert_int_equal(cache_evict_lru(cdir, UINT64_C(1) << 40, &ev, err, sizeof err), 0);
+	assert_int_equal(ev, 0);
+	assert_int_equal(access(orphan, F_OK), -1);
+	assert_int_equal(access(otmp, F_OK), -1);
+	assert_int_equal(access(l2, F_OK), -1);
+	assert_int_equal(access(l3, F_OK), -1);
+	assert_int_equal(access(l1, F_OK), 0);
+	assert_int_equal(access(ram, F_OK), 0);
+	/* the lab's size counts its RAM file's blocks */
+	assert_int_equal(cache_entry_usage(cdir, k3, FX_LAB), 4 + blocks_of(l1));
+	/* eviction sized by blocks: a limit above both entries' blocks (but
+	 * far below their apparent 128 MiB) evicts nothing */
+	assert_int_equal(cache_evict_lru(cdir, 100 + rb + 4 + blocks_of(l1), &ev, err, sizeof err), 0);
+	assert_int_equal(ev, 0);
+	/* ... one byte less evicts the oldest (k1: older atime), RAM and all */
+	{
+		struct timespec ts[2] = {{1000, 0}, {0, UTIME_OMIT}};
+		utimensat(AT_FDCWD, p, ts, 0);
+	}
+	assert_int_equal(cache_evict_lru(cdir, 100 + rb + 4 + blocks_of(l1) - 1, &ev, err, sizeof err), 0);
+	assert_int_equal(ev, 1);
+	assert_false(cache_entry_exists(cdir, k1, FX_VM));
+	assert_int_equal(access(ram, F_OK), -1);
+	assert_true(cache_entry_exists(cdir, k3, FX_LAB));
+	/* cache_evict (corrupt entry, rebuild) takes the RAM files along */
+	snprintf(p, sizeof p, "%s/%s.snap", cdir, k1);
+	{
+		FILE *f = fopen(p, "w");
+		fclose(f);
+	}
+	sparse_ram(ram);
+	assert_int_equal(cache_evict(cdir, k1, FX_VM), 0);
+	assert_int_equal(access(ram, F_OK), -1);
+	/* install over an entry drops the old entry's RAM files */
+	{
+		uint64_t bytes;
+		char src[512];
+		snprintf(src, sizeof src, "%s/new.snap", dir);
+		put("new.snap", "v2");
+		sparse_ram(ram);
+		assert_int_equal(cache_install(cdir, k1, FX_VM, src, &bytes, err, sizeof err), 0);
+		assert_int_equal(access(ram, F_OK), -1);
+	}
+	/* clean: a key in use keeps its entry, lock and RAM files */
+	sparse_ram(ram);
+	assert_int_equal(cache_lock_open(&l, cdir, k1, FX_VM, err, sizeof err), 0);
+	assert_int_equal(cache_lock_take(&l, LOCK_SH, false), 0);
+	assert_int_equal(cache_wipe(cdir, err, sizeof err), -1);
+	assert_non_null(strstr(err, "in use"));
+	assert_non_null(strstr(err, k1));
+	assert_true(cache_entry_exists(cdir, k1, FX_VM));
+	assert_int_equal(access(ram, F_OK), 0);
+	assert_false(cache_entry_exists(cdir, k3, FX_LAB));
+	cache_lock_close(&l);
+	/* ... and once free, everything goes */
+	assert_int_equal(cache_wipe(cdir, err, sizeof err), 0);
+	{
+		DIR *d = opendir(cdir);
+		struct dirent *de;
+		int left = 0;
+		while ((de = readdir(d)))
+			left += de->d_name[0] != '.';
+		closedir(d);
+		assert_int_equal(left, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +421,7 @@ int main(void)
 		cmocka_unit_test(cache_install_and_lock),
 		cmocka_unit_test(cache_eviction_order),
 		cmocka_unit_test(cache_temps_of_dead_builders),
+		cmocka_unit_test(cache_ram_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

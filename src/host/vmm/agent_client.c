@@ -38,6 +38,8 @@ struct pending {
 	uint64_t id;
 	int kind;
 	bool done;
+	bool abandoned;             /* its waiter timed out; still in flight in the
+	                             * guest until the (dropped) reply arrives */
 	unsigned char *body;
 	msgpack_unpacked u;
 	struct pending *next;
@@ -338,8 +340,12 @@ static int dispatch(struct agent_client *c, const unsigned char *body, size_t le
 			break;
 		}
 		struct pending *p = find_pending(c, id);
+		if (p && p->abandoned) {
+			drop_pending(c, id);   /* the late reply: the op is over */
+			break;
+		}
 		if (!p || p->done)
-			break; /* abandoned id: drop */
+			break; /* unknown id: drop */
 		p->done = true;
 		p->body = copy;
 		p->u = u;
@@ -654,6 +660,18 @@ int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent
 		}
 	}
 	c->want_hello = false;
+	/* A new agent session: what an earlier one abandoned will never be
+	 * answered. */
+	for (struct pending **pp = &c->pend; *pp;) {
+		struct pending *p = *pp;
+		if (p->abandoned) {
+			*pp = p->next;
+			pending_clear(p);
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
 	const msgpack_object *m = &c->hello.u.data;
 	if (c->hello.kind == PROTO_K_HELLO_ERR) {
 		char *msg = obj_strdup(proto_get(m, PROTO_F_MESSAGE));
@@ -729,7 +747,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 	int64_t deadline = deadline_ms(timeout_ms);
 	memset(reply, 0, sizeof *reply);
 	struct pending *p = find_pending(c, id);
-	if (!p) {
+	if (!p || p->abandoned) {
 		seterr(err, errlen, "vm `%s`: agent: no outstanding request %llu", c->name,
 		       (unsigned long long)id);
 		return -1;
@@ -742,7 +760,9 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 			return -1;
 		}
 		if (r == 0 && !find_pending(c, id)->done) {
-			drop_pending(c, id);
+			/* Abandon it, but remember it until the guest answers:
+			 * the op is still running there (agent_client_pending). */
+			find_pending(c, id)->abandoned = true;
 			seterr(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name, name,
 			       timeout_ms);
 			return -1;
@@ -852,6 +872,59 @@ void agent_stream_forget(struct agent_client *c, uint64_t channel)
 }
 
 /* ---- accessors and teardown ----------------------------------------- */
+
+/* An open channel: data seen, no StreamEnd yet, not closed by the host. */
+static bool chan_open(const struct chan *ch)
+{
+	return !ch->ended && !ch->forgotten;
+}
+
+int agent_client_pending(const struct agent_client *c)
+{
+	int n = 0;
+	if (!c)
+		return 0;
+	for (const struct pending *p = c->pend; p; p = p->next)
+		n += !p->done;
+	for (const struct chan *ch = c->chans; ch; ch = ch->next)
+		n += chan_open(ch);
+	return n;
+}
+
+int agent_client_drain(struct agent_client *c, char *err, size_t errlen)
+{
+	int r;
+	while ((r = pump(c, now_ns(), err, errlen)) == 1)
+		;
+	return r < 0 ? -1 : 0;
+}
+
+size_t agent_client_describe_pending(const struct agent_client *c, char *buf, size_t len)
+{
+	size_t n = 0, cnt = 0;
+	if (len)
+		buf[0] = 0;
+	if (!c)
+		return 0;
+	for (const struct pending *p = c->pend; p; p = p->next) {
+		if (p->done)
+			continue;
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s (request %llu%s)", cnt ? ", " : "",
+					      op_name(p->kind), (unsigned long long)p->id,
+					      p->abandoned ? ", its caller timed out" : "");
+		cnt++;
+	}
+	for (const struct chan *ch = c->chans; ch; ch = ch->next) {
+		if (!chan_open(ch))
+			continue;
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%sstream channel %llu", cnt ? ", " : "",
+					      (unsigned long long)ch->ch);
+		cnt++;
+	}
+	return cnt;
+}
 
 const char *agent_client_broken(const struct agent_client *c)
 {

@@ -16,7 +16,7 @@
  *
  * Multiplexing: every frame read while waiting for anything is dispatched:
  * OpResults go to the outstanding request with that id (a reply to an id
- * nobody waits for any more is dropped), StreamData/StreamEnd go to a
+ * nobody waits for any more is dropped, and ends that abandoned request), StreamData/StreamEnd go to a
  * per-channel queue (created on first sight: data may arrive before the
  * OpResult that names the channel). Writes also drain incoming frames, so
  * a large push never deadlocks against a guest that is talking.
@@ -123,6 +123,22 @@ int agent_stream_next(struct agent_client *c, uint64_t channel, int timeout_ms,
 /* Forget a channel locally (after stream_close): its queue is dropped and
  * later StreamData for it is discarded. */
 void agent_stream_forget(struct agent_client *c, uint64_t channel);
+
+/* What is in flight on the connection: requests sent and not answered
+ * yet (including those whose waiter timed out: the guest may still be
+ * running them; their late reply ends them) plus stream channels that
+ * carried data and are neither ended nor closed by the host. 0 when
+ * quiet (and for NULL). Frames not read yet are not seen: pump first
+ * (a Ping round trip) to know. */
+int agent_client_pending(const struct agent_client *c);
+
+/* Read and dispatch whatever frames are already readable, without
+ * waiting (a paused guest cannot answer a Ping). 0, or -1 if broken. */
+int agent_client_drain(struct agent_client *c, char *err, size_t errlen);
+
+/* The same, named: "exec (request 7), stream channel 3" into buf
+ * (truncated to len); returns the count. */
+size_t agent_client_describe_pending(const struct agent_client *c, char *buf, size_t len);
 
 /* Non-NULL once the connection is unusable: the reason. */
 const char *agent_client_broken(const struct agent_client *c);
