@@ -1,7 +1,8 @@
 /* boot.c — PID 1's one-time duties, in the order main.c calls them.
  *
  *   boot_mounts      proc, sysfs, devtmpfs, devpts, /dev/shm, tmpfs /tmp
- *                    and /run (an already-mounted target is fine)
+ *                    and /run (an already-mounted target is fine); a
+ *                    /dev/hvc0 -> ttyS0 link when there is no hvc0
  *   boot_console     make fds 0-2 the console if the initramfs had no
  *                    /dev/console node when the kernel started us
  *   boot_cmdline_clock  "provium.time_ns=<int>" on the kernel command line
@@ -58,6 +59,11 @@ void boot_mounts(void)
 	mount_one("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	mount_one("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	mount_one("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	/* The guest console is ttyS0 here; tests written for a virtio
+	 * console write to /dev/hvc0, so give that name to it too. */
+	if (access("/dev/hvc0", F_OK) < 0 && access("/dev/ttyS0", F_OK) == 0 &&
+	    symlink("ttyS0", "/dev/hvc0") < 0)
+		agent_log("symlink /dev/hvc0: %s", strerror(errno));
 }
 
 void boot_console(void)

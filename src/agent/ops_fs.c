@@ -5,8 +5,10 @@
  * the guest's errno (reply_errno), so the host sees "ENOENT" / "No such
  * file or directory". Ill-typed or missing fields are bad_request.
  *
- * File handles (file_open) are a small table mapping a never-reused
- * handle number to an open fd and its path. They belong to the guest, not
+ * File handles (file_open) are a small table of open fds; a file's
+ * handle IS its guest fd number (always >= 3), so the File's fd() the
+ * host shows can be passed to syscall/ioctl as the descriptor it is. A
+ * number comes back only after its file was closed. They belong to the guest, not
  * to the connection, so they survive a host reconnect (a snapshot restore
  * must find them again); file_close frees one.
  */
@@ -382,7 +384,6 @@ struct fh {
 
 static struct fh *fhs;
 static size_t nfh, capfh;
-static uint64_t next_fh = 1;
 
 static struct fh *fh_find(uint64_t handle)
 {
@@ -461,7 +462,17 @@ void op_file_open(uint64_t id, const msgpack_object *req)
 		reply_errno(id, errno);
 		goto out;
 	}
-	fhs[nfh] = (struct fh){ next_fh++, fd };
+	if (fd < 3) {             /* never hand out 0-2 (0 means "closed") */
+		int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+		close(fd);
+		if (hi < 0) {
+			reply_errno(id, errno);
+			goto out;
+		}
+		fd = hi;
+	}
+	fhs[nfh] = (struct fh){ (uint64_t)fd, fd };
 	reply_int(id, (int64_t)fhs[nfh].handle);
 	nfh++;
 out:

@@ -157,8 +157,10 @@
  *   poweroff     151  reboot: bool (default false)  -> nil, then the
  *                     guest syncs and powers off (or reboots).
  *
- * Handles (processes, files) are uint, never 0, never reused within one
- * agent boot.
+ * Handles (processes, files) are uint, never 0. Process handles are never
+ * reused within one agent boot; a file handle is the file's guest fd
+ * number (>= 3), so it can be passed to syscall as a descriptor, and is
+ * reused only after its file was closed.
  */
 #ifndef PROVIUM_PROTOCOL_H
 #define PROVIUM_PROTOCOL_H

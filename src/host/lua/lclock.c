@@ -36,7 +36,7 @@ static int64_t get_ns(lua_State *L, struct lvm *v, const char *op)
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
 	if (rc < 0)
-		luaL_error(L, "vm `%s`: %s: %s", v->name, op, err);
+		luaL_error(L, "vm `%s`: %s: %s", v->name, op, lvm_errtext(v, err));
 	return ns;
 }
 
@@ -47,7 +47,7 @@ static void set_ns(lua_State *L, struct lvm *v, int64_t ns, const char *op)
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
 	if (rc < 0)
-		luaL_error(L, "vm `%s`: %s: %s", v->name, op, err);
+		luaL_error(L, "vm `%s`: %s: %s", v->name, op, lvm_errtext(v, err));
 }
 
 /* Seconds (integer or finite float) at idx -> ns; raises for NaN/inf. */

@@ -30,6 +30,10 @@
 #define STREAM_MT "provium.stream"
 #define DEFAULT_WAIT_NS 10000000000LL
 #define DEFAULT_DRAIN_NS 500000000LL
+/* A ConsoleStream's bare :next() waits its connect-time read timeout,
+ * 50 ms (the streams reference); a per-call timeout applies to that call
+ * only. Tails wait DEFAULT_WAIT_NS. */
+#define CONSOLE_NEXT_NS 50000000LL
 
 struct lstream {
 	const struct lstream_src *src;
@@ -194,7 +198,8 @@ static void take_pending(lua_State *L)
 static int s_next(lua_State *L)
 {
 	struct lstream *s = checkstream(L);
-	int64_t t = opt_timeout(L, 2, DEFAULT_WAIT_NS, "next: timeout");
+	int64_t t = opt_timeout(L, 2, strcmp(s->kind, "console") ? DEFAULT_WAIT_NS : CONSOLE_NEXT_NS,
+	                        "next: timeout");
 	if (s->closed) {
 		lua_pushnil(L);
 		return 1;
@@ -456,7 +461,7 @@ void lstream_push_guest(lua_State *L, int vm_idx, const struct vmm_stream_req *r
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
 	if (rc < 0)
-		luaL_error(L, "vm `%s`: %s `%s`: %s", v->name, op, detail, err);
+		luaL_error(L, "vm `%s`: %s `%s`: %s", v->name, op, detail, lvm_errtext(v, err));
 	lstream_attach(L, -1, &guest_src, gs);
 }
 

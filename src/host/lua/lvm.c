@@ -103,6 +103,20 @@ int lvm_unsupported(lua_State *L, const struct lvm *v, const char *op)
 	                  v->name, op, v->ops->name, v->ops->unsupported_hint);
 }
 
+const char *lvm_errtext(const struct lvm *v, const char *err)
+{
+	size_t n = v->name ? strlen(v->name) : 0, w = 0;
+	if (!v->name || strncmp(err, "vm `", 4) || strncmp(err + 4, v->name, n) ||
+	    strncmp(err + 4 + n, "`: ", 3))
+		return err;
+	err += 4 + n + 3;
+	while ((err[w] >= 'a' && err[w] <= 'z') || err[w] == '_')
+		w++;
+	if (w && strncmp(err, "agent", w > 5 ? w : 5) && err[w] == ':' && err[w + 1] == ' ')
+		err += w + 2;
+	return err;
+}
+
 #define unsupported lvm_unsupported
 #define need_booted lvm_need_booted
 #define register_resource lvm_register_resource

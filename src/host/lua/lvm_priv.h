@@ -62,6 +62,9 @@ struct lvm *lvm_check(lua_State *L, int idx);
 void lvm_need_booted(lua_State *L, const struct lvm *v, const char *op);
 /* Raise "vm `a`: <op> is not supported by the <backend> backend<hint>". */
 int lvm_unsupported(lua_State *L, const struct lvm *v, const char *op);
+/* err without the agent client's own "vm `<name>`: <wire op>: " prefix
+ * (the binding adds "vm `<name>`: <method>: " itself). */
+const char *lvm_errtext(const struct lvm *v, const char *err);
 /* Hand obj at idx to lab.lua's auto-close registry (kind "stream", ...). */
 void lvm_register_resource(lua_State *L, int idx, const char *kind);
 /* Seconds (number) or "5s"-style string at idx -> ns (>= 0); raises with what. */

@@ -4,8 +4,8 @@
  * syscall takes integers, or one table {args=, bufs=, ptrs=} whose
  * buffers the agent copies in, splices into the named argument slots and
  * copies back out (out_bufs). ioctl is syscall(SYS_ioctl) with `data` as
- * the third argument's buffer: fd is a raw guest fd number (agent file
- * handles are not fds; see the note at vm_ioctl).
+ * the third argument's buffer: fd is a guest fd number (file:fd() is
+ * one: the agent's file handle is the guest fd).
  *
  * batch(fn) runs fn(b) to collect ops (b:run, b:read_file, ...), then
  * sends them all before reading any reply (one round trip over the agent;
@@ -69,7 +69,7 @@ static void do_syscall(lua_State *L, struct lvm *v, const struct guest_syscall *
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
 	if (rc < 0)
-		luaL_error(L, "vm `%s`: %s: %s", v->name, op, err);
+		luaL_error(L, "vm `%s`: %s: %s", v->name, op, lvm_errtext(v, err));
 	push_sys(L, &res, s->nbufs > 0);
 }
 
@@ -156,9 +156,8 @@ static int vm_syscall(lua_State *L)
 }
 
 /* vm:ioctl(fd, cmd[, data[, opts]]) -> {ret, result, errno, out_data, out_bufs}
- * fd is the guest's raw fd number: the agent's file handles (file:fd())
- * are handle ids, not fds, so a File is refused with a pointer rather
- * than silently ioctl'ing an unrelated descriptor. opts.bufs with
+ * fd is a guest fd number: file:fd() (the agent's file handle is the
+ * guest fd) or the File itself. opts.bufs with
  * opts.ptr_offsets (addresses inside data) needs agent support that does
  * not exist yet and is refused too. */
 static int vm_ioctl(lua_State *L)
@@ -170,10 +169,14 @@ static int vm_ioctl(lua_State *L)
 	int ptrs[1] = {2};
 	if (!can_syscall(v))
 		return lvm_unsupported(L, v, "ioctl");
-	if (luaL_testudata(L, 2, FILE_MT))
-		return luaL_error(L, "ioctl: fd must be the guest's fd number; a File's handle "
-		                  "(file:fd()) is an agent handle id, not an fd");
-	s.args[0] = int_arg(L, 2, "ioctl", 1);
+	if (luaL_testudata(L, 2, FILE_MT)) {
+		struct lfile *f = luaL_testudata(L, 2, FILE_MT);
+		if (!f->f)
+			return luaL_error(L, "file is closed");
+		s.args[0] = (int64_t)f->ops->file_handle(f->f);
+	} else {
+		s.args[0] = int_arg(L, 2, "ioctl", 1);
+	}
 	s.args[1] = int_arg(L, 3, "ioctl", 2);
 	if (!lua_isnoneornil(L, 5)) {
 		luaL_checktype(L, 5, LUA_TTABLE);
@@ -398,7 +401,7 @@ static int vm_batch(lua_State *L)
 	res = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*res), 0);
 	int res_idx = lua_gettop(L);
 	if (guest_batch(v->ops, v->be, bops, n, res, err, sizeof err) < 0 && n == 0)
-		return luaL_error(L, "vm `%s`: batch: %s", v->name, err);
+		return luaL_error(L, "vm `%s`: batch: %s", v->name, lvm_errtext(v, err));
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
 		lua_createtable(L, 0, 1);

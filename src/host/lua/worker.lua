@@ -26,28 +26,42 @@ local function live(self)
 	end
 end
 
+-- Call fn(...) and re-raise its error at the caller of the Worker
+-- method, without this chunk's own position in front of the message.
+local function fwd(fn, ...)
+	local r = table.pack(pcall(fn, ...))
+	if not r[1] then
+		local msg = r[2]
+		if type(msg) == "string" then
+			msg = msg:gsub("^%[provium worker%]:%d+: ", "")
+		end
+		error(msg, 3)
+	end
+	return table.unpack(r, 2, r.n)
+end
+
 function Worker:run(cmd, opts)
 	live(self)
-	return self._vm:run(cmd, opts)
+	return (fwd(self._vm.run, self._vm, cmd, opts))  -- not a tail call: keeps level 3
 end
 
 function Worker:run_async(cmd, opts)
 	live(self)
-	local p = self._vm:run_async(cmd, opts)
+	local p = fwd(self._vm.run_async, self._vm, cmd, opts)
 	self._procs[#self._procs + 1] = p
 	return p
 end
 
 function Worker:open_file(path, mode)
 	live(self)
-	local f = self._vm:open_file(path, mode)
+	local f = fwd(self._vm.open_file, self._vm, path, mode)
 	self._files[#self._files + 1] = f
 	return f
 end
 
 function Worker:syscall(...)
 	live(self)
-	return self._vm:syscall(...)
+	return (fwd(self._vm.syscall, self._vm, ...))
 end
 
 function Worker:kill(sig)
@@ -57,7 +71,7 @@ function Worker:kill(sig)
 			:format(t), 2)
 	end
 	for _, p in ipairs(self._procs) do
-		if p:status() == "running" then p:kill(sig) end
+		if p:status() == "running" then fwd(p.kill, p, sig) end
 	end
 end
 
@@ -113,8 +127,10 @@ local function new_worker(vm, opts)
 		end
 	end
 	if vm:state() ~= "booted" then
-		error(("vm `%s`: cannot spawn_worker: vm is %s"):format(vm:name(),
-			vm:state():gsub("^%l", string.upper)), 3)
+		local st = vm:state():gsub("^%l", string.upper)
+		error(("vm `%s`: cannot spawn_worker: vm is %s%s"):format(vm:name(), st,
+			st == "Created" and " (boot it first)" or st == "Paused" and " (resume it first)"
+			or ""), 3)
 	end
 	next_handle = next_handle + 1
 	local w = setmetatable({_vm = vm, _handle = next_handle, _procs = {}, _files = {},

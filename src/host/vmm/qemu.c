@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -91,6 +90,11 @@ struct vmm_vm {
 	int cpus;
 	bool has_initial_time;
 	char *boot_cmdline;       /* the final kernel cmdline */
+	/* the boot-opt `files` as the newc archive merged into the initrd
+	 * (NULL when none): a snapshot carries it ("boot_files" section) so
+	 * the restored QEMU boots the same initrd on vm:reset() */
+	unsigned char *boot_cpio;
+	size_t boot_cpio_len;
 	char *qemu_version;       /* query-version, fetched once */
 	/* fast path: guest RAM in an unlinked /dev/shm file QEMU maps
 	 * share=on (it opens /proc/<us>/fd/<ram_fd>); -1 when the RAM is
@@ -586,20 +590,45 @@ static int boot_cmdline(const struct vmm_vm *vm, const struct vmm_boot_opts *o, 
 	return rc;
 }
 
+/* The boot-opt files as one newc archive; *cpio NULL when there are none. */
+static int boot_files_cpio(const struct vmm_boot_opts *o, unsigned char **cpio, size_t *len,
+			   char *err, size_t errlen)
+{
+	struct overlay_file *files;
+	int rc;
+	*cpio = NULL;
+	*len = 0;
+	if (!o->nfiles)
+		return 0;
+	files = calloc(o->nfiles, sizeof *files);
+	if (!files) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < o->nfiles; i++)
+		files[i] = (struct overlay_file){
+			.path = o->files[i].path, .data = o->files[i].content,
+			.len = o->files[i].len,
+			.mode = o->files[i].mode < 0 ? 0 : (unsigned)o->files[i].mode,
+		};
+	rc = overlay_files_cpio(files, o->nfiles, cpio, len, err, errlen);
+	free(files);
+	return rc;
+}
+
 /* The initrd QEMU gets: the profile's, merged with the agent overlay and
- * the boot-opt files when there are any. *out malloc'd (NULL = none). */
-static int boot_initrd(const struct vmm_vm *vm, const struct vmm_boot_opts *o, char **out,
-		       char *err, size_t errlen)
+ * the boot-files archive (cpio, from boot_files_cpio or a snapshot) when
+ * there are any. *out malloc'd (NULL = none). */
+static int boot_initrd(const struct vmm_vm *vm, const unsigned char *cpio, size_t cpio_len,
+		       char **out, char *err, size_t errlen)
 {
 	struct overlay_part parts[3];
-	struct overlay_file *files = NULL;
-	unsigned char *cpio = NULL;
 	char *ovl = NULL, *root = NULL;
-	size_t np = 0, cpio_len = 0;
+	size_t np = 0;
 	int rc = -1;
 
 	*out = NULL;
-	if (!vm->inject_agent && !o->nfiles) {
+	if (!vm->inject_agent && !cpio_len) {
 		if (vm->initrd && !(*out = strdup(vm->initrd))) {
 			seterr(err, errlen, "out of memory");
 			return -1;
@@ -613,22 +642,8 @@ static int boot_initrd(const struct vmm_vm *vm, const struct vmm_boot_opts *o, c
 			goto out;
 		parts[np++] = (struct overlay_part){ .path = ovl };
 	}
-	if (o->nfiles) {
-		files = calloc(o->nfiles, sizeof *files);
-		if (!files) {
-			seterr(err, errlen, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < o->nfiles; i++)
-			files[i] = (struct overlay_file){
-				.path = o->files[i].path, .data = o->files[i].content,
-				.len = o->files[i].len,
-				.mode = o->files[i].mode < 0 ? 0 : (unsigned)o->files[i].mode,
-			};
-		if (overlay_files_cpio(files, o->nfiles, &cpio, &cpio_len, err, errlen) < 0)
-			goto out;
+	if (cpio_len)
 		parts[np++] = (struct overlay_part){ .data = cpio, .len = cpio_len };
-	}
 	root = cache_root();
 	if (!root) {
 		seterr(err, errlen, "no cache directory ($HOME unset)");
@@ -636,8 +651,6 @@ static int boot_initrd(const struct vmm_vm *vm, const struct vmm_boot_opts *o, c
 	}
 	rc = overlay_merge(root, parts, np, out, err, errlen);
 out:
-	free(files);
-	free(cpio);
 	free(ovl);
 	free(root);
 	return rc;
@@ -847,6 +860,8 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		     struct vmm_boot_info *info, char *err, size_t errlen)
 {
 	char *initrd = NULL, *cmdline = NULL, path[4096];
+	unsigned char *cpio = NULL;
+	size_t cpio_len = 0;
 	int64_t timeout = o->agent_timeout_ns > 0 ? o->agent_timeout_ns :
 			  vm->agent_boot_timeout_ns > 0 ? vm->agent_boot_timeout_ns :
 			  DEFAULT_AGENT_TIMEOUT_NS;
@@ -868,7 +883,8 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		return -1;
 	}
 	if (boot_cmdline(vm, o, &cmdline, err, errlen) < 0 ||
-	    boot_initrd(vm, o, &initrd, err, errlen) < 0)
+	    boot_files_cpio(o, &cpio, &cpio_len, err, errlen) < 0 ||
+	    boot_initrd(vm, cpio, cpio_len, &initrd, err, errlen) < 0)
 		goto out;
 
 	free(vm->gone);
@@ -930,10 +946,15 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 	free(vm->boot_cmdline);
 	vm->boot_cmdline = cmdline;
 	cmdline = NULL;
+	free(vm->boot_cpio);
+	vm->boot_cpio = cpio;
+	vm->boot_cpio_len = cpio_len;
+	cpio = NULL;
 	rc = 0;
 out:
 	free(initrd);
 	free(cmdline);
+	free(cpio);
 	return rc;
 }
 
@@ -1040,7 +1061,7 @@ static void vm_free(struct vmm_vm *vm)
 {
 	free(vm->name); free(vm->dir); free(vm->kernel); free(vm->initrd);
 	free(vm->cmdline); free(vm->overlay_path); free(vm->accel); free(vm->gone);
-	free(vm->profile); free(vm->boot_cmdline); free(vm->qemu_version);
+	free(vm->profile); free(vm->boot_cmdline); free(vm->qemu_version); free(vm->boot_cpio);
 	if (vm->ram_fd >= 0)
 		close(vm->ram_fd);
 	free(vm);
@@ -1655,11 +1676,17 @@ static const char *qemu_run_path_op(struct vmm_vm *vm, const char *leaf)
 
 /* ---- snapshots ---------------------------------------------------------------------------
  *
- * Take: the channel must be quiet, QMP `stop`, then (fast path, RAM in a
+ * Take: the channel must be quiet (agent_client_pending after a Ping),
+ * QMP `stop`, then the VM's boot-opt files (section "boot_files", the
+ * newc archive merged into its initrd, when it has any: a restore boots
+ * the same initrd, which vm:reset() reloads), then (fast path, RAM in a
  * shared file) the RAM file's non-zero pages as section "ram" and the
  * migration stream with x-ignore-shared (device state only) as section
  * "migration"; otherwise just the full migration stream. `cont` if the
  * VM was running: it keeps running after vm:snapshot().
+ *
+ * Sections in order: [boot_files] [ram] migration; a snapshot without
+ * boot_files (none at boot, or an older provium) restores as before.
  *
  * Restore: a new QEMU with the header's memory/cpus and device layout,
  * -incoming defer and -S; with a "ram" section the RAM is first expanded
@@ -1704,35 +1731,46 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 	char bd[256], e2[256];
 	unsigned char rnd[16];
 	const char *ver;
-	int running, afd, pend = 0, rc = -1;
+	int running, rc = -1;
 	bool fast = vm->ram_fd >= 0;
 
 	if (vm->gone)
 		return fail_gone(vm, err, errlen);
-	if (!vm->qmp || !vm->ac || (afd = agent_client_fd(vm->ac)) < 0) {
+	if (!vm->qmp || !vm->ac || agent_client_fd(vm->ac) < 0) {
 		seterr(err, errlen, "the VM is not running");
-		return -1;
-	}
-	/* Quiesce: bytes in the agent socket would not survive the restore.
-	 * A ping round trip first consumes whatever the guest sent unasked
-	 * (a late reply, the end of a closed stream) up to its answer. */
-	if (ioctl(afd, FIONREAD, &pend) == 0 && pend > 0) {
-		struct agent_reply rep;
-		struct req none = { .n = 0 };
-		if (call(vm, PROTO_K_PING, &none, QMP_TIMEOUT_MS, &rep, err, errlen) < 0)
-			return -1;
-		agent_reply_free(&rep);
-		pend = 0;
-	}
-	if (ioctl(afd, FIONREAD, &pend) == 0 && pend > 0) {
-		seterr(err, errlen, "refused: an agent op is in flight (%d unread bytes on the agent "
-		       "channel); wait for it to finish before snapshotting", pend);
 		return -1;
 	}
 	if (!(ver = qemu_version(vm, err, errlen)))
 		return -1;
 	if ((running = vm_running(vm, err, errlen)) < 0)
 		return -1;
+	/* Quiesce: nothing may be in flight on the agent channel (a reply or
+	 * stream data would be lost across a restore, and the op would still
+	 * be running in the restored guest). A Ping round trip first reads
+	 * whatever the agent sent before its answer (a late reply, which ends
+	 * an abandoned request; the tail of a closed stream); what is still
+	 * outstanding after it is really in flight. A paused guest cannot
+	 * answer: only what already arrived is read. */
+	{
+		struct agent_reply rep;
+		struct req none = { .n = 0 };
+		char what[512];
+		size_t n;
+		if (running) {
+			if (call(vm, PROTO_K_PING, &none, QMP_TIMEOUT_MS, &rep, err, errlen) < 0)
+				return -1;
+			agent_reply_free(&rep);
+		} else if (agent_client_drain(vm->ac, err, errlen) < 0) {
+			strip_vm_prefix(vm, err);
+			return -1;
+		}
+		if ((n = agent_client_describe_pending(vm->ac, what, sizeof what)) > 0) {
+			seterr(err, errlen, "refused: %zu agent operation%s in flight: %s; wait for %s to "
+			       "finish (close its stream) before snapshotting", n, n == 1 ? " is" : "s are",
+			       what, n == 1 ? "it" : "them");
+			return -1;
+		}
+	}
 	if (running && qmp_cmd(vm, "stop", NULL, err, errlen) < 0)
 		return -1;
 	{
@@ -1767,6 +1805,11 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 	h.has_initial_time = vm->has_initial_time;
 	h.backend_data = bd;
 	if (snapfile_create(&w, path, &h, err, errlen) < 0)
+		goto out;
+	if (vm->boot_cpio_len &&
+	    (snapfile_section_begin(w, "boot_files", err, errlen) < 0 ||
+	     snapfile_write(w, vm->boot_cpio, vm->boot_cpio_len, err, errlen) < 0 ||
+	     snapfile_section_end(w, err, errlen) < 0))
 		goto out;
 	if (fast && (snapfile_section_begin(w, "ram", err, errlen) < 0 ||
 		     qsnap_write_ram(w, vm->ram_fd, vm->memory, err, errlen) < 0 ||
@@ -1815,12 +1858,61 @@ static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, con
 	return 0;
 }
 
+#define BOOT_FILES_MAX (UINT64_C(1) << 30)
+
+/* The whole current section of r (raw bytes long) into *buf. */
+static int read_section(struct snap_reader *r, uint64_t raw, unsigned char **buf, size_t *len,
+			char *err, size_t errlen)
+{
+	size_t have = 0, got;
+	*buf = NULL;
+	*len = 0;
+	if (raw == 0 || raw > BOOT_FILES_MAX) {
+		seterr(err, errlen, "corrupt (`boot_files` section of %llu bytes)",
+		       (unsigned long long)raw);
+		return -1;
+	}
+	if (!(*buf = malloc((size_t)raw + 1))) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	/* one byte of room past raw: the end must come exactly there */
+	for (;;) {
+		if (snapfile_read(r, *buf + have, (size_t)raw + 1 - have, &got, err, errlen) < 0)
+			goto fail;
+		if (!got)
+			break;
+		have += got;
+		if (have > raw)
+			break;
+	}
+	if (have != raw) {
+		seterr(err, errlen, "corrupt (`boot_files` section length)");
+		goto fail;
+	}
+	*len = have;
+	return 0;
+fail:
+	free(*buf);
+	*buf = NULL;
+	return -1;
+}
+
+/* An expanded RAM file of this size is in place. */
+static bool ram_file_ok(const char *p, uint64_t size)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
+}
+
 static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 {
 	struct snap_reader *r = NULL;
 	struct snap_header h = { 0 };
 	struct ram_args ra;
 	char *ram_id = NULL, *ram_path = NULL, *initrd = NULL, apath[4096], qpath[4096];
+	unsigned char *cpio = NULL;
+	size_t cpio_len = 0;
 	const char *sect, *ver;
 	uint64_t raw;
 	bool fast = false, have_h = false;
@@ -1847,6 +1939,15 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	if (snap_backend_data(vm, &h, path, &fast, &ram_id, err, errlen) < 0)
 		goto out;
 	k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (k == 1 && !strcmp(sect, "boot_files")) {
+		if (read_section(r, raw, &cpio, &cpio_len, err, errlen) < 0) {
+			char e2[1024];
+			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+			seterr(err, errlen, "%s", e2);
+			goto out;
+		}
+		k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	}
 	if (fast) {
 		if (k != 1 || strcmp(sect, "ram") != 0) {
 			if (k >= 0)
@@ -1858,7 +1959,9 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 			seterr(err, errlen, "out of memory");
 			goto out;
 		}
-		if (!file_exists(ram_path) &&
+		/* Only complete files ever carry the final name (qsnap_expand_ram
+		 * renames a fsync'd temp), so one of the right size is trusted. */
+		if (!ram_file_ok(ram_path, h.memory) &&
 		    qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
 			char e2[1024];
 			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
@@ -1874,17 +1977,15 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	}
 
 	/* The same machine: header memory/cpus/cmdline, the profile's kernel
-	 * and agent initrd (fw_cfg contents are not part of the stream). */
-	{
-		struct vmm_boot_opts none = { 0 };
-		if (!vm->kernel || !file_exists(vm->kernel)) {
-			seterr(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
-			       vm->kernel ? vm->kernel : "");
-			goto out;
-		}
-		if (boot_initrd(vm, &none, &initrd, err, errlen) < 0)
-			goto out;
+	 * and the initrd it booted (profile + agent + its boot files): fw_cfg
+	 * contents are not part of the stream, and vm:reset() boots them. */
+	if (!vm->kernel || !file_exists(vm->kernel)) {
+		seterr(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
+		       vm->kernel ? vm->kernel : "");
+		goto out;
 	}
+	if (boot_initrd(vm, cpio, cpio_len, &initrd, err, errlen) < 0)
+		goto out;
 	stop_guest(vm);
 	free(vm->gone);
 	vm->gone = NULL;
@@ -1961,6 +2062,10 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	vm->has_initial_time = h.has_initial_time;
 	free(vm->boot_cmdline);
 	vm->boot_cmdline = h.kernel_cmdline ? strdup(h.kernel_cmdline) : NULL;
+	free(vm->boot_cpio);
+	vm->boot_cpio = cpio;
+	vm->boot_cpio_len = cpio_len;
+	cpio = NULL;
 	vm->ram_fd = -1;
 	if (!h.has_initial_time) {
 		struct timespec ts;
@@ -1996,6 +2101,7 @@ out:
 	free(ram_id);
 	free(ram_path);
 	free(initrd);
+	free(cpio);
 	return rc;
 }
 
