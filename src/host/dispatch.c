@@ -390,6 +390,11 @@ static void handle_frame(struct run *rn, struct job *j, const unsigned char *bod
 		char *reason = k[5] == 'p' ? NULL : obj_str(map_get(payload, "reason"));
 		enum test_status st = k[5] == 'p' ? TS_PASSED : k[5] == 'f' ? TS_FAILED : TS_SKIPPED;
 		file_result_add_test(&j->r, name ? name : "?", st, reason);
+		if (st == TS_FAILED) {
+			char *con = obj_str(map_get(payload, "console_excerpt"));
+			file_result_set_console(&j->r, con);
+			free(con);
+		}
 		free(name);
 		free(reason);
 	}

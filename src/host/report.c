@@ -50,6 +50,16 @@ int file_result_add_test(struct file_result *r, const char *name, enum test_stat
 	return 0;
 }
 
+void file_result_set_console(struct file_result *r, const char *excerpt)
+{
+	struct test_result *t;
+	if (!r->ntests || !excerpt || !*excerpt)
+		return;
+	t = &r->tests[r->ntests - 1];
+	free(t->console);
+	t->console = strdup(excerpt);
+}
+
 void file_result_add_chunk_error(struct file_result *r, const char *msg)
 {
 	if (!r->chunk_error) {
@@ -75,6 +85,7 @@ void file_result_free(struct file_result *r)
 	for (size_t i = 0; i < r->ntests; i++) {
 		free(r->tests[i].name);
 		free(r->tests[i].message);
+		free(r->tests[i].console);
 		free_strv(r->tests[i].log, r->tests[i].nlog);
 	}
 	free(r->tests);
@@ -197,6 +208,8 @@ void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool 
 			fprintf(out, "    FAIL %s\n", t->name);
 			if (t->message && *t->message)
 				print_lines(out, "        ", "        ", t->message);
+			if (t->console)
+				print_lines(out, "        ", "        ", t->console);
 		} else if (v == VERB_VERBOSE && t->status == TS_PASSED) {
 			fprintf(out, "    PASS %s\n", t->name);
 		} else if (v == VERB_VERBOSE) {

@@ -32,6 +32,7 @@ struct test_result {
 	enum test_status status;
 	char *message;            /* NULL for passed tests */
 	char **log; size_t nlog;
+	char *console;            /* failed tests: test_failed.console_excerpt, or NULL */
 };
 
 struct file_result {
@@ -52,6 +53,8 @@ struct run_totals {
 const char *file_status_name(enum file_status s);
 /* Append a test outcome (takes ownership of nothing: copies). 0 / -1. */
 int file_result_add_test(struct file_result *r, const char *name, enum test_status st, const char *message);
+/* Attach a console excerpt to the last test added (copied; "" ignored). */
+void file_result_set_console(struct file_result *r, const char *excerpt);
 /* Append to the chunk error (a file may carry several). */
 void file_result_add_chunk_error(struct file_result *r, const char *msg);
 void file_result_free(struct file_result *r);
