@@ -140,6 +140,7 @@ run "$P" fixture rebuild fixtures/other --vmm local
 expect_rc 0 "fixture rebuild"; expect_in "$out" "rebuilt: fixtures/other" "rebuilt"
 run "$P" fixture list
 expect_rc 0 "fixture list"; expect_in "$out" "  vm   " "list kind column"
+expect_in "$out" "other.fixture.lua" "list names the fixture an entry serves"
 expect_in "$out" "entries, " "list total"
 run "$P" fixture build fixtures/nope --vmm local
 expect_rc 1 "build missing"; expect_in "$err" 'fixture `fixtures/nope` not found in any test root' "missing fixture"
