@@ -103,3 +103,6 @@ clean:
 
 .PHONY: all unit check demo install clean
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# Keep intermediate objects (no "rm build/obj/..." noise after a build).
+.SECONDARY:
