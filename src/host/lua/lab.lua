@@ -506,7 +506,7 @@ end
 local function restore_lab(lab, dir, idx)
 	idx = idx or read_index(dir)
 	local c = restore_conflict(lab, idx)
-	if c then raise(c) end
+	if c then error(c, 0) end  -- Lab:restore adds the caller's position once
 	for _, e in ipairs(idx.vms) do
 		local v = lab:vm(e.name, e.profile)
 		if e.snap then v:restore(dir .. "/" .. e.snap) end
