@@ -36,6 +36,7 @@
 
 #include <msgpack.h>
 
+#include "errbuf.h"
 #include "dispatch.h"
 #include "events.h"
 #include "frame.h"
@@ -152,13 +153,6 @@ static void emit(struct sinks *s, struct event_buf *eb)
 {
 	sinks_emit(s, eb->sb.data, eb->sb.size);
 	event_discard(eb);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- static scan of each file: fixture refs and declared claim ---- */
@@ -520,7 +514,7 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 	setpgid(j->pid, j->pid); /* also from the parent: no window where -pid is wrong */
 	close(p[1]);
 	fcntl(j->fd, F_SETFL, fcntl(j->fd, F_GETFL) | O_NONBLOCK);
-	j->start = mono_ns();
+	j->start = mono_now_ns();
 	j->deadline = rn->o->timeout_ns > 0 ? j->start + rn->o->timeout_ns : 0;
 	rn->njobs++;
 	return 0;
@@ -602,7 +596,7 @@ static void finish_job(struct run *rn, struct job *j)
 		close_open_events(rn, j, "runner finished without reporting the outcome");
 	}
 	pool_give(rn->o->pool, j->res);
-	complete(rn, r, mono_ns() - j->start);
+	complete(rn, r, mono_now_ns() - j->start);
 	file_result_free(r);
 	frame_reader_free(&j->fr);
 }
@@ -722,7 +716,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		if (rn.njobs == 0)
 			break;
 
-		int64_t now = mono_ns();
+		int64_t now = mono_now_ns();
 		if (now - last_pool >= 1000000000) {
 			emit_pool_state(&rn);
 			last_pool = now;
@@ -770,7 +764,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 			}
 		}
 		/* finish reaped jobs (completion order), enforce deadlines */
-		now = mono_ns();
+		now = mono_now_ns();
 		for (size_t i = 0; i < rn.njobs;) {
 			struct job *j = &rn.jobs[i];
 			if (j->reaped) {

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <zstd.h>
 
+#include "errbuf.h"
 #include "snap/snapfile.h"
 
 static const char MAGIC[8] = {'P', 'R', 'V', 'M', 'S', 'N', 'A', 'P'};
@@ -44,18 +45,6 @@ struct snap_reader {
 	unsigned char ibuf[1 << 16];
 	size_t ipos, ilen;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = e;
-}
 
 static uint32_t fnv1a(const void *p, size_t n)
 {
@@ -147,7 +136,7 @@ static int header_parse(const char *txt, size_t len, struct snap_header *h,
 	bool ok = true;
 	memset(h, 0, sizeof(*h));
 	if (!json_is_object(o)) {
-		seterr(err, errlen, "snapshot `%s`: corrupt header (%s)", path, je.text);
+		err_set(err, errlen, "snapshot `%s`: corrupt header (%s)", path, je.text);
 		json_decref(o);
 		return -1;
 	}
@@ -178,7 +167,7 @@ static int header_parse(const char *txt, size_t len, struct snap_header *h,
 	json_decref(o);
 	if (!ok || !h->vm_name[0] || !h->backend[0]) {
 		snap_header_free(h);
-		seterr(err, errlen, "snapshot `%s`: corrupt header (missing or invalid fields)", path);
+		err_set(err, errlen, "snapshot `%s`: corrupt header (missing or invalid fields)", path);
 		return -1;
 	}
 	return 0;
@@ -204,7 +193,7 @@ void snap_header_free(struct snap_header *h)
 static int wr(struct snap_writer *w, const void *p, size_t n, char *err, size_t errlen)
 {
 	if (n && fwrite(p, 1, n, w->f) != n) {
-		seterr(err, errlen, "write `%s`: %s", w->path, strerror(errno));
+		err_set(err, errlen, "write `%s`: %s", w->path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -218,14 +207,14 @@ int snapfile_create(struct snap_writer **out, const char *path, const struct sna
 	unsigned char b[8];
 	size_t hl;
 	if (!w || !(w->path = strdup(path)) || !(hj = header_json(h))) {
-		seterr(err, errlen, "snapshot `%s`: out of memory", path);
+		err_set(err, errlen, "snapshot `%s`: out of memory", path);
 		goto fail;
 	}
 	w->f = fopen(path, "wbx");
 	if (!w->f && errno == EEXIST && unlink(path) == 0)
 		w->f = fopen(path, "wbx");
 	if (!w->f) {
-		seterr(err, errlen, "create `%s`: %s", path, strerror(errno));
+		err_set(err, errlen, "create `%s`: %s", path, strerror(errno));
 		goto fail;
 	}
 	hl = strlen(hj);
@@ -261,11 +250,11 @@ int snapfile_section_begin(struct snap_writer *w, const char *name, char *err, s
 	size_t nl = strlen(name);
 	unsigned char b[16] = {0};
 	if (w->in_section || nl == 0 || nl > 255) {
-		seterr(err, errlen, "snapshot `%s`: bad section `%s`", w->path, name);
+		err_set(err, errlen, "snapshot `%s`: bad section `%s`", w->path, name);
 		return -1;
 	}
 	if (!w->cz && !(w->cz = ZSTD_createCCtx())) {
-		seterr(err, errlen, "snapshot `%s`: out of memory", w->path);
+		err_set(err, errlen, "snapshot `%s`: out of memory", w->path);
 		return -1;
 	}
 	ZSTD_CCtx_reset(w->cz, ZSTD_reset_session_and_parameters);
@@ -294,7 +283,7 @@ static int compress_some(struct snap_writer *w, const void *buf, size_t n,
 		ZSTD_outBuffer ob = {w->obuf, sizeof(w->obuf), 0};
 		size_t left = ZSTD_compressStream2(w->cz, &ob, &in, mode);
 		if (ZSTD_isError(left)) {
-			seterr(err, errlen, "snapshot `%s`: zstd: %s", w->path, ZSTD_getErrorName(left));
+			err_set(err, errlen, "snapshot `%s`: zstd: %s", w->path, ZSTD_getErrorName(left));
 			return -1;
 		}
 		if (wr(w, w->obuf, ob.pos, err, errlen) < 0)
@@ -308,7 +297,7 @@ static int compress_some(struct snap_writer *w, const void *buf, size_t n,
 int snapfile_write(struct snap_writer *w, const void *buf, size_t n, char *err, size_t errlen)
 {
 	if (!w->in_section) {
-		seterr(err, errlen, "snapshot `%s`: write outside a section", w->path);
+		err_set(err, errlen, "snapshot `%s`: write outside a section", w->path);
 		return -1;
 	}
 	w->raw += n;
@@ -320,7 +309,7 @@ int snapfile_section_end(struct snap_writer *w, char *err, size_t errlen)
 	unsigned char b[16];
 	long long end;
 	if (!w->in_section) {
-		seterr(err, errlen, "snapshot `%s`: no open section", w->path);
+		err_set(err, errlen, "snapshot `%s`: no open section", w->path);
 		return -1;
 	}
 	if (compress_some(w, "", 0, ZSTD_e_end, err, errlen) < 0)
@@ -330,7 +319,7 @@ int snapfile_section_end(struct snap_writer *w, char *err, size_t errlen)
 	put64(b + 8, w->zlen);
 	if (fseeko(w->f, w->sect_len_off, SEEK_SET) < 0 || wr(w, b, 16, err, errlen) < 0 ||
 	    fseeko(w->f, end, SEEK_SET) < 0) {
-		seterr(err, errlen, "write `%s`: %s", w->path, strerror(errno));
+		err_set(err, errlen, "write `%s`: %s", w->path, strerror(errno));
 		return -1;
 	}
 	w->in_section = false;
@@ -354,12 +343,12 @@ int snapfile_finish(struct snap_writer *w, char *err, size_t errlen)
 	if (wr(w, "SEND", 4, err, errlen) < 0 || wr(w, b, 4, err, errlen) < 0)
 		goto fail;
 	if (fflush(w->f) != 0 || fsync(fileno(w->f)) < 0) {
-		seterr(err, errlen, "write `%s`: %s", w->path, strerror(errno));
+		err_set(err, errlen, "write `%s`: %s", w->path, strerror(errno));
 		goto fail;
 	}
 	if (fclose(w->f) != 0) {
 		w->f = NULL;
-		seterr(err, errlen, "close `%s`: %s", w->path, strerror(errno));
+		err_set(err, errlen, "close `%s`: %s", w->path, strerror(errno));
 		unlink(w->path);
 		writer_free(w);
 		return -1;
@@ -390,9 +379,9 @@ static int rd(struct snap_reader *r, void *p, size_t n, char *err, size_t errlen
 {
 	if (n && fread(p, 1, n, r->f) != n) {
 		if (ferror(r->f))
-			seterr(err, errlen, "read `%s`: %s", r->path, strerror(errno));
+			err_set(err, errlen, "read `%s`: %s", r->path, strerror(errno));
 		else
-			seterr(err, errlen, "snapshot `%s`: truncated", r->path);
+			err_set(err, errlen, "snapshot `%s`: truncated", r->path);
 		return -1;
 	}
 	return 0;
@@ -406,18 +395,18 @@ int snapfile_open(struct snap_reader **out, const char *path, struct snap_header
 	char *hj = NULL;
 	uint32_t ver, hl;
 	if (!r || !(r->path = strdup(path))) {
-		seterr(err, errlen, "snapshot `%s`: out of memory", path);
+		err_set(err, errlen, "snapshot `%s`: out of memory", path);
 		goto fail;
 	}
 	r->f = fopen(path, "rb");
 	if (!r->f) {
-		seterr(err, errlen, "open `%s`: %s", path, strerror(errno));
+		err_set(err, errlen, "open `%s`: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (rd(r, b, 8, err, errlen) < 0)
 		goto fail;
 	if (memcmp(b, MAGIC, 8) != 0) {
-		seterr(err, errlen, "snapshot `%s`: not a provium snapshot (bad magic)", path);
+		err_set(err, errlen, "snapshot `%s`: not a provium snapshot (bad magic)", path);
 		goto fail;
 	}
 	if (rd(r, b, 8, err, errlen) < 0)
@@ -425,22 +414,22 @@ int snapfile_open(struct snap_reader **out, const char *path, struct snap_header
 	ver = get32(b);
 	hl = get32(b + 4);
 	if (ver != SNAPFILE_VERSION) {
-		seterr(err, errlen, "snapshot `%s`: format version %u, this provium reads version %u",
+		err_set(err, errlen, "snapshot `%s`: format version %u, this provium reads version %u",
 		       path, ver, SNAPFILE_VERSION);
 		goto fail;
 	}
 	if (hl == 0 || hl > SNAPFILE_MAX_HEADER) {
-		seterr(err, errlen, "snapshot `%s`: corrupt header (length %u)", path, hl);
+		err_set(err, errlen, "snapshot `%s`: corrupt header (length %u)", path, hl);
 		goto fail;
 	}
 	if (!(hj = malloc(hl))) {
-		seterr(err, errlen, "snapshot `%s`: out of memory", path);
+		err_set(err, errlen, "snapshot `%s`: out of memory", path);
 		goto fail;
 	}
 	if (rd(r, hj, hl, err, errlen) < 0 || rd(r, b, 4, err, errlen) < 0)
 		goto fail;
 	if (get32(b) != fnv1a(hj, hl)) {
-		seterr(err, errlen, "snapshot `%s`: corrupt header (checksum mismatch)", path);
+		err_set(err, errlen, "snapshot `%s`: corrupt header (checksum mismatch)", path);
 		goto fail;
 	}
 	if (header_parse(hj, hl, h, err, errlen, path) < 0)
@@ -465,7 +454,7 @@ int snapfile_next_section(struct snap_reader *r, const char **name, uint64_t *ra
 		 * already taken off zleft). */
 		uint64_t skip = r->zleft;
 		if (skip && fseeko(r->f, (off_t)skip, SEEK_CUR) < 0) {
-			seterr(err, errlen, "read `%s`: %s", r->path, strerror(errno));
+			err_set(err, errlen, "read `%s`: %s", r->path, strerror(errno));
 			return -1;
 		}
 		r->in_section = false;
@@ -477,20 +466,20 @@ int snapfile_next_section(struct snap_reader *r, const char **name, uint64_t *ra
 		if (rd(r, b, 4, err, errlen) < 0)
 			return -1;
 		if (fread(&extra, 1, 1, r->f) != 0) {
-			seterr(err, errlen, "snapshot `%s`: corrupt (bytes after the trailer)", r->path);
+			err_set(err, errlen, "snapshot `%s`: corrupt (bytes after the trailer)", r->path);
 			return -1;
 		}
 		return 0;
 	}
 	if (memcmp(b, "SECT", 4) != 0) {
-		seterr(err, errlen, "snapshot `%s`: corrupt section framing", r->path);
+		err_set(err, errlen, "snapshot `%s`: corrupt section framing", r->path);
 		return -1;
 	}
 	if (rd(r, b, 2, err, errlen) < 0)
 		return -1;
 	nl = (uint32_t)b[0] << 8 | b[1];
 	if (nl == 0 || nl >= sizeof(r->name)) {
-		seterr(err, errlen, "snapshot `%s`: corrupt section name", r->path);
+		err_set(err, errlen, "snapshot `%s`: corrupt section name", r->path);
 		return -1;
 	}
 	if (rd(r, r->name, nl, err, errlen) < 0 || rd(r, b, 16, err, errlen) < 0)
@@ -503,7 +492,7 @@ int snapfile_next_section(struct snap_reader *r, const char **name, uint64_t *ra
 	r->frame_done = false;
 	r->in_section = true;
 	if (!r->dz && !(r->dz = ZSTD_createDCtx())) {
-		seterr(err, errlen, "snapshot `%s`: out of memory", r->path);
+		err_set(err, errlen, "snapshot `%s`: out of memory", r->path);
 		return -1;
 	}
 	ZSTD_DCtx_reset(r->dz, ZSTD_reset_session_only);
@@ -518,13 +507,13 @@ int snapfile_read(struct snap_reader *r, void *buf, size_t n, size_t *got,
 	ZSTD_outBuffer ob = {buf, n, 0};
 	*got = 0;
 	if (!r->in_section) {
-		seterr(err, errlen, "snapshot `%s`: read outside a section", r->path);
+		err_set(err, errlen, "snapshot `%s`: read outside a section", r->path);
 		return -1;
 	}
 	while (ob.pos == 0 && n > 0) {
 		if (r->frame_done) {
 			if (r->ipos != r->ilen || r->zleft != 0 || r->produced != r->raw_len) {
-				seterr(err, errlen, "snapshot `%s`: corrupt section `%s` (length mismatch)",
+				err_set(err, errlen, "snapshot `%s`: corrupt section `%s` (length mismatch)",
 				       r->path, r->name);
 				return -1;
 			}
@@ -534,7 +523,7 @@ int snapfile_read(struct snap_reader *r, void *buf, size_t n, size_t *got,
 		if (r->ipos == r->ilen) {
 			size_t want = r->zleft < sizeof(r->ibuf) ? (size_t)r->zleft : sizeof(r->ibuf);
 			if (want == 0) {
-				seterr(err, errlen, "snapshot `%s`: corrupt section `%s` (incomplete zstd frame)",
+				err_set(err, errlen, "snapshot `%s`: corrupt section `%s` (incomplete zstd frame)",
 				       r->path, r->name);
 				return -1;
 			}
@@ -548,7 +537,7 @@ int snapfile_read(struct snap_reader *r, void *buf, size_t n, size_t *got,
 		size_t rc = ZSTD_decompressStream(r->dz, &ob, &in);
 		r->ipos = in.pos;
 		if (ZSTD_isError(rc)) {
-			seterr(err, errlen, "snapshot `%s`: corrupt section `%s` (zstd: %s)",
+			err_set(err, errlen, "snapshot `%s`: corrupt section `%s` (zstd: %s)",
 			       r->path, r->name, ZSTD_getErrorName(rc));
 			return -1;
 		}
@@ -556,7 +545,7 @@ int snapfile_read(struct snap_reader *r, void *buf, size_t n, size_t *got,
 		if (rc == 0)
 			r->frame_done = true;
 		if (r->produced > r->raw_len) {
-			seterr(err, errlen, "snapshot `%s`: corrupt section `%s` (length mismatch)",
+			err_set(err, errlen, "snapshot `%s`: corrupt section `%s` (length mismatch)",
 			       r->path, r->name);
 			return -1;
 		}

@@ -14,22 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "snap/snapfile.h"
 #include "snap/snaptree.h"
 
 #define MAX_PATH 4096
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = e;
-}
 
 static void put(unsigned char *b, uint64_t v, int n)
 {
@@ -74,7 +63,7 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 	struct dirent *de;
 	int rc = -1;
 	if (!d) {
-		seterr(err, errlen, "snapshot: open `%s`: %s", abs, strerror(errno));
+		err_set(err, errlen, "snapshot: open `%s`: %s", abs, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d))) {
@@ -96,13 +85,13 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 		struct stat st;
 		if ((size_t)snprintf(ap, sizeof ap, "%s/%s", abs, names[i]) >= sizeof ap ||
 		    (size_t)snprintf(rp, sizeof rp, "%s%s%s", rel, *rel ? "/" : "", names[i]) >= sizeof rp) {
-			seterr(err, errlen, "snapshot: path too long under `%s`", abs);
+			err_set(err, errlen, "snapshot: path too long under `%s`", abs);
 			goto out;
 		}
 		if (lstat(ap, &st) < 0) {
 			if (errno == ENOENT)
 				continue;
-			seterr(err, errlen, "snapshot: stat `%s`: %s", ap, strerror(errno));
+			err_set(err, errlen, "snapshot: stat `%s`: %s", ap, strerror(errno));
 			goto out;
 		}
 		if (S_ISDIR(st.st_mode)) {
@@ -112,7 +101,7 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 			char tgt[MAX_PATH];
 			ssize_t k = readlink(ap, tgt, sizeof tgt);
 			if (k < 0 || (size_t)k >= sizeof tgt) {
-				seterr(err, errlen, "snapshot: readlink `%s`: %s", ap, strerror(errno));
+				err_set(err, errlen, "snapshot: readlink `%s`: %s", ap, strerror(errno));
 				goto out;
 			}
 			if (rec_head(w, 'L', rp, &st, (uint64_t)k, err, errlen) < 0 ||
@@ -123,7 +112,7 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 			uint64_t left = (uint64_t)st.st_size;
 			static char buf[1 << 16];
 			if (fd < 0) {
-				seterr(err, errlen, "snapshot: open `%s`: %s", ap, strerror(errno));
+				err_set(err, errlen, "snapshot: open `%s`: %s", ap, strerror(errno));
 				goto out;
 			}
 			if (rec_head(w, 'F', rp, &st, left, err, errlen) < 0) {
@@ -137,7 +126,7 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 				if (k <= 0) {
 					/* The file shrank under us: pad so the record stays whole. */
 					if (k < 0) {
-						seterr(err, errlen, "snapshot: read `%s`: %s", ap, strerror(errno));
+						err_set(err, errlen, "snapshot: read `%s`: %s", ap, strerror(errno));
 						close(fd);
 						goto out;
 					}
@@ -156,7 +145,7 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 	rc = 0;
 	goto out;
 oom:
-	seterr(err, errlen, "snapshot: out of memory");
+	err_set(err, errlen, "snapshot: out of memory");
 out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -181,7 +170,7 @@ static int take(struct snap_reader *r, void *p, size_t n, char *err, size_t errl
 		if (snapfile_read(r, (char *)p + off, n - off, &got, err, errlen) < 0)
 			return -1;
 		if (got == 0) {
-			seterr(err, errlen, "snapshot: corrupt tree archive (ends early)");
+			err_set(err, errlen, "snapshot: corrupt tree archive (ends early)");
 			return -1;
 		}
 		off += got;
@@ -227,7 +216,7 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 			return -1;
 		pl = (size_t)get(h + 1, 2);
 		if (pl >= sizeof rel) {
-			seterr(err, errlen, "snapshot: corrupt tree archive (path length)");
+			err_set(err, errlen, "snapshot: corrupt tree archive (path length)");
 			return -1;
 		}
 		if (take(r, rel, pl, err, errlen) < 0 || take(r, t, 20, err, errlen) < 0)
@@ -239,37 +228,37 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 		if (h[0] == 'E')
 			break;
 		if (!safe_path(dir, rel) || strlen(rel) != pl) {
-			seterr(err, errlen, "snapshot: corrupt tree archive (unsafe path `%s`)", rel);
+			err_set(err, errlen, "snapshot: corrupt tree archive (unsafe path `%s`)", rel);
 			return -1;
 		}
 		if ((size_t)snprintf(ap, sizeof ap, "%s/%s", dir, rel) >= sizeof ap) {
-			seterr(err, errlen, "restore: path too long under `%s`", dir);
+			err_set(err, errlen, "restore: path too long under `%s`", dir);
 			return -1;
 		}
 		if (h[0] == 'D') {
 			if (mkdir(ap, 0700) < 0 && errno != EEXIST) {
-				seterr(err, errlen, "restore: mkdir `%s`: %s", ap, strerror(errno));
+				err_set(err, errlen, "restore: mkdir `%s`: %s", ap, strerror(errno));
 				return -1;
 			}
 			chmod(ap, mode);
 		} else if (h[0] == 'L') {
 			char tgt[MAX_PATH];
 			if (size >= sizeof tgt) {
-				seterr(err, errlen, "snapshot: corrupt tree archive (link length)");
+				err_set(err, errlen, "snapshot: corrupt tree archive (link length)");
 				return -1;
 			}
 			if (take(r, tgt, (size_t)size, err, errlen) < 0)
 				return -1;
 			tgt[size] = '\0';
 			if (symlink(tgt, ap) < 0) {
-				seterr(err, errlen, "restore: symlink `%s`: %s", ap, strerror(errno));
+				err_set(err, errlen, "restore: symlink `%s`: %s", ap, strerror(errno));
 				return -1;
 			}
 		} else if (h[0] == 'F') {
 			int fd = open(ap, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			struct timespec ts[2];
 			if (fd < 0) {
-				seterr(err, errlen, "restore: create `%s`: %s", ap, strerror(errno));
+				err_set(err, errlen, "restore: create `%s`: %s", ap, strerror(errno));
 				return -1;
 			}
 			while (size) {
@@ -279,7 +268,7 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 					return -1;
 				}
 				if (write(fd, buf, n) != (ssize_t)n) {
-					seterr(err, errlen, "restore: write `%s`: %s", ap, strerror(errno));
+					err_set(err, errlen, "restore: write `%s`: %s", ap, strerror(errno));
 					close(fd);
 					return -1;
 				}
@@ -293,7 +282,7 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 			futimens(fd, ts);
 			close(fd);
 		} else {
-			seterr(err, errlen, "snapshot: corrupt tree archive (record type 0x%02x)", h[0]);
+			err_set(err, errlen, "snapshot: corrupt tree archive (record type 0x%02x)", h[0]);
 			return -1;
 		}
 	}
@@ -302,7 +291,7 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 		if (snapfile_read(r, buf, sizeof buf, &got, err, errlen) < 0)
 			return -1;
 		if (got != 0) {
-			seterr(err, errlen, "snapshot: corrupt tree archive (data after the end record)");
+			err_set(err, errlen, "snapshot: corrupt tree archive (data after the end record)");
 			return -1;
 		}
 	}

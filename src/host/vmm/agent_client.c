@@ -17,6 +17,7 @@
  * collects it. Frames are written by hand (same 4-byte BE framing as
  * frame_write) because frame_write() blocks without a deadline; the write
  * loop keeps reading so a chatty guest cannot deadlock a big write. */
+#include "errbuf.h"
 #include "vmm/agent_client.h"
 
 #include <errno.h>
@@ -75,44 +76,25 @@ struct agent_client {
 	struct pending hello;       /* the HelloOk/HelloErr once it arrived */
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t deadline_ms(int ms)
 {
-	return ms < 0 ? INT64_MAX : now_ns() + (int64_t)ms * 1000000;
+	return ms < 0 ? INT64_MAX : mono_now_ns() + (int64_t)ms * 1000000;
 }
 
 static int ms_left(int64_t deadline)
 {
 	if (deadline == INT64_MAX)
 		return -1;
-	int64_t l = deadline - now_ns();
+	int64_t l = deadline - mono_now_ns();
 	if (l <= 0)
 		return 0;
 	l = (l + 999999) / 1000000;
 	return l > 0x7fffffff ? 0x7fffffff : (int)l;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int fail_broken(struct agent_client *c, char *err, size_t errlen)
 {
-	seterr(err, errlen, "vm `%s`: agent: %s", c->name, c->broken);
+	err_set(err, errlen, "vm `%s`: agent: %s", c->name, c->broken);
 	return -1;
 }
 
@@ -469,7 +451,7 @@ static int write_frame(struct agent_client *c, const void *body, size_t len, int
 	if (c->fd < 0)
 		return set_broken(c, err, errlen, "not connected");
 	if (len > PROTO_FRAME_MAX) {
-		seterr(err, errlen, "vm `%s`: agent: request of %zu bytes exceeds the frame maximum",
+		err_set(err, errlen, "vm `%s`: agent: request of %zu bytes exceeds the frame maximum",
 		       c->name, len);
 		return -1;
 	}
@@ -487,11 +469,11 @@ static int write_frame(struct agent_client *c, const void *body, size_t len, int
 			/* a partial frame is on the wire: the stream is unusable */
 			if (off > 0)
 				return set_broken(c, err, errlen, "timed out in the middle of a write");
-			seterr(err, errlen, "vm `%s`: agent: timed out sending a request", c->name);
+			err_set(err, errlen, "vm `%s`: agent: timed out sending a request", c->name);
 			return -1;
 		}
 		if (pfd.revents & POLLIN) {
-			if (pump(c, now_ns(), err, errlen) < 0)
+			if (pump(c, mono_now_ns(), err, errlen) < 0)
 				return -1;
 			if (!(pfd.revents & POLLOUT))
 				continue;
@@ -542,7 +524,7 @@ struct agent_client *agent_client_listen(const char *vm_name, const char *path,
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof sa.sun_path) {
-		seterr(err, errlen, "vm `%s`: agent socket path too long (max %zu bytes): %s",
+		err_set(err, errlen, "vm `%s`: agent socket path too long (max %zu bytes): %s",
 		       vm_name, sizeof sa.sun_path - 1, path);
 		return NULL;
 	}
@@ -550,17 +532,17 @@ struct agent_client *agent_client_listen(const char *vm_name, const char *path,
 	struct agent_client *c = client_new(vm_name);
 	if (!c || !(c->path = strdup(path))) {
 		agent_client_free(c);
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->lfd < 0) {
-		seterr(err, errlen, "vm `%s`: agent socket: %s", vm_name, strerror(errno));
+		err_set(err, errlen, "vm `%s`: agent socket: %s", vm_name, strerror(errno));
 		goto fail;
 	}
 	unlink(path); /* a stale socket from an earlier run */
 	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(c->lfd, 4) < 0) {
-		seterr(err, errlen, "vm `%s`: agent socket %s: %s", vm_name, path, strerror(errno));
+		err_set(err, errlen, "vm `%s`: agent socket %s: %s", vm_name, path, strerror(errno));
 		goto fail;
 	}
 	return c;
@@ -584,7 +566,7 @@ int agent_client_accept(struct agent_client *c, int64_t deadline_ns, char *err, 
 {
 	reset_connection(c);
 	if (c->lfd < 0) {
-		seterr(err, errlen, "vm `%s`: agent: no listening socket", c->name);
+		err_set(err, errlen, "vm `%s`: agent: no listening socket", c->name);
 		return -1;
 	}
 	for (;;) {
@@ -594,12 +576,12 @@ int agent_client_accept(struct agent_client *c, int64_t deadline_ns, char *err, 
 			return 0;
 		}
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-			seterr(err, errlen, "vm `%s`: agent accept: %s", c->name, strerror(errno));
+			err_set(err, errlen, "vm `%s`: agent accept: %s", c->name, strerror(errno));
 			return -1;
 		}
 		int left = ms_left(deadline_ns);
 		if (left == 0) {
-			seterr(err, errlen, "vm `%s`: agent: QEMU did not connect to the agent socket in time",
+			err_set(err, errlen, "vm `%s`: agent: QEMU did not connect to the agent socket in time",
 			       c->name);
 			return -1;
 		}
@@ -638,7 +620,7 @@ int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent
 	c->want_hello = true;
 	int64_t next_send = 0;
 	while (!c->hello.done) {
-		if (now_ns() >= next_send) {
+		if (mono_now_ns() >= next_send) {
 			msgpack_sbuffer sb;
 			msgpack_packer pk;
 			msgpack_sbuffer_init(&sb);
@@ -648,14 +630,14 @@ int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent
 			msgpack_sbuffer_destroy(&sb);
 			if (r < 0)
 				goto fail;
-			next_send = now_ns() + 2000000000LL;
+			next_send = mono_now_ns() + 2000000000LL;
 		}
 		int64_t until = next_send < deadline_ns ? next_send : deadline_ns;
 		int r = pump(c, until, err, errlen);
 		if (r < 0)
 			goto fail;
-		if (r == 0 && now_ns() >= deadline_ns && !c->hello.done) {
-			seterr(err, errlen, "vm `%s`: agent did not answer Hello in time", c->name);
+		if (r == 0 && mono_now_ns() >= deadline_ns && !c->hello.done) {
+			err_set(err, errlen, "vm `%s`: agent did not answer Hello in time", c->name);
 			goto fail;
 		}
 	}
@@ -675,7 +657,7 @@ int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent
 	const msgpack_object *m = &c->hello.u.data;
 	if (c->hello.kind == PROTO_K_HELLO_ERR) {
 		char *msg = obj_strdup(proto_get(m, PROTO_F_MESSAGE));
-		seterr(err, errlen, "vm `%s`: agent refused the handshake: %s", c->name, msg ? msg : "?");
+		err_set(err, errlen, "vm `%s`: agent refused the handshake: %s", c->name, msg ? msg : "?");
 		free(msg);
 		pending_clear(&c->hello);
 		return -1;
@@ -715,7 +697,7 @@ int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn 
 		return fail_broken(c, err, errlen);
 	struct pending *p = calloc(1, sizeof *p);
 	if (!p) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	p->id = ++c->next_id;
@@ -748,7 +730,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 	memset(reply, 0, sizeof *reply);
 	struct pending *p = find_pending(c, id);
 	if (!p || p->abandoned) {
-		seterr(err, errlen, "vm `%s`: agent: no outstanding request %llu", c->name,
+		err_set(err, errlen, "vm `%s`: agent: no outstanding request %llu", c->name,
 		       (unsigned long long)id);
 		return -1;
 	}
@@ -763,7 +745,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 			/* Abandon it, but remember it until the guest answers:
 			 * the op is still running there (agent_client_pending). */
 			find_pending(c, id)->abandoned = true;
-			seterr(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name, name,
+			err_set(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name, name,
 			       timeout_ms);
 			return -1;
 		}
@@ -799,7 +781,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 	snprintf(reply->message, sizeof reply->message, "%.*s", msg ? (int)(msgl > 255 ? 255 : msgl) : 15,
 		 msg ? msg : "unknown failure");
 	reply->err_no = en > 0 && en < 4096 ? (int)en : 0;
-	seterr(err, errlen, "vm `%s`: %s: %s", c->name, name, reply->message);
+	err_set(err, errlen, "vm `%s`: %s: %s", c->name, name, reply->message);
 	return -1;
 }
 
@@ -894,7 +876,7 @@ int agent_client_pending(const struct agent_client *c)
 int agent_client_drain(struct agent_client *c, char *err, size_t errlen)
 {
 	int r;
-	while ((r = pump(c, now_ns(), err, errlen)) == 1)
+	while ((r = pump(c, mono_now_ns(), err, errlen)) == 1)
 		;
 	return r < 0 ? -1 : 0;
 }

@@ -38,6 +38,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "errbuf.h"
 #include "vmm/vmm.h"
 #include "snap/snapfile.h"
 #include "snap/snaptree.h"
@@ -71,25 +72,6 @@ struct vmm_file {
 
 static unsigned vm_seq;
 static uint64_t proc_seq;
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = e;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Map a guest path to a malloc'd host path below vm->root. */
 static char *map_path(const struct vmm_vm *vm, const char *path)
@@ -170,7 +152,7 @@ static int local_create(struct vmm_vm **out, const struct vmm_create_args *a,
 	}
 	if (mkdir_p(vm->root, 0755) < 0 ||
 	    asprintf(&tmp, "%s/tmp", vm->root) < 0 || mkdir(tmp, 0777) < 0) {
-		seterr(err, errlen, "create scratch dir `%s`: %s", vm->root, strerror(errno));
+		err_set(err, errlen, "create scratch dir `%s`: %s", vm->root, strerror(errno));
 		free(tmp);
 		goto fail_msg;
 	}
@@ -178,7 +160,7 @@ static int local_create(struct vmm_vm **out, const struct vmm_create_args *a,
 	*out = vm;
 	return 0;
 fail:
-	seterr(err, errlen, "%s", strerror(errno));
+	err_set(err, errlen, "%s", strerror(errno));
 fail_msg:
 	if (vm) {
 		free(vm->name);
@@ -199,14 +181,14 @@ static int local_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		char *slash;
 		FILE *f;
 		if (!p) {
-			seterr(err, errlen, "%s", strerror(errno));
+			err_set(err, errlen, "%s", strerror(errno));
 			return -1;
 		}
 		slash = strrchr(p, '/');
 		if (slash && slash != p) {
 			*slash = '\0';
 			if (mkdir_p(p, 0755) < 0) {
-				seterr(err, errlen, "boot file `%s`: %s", o->files[i].path, strerror(errno));
+				err_set(err, errlen, "boot file `%s`: %s", o->files[i].path, strerror(errno));
 				free(p);
 				return -1;
 			}
@@ -215,7 +197,7 @@ static int local_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		f = fopen(p, "wb");
 		if (!f || fwrite(o->files[i].content, 1, o->files[i].len, f) != o->files[i].len ||
 		    fclose(f) != 0) {
-			seterr(err, errlen, "boot file `%s`: %s", o->files[i].path, strerror(errno));
+			err_set(err, errlen, "boot file `%s`: %s", o->files[i].path, strerror(errno));
 			free(p);
 			return -1;
 		}
@@ -373,7 +355,7 @@ static int spawn(struct vmm_vm *vm, const struct vmm_exec_req *r,
 		waitpid(pid, NULL, 0);
 		close(in[0]); close(po[0]); close(pe[0]);
 		errno = child_errno;
-		seterr(err, errlen, "%s: %s", r->file, strerror(child_errno));
+		err_set(err, errlen, "%s: %s", r->file, strerror(child_errno));
 		goto fail;
 	}
 	fcntl(in[0], F_SETFL, O_NONBLOCK);
@@ -393,7 +375,7 @@ static int spawn(struct vmm_vm *vm, const struct vmm_exec_req *r,
 	return 0;
 
 fail_errno:
-	seterr(err, errlen, "%s", strerror(errno));
+	err_set(err, errlen, "%s", strerror(errno));
 	for (int i = 0; i < 2; i++) {
 		if (in[i] >= 0) close(in[i]);
 		if (po[i] >= 0) close(po[i]);
@@ -465,7 +447,7 @@ static int pump(struct vmm_proc *p, const char *in, size_t in_len,
 			break;
 		}
 		if (deadline_ns >= 0) {
-			int64_t left = deadline_ns - mono_ns();
+			int64_t left = deadline_ns - mono_now_ns();
 			if (left <= 0)
 				return 0;
 			if (left / 1000000 < timeout_ms)
@@ -480,12 +462,12 @@ static int pump(struct vmm_proc *p, const char *in, size_t in_len,
 		/* Exit is polled with WNOHANG: a short poll timeout bounds the
 		 * latency once both pipes are at EOF or held by a grandchild. */
 		if (poll(fds, (nfds_t)nf, timeout_ms) < 0 && errno != EINTR) {
-			seterr(err, errlen, "poll: %s", strerror(errno));
+			err_set(err, errlen, "poll: %s", strerror(errno));
 			return -1;
 		}
 		if (drain(&p->out_fd, &p->out, &p->out_len, &p->out_cap) < 0 ||
 		    drain(&p->err_fd, &p->err, &p->err_len, &p->err_cap) < 0) {
-			seterr(err, errlen, "%s", strerror(errno));
+			err_set(err, errlen, "%s", strerror(errno));
 			return -1;
 		}
 		if (in && p->in_fd >= 0) {
@@ -549,7 +531,7 @@ static int local_exec(struct vmm_vm *vm, const struct vmm_exec_req *r,
 {
 	struct vmm_proc *p;
 	bool done;
-	int64_t deadline = r->timeout_ns >= 0 ? mono_ns() + r->timeout_ns : -1;
+	int64_t deadline = r->timeout_ns >= 0 ? mono_now_ns() + r->timeout_ns : -1;
 	if (spawn(vm, r, &p, err, errlen) < 0)
 		return -1;
 	if (pump(p, r->stdin_data ? r->stdin_data : "", r->stdin_len, deadline,
@@ -586,7 +568,7 @@ static int local_exec_async(struct vmm_vm *vm, const struct vmm_exec_req *r,
 static int local_proc_wait(struct vmm_proc *p, int64_t timeout_ns, bool *done,
                            struct vmm_exec_result *res, char *err, size_t errlen)
 {
-	int64_t deadline = timeout_ns >= 0 ? mono_ns() + timeout_ns : -1;
+	int64_t deadline = timeout_ns >= 0 ? mono_now_ns() + timeout_ns : -1;
 	if (pump(p, NULL, 0, deadline, done, err, errlen) < 0)
 		return -1;
 	if (*done)
@@ -599,7 +581,7 @@ static int local_proc_kill(struct vmm_proc *p, int sig, char *err, size_t errlen
 	if (p->reaped)
 		return 0;
 	if (kill(-p->pid, sig) < 0 && errno != ESRCH) {
-		seterr(err, errlen, "kill: %s", strerror(errno));
+		err_set(err, errlen, "kill: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -611,7 +593,7 @@ static int local_proc_stdin_write(struct vmm_proc *p, const char *data, size_t l
 	size_t off = 0;
 	if (p->in_fd < 0) {
 		errno = EPIPE;
-		seterr(err, errlen, "stdin is closed");
+		err_set(err, errlen, "stdin is closed");
 		return -1;
 	}
 	while (off < len) {
@@ -619,7 +601,7 @@ static int local_proc_stdin_write(struct vmm_proc *p, const char *data, size_t l
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "stdin: %s", strerror(errno));
+			err_set(err, errlen, "stdin: %s", strerror(errno));
 			return -1;
 		}
 		off += (size_t)n;
@@ -682,7 +664,7 @@ static int local_read_file(struct vmm_vm *vm, const char *path, char **data,
 	rc = 0;
 	goto out;
 out_err:
-	seterr(err, errlen, "%s", strerror(errno));
+	err_set(err, errlen, "%s", strerror(errno));
 out:
 	free(buf);
 	free(hp);
@@ -717,7 +699,7 @@ static int local_write_file(struct vmm_vm *vm, const char *path, const char *dat
 	free(hp);
 	return 0;
 fail:
-	seterr(err, errlen, "%s", strerror(errno));
+	err_set(err, errlen, "%s", strerror(errno));
 	free(hp);
 	return -1;
 }
@@ -740,7 +722,7 @@ static int local_stat(struct vmm_vm *vm, const char *path, struct vmm_stat *st,
 	char *hp = map_path(vm, path);
 	struct stat s;
 	if (!hp || lstat(hp, &s) < 0) {
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 		free(hp);
 		return -1;
 	}
@@ -798,7 +780,7 @@ static int local_listdir(struct vmm_vm *vm, const char *path,
 	*nents = n;
 	return 0;
 fail:
-	seterr(err, errlen, "%s", strerror(errno));
+	err_set(err, errlen, "%s", strerror(errno));
 	if (d)
 		closedir(d);
 	free(hp);
@@ -821,7 +803,7 @@ static int local_mkdir(struct vmm_vm *vm, const char *path, bool parents,
 	if (rc == 0 && perm >= 0)
 		rc = chmod(hp, mode); /* exact bits, whatever the umask */
 	if (rc < 0)
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 	free(hp);
 	return rc;
 }
@@ -838,7 +820,7 @@ static int local_unlink(struct vmm_vm *vm, const char *path, char *err, size_t e
 			errno = EPERM;
 	}
 	if (rc < 0)
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 	free(hp);
 	return rc;
 }
@@ -849,7 +831,7 @@ static int local_rename(struct vmm_vm *vm, const char *from, const char *to,
 	char *a = map_path(vm, from), *b = map_path(vm, to);
 	int rc = (a && b) ? rename(a, b) : -1;
 	if (rc < 0)
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 	free(a);
 	free(b);
 	return rc;
@@ -879,7 +861,7 @@ static int local_open(struct vmm_vm *vm, const char *path, int mode, int perm,
 	free(hp);
 	return 0;
 fail:
-	seterr(err, errlen, "%s", strerror(errno));
+	err_set(err, errlen, "%s", strerror(errno));
 	free(hp);
 	free(f);
 	return -1;
@@ -893,7 +875,7 @@ static int local_file_read(struct vmm_file *f, void *buf, size_t n, size_t *got,
 		k = read(f->fd, buf, n);
 	while (k < 0 && errno == EINTR);
 	if (k < 0) {
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	*got = (size_t)k;
@@ -908,7 +890,7 @@ static int local_file_write(struct vmm_file *f, const void *buf, size_t n,
 		k = write(f->fd, buf, n);
 	while (k < 0 && errno == EINTR);
 	if (k < 0) {
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	*put = (size_t)k;
@@ -921,7 +903,7 @@ static int local_file_seek(struct vmm_file *f, int64_t off, enum vmm_whence w,
 	int wh = w == VMM_SEEK_CUR ? SEEK_CUR : w == VMM_SEEK_END ? SEEK_END : SEEK_SET;
 	off_t r = lseek(f->fd, (off_t)off, wh);
 	if (r < 0) {
-		seterr(err, errlen, "%s", strerror(errno));
+		err_set(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	*pos = (int64_t)r;
@@ -948,8 +930,8 @@ static void local_file_close(struct vmm_file *f)
 static int local_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 {
 	struct snap_header h = {
-		.vm_name = vm->name, .profile = vm->profile, .backend = (char *)"local",
-		.qemu_version = (char *)"local", .memory = vm->memory, .cpus = vm->cpus,
+		.vm_name = vm->name, .profile = vm->profile, .backend = (char *)(uintptr_t)"local",
+		.qemu_version = (char *)(uintptr_t)"local", .memory = vm->memory, .cpus = vm->cpus,
 	};
 	struct snap_writer *w;
 	if (snapfile_create(&w, path, &h, err, errlen) < 0)
@@ -1002,27 +984,27 @@ static int local_restore(struct vmm_vm *vm, const char *path, char *err, size_t 
 	if (snapfile_open(&r, path, &h, err, errlen) < 0)
 		return -1;
 	if (strcmp(h.backend, "local") != 0) {
-		seterr(err, errlen, "snapshot `%s` was taken by the %s backend, not local", path, h.backend);
+		err_set(err, errlen, "snapshot `%s` was taken by the %s backend, not local", path, h.backend);
 		goto fail;
 	}
 	for (unsigned n = 0; ; n++) {
 		free(nroot);
 		if (asprintf(&nroot, "%s.r%u", vm->root, n) < 0) {
 			nroot = NULL;
-			seterr(err, errlen, "%s", strerror(errno));
+			err_set(err, errlen, "%s", strerror(errno));
 			goto fail;
 		}
 		if (mkdir(nroot, 0755) == 0)
 			break;
 		if (errno != EEXIST) {
-			seterr(err, errlen, "restore: mkdir `%s`: %s", nroot, strerror(errno));
+			err_set(err, errlen, "restore: mkdir `%s`: %s", nroot, strerror(errno));
 			goto fail;
 		}
 	}
 	err[0] = '\0';
 	rc = snapfile_next_section(r, &sect, &raw, err, errlen);
 	if (rc == 0 || (rc == 1 && strcmp(sect, "fs") != 0)) {
-		seterr(err, errlen, "snapshot `%s`: corrupt (no `fs` section)", path);
+		err_set(err, errlen, "snapshot `%s`: corrupt (no `fs` section)", path);
 		goto fail_tree;
 	}
 	if (rc < 0 || snaptree_extract(r, nroot, err, errlen) < 0)
@@ -1030,7 +1012,7 @@ static int local_restore(struct vmm_vm *vm, const char *path, char *err, size_t 
 	rc = snapfile_next_section(r, &sect, &raw, err, errlen);
 	if (rc != 0) {
 		if (rc > 0)
-			seterr(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
+			err_set(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
 		goto fail_tree;
 	}
 	snapfile_close(r);

@@ -9,6 +9,7 @@
  * The merge streams every part twice at most: once through SHA-256 (to
  * name the result and detect a hit) and, on a miss, once into the temp
  * file. Parts are padded to 4 bytes (see overlay.h). */
+#include "errbuf.h"
 #include "vmm/overlay.h"
 
 #include <errno.h>
@@ -24,18 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- discovery ------------------------------------------------------ */
 
 static bool is_file(const char *p)
@@ -48,7 +37,7 @@ static int take(const char *p, char **out, char *err, size_t errlen)
 {
 	*out = strdup(p);
 	if (!*out) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -62,7 +51,7 @@ int overlay_find(const char *profile_path, const char *exe_dir, char **out,
 	if (profile_path) {
 		if (is_file(profile_path))
 			return take(profile_path, out, err, errlen);
-		seterr(err, errlen, "agent overlay `%s` (agent_overlay_path): %s", profile_path,
+		err_set(err, errlen, "agent overlay `%s` (agent_overlay_path): %s", profile_path,
 		       access(profile_path, F_OK) == 0 ? "not a regular file" : strerror(errno));
 		return -1;
 	}
@@ -70,7 +59,7 @@ int overlay_find(const char *profile_path, const char *exe_dir, char **out,
 	if (env && *env) {
 		if (is_file(env))
 			return take(env, out, err, errlen);
-		seterr(err, errlen, "agent overlay `%s` (PROVIUM_OVERLAY): %s", env,
+		err_set(err, errlen, "agent overlay `%s` (PROVIUM_OVERLAY): %s", env,
 		       access(env, F_OK) == 0 ? "not a regular file" : strerror(errno));
 		return -1;
 	}
@@ -79,7 +68,7 @@ int overlay_find(const char *profile_path, const char *exe_dir, char **out,
 	} else {
 		ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
 		if (n <= 0) {
-			seterr(err, errlen, "agent overlay: cannot read /proc/self/exe: %s", strerror(errno));
+			err_set(err, errlen, "agent overlay: cannot read /proc/self/exe: %s", strerror(errno));
 			return -1;
 		}
 		dir[n] = 0;
@@ -109,7 +98,7 @@ int overlay_find(const char *profile_path, const char *exe_dir, char **out,
 		else
 			*slash = 0;
 	}
-	seterr(err, errlen, "agent overlay not found: build it with `make guest`, or set "
+	err_set(err, errlen, "agent overlay not found: build it with `make guest`, or set "
 	       "agent_overlay_path on the profile or PROVIUM_OVERLAY (looked in "
 	       "<binary dir>/../share/provium and build/guest/ above the binary)");
 	return -1;
@@ -208,12 +197,12 @@ int overlay_files_cpio(const struct overlay_file *files, size_t n, unsigned char
 	for (size_t i = 0; i < n; i++) {
 		char rel[PATH_MAX];
 		if (norm_path(files[i].path, rel, sizeof rel) < 0) {
-			seterr(err, errlen, "boot file path `%s`: must be absolute, without . or .. components",
+			err_set(err, errlen, "boot file path `%s`: must be absolute, without . or .. components",
 			       files[i].path ? files[i].path : "(nil)");
 			goto out;
 		}
 		if (files[i].len > 0xffffffffu) {
-			seterr(err, errlen, "boot file `%s` is too large for a cpio entry", files[i].path);
+			err_set(err, errlen, "boot file `%s` is too large for a cpio entry", files[i].path);
 			goto out;
 		}
 		/* parent directories, each once */
@@ -229,7 +218,7 @@ int overlay_files_cpio(const struct overlay_file *files, size_t n, unsigned char
 					free(d);
 					if (nd)
 						dirs = nd;
-					seterr(err, errlen, "out of memory");
+					err_set(err, errlen, "out of memory");
 					goto out;
 				}
 				dirs = nd;
@@ -243,7 +232,7 @@ int overlay_files_cpio(const struct overlay_file *files, size_t n, unsigned char
 	}
 	entry(&b, "TRAILER!!!", 0, 0, NULL, 0);
 	if (b.oom) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	*out = b.p;
@@ -270,7 +259,7 @@ struct sink {
 static int emit(struct sink *k, const void *p, size_t l, char *err, size_t errlen)
 {
 	if (k->md && EVP_DigestUpdate(k->md, p, l) != 1) {
-		seterr(err, errlen, "sha256 failed");
+		err_set(err, errlen, "sha256 failed");
 		return -1;
 	}
 	for (size_t o = 0; k->fd >= 0 && o < l;) {
@@ -278,7 +267,7 @@ static int emit(struct sink *k, const void *p, size_t l, char *err, size_t errle
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			seterr(err, errlen, "write merged initrd: %s", strerror(errno));
+			err_set(err, errlen, "write merged initrd: %s", strerror(errno));
 			return -1;
 		}
 		o += (size_t)w;
@@ -295,14 +284,14 @@ static int stream_parts(const struct overlay_part *parts, size_t n, struct sink 
 	unsigned char *buf = malloc(1 << 20);
 	int rc = -1;
 	if (!buf) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (parts[i].path) {
 			int in = open(parts[i].path, O_RDONLY | O_CLOEXEC);
 			if (in < 0) {
-				seterr(err, errlen, "open `%s`: %s", parts[i].path, strerror(errno));
+				err_set(err, errlen, "open `%s`: %s", parts[i].path, strerror(errno));
 				goto out;
 			}
 			for (;;) {
@@ -310,7 +299,7 @@ static int stream_parts(const struct overlay_part *parts, size_t n, struct sink 
 				if (r < 0 && errno == EINTR)
 					continue;
 				if (r < 0)
-					seterr(err, errlen, "read `%s`: %s", parts[i].path, strerror(errno));
+					err_set(err, errlen, "read `%s`: %s", parts[i].path, strerror(errno));
 				if (r <= 0 || emit(k, buf, (size_t)r, err, errlen) < 0) {
 					close(in);
 					if (r == 0)
@@ -341,13 +330,13 @@ int overlay_cache_path(const char *scratch_root, const struct overlay_part *part
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(c);
-		seterr(err, errlen, "sha256 unavailable");
+		err_set(err, errlen, "sha256 unavailable");
 		return -1;
 	}
 	struct sink k = { .md = c, .fd = -1 };
 	int r = stream_parts(parts, n, &k, err, errlen);
 	if (r == 0 && EVP_DigestFinal_ex(c, md, &mdlen) != 1) {
-		seterr(err, errlen, "sha256 failed");
+		err_set(err, errlen, "sha256 failed");
 		r = -1;
 	}
 	EVP_MD_CTX_free(c);
@@ -357,7 +346,7 @@ int overlay_cache_path(const char *scratch_root, const struct overlay_part *part
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	if (asprintf(out, "%s/" OVERLAY_CACHE_DIR "/%s.cpio.gz", scratch_root, hex) < 0) {
 		*out = NULL;
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -391,32 +380,32 @@ int overlay_merge(const char *scratch_root, const struct overlay_part *parts, si
 	char *slash = strrchr(path, '/');
 	*slash = 0;
 	if (mkdir_p(path) < 0) {
-		seterr(err, errlen, "mkdir `%s`: %s", path, strerror(errno));
+		err_set(err, errlen, "mkdir `%s`: %s", path, strerror(errno));
 		*slash = '/';
 		goto out;
 	}
 	*slash = '/';
 	if (asprintf(&tmp, "%s.tmp.%d.%lx", path, (int)getpid(), (unsigned long)random()) < 0) {
 		tmp = NULL;
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		seterr(err, errlen, "create `%s`: %s", tmp, strerror(errno));
+		err_set(err, errlen, "create `%s`: %s", tmp, strerror(errno));
 		goto out;
 	}
 	struct sink k = { .fd = fd };
 	if (stream_parts(parts, n, &k, err, errlen) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
-		seterr(err, errlen, "fsync `%s`: %s", tmp, strerror(errno));
+		err_set(err, errlen, "fsync `%s`: %s", tmp, strerror(errno));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		seterr(err, errlen, "rename `%s`: %s", tmp, strerror(errno));
+		err_set(err, errlen, "rename `%s`: %s", tmp, strerror(errno));
 		goto out;
 	}
 	free(tmp);

@@ -56,6 +56,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "errbuf.h"
 #include "config.h"
 #include "proto/protocol.h"
 #include "snap/snapfile.h"
@@ -130,20 +131,6 @@ struct vmm_proc {
 static unsigned vm_seq;
 
 /* ---- small helpers -------------------------------------------------- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = e;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -231,9 +218,9 @@ static void err_with_console(const struct vmm_vm *vm, char *err, size_t errlen, 
 		room = CONSOLE_TAIL_MAX;
 	tail = room >= 32 ? file_tail(vm, "console.log", room, NULL) : NULL;
 	if (tail && *tail)
-		seterr(err, errlen, "%s%s%s", what, sep, tail);
+		err_set(err, errlen, "%s%s%s", what, sep, tail);
 	else
-		seterr(err, errlen, "%s%s", what, tail ? " (the console log is empty)" : "");
+		err_set(err, errlen, "%s%s", what, tail ? " (the console log is empty)" : "");
 	free(tail);
 }
 
@@ -299,7 +286,7 @@ static bool check_qemu_died(struct vmm_vm *vm, int wait_ms, char *err, size_t er
 
 static int fail_gone(struct vmm_vm *vm, char *err, size_t errlen)
 {
-	seterr(err, errlen, "the VM is gone: %s", vm->gone);
+	err_set(err, errlen, "the VM is gone: %s", vm->gone);
 	errno = EIO;
 	return -1;
 }
@@ -405,7 +392,7 @@ static int call(struct vmm_vm *vm, int kind, const struct req *r, int timeout_ms
 	if (vm->gone)
 		return fail_gone(vm, err, errlen);
 	if (!vm->ac || agent_client_fd(vm->ac) < 0) {
-		seterr(err, errlen, "the VM is not running");
+		err_set(err, errlen, "the VM is not running");
 		errno = EIO;
 		return -1;
 	}
@@ -416,7 +403,7 @@ static int call(struct vmm_vm *vm, int kind, const struct req *r, int timeout_ms
 	if (reply->code[0]) {
 		/* The agent answered "err": its message, its errno. */
 		int e = reply->err_no ? reply->err_no : EIO;
-		seterr(err, errlen, "%s", reply->message);
+		err_set(err, errlen, "%s", reply->message);
 		agent_reply_free(reply);
 		errno = e;
 		return -1;
@@ -447,7 +434,7 @@ static int call_nil(struct vmm_vm *vm, int kind, const struct req *r, char *err,
 static int bad_reply(struct agent_reply *rep, const char *what, char *err, size_t errlen)
 {
 	agent_reply_free(rep);
-	seterr(err, errlen, "malformed reply from the agent (%s)", what);
+	err_set(err, errlen, "malformed reply from the agent (%s)", what);
 	errno = EPROTO;
 	return -1;
 }
@@ -492,7 +479,7 @@ static int qemu_create(struct vmm_vm **out, const struct vmm_create_args *a,
 			if (!dir)
 				goto oom;
 			if (!mkdtemp(dir)) {
-				seterr(err, errlen, "mkdtemp `/tmp/pvq-XXXXXX`: %s", strerror(errno));
+				err_set(err, errlen, "mkdtemp `/tmp/pvq-XXXXXX`: %s", strerror(errno));
 				free(dir);
 				goto fail;
 			}
@@ -505,7 +492,7 @@ static int qemu_create(struct vmm_vm **out, const struct vmm_create_args *a,
 			break;
 		}
 		if (errno != EEXIST) {
-			seterr(err, errlen, "mkdir `%s`: %s", dir, strerror(errno));
+			err_set(err, errlen, "mkdir `%s`: %s", dir, strerror(errno));
 			free(dir);
 			goto fail;
 		}
@@ -514,7 +501,7 @@ static int qemu_create(struct vmm_vm **out, const struct vmm_create_args *a,
 	*out = vm;
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	err_set(err, errlen, "out of memory");
 fail:
 	if (vm) {
 		free(vm->name); free(vm->kernel); free(vm->initrd); free(vm->cmdline);
@@ -577,12 +564,12 @@ static int boot_cmdline(const struct vmm_vm *vm, const struct vmm_boot_opts *o, 
 		n += (size_t)snprintf(extra + n, sizeof extra - n, "%sprovium.time_ns=%lld",
 				      n ? " " : "", (long long)(o->initial_time * 1e9));
 	if (n >= sizeof extra) {
-		seterr(err, errlen, "kernel_cmdline_append is too long");
+		err_set(err, errlen, "kernel_cmdline_append is too long");
 		return -1;
 	}
 	base = cmdline_with(o->kernel_cmdline ? o->kernel_cmdline : vm->cmdline, extra);
 	if (!base) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	rc = qemu_cmdline_assemble(base, vm->inject_agent, out, err, errlen);
@@ -602,7 +589,7 @@ static int boot_files_cpio(const struct vmm_boot_opts *o, unsigned char **cpio, 
 		return 0;
 	files = calloc(o->nfiles, sizeof *files);
 	if (!files) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < o->nfiles; i++)
@@ -630,7 +617,7 @@ static int boot_initrd(const struct vmm_vm *vm, const unsigned char *cpio, size_
 	*out = NULL;
 	if (!vm->inject_agent && !cpio_len) {
 		if (vm->initrd && !(*out = strdup(vm->initrd))) {
-			seterr(err, errlen, "out of memory");
+			err_set(err, errlen, "out of memory");
 			return -1;
 		}
 		return 0;
@@ -646,7 +633,7 @@ static int boot_initrd(const struct vmm_vm *vm, const unsigned char *cpio, size_
 		parts[np++] = (struct overlay_part){ .data = cpio, .len = cpio_len };
 	root = cache_root();
 	if (!root) {
-		seterr(err, errlen, "no cache directory ($HOME unset)");
+		err_set(err, errlen, "no cache directory ($HOME unset)");
 		goto out;
 	}
 	rc = overlay_merge(root, parts, np, out, err, errlen);
@@ -719,7 +706,7 @@ static int kvm_probe(void *vctx, int64_t deadline, char *err, size_t errlen)
 		"console.log", "qemu.log" };
 
 	if (!mkdtemp(dir)) {
-		seterr(err, errlen, "mkdtemp: %s", strerror(errno));
+		err_set(err, errlen, "mkdtemp: %s", strerror(errno));
 		return -1;
 	}
 	run_path(&tmp, "agent.sock", path, sizeof path);
@@ -733,9 +720,9 @@ static int kvm_probe(void *vctx, int64_t deadline, char *err, size_t errlen)
 		if (qemu_spawn(&s, &proc, err, errlen) == 0) {
 			rc = handshake(&tmp, &proc, NULL, ac, true, deadline, err, errlen);
 			if (rc < 0 && qemu_wait(&proc, 0) == 1)
-				seterr(err, errlen, "the KVM guest exited before the handshake");
+				err_set(err, errlen, "the KVM guest exited before the handshake");
 			else if (rc < 0)
-				seterr(err, errlen, "timed out");
+				err_set(err, errlen, "timed out");
 		}
 	}
 	qemu_kill(&proc);
@@ -869,16 +856,16 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 	int rc = -1;
 
 	if (!vm->kernel || !*vm->kernel) {
-		seterr(err, errlen, "profile has no kernel");
+		err_set(err, errlen, "profile has no kernel");
 		return -1;
 	}
 	if (!file_exists(vm->kernel)) {
-		seterr(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
+		err_set(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
 		       vm->kernel);
 		return -1;
 	}
 	if (vm->initrd && !file_exists(vm->initrd)) {
-		seterr(err, errlen, "initrd `%s` not found (run `make guest` for the default profile)",
+		err_set(err, errlen, "initrd `%s` not found (run `make guest` for the default profile)",
 		       vm->initrd);
 		return -1;
 	}
@@ -966,7 +953,7 @@ static int qmp_cmd(struct vmm_vm *vm, const char *cmd, json_t *args, char *err, 
 	if (vm->gone)
 		return fail_gone(vm, err, errlen);
 	if (!vm->qmp) {
-		seterr(err, errlen, "the VM is not running");
+		err_set(err, errlen, "the VM is not running");
 		return -1;
 	}
 	rc = qmp_execute(vm->qmp, cmd, args, QMP_TIMEOUT_MS, NULL, err, errlen);
@@ -1049,7 +1036,7 @@ static int qemu_power_button(struct vmm_vm *vm, char *err, size_t errlen)
 		return -1;
 	if (qemu_wait(&vm->proc, 30000) != 1) {
 		stop_guest(vm);
-		seterr(err, errlen, "the guest did not power off within 30 s of the power button; "
+		err_set(err, errlen, "the guest did not power off within 30 s of the power button; "
 		       "QEMU was killed");
 		return -1;
 	}
@@ -1191,7 +1178,7 @@ static int qemu_exec(struct vmm_vm *vm, const struct vmm_exec_req *x,
 	int wait_ms = -1, rc;
 
 	if (!argv) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	exec_fields(&r, x, argv);
@@ -1232,7 +1219,7 @@ static int qemu_read_file(struct vmm_vm *vm, const char *path, char **data, size
 	*len = n;
 	agent_reply_free(&rep);
 	if (!*data) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1314,7 +1301,7 @@ static int qemu_listdir(struct vmm_vm *vm, const char *path, struct vmm_dirent *
 	v = calloc(cnt ? cnt : 1, sizeof *v);
 	if (!v) {
 		agent_reply_free(&rep);
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (uint32_t i = 0; i < cnt; i++) {
@@ -1381,7 +1368,7 @@ static int qemu_open(struct vmm_vm *vm, const char *path, int mode, int perm,
 	agent_reply_free(&rep);
 	f = calloc(1, sizeof *f);
 	if (!f) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	f->vm = vm;
@@ -1486,7 +1473,7 @@ static int qemu_exec_async(struct vmm_vm *vm, const struct vmm_exec_req *x,
 	int64_t pid = 0;
 	int rc;
 	if (!argv) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	exec_fields(&r, x, argv);
@@ -1500,7 +1487,7 @@ static int qemu_exec_async(struct vmm_vm *vm, const struct vmm_exec_req *x,
 	agent_reply_free(&rep);
 	p = calloc(1, sizeof *p);
 	if (!p) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	p->vm = vm;
@@ -1518,7 +1505,7 @@ static int qemu_proc_wait(struct vmm_proc *p, int64_t timeout_ns, bool *done,
 	int sleep_ms = 10;
 	*done = false;
 	if (p->done) {
-		seterr(err, errlen, "the process was already waited for");
+		err_set(err, errlen, "the process was already waited for");
 		return -1;
 	}
 	/* Poll proc_status (the agent's proc_wait would kill on its timeout,
@@ -1634,7 +1621,7 @@ static int qemu_console_tail(struct vmm_vm *vm, size_t max, char **out, size_t *
 			*len = 0;
 			return *out ? 0 : -1;
 		}
-		seterr(err, errlen, "read `%s`: %s", path, strerror(errno));
+		err_set(err, errlen, "read `%s`: %s", path, strerror(errno));
 		return -1;
 	}
 	*out = t;
@@ -1737,7 +1724,7 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 	if (vm->gone)
 		return fail_gone(vm, err, errlen);
 	if (!vm->qmp || !vm->ac || agent_client_fd(vm->ac) < 0) {
-		seterr(err, errlen, "the VM is not running");
+		err_set(err, errlen, "the VM is not running");
 		return -1;
 	}
 	if (!(ver = qemu_version(vm, err, errlen)))
@@ -1765,7 +1752,7 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 			return -1;
 		}
 		if ((n = agent_client_describe_pending(vm->ac, what, sizeof what)) > 0) {
-			seterr(err, errlen, "refused: %zu agent operation%s in flight: %s; wait for %s to "
+			err_set(err, errlen, "refused: %zu agent operation%s in flight: %s; wait for %s to "
 			       "finish (close its stream) before snapshotting", n, n == 1 ? " is" : "s are",
 			       what, n == 1 ? "it" : "them");
 			return -1;
@@ -1849,7 +1836,7 @@ static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, con
 		if (n != 32 || strspn(id, "0123456789abcdef") != n ||
 		    json_integer_value(json_object_get(o, "ram_size")) != (json_int_t)h->memory) {
 			json_decref(o);
-			seterr(err, errlen, "snapshot `%s`: corrupt header (backend data)", path);
+			err_set(err, errlen, "snapshot `%s`: corrupt header (backend data)", path);
 			return -1;
 		}
 		*ram_id = strdup(id);
@@ -1868,12 +1855,12 @@ static int read_section(struct snap_reader *r, uint64_t raw, unsigned char **buf
 	*buf = NULL;
 	*len = 0;
 	if (raw == 0 || raw > BOOT_FILES_MAX) {
-		seterr(err, errlen, "corrupt (`boot_files` section of %llu bytes)",
+		err_set(err, errlen, "corrupt (`boot_files` section of %llu bytes)",
 		       (unsigned long long)raw);
 		return -1;
 	}
 	if (!(*buf = malloc((size_t)raw + 1))) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	/* one byte of room past raw: the end must come exactly there */
@@ -1887,7 +1874,7 @@ static int read_section(struct snap_reader *r, uint64_t raw, unsigned char **buf
 			break;
 	}
 	if (have != raw) {
-		seterr(err, errlen, "corrupt (`boot_files` section length)");
+		err_set(err, errlen, "corrupt (`boot_files` section length)");
 		goto fail;
 	}
 	*len = have;
@@ -1923,17 +1910,17 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		return -1;
 	have_h = true;
 	if (strcmp(h.backend, "qemu") != 0) {
-		seterr(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
+		err_set(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
 		goto out;
 	}
 	if (!h.devices || (strcmp(h.devices, SNAP_DEVICES) != 0 &&
 			   strcmp(h.devices, SNAP_DEVICES_RNG) != 0)) {
-		seterr(err, errlen, "snapshot `%s`: its device layout %s is not one this provium builds",
+		err_set(err, errlen, "snapshot `%s`: its device layout %s is not one this provium builds",
 		       path, h.devices ? h.devices : "(none)");
 		goto out;
 	}
 	if (h.memory < (1u << 20) || h.cpus < 1) {
-		seterr(err, errlen, "snapshot `%s`: corrupt header (memory/cpus)", path);
+		err_set(err, errlen, "snapshot `%s`: corrupt header (memory/cpus)", path);
 		goto out;
 	}
 	if (snap_backend_data(vm, &h, path, &fast, &ram_id, err, errlen) < 0)
@@ -1943,7 +1930,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		if (read_section(r, raw, &cpio, &cpio_len, err, errlen) < 0) {
 			char e2[1024];
 			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
-			seterr(err, errlen, "%s", e2);
+			err_set(err, errlen, "%s", e2);
 			goto out;
 		}
 		k = snapfile_next_section(r, &sect, &raw, err, errlen);
@@ -1951,12 +1938,12 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	if (fast) {
 		if (k != 1 || strcmp(sect, "ram") != 0) {
 			if (k >= 0)
-				seterr(err, errlen, "snapshot `%s`: corrupt (no `ram` section)", path);
+				err_set(err, errlen, "snapshot `%s`: corrupt (no `ram` section)", path);
 			goto out;
 		}
 		if (asprintf(&ram_path, "%s.ram-%s", path, ram_id) < 0) {
 			ram_path = NULL;
-			seterr(err, errlen, "out of memory");
+			err_set(err, errlen, "out of memory");
 			goto out;
 		}
 		/* Only complete files ever carry the final name (qsnap_expand_ram
@@ -1965,14 +1952,14 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		    qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
 			char e2[1024];
 			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
-			seterr(err, errlen, "%s", e2);
+			err_set(err, errlen, "%s", e2);
 			goto out;
 		}
 		k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	}
 	if (k != 1 || strcmp(sect, "migration") != 0) {
 		if (k >= 0)
-			seterr(err, errlen, "snapshot `%s`: corrupt (no `migration` section)", path);
+			err_set(err, errlen, "snapshot `%s`: corrupt (no `migration` section)", path);
 		goto out;
 	}
 
@@ -1980,7 +1967,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	 * and the initrd it booted (profile + agent + its boot files): fw_cfg
 	 * contents are not part of the stream, and vm:reset() boots them. */
 	if (!vm->kernel || !file_exists(vm->kernel)) {
-		seterr(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
+		err_set(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
 		       vm->kernel ? vm->kernel : "");
 		goto out;
 	}
@@ -2035,20 +2022,20 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	if (!(ver = qemu_version(vm, err, errlen)))
 		goto fail;
 	if (strcmp(ver, h.qemu_version) != 0) {
-		seterr(err, errlen, "snapshot `%s` was taken with QEMU %s; this is QEMU %s", path,
+		err_set(err, errlen, "snapshot `%s` was taken with QEMU %s; this is QEMU %s", path,
 		       h.qemu_version, ver);
 		goto fail;
 	}
 	if (qsnap_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
 		char e2[1024];
 		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
-		seterr(err, errlen, "%s", e2);
+		err_set(err, errlen, "%s", e2);
 		goto fail;
 	}
 	k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	if (k != 0) {
 		if (k > 0)
-			seterr(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
+			err_set(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
 		goto fail;
 	}
 	if (qmp_cmd(vm, "cont", NULL, err, errlen) < 0)
@@ -2088,7 +2075,7 @@ fail:
 		if (!strstr(err, what)) {
 			char both[2048];
 			snprintf(both, sizeof both, "%s (%s)", what, err);
-			seterr(err, errlen, "%s", both);
+			err_set(err, errlen, "%s", both);
 		}
 	}
 	free(vm->gone);
@@ -2126,7 +2113,7 @@ int qemu_vm_reconnect(struct vmm_vm *vm, char *err, size_t errlen)
 		      "type", "socket", "data", "addr", "type", "unix", "data", "path", path,
 		      "server", 0);
 	if (!a) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	/* QEMU opens the new backend (connects: it waits in our backlog)

@@ -14,6 +14,7 @@
  * rather than a child that silently exited 127.
  *
  * Option values that carry paths are escaped QEMU-style (',' -> ',,'). */
+#include "errbuf.h"
 #include "vmm/qemu_launch.h"
 
 #include <errno.h>
@@ -33,25 +34,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static const char *qemu_binary(const char *want)
 {
@@ -150,13 +132,13 @@ static char *sock_opt(const char *run_dir, const char *leaf, char *err, size_t e
 	char path[4096];
 	struct sockaddr_un sa;
 	if (qemu_run_path(path, sizeof path, run_dir, leaf) < 0 || strlen(path) >= sizeof sa.sun_path) {
-		seterr(err, errlen, "socket path too long for a unix socket (max %zu bytes): %s/%s",
+		err_set(err, errlen, "socket path too long for a unix socket (max %zu bytes): %s/%s",
 		       sizeof sa.sun_path - 1, run_dir, leaf);
 		return NULL;
 	}
 	char *e = qesc(path);
 	if (!e)
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 	return e;
 }
 
@@ -168,7 +150,7 @@ int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t e
 
 	*argv = NULL;
 	if (!s->run_dir || !*s->run_dir) {
-		seterr(err, errlen, "qemu: no run directory");
+		err_set(err, errlen, "qemu: no run directory");
 		return -1;
 	}
 	if (!(qmp = sock_opt(s->run_dir, "qmp.sock", err, errlen)))
@@ -180,7 +162,7 @@ int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t e
 	if (s->console) {
 		char p[4096];
 		if (qemu_run_path(p, sizeof p, s->run_dir, "console.log") < 0 || !(conlog = qesc(p))) {
-			seterr(err, errlen, "console log path too long: %s", s->run_dir);
+			err_set(err, errlen, "console log path too long: %s", s->run_dir);
 			goto out;
 		}
 	}
@@ -258,7 +240,7 @@ int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t e
 	for (const char *const *e = s->extra; e && *e; e++)
 		sv_add(&v, *e);
 	if (v.oom || !v.v) {
-		seterr(err, errlen, "qemu argv: out of memory");
+		err_set(err, errlen, "qemu argv: out of memory");
 		goto out;
 	}
 	*argv = v.v;
@@ -312,27 +294,27 @@ int qemu_spawn(const struct qemu_spec *s, struct qemu_proc *p, char *err, size_t
 	if (qemu_build_argv(s, &argv, err, errlen) < 0)
 		return -1;
 	if (qemu_run_path(logpath, sizeof logpath, s->run_dir, "qemu.log") < 0) {
-		seterr(err, errlen, "run directory path too long: %s", s->run_dir);
+		err_set(err, errlen, "run directory path too long: %s", s->run_dir);
 		goto out;
 	}
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
-		seterr(err, errlen, "open /dev/null: %s", strerror(errno));
+		err_set(err, errlen, "open /dev/null: %s", strerror(errno));
 		goto out;
 	}
 	out = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0) {
-		seterr(err, errlen, "open %s: %s", logpath, strerror(errno));
+		err_set(err, errlen, "open %s: %s", logpath, strerror(errno));
 		goto out;
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		seterr(err, errlen, "pipe: %s", strerror(errno));
+		err_set(err, errlen, "pipe: %s", strerror(errno));
 		goto out;
 	}
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
-		seterr(err, errlen, "fork: %s", strerror(errno));
+		err_set(err, errlen, "fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
@@ -349,7 +331,7 @@ int qemu_spawn(const struct qemu_spec *s, struct qemu_proc *p, char *err, size_t
 		struct qemu_proc tmp = *p;
 		qemu_kill(&tmp);
 		memset(p, 0, sizeof *p);
-		seterr(err, errlen, "exec %s: %s", argv[0], strerror(childerr));
+		err_set(err, errlen, "exec %s: %s", argv[0], strerror(childerr));
 		goto out;
 	}
 	rc = 0;
@@ -395,14 +377,14 @@ int qemu_wait(struct qemu_proc *p, int timeout_ms)
 		return 1;
 	if (timeout_ms < 0)
 		return reap(p, 0);
-	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t deadline = mono_now_ns() + (int64_t)timeout_ms * 1000000;
 	int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
 	int r;
 	for (;;) {
 		r = reap(p, WNOHANG);
 		if (r != 0)
 			break;
-		int64_t left = deadline - now_ns();
+		int64_t left = deadline - mono_now_ns();
 		if (left <= 0)
 			break;
 		int ms = (int)((left + 999999) / 1000000);
@@ -494,7 +476,7 @@ int qemu_cmdline_assemble(const char *base, bool inject_agent, char **out, char 
 			if (tok_is(t, n, "rdinit=" QEMU_AGENT_RDINIT)) {
 				has_rdinit = true;
 			} else {
-				seterr(err, errlen,
+				err_set(err, errlen,
 				       "kernel cmdline sets `%.*s`, which conflicts with the injected agent "
 				       "(rdinit=" QEMU_AGENT_RDINIT "): remove the rdinit= or set "
 				       "inject_agent = false on the profile",
@@ -514,7 +496,7 @@ int qemu_cmdline_assemble(const char *base, bool inject_agent, char **out, char 
 	size_t cap = klen + 64 + strlen(QEMU_AGENT_RDINIT) + (init_args ? strlen(init_args) : 0);
 	char *r = malloc(cap);
 	if (!r) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	memcpy(r, b, klen);
@@ -695,7 +677,7 @@ static int banner_probe(const struct qemu_accel_probe *p, int64_t deadline, char
 	int rc = -1;
 
 	if (!mkdtemp(dir)) {
-		seterr(err, errlen, "mkdtemp: %s", strerror(errno));
+		err_set(err, errlen, "mkdtemp: %s", strerror(errno));
 		return -1;
 	}
 	struct qemu_spec s = {
@@ -722,11 +704,11 @@ static int banner_probe(const struct qemu_accel_probe *p, int64_t deadline, char
 		if (qemu_wait(&proc, 0) == 1) {
 			char st[128];
 			qemu_describe_status(&proc, st, sizeof st);
-			seterr(err, errlen, "KVM probe guest %s before its banner", st);
+			err_set(err, errlen, "KVM probe guest %s before its banner", st);
 			break;
 		}
-		if (now_ns() >= deadline) {
-			seterr(err, errlen, "timed out");
+		if (mono_now_ns() >= deadline) {
+			err_set(err, errlen, "timed out");
 			break;
 		}
 		poll(NULL, 0, 50);
@@ -742,29 +724,29 @@ enum accel_kind qemu_accel_resolve(enum accel_kind want, const struct qemu_accel
 {
 	char cpath[4200], perr[256];
 	if (want != ACCEL_AUTO) {
-		seterr(why, whylen, "requested");
+		err_set(why, whylen, "requested");
 		return want;
 	}
 	const char *dev = p && p->kvm_dev ? p->kvm_dev : "/dev/kvm";
 	int fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(why, whylen, "%s: %s", dev, strerror(errno));
+		err_set(why, whylen, "%s: %s", dev, strerror(errno));
 		return ACCEL_TCG;
 	}
 	close(fd);
 	if (!p || !p->kernel) {
-		seterr(why, whylen, "no kernel to probe KVM with");
+		err_set(why, whylen, "no kernel to probe KVM with");
 		return ACCEL_TCG;
 	}
 	bool cacheable = qemu_accel_cache_path(p, cpath, sizeof cpath) == 0;
 	if (cacheable) {
 		int v = cache_load(cpath);
 		if (v >= 0) {
-			seterr(why, whylen, "cached verdict %s", cpath);
+			err_set(why, whylen, "cached verdict %s", cpath);
 			return (enum accel_kind)v;
 		}
 	}
-	int64_t deadline = now_ns() + (int64_t)(p->timeout_ms > 0 ? p->timeout_ms : 4000) * 1000000;
+	int64_t deadline = mono_now_ns() + (int64_t)(p->timeout_ms > 0 ? p->timeout_ms : 4000) * 1000000;
 	perr[0] = 0;
 	int r = p->boot ? p->boot(p->ctx, deadline, perr, sizeof perr)
 			: banner_probe(p, deadline, perr, sizeof perr);
@@ -772,8 +754,8 @@ enum accel_kind qemu_accel_resolve(enum accel_kind want, const struct qemu_accel
 	if (cacheable)
 		cache_store(cpath, verdict == ACCEL_KVM ? "kvm" : "tcg");
 	if (r == 0)
-		seterr(why, whylen, "KVM probe boot succeeded");
+		err_set(why, whylen, "KVM probe boot succeeded");
 	else
-		seterr(why, whylen, "KVM probe: %s", perr[0] ? perr : "failed");
+		err_set(why, whylen, "KVM probe: %s", perr[0] ? perr : "failed");
 	return verdict;
 }

@@ -21,26 +21,13 @@
 
 #include <jansson.h>
 
+#include "errbuf.h"
 #include "vmm/qemu_snap.h"
 
 #define CHUNK (1u << 20)
 #define PAGE 4096u
 #define QMP_MS 10000
 #define FDNAME "provium-mig"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = e;
-}
 
 static int set_caps(struct qmp *q, bool ignore_shared, char *err, size_t errlen)
 {
@@ -58,7 +45,7 @@ static int pass_fd(struct qmp *q, int *mine, char *err, size_t errlen)
 	int sv[2], rc, sz = 4 << 20;
 	json_t *a;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		seterr(err, errlen, "socketpair: %s", strerror(errno));
+		err_set(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
@@ -94,14 +81,14 @@ static int wait_migration(struct qmp *q, const char *what, char *err, size_t err
 		}
 		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
 			const char *d = json_string_value(json_object_get(ret, "error-desc"));
-			seterr(err, errlen, "%s: QEMU's migration %s%s%s", what, st, d ? ": " : "",
+			err_set(err, errlen, "%s: QEMU's migration %s%s%s", what, st, d ? ": " : "",
 			       d ? d : "");
 			json_decref(ret);
 			return -1;
 		}
 		json_decref(ret);
 		if (qmp_now_ns() > end) {
-			seterr(err, errlen, "%s: the migration did not complete within %d s (status %s)",
+			err_set(err, errlen, "%s: the migration did not complete within %d s (status %s)",
 			       what, QSNAP_STALL_MS / 1000, st ? st : "none");
 			return -1;
 		}
@@ -125,7 +112,7 @@ int qsnap_save_stream(struct qmp *q, struct snap_writer *w, bool ignore_shared,
 		goto out;
 	buf = malloc(CHUNK);
 	if (!buf) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	for (;;) {
@@ -133,20 +120,20 @@ int qsnap_save_stream(struct qmp *q, struct snap_writer *w, bool ignore_shared,
 		ssize_t n;
 		int pr = poll(&p, 1, QSNAP_STALL_MS);
 		if (pr == 0) {
-			seterr(err, errlen, "the migration stream stalled for %d s", QSNAP_STALL_MS / 1000);
+			err_set(err, errlen, "the migration stream stalled for %d s", QSNAP_STALL_MS / 1000);
 			goto out;
 		}
 		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "poll: %s", strerror(errno));
+			err_set(err, errlen, "poll: %s", strerror(errno));
 			goto out;
 		}
 		n = recv(fd, buf, CHUNK, 0);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
-			seterr(err, errlen, "reading the migration stream: %s", strerror(errno));
+			err_set(err, errlen, "reading the migration stream: %s", strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -174,7 +161,7 @@ static int send_all(int fd, const char *p, size_t n, char *err, size_t errlen)
 		ssize_t w;
 		int pr = poll(&pf, 1, QSNAP_STALL_MS);
 		if (pr == 0) {
-			seterr(err, errlen, "QEMU stopped reading the migration stream for %d s",
+			err_set(err, errlen, "QEMU stopped reading the migration stream for %d s",
 			       QSNAP_STALL_MS / 1000);
 			return -1;
 		}
@@ -184,7 +171,7 @@ static int send_all(int fd, const char *p, size_t n, char *err, size_t errlen)
 		if (w < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (w < 0) {
-			seterr(err, errlen, "QEMU stopped reading the migration stream (%s)",
+			err_set(err, errlen, "QEMU stopped reading the migration stream (%s)",
 			       strerror(errno));
 			return -1;
 		}
@@ -208,7 +195,7 @@ int qsnap_load_stream(struct qmp *q, struct snap_reader *r, bool ignore_shared,
 		goto out;
 	buf = malloc(CHUNK);
 	if (!buf) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	for (;;) {
@@ -221,7 +208,7 @@ int qsnap_load_stream(struct qmp *q, struct snap_reader *r, bool ignore_shared,
 			/* QEMU's own reason is better than EPIPE when it has one */
 			char e2[512];
 			if (wait_migration(q, "restore", e2, sizeof e2) < 0 && strstr(e2, "failed"))
-				seterr(err, errlen, "%s", e2);
+				err_set(err, errlen, "%s", e2);
 			goto out;
 		}
 	}
@@ -262,7 +249,7 @@ int qsnap_write_ram(struct snap_writer *w, int fd, uint64_t size, char *err, siz
 	int rc = -1;
 
 	if (!buf) {
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	while (off < size) {
@@ -279,7 +266,7 @@ int qsnap_write_ram(struct snap_writer *w, int fd, uint64_t size, char *err, siz
 		n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
 		got = pread(fd, buf, n, (off_t)off);
 		if (got < 0) {
-			seterr(err, errlen, "reading guest RAM: %s", strerror(errno));
+			err_set(err, errlen, "reading guest RAM: %s", strerror(errno));
 			goto out;
 		}
 		if (got == 0)
@@ -322,7 +309,7 @@ static int read_exact(struct snap_reader *r, void *p, size_t n, char *err, size_
 		if (!got) {
 			if (!have)
 				return 0;
-			seterr(err, errlen, "corrupt RAM section (record cut short)");
+			err_set(err, errlen, "corrupt RAM section (record cut short)");
 			return -1;
 		}
 		have += got;
@@ -339,16 +326,16 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 
 	if (!buf || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
 		tmp = NULL;
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		seterr(err, errlen, "create `%s`: %s", tmp, strerror(errno));
+		err_set(err, errlen, "create `%s`: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (ftruncate(fd, (off_t)size) < 0) {
-		seterr(err, errlen, "ftruncate `%s`: %s", tmp, strerror(errno));
+		err_set(err, errlen, "ftruncate `%s`: %s", tmp, strerror(errno));
 		goto out;
 	}
 	for (;;) {
@@ -361,7 +348,7 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 		off = get64(hdr);
 		len = get64(hdr + 8);
 		if (off > size || len > size - off) {
-			seterr(err, errlen, "corrupt RAM section (extent beyond %llu bytes)",
+			err_set(err, errlen, "corrupt RAM section (extent beyond %llu bytes)",
 			       (unsigned long long)size);
 			goto out;
 		}
@@ -370,11 +357,11 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 			int k2 = read_exact(r, buf, n, err, errlen);
 			if (k2 != 1) {
 				if (k2 == 0)
-					seterr(err, errlen, "corrupt RAM section (extent cut short)");
+					err_set(err, errlen, "corrupt RAM section (extent cut short)");
 				goto out;
 			}
 			if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
-				seterr(err, errlen, "write `%s`: %s", tmp, strerror(errno ? errno : EIO));
+				err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno ? errno : EIO));
 				goto out;
 			}
 			off += n;
@@ -383,12 +370,12 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 	}
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
-		seterr(err, errlen, "write `%s`: %s", tmp, strerror(errno));
+		err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		seterr(err, errlen, "rename `%s`: %s", path, strerror(errno));
+		err_set(err, errlen, "rename `%s`: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -419,6 +406,6 @@ char *qsnap_qemu_version(struct qmp *q, char *err, size_t errlen)
 		s = NULL;
 	json_decref(ret);
 	if (!s)
-		seterr(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 	return s;
 }

@@ -12,6 +12,7 @@
  * ("return"/"error" with our "id"). Anything else, malformed JSON, or a
  * line over QMP_MAX_LINE breaks the connection: QEMU never sends those,
  * so they mean the peer is not a sane QEMU and we stop trusting it. */
+#include "errbuf.h"
 #include "vmm/qmp.h"
 
 #include <errno.h>
@@ -68,18 +69,6 @@ static int ms_left(int64_t deadline)
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Mark q broken with a reason (first reason wins) and copy it into err. */
 static int set_broken(struct qmp *q, char *err, size_t errlen, const char *why)
 {
@@ -87,7 +76,7 @@ static int set_broken(struct qmp *q, char *err, size_t errlen, const char *why)
 		q->is_broken = true;
 		snprintf(q->broken, sizeof q->broken, "%s", why);
 	}
-	seterr(err, errlen, "QMP: %s", q->broken);
+	err_set(err, errlen, "QMP: %s", q->broken);
 	return -1;
 }
 
@@ -240,7 +229,7 @@ static int write_all(struct qmp *q, const char *buf, size_t len, int fd, int64_t
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0) {
-			seterr(err, errlen, "QMP: %s", pr == 0 ? "timed out sending a command" : strerror(errno));
+			err_set(err, errlen, "QMP: %s", pr == 0 ? "timed out sending a command" : strerror(errno));
 			return -1;
 		}
 		ssize_t n;
@@ -281,7 +270,7 @@ static void render_error(const char *cmd, json_t *e, char *err, size_t errlen)
 {
 	const char *cls = json_string_value(json_object_get(e, "class"));
 	const char *desc = json_string_value(json_object_get(e, "desc"));
-	seterr(err, errlen, "QMP %s: %s: %s", cmd, cls ? cls : "UnknownError",
+	err_set(err, errlen, "QMP %s: %s: %s", cmd, cls ? cls : "UnknownError",
 	       desc ? desc : "(no description)");
 }
 
@@ -299,20 +288,20 @@ static int execute(struct qmp *q, const char *cmd, json_t *args, int fd, int tim
 	    json_object_set_new(msg, "id", json_integer(id)) < 0 ||
 	    (args && json_object_set(msg, "arguments", args) < 0)) {
 		json_decref(msg);
-		seterr(err, errlen, "QMP %s: cannot build the command", cmd);
+		err_set(err, errlen, "QMP %s: cannot build the command", cmd);
 		return -1;
 	}
 	char *text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	if (!text) {
-		seterr(err, errlen, "QMP %s: cannot encode the command", cmd);
+		err_set(err, errlen, "QMP %s: cannot encode the command", cmd);
 		return -1;
 	}
 	size_t tl = strlen(text);
 	char *line = malloc(tl + 2);
 	if (!line) {
 		free(text);
-		seterr(err, errlen, "QMP %s: out of memory", cmd);
+		err_set(err, errlen, "QMP %s: out of memory", cmd);
 		return -1;
 	}
 	memcpy(line, text, tl);
@@ -330,7 +319,7 @@ static int execute(struct qmp *q, const char *cmd, json_t *args, int fd, int tim
 		if (r < 0)
 			return -1;
 		if (r == 0) {
-			seterr(err, errlen, "QMP %s: timed out after %d ms", cmd, timeout_ms);
+			err_set(err, errlen, "QMP %s: timed out after %d ms", cmd, timeout_ms);
 			return -1;
 		}
 		if (json_is_string(json_object_get(obj, "event"))) {
@@ -370,7 +359,7 @@ int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int fd, int tim
 		   json_t **ret, char *err, size_t errlen)
 {
 	if (fd < 0) {
-		seterr(err, errlen, "QMP %s: no fd to pass", cmd);
+		err_set(err, errlen, "QMP %s: no fd to pass", cmd);
 		return -1;
 	}
 	return execute(q, cmd, args, fd, timeout_ms, ret, err, errlen);
@@ -387,7 +376,7 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_t **ev,
 		if (r < 0)
 			return -1;
 		if (r == 0) {
-			seterr(err, errlen, "QMP: timed out after %d ms waiting for event %s",
+			err_set(err, errlen, "QMP: timed out after %d ms waiting for event %s",
 			       timeout_ms, name ? name : "(any)");
 			return -1;
 		}
@@ -420,7 +409,7 @@ static int handshake(struct qmp *q, int64_t deadline, char *err, size_t errlen)
 	if (r < 0)
 		return -1;
 	if (r == 0) {
-		seterr(err, errlen, "QMP: timed out waiting for the greeting");
+		err_set(err, errlen, "QMP: timed out waiting for the greeting");
 		return -1;
 	}
 	bool ok = json_is_object(json_object_get(obj, "QMP"));
@@ -436,7 +425,7 @@ struct qmp *qmp_open_fd(int fd, int64_t deadline_ns, char *err, size_t errlen)
 	struct qmp *q = calloc(1, sizeof *q);
 	if (!q) {
 		close(fd);
-		seterr(err, errlen, "QMP: out of memory");
+		err_set(err, errlen, "QMP: out of memory");
 		return NULL;
 	}
 	q->fd = fd;
@@ -451,7 +440,7 @@ struct qmp *qmp_connect(const char *path, int64_t deadline_ns, char *err, size_t
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof sa.sun_path) {
-		seterr(err, errlen, "QMP socket path too long (%zu bytes, max %zu): %s",
+		err_set(err, errlen, "QMP socket path too long (%zu bytes, max %zu): %s",
 		       strlen(path), sizeof sa.sun_path - 1, path);
 		return NULL;
 	}
@@ -459,7 +448,7 @@ struct qmp *qmp_connect(const char *path, int64_t deadline_ns, char *err, size_t
 	for (;;) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			seterr(err, errlen, "QMP socket: %s", strerror(errno));
+			err_set(err, errlen, "QMP socket: %s", strerror(errno));
 			return NULL;
 		}
 		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
@@ -467,7 +456,7 @@ struct qmp *qmp_connect(const char *path, int64_t deadline_ns, char *err, size_t
 		int e = errno;
 		close(fd);
 		if ((e != ENOENT && e != ECONNREFUSED && e != EINTR) || qmp_now_ns() >= deadline_ns) {
-			seterr(err, errlen, "QMP connect %s: %s", path, strerror(e));
+			err_set(err, errlen, "QMP connect %s: %s", path, strerror(e));
 			return NULL;
 		}
 		/* QEMU has not created/bound the socket yet: retry shortly. */
