@@ -10,14 +10,19 @@
  * connection: a disconnect drops them all.
  *
  * syscall runs the raw syscall(2) in the op server itself, with the
- * request's buffers spliced into the named argument slots; a syscall that
- * kills the server (exit, a fatal signal) is survived by the supervisor
+ * request's buffers spliced into the named argument slots and the
+ * request's patches (the address of one buffer written into another,
+ * for nested pointers) applied first; every index and offset is checked
+ * before anything is written. Descriptors a syscall opens live in the op
+ * server, so they stay valid for later syscalls. A syscall that kills
+ * the server (exit, a fatal signal) is survived by the supervisor
  * restarting it.
  */
 #include "agent/agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -217,11 +222,69 @@ void op_stream_close(uint64_t id, const msgpack_object *req)
 	reply_nil(id);
 }
 
+/* Write the address of bv[source] as 8 bytes little-endian into
+ * bv[target] at offset, for each [target, offset, source] of patches.
+ * Everything is validated first; on a bad patch replies bad_request and
+ * returns -1 with no buffer touched. */
+static int apply_patches(uint64_t id, const msgpack_object *patches, char **bv,
+			 const size_t *bl, uint32_t nb)
+{
+	char msg[160];
+
+	if (patches->type != MSGPACK_OBJECT_ARRAY) {
+		reply_bad(id, "patches must be an array of [target, offset, source]");
+		return -1;
+	}
+	for (uint32_t i = 0; i < patches->via.array.size; i++) {
+		const msgpack_object *p = &patches->via.array.ptr[i];
+		int64_t tgt, off, src;
+
+		if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size != 3 ||
+		    proto_obj_int(&p->via.array.ptr[0], &tgt) < 0 ||
+		    proto_obj_int(&p->via.array.ptr[1], &off) < 0 ||
+		    proto_obj_int(&p->via.array.ptr[2], &src) < 0) {
+			snprintf(msg, sizeof msg, "patches[%u] must be "
+				 "[target, offset, source] integers", i);
+			reply_bad(id, msg);
+			return -1;
+		}
+		if (tgt < 0 || tgt >= nb || src < 0 || src >= nb) {
+			snprintf(msg, sizeof msg, "patches[%u]: buffer index "
+				 "out of range (target %lld, source %lld, %u bufs)",
+				 i, (long long)tgt, (long long)src, nb);
+			reply_bad(id, msg);
+			return -1;
+		}
+		if (off < 0 || (uint64_t)off > bl[tgt] ||
+		    bl[tgt] - (uint64_t)off < 8) {
+			snprintf(msg, sizeof msg, "patches[%u]: offset %lld + 8 "
+				 "exceeds buffer %lld of %zu bytes",
+				 i, (long long)off, (long long)tgt, bl[tgt]);
+			reply_bad(id, msg);
+			return -1;
+		}
+	}
+	for (uint32_t i = 0; i < patches->via.array.size; i++) {
+		const msgpack_object *p = &patches->via.array.ptr[i];
+		int64_t tgt, off, src;
+		uint64_t addr;
+
+		proto_obj_int(&p->via.array.ptr[0], &tgt);
+		proto_obj_int(&p->via.array.ptr[1], &off);
+		proto_obj_int(&p->via.array.ptr[2], &src);
+		addr = (uint64_t)(uintptr_t)bv[src];
+		for (int b = 0; b < 8; b++)
+			bv[tgt][off + b] = (char)(addr >> (8 * b));
+	}
+	return 0;
+}
+
 void op_syscall(uint64_t id, const msgpack_object *req)
 {
 	const msgpack_object *args = proto_get(req, "args");
 	const msgpack_object *bufs = proto_get(req, "bufs");
 	const msgpack_object *ptrs = proto_get(req, "ptrs");
+	const msgpack_object *patches = proto_get(req, PROTO_F_PATCHES);
 	long a[6] = { 0 };
 	char **bv = NULL;
 	size_t *bl = NULL;
@@ -273,8 +336,8 @@ void op_syscall(uint64_t id, const msgpack_object *req)
 
 			if (proto_obj_bytes(&bufs->via.array.ptr[i], &p, &n) < 0 ||
 			    proto_obj_int(&ptrs->via.array.ptr[i], &slot) < 0 ||
-			    slot < 0 || slot > 5) {
-				reply_bad(id, "bufs must be bytes, ptrs slots 0..5");
+			    slot < -1 || slot > 5) {
+				reply_bad(id, "bufs must be bytes, ptrs slots 0..5 or -1");
 				goto out;
 			}
 			bv[i] = malloc(n ? n : 1);
@@ -284,9 +347,12 @@ void op_syscall(uint64_t id, const msgpack_object *req)
 			}
 			memcpy(bv[i], p, n);
 			bl[i] = n;
-			a[slot] = (long)bv[i];
+			if (slot >= 0)
+				a[slot] = (long)bv[i];
 		}
 	}
+	if (patches && apply_patches(id, patches, bv, bl, nb) < 0)
+		goto out;
 	errno = 0;
 	ret = syscall((long)nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	e = ret == -1 ? errno : 0;

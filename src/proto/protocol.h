@@ -150,8 +150,16 @@
  *   stream_close 142  channel: uint  -> nil
  *
  *   syscall      150  nr: int, args: [int] (up to 6), bufs: [bin],
- *                     ptrs: [uint] (ptrs[i] = arg slot receiving the
- *                     address of bufs[i])
+ *                     ptrs: [int] (ptrs[i] = arg slot 0..5 receiving the
+ *                     address of bufs[i], or -1: no slot, the buffer is
+ *                     reached only through a patch),
+ *                     patches: [[target: uint, offset: uint,
+ *                     source: uint]] (optional; before the call the
+ *                     guest address of bufs[source] is written as 8
+ *                     bytes little-endian at bufs[target][offset..+8] —
+ *                     nested pointers, e.g. an ioctl struct holding a
+ *                     pointer to a payload; target/source index bufs and
+ *                     offset + 8 <= len(bufs[target]), else bad_request)
  *                -> {ret: int, errno: int, out_bufs: [bin]}
  *                   out_bufs omitted when no bufs were given.
  *   poweroff     151  reboot: bool (default false)  -> nil, then the
@@ -167,8 +175,9 @@
 
 #include <stdint.h>
 
-/* Bump on ANY wire change (see the essay above) and update test_proto.c. */
-#define PROTOCOL_VERSION 1
+/* Bump on ANY wire change (see the essay above) and update test_proto.c.
+ * 2: syscall gained "patches" and ptrs[i] = -1. */
+#define PROTOCOL_VERSION 2
 
 /* Largest frame body either side accepts (bytes). */
 #define PROTO_FRAME_MAX (32u << 20)
@@ -258,6 +267,7 @@ enum proto_kind {
 #define PROTO_F_CODE "code"
 #define PROTO_F_ERRNO "errno"
 #define PROTO_F_DATA "data"
+#define PROTO_F_PATCHES "patches"
 
 #define PROTO_OUTCOME_OK "ok"
 #define PROTO_OUTCOME_ERR "err"

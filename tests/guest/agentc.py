@@ -16,7 +16,7 @@ import struct
 import sys
 import time
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 K_HELLO, K_HELLO_OK, K_HELLO_ERR = 1, 2, 3
 K = dict(exec=100, read_file=101, write_file=102, stat=103, listdir=104,
          mkdir=105, unlink=106, rename=107, clock_get=108, clock_set=109,
@@ -323,6 +323,21 @@ def smoke(path, reconnects):
     check("tail from beginning + append", got == b"old\nnew\n", repr(got))
     r = c.call("syscall", nr=39)  # getpid
     check("syscall getpid", r["ret"] > 1 and r["errno"] == 0, repr(r))
+    # patches: the address of bufs[1] written LE into bufs[0] at offset 8
+    # (ioctl(-1, FIONREAD, ...) fails with EBADF before reading anything)
+    r = c.call("syscall", nr=16, args=[-1, 0x541B], bufs=[bytes(16), b"x"],
+               ptrs=[2, -1], patches=[[0, 8, 1]])
+    addr = int.from_bytes(r["out_bufs"][0][8:16], "little")
+    check("syscall patch writes the address",
+          r["errno"] == 9 and addr != 0 and r["out_bufs"][0][:8] == bytes(8), repr(r))
+    for bad in ([[0, 9, 1]], [[0, -1, 1]], [[2, 0, 1]], [[0, 0, 5]], [[0, 0]], [7], "x"):
+        try:
+            c.call("syscall", nr=16, args=[-1, 0x541B], bufs=[bytes(16), b"x"],
+                   ptrs=[2, -1], patches=bad)
+            check("bad patch %r refused" % (bad,), False)
+        except AgentError as e:
+            check("bad patch %r refused" % (bad,), "bad_request" in str(e), str(e))
+    check("agent serves after bad patches", c.call("ping") is None)
 
     # Reconnect storm: drop the connection N times; each new session must
     # handshake and serve an op. Half the drops happen mid-frame.
@@ -350,7 +365,9 @@ def smoke(path, reconnects):
 
     c = Conn(path)
     v = c.hello(version=999)
-    check("hello version mismatch -> HelloErr", v.get("kind") == K_HELLO_ERR, repr(v))
+    check("hello version mismatch -> HelloErr", v.get("kind") == K_HELLO_ERR and
+          "version mismatch: host 999, agent %d" % PROTOCOL_VERSION in v.get("message", ""),
+          repr(v))
     v = c.hello()
     check("hello after HelloErr", v.get("kind") == K_HELLO_OK, repr(v))
     c.close()

@@ -45,7 +45,9 @@ static void expect_bytes(struct enc *e, const char *want, size_t n)
 static void pin_version_and_limits(void **state)
 {
 	(void)state;
-	assert_int_equal(PROTOCOL_VERSION, 1);
+	/* 2: syscall gained "patches" (nested pointers) and ptrs[i] = -1 */
+	assert_int_equal(PROTOCOL_VERSION, 2);
+	assert_string_equal(PROTO_F_PATCHES, "patches");
 	assert_int_equal(PROTO_FRAME_MAX, 32u << 20);
 	assert_string_equal(PROTO_PORT_NAME, "org.provium.agent");
 }
@@ -101,7 +103,7 @@ static void pin_hello(void **state)
 
 	enc_init(&e);
 	proto_pack_hello(&e.pk, PROTOCOL_VERSION);
-	EXPECT(&e, "\x82\xa4kind\x01\xb0protocol_version\x01");
+	EXPECT(&e, "\x82\xa4kind\x01\xb0protocol_version\x02");
 }
 
 static void pin_hello_ok(void **state)

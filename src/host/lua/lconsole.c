@@ -11,7 +11,10 @@
  *
  * console:expect reads console.log, not the socket, and CONSUMES: each VM
  * keeps the offset just past the last match (con_consumed), so the same
- * text expected twice waits for its next occurrence (after vm:reset()).
+ * text expected twice waits for its next occurrence (after vm:reset():
+ * same QEMU, the log keeps growing). A boot or a restore starts a new
+ * QEMU with a new, empty log: the offset belongs to the boot it was taken
+ * in (con_epoch = the VM's boot_ns) and starts over at 0 on the next.
  * A backend without run_path (local) raises "console is not supported"
  * from vm:console() itself. */
 #include <errno.h>
@@ -217,6 +220,10 @@ static int c_expect(lua_State *L)
 	int64_t end = now_ns() + t;
 	luaL_argcheck(L, plen > 0, 2, "pattern must not be empty");
 	lua_settop(L, 3);
+	if (v->con_epoch != v->boot_ns) {    /* a new QEMU since: a new log */
+		v->con_epoch = v->boot_ns;
+		v->con_consumed = 0;
+	}
 	for (;;) {
 		size_t n;
 		const char *log, *hit;

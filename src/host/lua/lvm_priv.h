@@ -41,6 +41,7 @@ struct lvm {
 	int con_fd;               /* shared connection to console.sock, -1 when none */
 	int con_refs;             /* live ConsoleStreams using con_fd */
 	int64_t con_consumed;     /* console:expect's offset into console.log */
+	int64_t con_epoch;        /* boot_ns of the log con_consumed counts in */
 };
 
 struct lfile {

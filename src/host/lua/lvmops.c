@@ -5,7 +5,8 @@
  * buffers the agent copies in, splices into the named argument slots and
  * copies back out (out_bufs). ioctl is syscall(SYS_ioctl) with `data` as
  * the third argument's buffer: fd is a guest fd number (file:fd() is
- * one: the agent's file handle is the guest fd).
+ * one: the agent's file handle is the guest fd). Its opts.bufs are
+ * spliced into data at opts.ptr_offsets by the agent's syscall patches.
  *
  * batch(fn) runs fn(b) to collect ops (b:run, b:read_file, ...), then
  * sends them all before reading any reply (one round trip over the agent;
@@ -157,16 +158,21 @@ static int vm_syscall(lua_State *L)
 
 /* vm:ioctl(fd, cmd[, data[, opts]]) -> {ret, result, errno, out_data, out_bufs}
  * fd is a guest fd number: file:fd() (the agent's file handle is the
- * guest fd) or the File itself. opts.bufs with
- * opts.ptr_offsets (addresses inside data) needs agent support that does
- * not exist yet and is refused too. */
+ * guest fd) or the File itself. data is the third argument's buffer.
+ * opts.bufs are further buffers and opts.ptr_offsets[i] the byte offset
+ * inside data where the guest address of bufs[i] is written (8 bytes,
+ * little-endian) before the call: ioctls whose struct points at a
+ * payload. On the wire data is bufs[0] in slot 2 and each opts buffer is
+ * a slot-less buffer reached through a patch into bufs[0]. */
 static int vm_ioctl(lua_State *L)
 {
 	struct lvm *v = lvm_check(L, 1);
 	struct guest_syscall s = {.nr = SYS_ioctl};
-	const char *bufs[1];
-	size_t lens[1];
-	int ptrs[1] = {2};
+	const char *bufs[MAX_BUFS];
+	size_t lens[MAX_BUFS];
+	int ptrs[MAX_BUFS];
+	struct guest_patch patches[MAX_BUFS];
+	size_t nextra = 0;
 	if (!can_syscall(v))
 		return lvm_unsupported(L, v, "ioctl");
 	if (luaL_testudata(L, 2, FILE_MT)) {
@@ -178,35 +184,78 @@ static int vm_ioctl(lua_State *L)
 		s.args[0] = int_arg(L, 2, "ioctl", 1);
 	}
 	s.args[1] = int_arg(L, 3, "ioctl", 2);
-	if (!lua_isnoneornil(L, 5)) {
-		luaL_checktype(L, 5, LUA_TTABLE);
-		if (lua_getfield(L, 5, "bufs") != LUA_TNIL || lua_getfield(L, 5, "ptr_offsets") != LUA_TNIL)
-			return luaL_error(L, "ioctl: opts.bufs / opts.ptr_offsets are not supported yet "
-			                  "(the agent has no ioctl op); pass the struct in data");
-		lua_pop(L, 1);
-	}
-	if (!lua_isnoneornil(L, 4)) {
+	lua_settop(L, 5);
+	if (!lua_isnil(L, 4)) {
 		bufs[0] = luaL_checklstring(L, 4, &lens[0]);
+		ptrs[0] = 2;
+		s.nbufs = 1;
+	}
+	if (!lua_isnil(L, 5)) {
+		luaL_checktype(L, 5, LUA_TTABLE);
+		lua_getfield(L, 5, "bufs");                 /* 6, anchors the strings */
+		lua_getfield(L, 5, "ptr_offsets");          /* 7 */
+		if (!lua_isnil(L, 6)) {
+			if (!lua_istable(L, 6))
+				return luaL_error(L, "ioctl: opts.bufs must be an array of strings");
+			nextra = (size_t)luaL_len(L, 6);
+		}
+		if (!lua_isnil(L, 7) && !lua_istable(L, 7))
+			return luaL_error(L, "ioctl: opts.ptr_offsets must be an array of integers");
+		if ((lua_isnil(L, 7) ? 0 : (size_t)luaL_len(L, 7)) != nextra)
+			return luaL_error(L, "ioctl: opts.ptr_offsets needs one offset (into data) per "
+			                  "opts.bufs entry (%d bufs, %d offsets)", (int)nextra,
+			                  lua_isnil(L, 7) ? 0 : (int)luaL_len(L, 7));
+		if (nextra && !s.nbufs)
+			return luaL_error(L, "ioctl: opts.bufs needs data (the struct that holds "
+			                  "the pointers)");
+		if (nextra > MAX_BUFS - 1)
+			return luaL_error(L, "ioctl: at most %d opts.bufs", MAX_BUFS - 1);
+		for (size_t i = 0; i < nextra; i++) {
+			lua_Integer off;
+			lua_geti(L, 6, (lua_Integer)i + 1);
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_error(L, "ioctl: opts.bufs[%d] must be a string", (int)i + 1);
+			bufs[i + 1] = lua_tolstring(L, -1, &lens[i + 1]);  /* anchored by opts.bufs */
+			ptrs[i + 1] = -1;
+			lua_pop(L, 1);
+			lua_geti(L, 7, (lua_Integer)i + 1);
+			if (!lua_isinteger(L, -1))
+				return luaL_error(L, "ioctl: opts.ptr_offsets[%d] must be an integer, got %s",
+				                  (int)i + 1, luaL_typename(L, -1));
+			off = lua_tointeger(L, -1);
+			lua_pop(L, 1);
+			if (off < 0 || (size_t)off > lens[0] || lens[0] - (size_t)off < 8)
+				return luaL_error(L, "ioctl: opts.ptr_offsets[%d] = %d is out of range: a "
+				                  "pointer needs 8 bytes inside data (%d bytes), so offsets "
+				                  "go from 0 to %d", (int)i + 1, (int)off, (int)lens[0],
+				                  (int)lens[0] - 8);
+			patches[i].target = 0;
+			patches[i].offset = (uint64_t)off;
+			patches[i].source = (uint32_t)(i + 1);
+		}
+		s.nbufs += nextra;
+		s.patches = patches;
+		s.npatches = nextra;
+	}
+	if (s.nbufs) {
 		s.bufs = bufs;
 		s.buf_lens = lens;
 		s.ptrs = ptrs;
-		s.nbufs = 1;
-	} else {
-		s.args[2] = 0;
 	}
 	lvm_need_booted(L, v, "ioctl");
 	do_syscall(L, v, &s, "ioctl");
+	lua_getfield(L, -1, "out_bufs");                    /* raw: {data, bufs...} or nil */
+	lua_createtable(L, (int)nextra, 0);                 /* out_bufs: the opts bufs only */
+	for (size_t i = 0; i < nextra; i++) {
+		lua_rawgeti(L, -2, (lua_Integer)i + 2);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -3, "out_bufs");
 	if (s.nbufs) {
-		lua_getfield(L, -1, "out_bufs");
 		lua_rawgeti(L, -1, 1);
 		lua_setfield(L, -3, "out_data");
-		lua_pop(L, 1);
-		lua_newtable(L);
-		lua_setfield(L, -2, "out_bufs");
-	} else {
-		lua_newtable(L);
-		lua_setfield(L, -2, "out_bufs");
 	}
+	lua_pop(L, 1);
 	return 1;
 }
 

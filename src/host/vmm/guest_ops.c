@@ -115,7 +115,17 @@ static void build_syscall(msgpack_packer *pk, void *ctx)
 	proto_pack_key(pk, "ptrs");
 	msgpack_pack_array(pk, s->nbufs);
 	for (size_t i = 0; i < s->nbufs; i++)
-		msgpack_pack_uint32(pk, (uint32_t)s->ptrs[i]);
+		msgpack_pack_int32(pk, s->ptrs[i]);
+	if (!s->npatches)
+		return;
+	proto_pack_key(pk, PROTO_F_PATCHES);
+	msgpack_pack_array(pk, s->npatches);
+	for (size_t i = 0; i < s->npatches; i++) {
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint32(pk, s->patches[i].target);
+		msgpack_pack_uint64(pk, s->patches[i].offset);
+		msgpack_pack_uint32(pk, s->patches[i].source);
+	}
 }
 
 /* Decode {ret, errno, out_bufs?} into res. 0 or -1. */
@@ -165,7 +175,8 @@ int guest_syscall(const struct vmm_ops *ops, struct vmm_vm *vm, const struct gue
 		return VMM_UNSUPPORTED;
 	}
 	struct guest_syscall copy = *s;   /* build callbacks take a non-const ctx */
-	rc = agent_call(c, PROTO_K_SYSCALL, s->nbufs ? 4 : 2, build_syscall, &copy,
+	size_t nfields = 2 + (s->nbufs ? 2 : 0) + (s->nbufs && s->npatches ? 1 : 0);
+	rc = agent_call(c, PROTO_K_SYSCALL, nfields, build_syscall, &copy,
 	                GUEST_OP_TIMEOUT_MS, &r, err, errlen);
 	if (rc == 0 && decode_syscall(r.value, s->nbufs, res) < 0)
 		rc = bad_reply("syscall", err, errlen);

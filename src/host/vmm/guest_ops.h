@@ -30,13 +30,26 @@ int guest_clock_set(const struct vmm_ops *ops, struct vmm_vm *vm, int64_t ns,
                     char *err, size_t errlen);
 
 /* ---- syscall ---- */
+
+/* Before the call, the guest address of bufs[source] is written (8 bytes,
+ * little-endian) into bufs[target] at offset: nested pointers, e.g. an
+ * ioctl struct whose field points at a payload. The agent validates
+ * indexes and offset + 8 <= buf_lens[target] and refuses a bad patch. */
+struct guest_patch {
+	uint32_t target, source;
+	uint64_t offset;
+};
+
 struct guest_syscall {
 	int64_t nr;
 	int64_t args[6];
 	const char *const *bufs;  /* nbufs byte buffers, or NULL */
 	const size_t *buf_lens;
-	const int *ptrs;          /* arg slot (0..5) receiving bufs[i]'s address */
+	const int *ptrs;          /* arg slot (0..5) receiving bufs[i]'s address,
+	                             or -1: reached only through a patch */
 	size_t nbufs;
+	const struct guest_patch *patches;  /* npatches, or NULL (agent only) */
+	size_t npatches;
 };
 
 struct guest_syscall_result {
