@@ -100,6 +100,7 @@ static void m_var(void) { put("host/var", "var-longer-now\n"); }
 static void m_kernel_b(void) { put("kb", "kernel b, longer\n"); }
 static void m_initrd_path(void) { static char p[256]; snprintf(p, sizeof p, "%s/ib2", dir);
 	put("ib2", "x"); profs[1].initrd = p; }
+static void m_overlay(void) { put("ovl", "agent overlay, rebuilt\n"); }
 static void m_base_for_derived(void) { put("tests/fx/base.fixture.lua", "-- changed again\n"); }
 
 static void key_inputs(void **st)
@@ -112,6 +113,13 @@ static void key_inputs(void **st)
 	put("ib", "initrd b");
 	profs[1].kernel = kb;
 	profs[1].initrd = ib;
+	{
+		static char ovl[256];
+		snprintf(ovl, sizeof ovl, "%s/ovl", dir);
+		put("ovl", "agent overlay\n");
+		profs[1].inject_agent = true;
+		profs[1].agent_overlay_path = ovl;
+	}
 	put("tests/lib/h.lua", "local d = require('lib.deep')\nreturn 1\n");
 	put("tests/lib/deep.lua", "return 'deep'\n");
 	put("tests/lib/comment.lua", "return 'c'\n");
@@ -137,6 +145,7 @@ static void key_inputs(void **st)
 	assert_false(changes("fx/base", m_var));          /* variable path */
 	assert_true(changes("fx/base", m_kernel_b));      /* another profile's kernel */
 	assert_true(changes("fx/base", m_initrd_path));   /* initrd path */
+	assert_true(changes("fx/base", m_overlay));       /* a new agent overlay */
 	assert_true(changes("fx/derived", m_base_for_derived)); /* transitive fixture */
 
 	/* Identity folds in. */
