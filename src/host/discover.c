@@ -177,7 +177,8 @@ int discover(const char *const *roots, size_t nroots, const char *suffix,
 		}
 		free(root);
 	}
-	qsort(out->v, out->n, sizeof *out->v, by_display);
+	if (out->n)
+		qsort(out->v, out->n, sizeof *out->v, by_display);
 	/* The same file reached through two roots is listed once. */
 	size_t w = 0;
 	for (size_t i = 0; i < out->n; i++) {

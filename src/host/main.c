@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 	}
 	memset(&cfg, 0, sizeof cfg);
 	if (load_config(&o, &cfg) != 0) {
+		config_free(&cfg);
 		cli_opts_free(&o);
 		return 2;
 	}

@@ -49,7 +49,7 @@ extern const char embedded_framework_lua[], embedded_framework_lua_end[];
 /* Read a whole file into a malloc'd buffer. 0 or -1/errno. */
 static int read_file(const char *path, char **out, size_t *outlen)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int saved;

@@ -13,14 +13,31 @@
 
 static char err[256];
 
-/* cli_parse() keeps pointers into argv, so the copies live for the whole
- * test binary (deliberately never freed). */
+/* cli_parse() keeps pointers into argv, so the copies live until the
+ * group teardown frees them all. */
+static char **kept[256];
+static size_t nkept;
+
+static int free_kept(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < nkept; i++) {
+		for (char **a = kept[i]; *a; a++)
+			free(*a);
+		free(kept[i]);
+	}
+	nkept = 0;
+	return 0;
+}
+
 static int parse_v(struct cli_opts *o, const char *const *words)
 {
 	int n = 0;
 	while (words[n])
 		n++;
 	char **argv = calloc((size_t)n + 2, sizeof *argv);
+	assert_true(argv && nkept < sizeof kept / sizeof *kept);
+	kept[nkept++] = argv;
 	argv[0] = strdup("provium");
 	for (int i = 0; i < n; i++)
 		argv[i + 1] = strdup(words[i]);
@@ -228,5 +245,5 @@ int main(void)
 		cmocka_unit_test(filter_json),
 		cmocka_unit_test(pool_arithmetic),
 	};
-	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("cli", tests, NULL, free_kept);
 }

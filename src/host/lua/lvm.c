@@ -1117,7 +1117,7 @@ static int vm_push_file(lua_State *L)
 	} else {
 		lua_pushstring(L, host);
 	}
-	f = fopen(lua_tostring(L, -1), "rb");
+	f = fopen(lua_tostring(L, -1), "rbe");
 	if (!f)
 		return luaL_error(L, "vm `%s`: push_file: open `%s`: %s", v->name,
 		                  lua_tostring(L, -1), strerror(errno));

@@ -210,9 +210,9 @@ int snapfile_create(struct snap_writer **out, const char *path, const struct sna
 		err_set(err, errlen, "snapshot `%s`: out of memory", path);
 		goto fail;
 	}
-	w->f = fopen(path, "wbx");
+	w->f = fopen(path, "wbxe");
 	if (!w->f && errno == EEXIST && unlink(path) == 0)
-		w->f = fopen(path, "wbx");
+		w->f = fopen(path, "wbxe");
 	if (!w->f) {
 		err_set(err, errlen, "create `%s`: %s", path, strerror(errno));
 		goto fail;
@@ -398,7 +398,7 @@ int snapfile_open(struct snap_reader **out, const char *path, struct snap_header
 		err_set(err, errlen, "snapshot `%s`: out of memory", path);
 		goto fail;
 	}
-	r->f = fopen(path, "rb");
+	r->f = fopen(path, "rbe");
 	if (!r->f) {
 		err_set(err, errlen, "open `%s`: %s", path, strerror(errno));
 		goto fail;

@@ -79,7 +79,8 @@ static int walk(struct snap_writer *w, const char *abs, const char *rel, char *e
 			goto oom;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmpstr);
+	if (n)
+		qsort(names, n, sizeof(*names), cmpstr);
 	for (size_t i = 0; i < n; i++) {
 		char ap[MAX_PATH], rp[MAX_PATH];
 		struct stat st;

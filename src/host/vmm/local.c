@@ -194,7 +194,7 @@ static int local_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			}
 			*slash = '/';
 		}
-		f = fopen(p, "wb");
+		f = fopen(p, "wbe");
 		if (!f || fwrite(o->files[i].content, 1, o->files[i].len, f) != o->files[i].len ||
 		    fclose(f) != 0) {
 			err_set(err, errlen, "boot file `%s`: %s", o->files[i].path, strerror(errno));
@@ -337,6 +337,10 @@ static int spawn(struct vmm_vm *vm, const struct vmm_exec_req *r,
 			if (write(ex[1], &e, sizeof(e)) < 0) { /* nothing to do */ }
 			_exit(127);
 		}
+#ifdef CLOSE_RANGE_CLOEXEC
+		/* the process gets 0-2 only, not the runner's other fds */
+		(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+#endif
 		execvpe(r->file, (char *const *)(uintptr_t)r->argv,
 		        (char *const *)(uintptr_t)envp);
 		{

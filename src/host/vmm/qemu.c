@@ -1761,7 +1761,7 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t 
 	if (running && qmp_cmd(vm, "stop", NULL, err, errlen) < 0)
 		return -1;
 	{
-		FILE *ur = fopen("/dev/urandom", "rb");
+		FILE *ur = fopen("/dev/urandom", "rbe");
 		size_t got = ur ? fread(rnd, 1, sizeof rnd, ur) : 0;
 		if (ur)
 			fclose(ur);

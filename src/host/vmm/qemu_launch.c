@@ -274,6 +274,11 @@ static void child_exec(char **argv, pid_t parent, int in, int out, int errpipe)
 	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		goto fail;
+#ifdef CLOSE_RANGE_CLOEXEC
+	/* QEMU inherits only 0-2: fds opened without O_CLOEXEC (a test's
+	 * io.open, the caller's) close at exec; errpipe stays usable until then. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+#endif
 	execvp(argv[0], argv);
 fail:
 	e = errno;

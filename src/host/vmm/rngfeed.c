@@ -50,6 +50,11 @@ static void feed(const char *path, uint64_t seed, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);
+	/* a fork without exec: drop the runner's sockets and event pipe so no
+	 * peer waits on this process for an EOF */
+#ifdef CLOSE_RANGE_CLOEXEC /* close_range() is declared too */
+	(void)close_range(3, ~0U, 0);
+#endif
 	signal(SIGPIPE, SIG_DFL);
 	fd = open(path, O_WRONLY | O_CLOEXEC);  /* blocks until QEMU opens it */
 	if (fd < 0)
