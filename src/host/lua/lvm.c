@@ -45,6 +45,7 @@
 #include "vmm/vmm.h"
 #include "vmm/qemu_vm.h"
 #include "lua/lsnapshot.h"
+#include "snap/snapfile.h"
 
 #define RESULT_MT "provium.runresult"
 
@@ -1887,15 +1888,23 @@ static int vm_restore(lua_State *L)
 		return luaL_error(L, "vm `%s`: restore: %s", v->name, err);
 	v->state = VM_BOOTED;
 	v->boot_ns = mono_ns();
-	lua_createtable(L, 0, 5);
-	lua_pushstring(L, global_string(L, "_provium_file"));
-	lua_setfield(L, -2, "file");
-	lua_pushstring(L, v->name);
-	lua_setfield(L, -2, "vm_name");
-	lua_pushstring(L, v->profile);
-	lua_setfield(L, -2, "profile");
-	lua_pushinteger(L, 0);
-	lua_setfield(L, -2, "memory_bytes");
+	{
+		/* the event reports what the snapshot's header restored */
+		struct snap_header h = {0};
+		char herr[256];
+		bool have = snapfile_read_header(path, &h, herr, sizeof herr) == 0;
+		lua_createtable(L, 0, 5);
+		lua_pushstring(L, global_string(L, "_provium_file"));
+		lua_setfield(L, -2, "file");
+		lua_pushstring(L, v->name);
+		lua_setfield(L, -2, "vm_name");
+		lua_pushstring(L, have && h.profile && *h.profile ? h.profile : v->profile);
+		lua_setfield(L, -2, "profile");
+		lua_pushinteger(L, have ? (lua_Integer)h.memory : 0);
+		lua_setfield(L, -2, "memory_bytes");
+		if (have)
+			snap_header_free(&h);
+	}
 	lua_pushinteger(L, v->cid);
 	lua_setfield(L, -2, "cid");
 	emit(L, "vm_spawned");
