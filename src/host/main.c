@@ -202,6 +202,17 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 	return 0;
 }
 
+/* An empty selection is not an error, but say why nothing ran. */
+static void no_tests_notice(const struct cli_opts *o, const char *const *paths, size_t np)
+{
+	fprintf(stderr, "provium: no test files to run: no *.test.lua under");
+	for (size_t i = 0; i < np; i++)
+		fprintf(stderr, "%s `%s`", i ? "," : "", paths[i]);
+	if (o->filter || o->since || o->rerun_failed)
+		fprintf(stderr, " matched the selection (--filter/--since/--rerun-failed)");
+	fprintf(stderr, "\n");
+}
+
 static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 {
 	struct file_list fl;
@@ -318,6 +329,8 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 				break;
 			goto wait_change;
 		}
+		if (fl.n == 0 && !o->json && !o->events_stdout)
+			no_tests_notice(o, paths, np);
 		sinks_begin_run(&sinks);
 		struct dispatch_opts d = {
 			.cfg = cfg, .roots = (const char *const *)roots, .filter = &o->tf, .vmm = o->vmm,

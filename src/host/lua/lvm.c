@@ -477,6 +477,71 @@ static void profile_view(lua_State *L, int idx, const char *name, struct vmm_pro
 	lua_pop(L, 4);
 }
 
+/* Levenshtein distance, for "did you mean" (short names only). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[65];
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* Raise "unknown profile", naming the declared ones (sorted) and the
+ * closest to a typo. profiles: stack index of _provium_profiles. */
+static void unknown_profile(lua_State *L, int profiles, const char *vm, const char *name)
+{
+	const char *names[32], *best = NULL;
+	size_t n = 0, bestd = 3;
+	luaL_Buffer b;
+	lua_pushnil(L);
+	while (lua_next(L, profiles) != 0) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING || n == sizeof names / sizeof *names)
+			continue;
+		{
+			const char *k = lua_tostring(L, -1);
+			size_t i = n++, d = edit_distance(name, k);
+			for (; i > 0 && strcmp(names[i - 1], k) > 0; i--)
+				names[i] = names[i - 1];
+			names[i] = k;
+			if (d < bestd || (d == bestd && best && strcmp(k, best) < 0)) {
+				bestd = d;
+				best = k;
+			}
+		}
+	}
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "vm `%s`: unknown profile `%s` (declare [profiles.%s] in provium.toml)",
+	                vm, name, name);
+	luaL_addvalue(&b);
+	if (best) {
+		lua_pushfstring(L, "; did you mean `%s`?", best);
+		luaL_addvalue(&b);
+	}
+	luaL_addstring(&b, " Known profiles:");
+	for (size_t i = 0; i < n; i++) {
+		lua_pushfstring(L, "%s %s", i ? "," : "", names[i]);
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	lua_error(L);
+}
+
 /* Push _provium_profiles[name] or raise naming the profile. The built-in
  * profile `default` is always present (guestkit.c). */
 static void push_profile(lua_State *L, const struct lvm *v, const char *name)
@@ -489,8 +554,8 @@ static void push_profile(lua_State *L, const struct lvm *v, const char *name)
 		lua_remove(L, -2);
 		return;
 	}
-	luaL_error(L, "vm `%s`: unknown profile `%s` (declare [profiles.%s] in provium.toml)",
-	           v->name, name, name);
+	lua_pop(L, 1);
+	unknown_profile(L, lua_gettop(L), v->name, name);
 }
 
 /* ---- VM: creation and lifecycle -------------------------------------- */
@@ -593,8 +658,19 @@ static int vm_boot(lua_State *L)
 	rc = v->ops->boot ? v->ops->boot(v->be, &bo, &info, err, sizeof err) : VMM_UNSUPPORTED;
 	if (rc == VMM_UNSUPPORTED)
 		return unsupported(L, v, "boot");
-	if (rc < 0)
+	if (rc < 0) {
+		/* The backend's "not found" hint is about the built-in kit; for a
+		 * profile of the user's, point at its entry instead. */
+		static const char kit_hint[] = " (run `make guest` for the default profile)";
+		char *h = strstr(err, kit_hint);
+		if (h && strcmp(v->profile, "default")) {
+			*h = '\0';
+			return luaL_error(L, "vm `%s`: boot: %s (check kernel/initrd of [profiles.%s] "
+			                  "in provium.toml; relative paths are from that file)",
+			                  v->name, err, v->profile);
+		}
 		return luaL_error(L, "vm `%s`: boot: %s", v->name, err);
+	}
 	v->state = VM_BOOTED;
 	v->boot_ns = mono_ns();
 	v->cid = info.cid;
