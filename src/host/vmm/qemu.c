@@ -1885,6 +1885,20 @@ fail:
 	return -1;
 }
 
+/* PROVIUM_TRACE_RESTORE=1: one stderr line per restore phase with the
+ * milliseconds since the restore began (a measuring aid, off by default). */
+static void restore_trace(int64_t t0, const char *phase)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("PROVIUM_TRACE_RESTORE");
+		on = e && *e && strcmp(e, "0") != 0;
+	}
+	if (on)
+		fprintf(stderr, "provium: restore: %8.2f ms  %s\n",
+			(double)(qmp_now_ns() - t0) / 1e6, phase);
+}
+
 /* An expanded RAM file of this size is in place. */
 static bool ram_file_ok(const char *p, uint64_t size)
 {
@@ -1904,10 +1918,11 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	uint64_t raw;
 	bool fast = false, have_h = false;
 	int rc = -1, k;
-	int64_t deadline;
+	int64_t deadline, t0 = qmp_now_ns();
 
 	if (snapfile_open(&r, path, &h, err, errlen) < 0)
 		return -1;
+	restore_trace(t0, "snapshot header read");
 	have_h = true;
 	if (strcmp(h.backend, "qemu") != 0) {
 		err_set(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
@@ -1935,6 +1950,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		}
 		k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	}
+	restore_trace(t0, "boot_files section read");
 	if (fast) {
 		if (k != 1 || strcmp(sect, "ram") != 0) {
 			if (k >= 0)
@@ -1956,6 +1972,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 			goto out;
 		}
 		k = snapfile_next_section(r, &sect, &raw, err, errlen);
+		restore_trace(t0, "RAM file checked/expanded");
 	}
 	if (k != 1 || strcmp(sect, "migration") != 0) {
 		if (k >= 0)
@@ -1973,6 +1990,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 	}
 	if (boot_initrd(vm, cpio, cpio_len, &initrd, err, errlen) < 0)
 		goto out;
+	restore_trace(t0, "initrd ready");
 	stop_guest(vm);
 	free(vm->gone);
 	vm->gone = NULL;
@@ -2005,6 +2023,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
 			goto out;
 	}
+	restore_trace(t0, "QEMU spawned");
 	deadline = qmp_now_ns() + RESTORE_HELLO_NS;
 	run_path(vm, "qmp.sock", qpath, sizeof qpath);
 	while (!vm->qmp) {
@@ -2015,8 +2034,10 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		if (!vm->qmp && qmp_now_ns() >= deadline)
 			goto fail;
 	}
+	restore_trace(t0, "QMP connected");
 	if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
 		goto fail;
+	restore_trace(t0, "agent socket accepted");
 	free(vm->qemu_version);
 	vm->qemu_version = NULL;
 	if (!(ver = qemu_version(vm, err, errlen)))
@@ -2026,6 +2047,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 		       h.qemu_version, ver);
 		goto fail;
 	}
+	restore_trace(t0, "QEMU version checked");
 	if (qsnap_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
 		char e2[1024];
 		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
@@ -2038,12 +2060,15 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 			err_set(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
 		goto fail;
 	}
+	restore_trace(t0, "migration stream loaded");
 	if (qmp_cmd(vm, "cont", NULL, err, errlen) < 0)
 		goto fail;
+	restore_trace(t0, "cont");
 	if (handshake(vm, &vm->proc, NULL, vm->ac, false, deadline, err, errlen) < 0) {
 		strip_vm_prefix(vm, err);
 		goto fail;
 	}
+	restore_trace(t0, "agent Hello answered");
 	vm->memory = h.memory;
 	vm->cpus = h.cpus;
 	vm->has_initial_time = h.has_initial_time;
@@ -2062,6 +2087,7 @@ static int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t e
 			strip_vm_prefix(vm, err);
 			goto fail;
 		}
+		restore_trace(t0, "guest clock set");
 	}
 	rc = 0;
 	goto out;

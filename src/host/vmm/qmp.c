@@ -459,8 +459,10 @@ struct qmp *qmp_connect(const char *path, int64_t deadline_ns, char *err, size_t
 			err_set(err, errlen, "QMP connect %s: %s", path, strerror(e));
 			return NULL;
 		}
-		/* QEMU has not created/bound the socket yet: retry shortly. */
-		poll(NULL, 0, 10);
+		/* QEMU has not created/bound the socket yet: retry shortly (a
+		 * failed connect costs microseconds; QEMU binds it 30-40 ms after
+		 * exec under TCG, and a restore waits on exactly this). */
+		poll(NULL, 0, 1);
 	}
 }
 
