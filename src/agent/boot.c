@@ -25,6 +25,7 @@
 #include "agent/agent.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
@@ -196,15 +197,61 @@ void boot_loopback(void)
 	close(s);
 }
 
+/* Is any user-space process other than us and PID 1 still running?
+ * Kernel threads (empty cmdline) and zombies do not count. */
+static int user_processes_left(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t self = getpid();
+	int left = 0;
+	if (!d)
+		return 0;
+	while (!left && (de = readdir(d))) {
+		char path[64], buf[256];
+		long pid = strtol(de->d_name, NULL, 10);
+		ssize_t n;
+		int fd;
+		if (pid <= 1 || pid == self)
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		{
+			/* "pid (comm) S ..." — the state follows the last ')' */
+			char *rp = strrchr(buf, ')');
+			if (!rp || rp[1] != ' ' || rp[2] == 'Z')
+				continue;
+		}
+		snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, buf, 1);
+		close(fd);
+		if (n > 0)
+			left = 1;
+	}
+	closedir(d);
+	return left;
+}
+
 void agent_poweroff(int reboot_instead)
 {
 	agent_log("%s", reboot_instead ? "rebooting" : "powering off");
 	kill(-1, SIGTERM);
-	for (int i = 0; i < 20; i++) {
+	/* Give them up to 1 s, but no longer than they take. */
+	for (int i = 0; i < 100; i++) {
 		/* Reap what we can; other processes' children go to PID 1. */
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
-		usleep(50000);
+		if (!user_processes_left())
+			break;
+		usleep(10000);
 	}
 	kill(-1, SIGKILL);
 	sync();
