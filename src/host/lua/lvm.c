@@ -867,8 +867,8 @@ static int vm_is_quiescent(lua_State *L)
 	return 1;
 }
 
-/* Methods that need a guest kernel: "not supported" unless the backend
- * serves them (and then "not implemented yet" in this binding). */
+/* Hypervisor resources no backend builds yet (nic, disk, attach_disk):
+ * the clear "not supported by the <backend> backend" error. */
 static int vm_unsupported(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
