@@ -1,9 +1,13 @@
 /* cli.c — parsing argv into struct cli_opts (see cli.h).
  *
- * A table-free hand parser: the first word may name a subcommand (list,
- * lsp-setup, fixture, repl, help); everything else is flags and paths in
- * any order. Each flag is matched by take_flag(), which understands both
- * `--x VALUE` and `--x=VALUE`. Values are validated here (sizes, numbers,
+ * A table-free hand parser: the first positional word may name a
+ * subcommand (list, lsp-setup, fixture, repl, help), also after run flags
+ * (`--config x.toml fixture list`: those flags apply as in a run and their
+ * values are skipped by the flag parser itself), but not after a path
+ * (`tests list` is two paths; `./list` names a directory called list).
+ * Otherwise everything is flags and paths in any order. Each flag is
+ * matched by take_flag(), which understands both `--x VALUE` and
+ * `--x=VALUE`. Values are validated here (sizes, numbers,
  * durations via units.h) so the rest of the program gets clean data.
  * Nothing is printed; errors come back as one message. */
 #include <errno.h>
@@ -232,6 +236,59 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 	}
 }
 
+/* The subcommand at argv[a->i] and its arguments to the end. Flags that
+ * came before it have already been applied by run_flag(). */
+static int parse_sub(struct argp *a, struct cli_opts *o, char *err, size_t errlen)
+{
+	int argc = a->argc;
+	char **argv = a->argv;
+	const char *sub = argv[a->i++];
+	if (!strcmp(sub, "help")) {
+		o->help_topic = a->i < argc ? argv[a->i] : NULL;
+		if (o->help_topic && !is_sub(o->help_topic)) {
+			snprintf(err, errlen, "no help for `%s`", o->help_topic);
+			return CLI_ERROR;
+		}
+		return CLI_HELP;
+	}
+	o->cmd = !strcmp(sub, "list") ? CMD_LIST : !strcmp(sub, "lsp-setup") ? CMD_LSP_SETUP
+		: !strcmp(sub, "fixture") ? CMD_FIXTURE : CMD_REPL;
+	for (; a->i < argc && !a->failed; a->i++) {
+		const char *w = argv[a->i];
+		if (!strcmp(w, "--help") || !strcmp(w, "-h")) {
+			o->help_topic = sub;
+			return CLI_HELP;
+		}
+		if (o->cmd == CMD_FIXTURE || o->cmd == CMD_REPL) {
+			if (push_str(&o->rest, &o->nrest, w) < 0)
+				fail(a, "out of memory");
+			continue;
+		}
+		if (o->cmd == CMD_LIST) {
+			/* run-mode flags are accepted so `provium list` can be
+			 * given the same command line as a run (a dry run):
+			 * --filter, --since and --rerun-failed select. */
+			if (take_flag(a, "--fixtures", NULL))
+				o->list_fixtures = true;
+			else if (w[0] == '-' && w[1] != '\0')
+				run_flag(a, o);
+			else if (push_str(&o->paths, &o->npaths, w) < 0)
+				fail(a, "out of memory");
+			continue;
+		}
+		/* lsp-setup */
+		if (take_flag(a, "--force", NULL))
+			o->lsp_force = true;
+		else if (w[0] == '-')
+			fail(a, "lsp-setup: unknown flag `%s`", w);
+		else if (o->lsp_dir)
+			fail(a, "lsp-setup takes at most one directory");
+		else
+			o->lsp_dir = w;
+	}
+	return a->failed ? CLI_ERROR : CLI_OK;
+}
+
 int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen)
 {
 	struct argp a = { .argc = argc, .argv = argv, .i = 1, .err = err, .errlen = errlen };
@@ -244,57 +301,14 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 	o->accel = -1;
 	err[0] = '\0';
 
-	if (argc > 1 && is_sub(argv[1])) {
-		const char *sub = argv[1];
-		a.i = 2;
-		if (!strcmp(sub, "help")) {
-			o->help_topic = argc > 2 ? argv[2] : NULL;
-			if (o->help_topic && !is_sub(o->help_topic)) {
-				snprintf(err, errlen, "no help for `%s`", o->help_topic);
-				return CLI_ERROR;
-			}
-			return CLI_HELP;
-		}
-		o->cmd = !strcmp(sub, "list") ? CMD_LIST : !strcmp(sub, "lsp-setup") ? CMD_LSP_SETUP
-			: !strcmp(sub, "fixture") ? CMD_FIXTURE : CMD_REPL;
-		for (; a.i < argc && !a.failed; a.i++) {
-			const char *w = argv[a.i];
-			if (!strcmp(w, "--help") || !strcmp(w, "-h")) {
-				o->help_topic = sub;
-				return CLI_HELP;
-			}
-			if (o->cmd == CMD_FIXTURE || o->cmd == CMD_REPL) {
-				if (push_str(&o->rest, &o->nrest, w) < 0)
-					fail(&a, "out of memory");
-				continue;
-			}
-			if (o->cmd == CMD_LIST) {
-				/* run-mode flags are accepted so `provium list` can be
-				 * given the same command line as a run (a dry run):
-				 * --filter, --since and --rerun-failed select. */
-				if (take_flag(&a, "--fixtures", NULL))
-					o->list_fixtures = true;
-				else if (w[0] == '-' && w[1] != '\0')
-					run_flag(&a, o);
-				else if (push_str(&o->paths, &o->npaths, w) < 0)
-					fail(&a, "out of memory");
-				continue;
-			}
-			/* lsp-setup */
-			if (take_flag(&a, "--force", NULL))
-				o->lsp_force = true;
-			else if (w[0] == '-')
-				fail(&a, "lsp-setup: unknown flag `%s`", w);
-			else if (o->lsp_dir)
-				fail(&a, "lsp-setup takes at most one directory");
-			else
-				o->lsp_dir = w;
-		}
-		return a.failed ? CLI_ERROR : CLI_OK;
-	}
-
 	for (; a.i < argc && !a.failed; a.i++) {
 		const char *w = argv[a.i];
+		/* The first positional word names a subcommand even after
+		 * flags (`--config x.toml fixture list`); run_flag() has
+		 * consumed the values of the flags before it. A path named
+		 * like a subcommand is still reachable as `./list`. */
+		if (!dashdash && o->npaths == 0 && is_sub(w))
+			return parse_sub(&a, o, err, errlen);
 		if (dashdash || w[0] != '-' || w[1] == '\0') {
 			if (push_str(&o->paths, &o->npaths, w) < 0)
 				fail(&a, "out of memory");

@@ -184,6 +184,63 @@ static void subcommands(void **state)
 	cli_opts_free(&o);
 }
 
+static void subcommand_after_flags(void **state)
+{
+	struct cli_opts o;
+	(void)state;
+	/* value-taking flags before the subcommand: their values are skipped */
+	assert_int_equal(PARSE(&o, "--config", "x.toml", "fixture", "list"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_FIXTURE);
+	assert_string_equal(o.config_path, "x.toml");
+	assert_int_equal(o.nrest, 1);
+	assert_string_equal(o.rest[0], "list");
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--vmm", "local", "list", "--filter", "net", "dir"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_LIST);
+	assert_int_equal(o.vmm, VMM_LOCAL);
+	assert_string_equal(o.filter, "net");
+	assert_int_equal(o.npaths, 1);
+	assert_string_equal(o.paths[0], "dir");
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--config=c.toml", "--no-preflight", "repl", "default"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_REPL);
+	assert_string_equal(o.config_path, "c.toml");
+	assert_true(o.no_preflight);
+	assert_int_equal(o.nrest, 1);
+	assert_string_equal(o.rest[0], "default");
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--timeout", "5s", "-v", "help", "list"), CLI_HELP);
+	assert_string_equal(o.help_topic, "list");
+	cli_opts_free(&o);
+	/* a subcommand name as a flag's value is that value */
+	assert_int_equal(PARSE(&o, "--filter", "list", "tests"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_RUN);
+	assert_string_equal(o.filter, "list");
+	assert_int_equal(o.npaths, 1);
+	cli_opts_free(&o);
+	/* after a path, or spelled as a path, or after --, it is a path */
+	assert_int_equal(PARSE(&o, "tests", "list"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_RUN);
+	assert_int_equal(o.npaths, 2);
+	assert_string_equal(o.paths[1], "list");
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--vmm", "local", "./list"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_RUN);
+	assert_int_equal(o.npaths, 1);
+	assert_string_equal(o.paths[0], "./list");
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--", "list"), CLI_OK);
+	assert_int_equal(o.cmd, CMD_RUN);
+	assert_int_equal(o.npaths, 1);
+	cli_opts_free(&o);
+	/* a bad flag before the subcommand is still an error */
+	assert_int_equal(PARSE(&o, "--frob", "list"), CLI_ERROR);
+	assert_non_null(strstr(err, "--frob"));
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--config"), CLI_ERROR);
+	cli_opts_free(&o);
+}
+
 static void filter_json(void **state)
 {
 	struct cli_opts o;
@@ -242,6 +299,7 @@ int main(void)
 		cmocka_unit_test(overcommit_clamped),
 		cmocka_unit_test(watch_drops_rerun_failed),
 		cmocka_unit_test(subcommands),
+		cmocka_unit_test(subcommand_after_flags),
 		cmocka_unit_test(filter_json),
 		cmocka_unit_test(pool_arithmetic),
 	};

@@ -10,7 +10,9 @@
  *     monotonic deadline and an instruction-count hook on the calling thread
  *     (coroutines created meanwhile inherit it), pcalls the body, then
  *     disarms both before any Lua instruction of the caller runs again. Once
- *     the deadline has passed, the hook raises "test timed out after Ns" on
+ *     the deadline has passed, the hook raises "test timed out after Ns
+ *     (at FILE:LINE[, in OP])" — the innermost user-file frame, and the
+ *     blocking op a binding named via lruntime_check_deadline_in() — on
  *     every instruction from then on, so a body that swallows the error
  *     with pcall is raised at again until it unwinds; `fired` stays set so the caller marks the test
  *     failed even if the body eventually returns normally.
@@ -40,6 +42,7 @@ static struct {
 	int64_t deadline_ns;  /* CLOCK_MONOTONIC ns; 0 = disarmed */
 	bool fired;
 	char text[32];        /* "2s", "0.5s": the timeout as written in messages */
+	char msg[512];        /* the full message, fixed when the deadline first fires */
 } dl;
 
 static int64_t clock_ns(clockid_t id)
@@ -55,18 +58,50 @@ int64_t lruntime_deadline_ns(void)
 	return dl.deadline_ns;
 }
 
-/* Raise the timeout error (never returns). */
-static void raise_timeout(lua_State *L)
+/* Compose dl.msg: "test timed out after 2s", then where the body was —
+ * the innermost frame from a user file (chunk "@...", which excludes the
+ * embedded "=[provium ...]" preludes) and, when given, the blocking op
+ * the deadline cut short: " (at tests/x.test.lua:12, in vm:run)". */
+static void compose_message(lua_State *L, const char *op)
 {
+	lua_Debug ar;
+	char where[400] = "";
+	int n;
+
+	for (int level = 0; lua_getstack(L, level, &ar); level++) {
+		if (!lua_getinfo(L, "Sl", &ar) || !ar.source || ar.source[0] != '@' ||
+		    ar.currentline <= 0)
+			continue;
+		snprintf(where, sizeof where, "at %s:%d", ar.source + 1, ar.currentline);
+		break;
+	}
+	n = snprintf(dl.msg, sizeof dl.msg, "test timed out after %s", dl.text);
+	if (n < 0 || (size_t)n >= sizeof dl.msg || (!where[0] && !op))
+		return;
+	snprintf(dl.msg + n, sizeof dl.msg - (size_t)n, " (%s%s%s%s)", where,
+		 where[0] && op ? ", " : "", op ? "in " : "", op ? op : "");
+}
+
+/* Raise the timeout error (never returns). The message is fixed by the
+ * first firing: later ones (a body swallowing the error) repeat it. */
+static void raise_timeout(lua_State *L, const char *op)
+{
+	if (!dl.fired)
+		compose_message(L, op);
 	dl.fired = true;
-	lua_pushfstring(L, "test timed out after %s", dl.text);
+	lua_pushstring(L, dl.msg);
 	lua_error(L);
+}
+
+void lruntime_check_deadline_in(lua_State *L, const char *op)
+{
+	if (dl.deadline_ns != 0 && clock_ns(CLOCK_MONOTONIC) >= dl.deadline_ns)
+		raise_timeout(L, op);
 }
 
 void lruntime_check_deadline(lua_State *L)
 {
-	if (dl.deadline_ns != 0 && clock_ns(CLOCK_MONOTONIC) >= dl.deadline_ns)
-		raise_timeout(L);
+	lruntime_check_deadline_in(L, NULL);
 }
 
 /* Once past due, check on every instruction: with the coarse count, a
@@ -76,7 +111,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	(void)ar;
 	if (dl.deadline_ns != 0 && clock_ns(CLOCK_MONOTONIC) >= dl.deadline_ns) {
 		lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-		raise_timeout(L);
+		raise_timeout(L, NULL);
 	}
 }
 
@@ -271,6 +306,7 @@ static int l_call_with_deadline(lua_State *L)
 		format_secs(sec, dl.text, sizeof dl.text);
 		dl.deadline_ns = ns > (double)(INT64_MAX - now) ? INT64_MAX : now + (int64_t)ns;
 		dl.fired = false;
+		dl.msg[0] = '\0';
 		lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_COUNT);
 		armed = true;
 	}
@@ -288,7 +324,7 @@ static int l_call_with_deadline(lua_State *L)
 		lua_pushvalue(L, -2);
 	lua_pushboolean(L, fired);
 	if (fired)
-		lua_pushfstring(L, "test timed out after %s", dl.text);
+		lua_pushstring(L, dl.msg);
 	else
 		lua_pushnil(L);
 	return 4;

@@ -44,6 +44,11 @@ int64_t lruntime_deadline_ns(void);
  * For blocking C bindings to call after a bounded wait. */
 void lruntime_check_deadline(lua_State *L);
 
+/* The same, naming the blocking op the deadline cut short ("vm:run"): the
+ * message then reads "test timed out after 2s (at FILE:LINE, in vm:run)".
+ * op is a static string. */
+void lruntime_check_deadline_in(lua_State *L, const char *op);
+
 /* Emit a frame {kind, payload={key=value}} (payload {} when key is NULL)
  * from C. 0 or -1/errno. */
 int lruntime_emit_str(int fd, const char *kind, const char *key, const char *value);

@@ -1071,7 +1071,7 @@ static int vm_run(lua_State *L)
 		return luaL_error(L, "vm `%s`: run `%s`: %s", v->name, lua_tostring(L, 2), err);
 	if (by_deadline && res.status == VMM_TIMED_OUT) {
 		vmm_exec_result_free(&res);
-		lruntime_check_deadline(L);
+		lruntime_check_deadline_in(L, "vm:run");
 		return luaL_error(L, "vm `%s`: run `%s`: the test's deadline passed", v->name,
 		                  lua_tostring(L, 2));
 	}
@@ -1668,9 +1668,9 @@ static void proc_consume(lua_State *L, struct lproc *p, struct vmm_exec_result *
 }
 
 /* Wait on p for up to timeout_ns (< 0 forever), bounded by the test's
- * deadline (raises when it passes). Returns true when the process ended
+ * deadline (raises when it passes, naming `op`). Returns true when the process ended
  * (result pushed). */
-static bool proc_wait_for(lua_State *L, struct lproc *p, int64_t timeout_ns)
+static bool proc_wait_for(lua_State *L, struct lproc *p, int64_t timeout_ns, const char *op)
 {
 	struct vmm_exec_result res;
 	bool done = false;
@@ -1689,7 +1689,7 @@ static bool proc_wait_for(lua_State *L, struct lproc *p, int64_t timeout_ns)
 			return true;
 		}
 		if (dl > 0 && mono_ns() >= dl)
-			lruntime_check_deadline(L);
+			lruntime_check_deadline_in(L, op);
 		if (end >= 0 && mono_ns() >= end)
 			return false;
 	}
@@ -1712,12 +1712,12 @@ static int proc_wait(lua_State *L)
 	}
 	if (!p->p)
 		return luaL_error(L, "process is closed");
-	if (proc_wait_for(L, p, timeout))
+	if (proc_wait_for(L, p, timeout, "proc:wait"))
 		return 1;
 	/* Timed out: kill it, as the agent does, and report timed_out. */
 	if (p->ops->proc_kill(p->p, SIGKILL, err, sizeof err) < 0)
 		return luaL_error(L, "process kill: %s", err);
-	proc_wait_for(L, p, -1);
+	proc_wait_for(L, p, -1, "proc:wait");
 	lua_pushinteger(L, -2);
 	lua_setfield(L, -2, "exit_code");
 	lua_pushliteral(L, "timed_out");
@@ -1775,7 +1775,7 @@ static int proc_kill(lua_State *L)
 static int proc_status(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
-	if (!p->consumed && p->p && !proc_wait_for(L, p, 0)) {
+	if (!p->consumed && p->p && !proc_wait_for(L, p, 0, "proc:status")) {
 		lua_pushliteral(L, "running");
 		return 1;
 	}
