@@ -1,6 +1,7 @@
 /* lvm_priv.h — what the VM binding (lvm.c) shares with the bindings of the
- * objects a VM hands out: streams (lstream.c), console (lconsole.c), clock
- * (lclock.c), syscall/ioctl/batch (lvmops.c) and workers (lworker.c).
+ * objects a VM hands out: commands and processes (lrun.c), files (lfile.c),
+ * streams (lstream.c), console (lconsole.c), clock (lclock.c),
+ * syscall/ioctl/batch (lvmops.c) and workers (lworker.c).
  * Private to src/host/lua; nothing outside the binding includes it.
  *
  * A VM userdata ("provium.vm") has two user values: 1 = its creation-time
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <lua.h>
+#include <lauxlib.h>
 
 #include "vmm/vmm.h"
 
@@ -70,6 +72,15 @@ const char *lvm_errtext(const struct lvm *v, const char *err);
 void lvm_register_resource(lua_State *L, int idx, const char *kind);
 /* Seconds (number) or "5s"-style string at idx -> ns (>= 0); raises with what. */
 int64_t lvm_check_duration(lua_State *L, int idx, const char *what);
+/* CLOCK_MONOTONIC in ns. */
+int64_t lvm_mono_ns(void);
+/* The string value of global `name`, or NULL (borrowed: globals stay alive). */
+const char *lvm_global_string(lua_State *L, const char *name);
+/* Push a new metatable `name` with meta set and __index = a table of methods. */
+void lvm_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                   const luaL_Reg *methods);
+
+/* lrun.c */
 /* Signal number from nil (SIGTERM) / integer / friendly name at idx. */
 int lvm_parse_signal(lua_State *L, int idx);
 /* Build an exec request from the command at cmd_idx and the args-or-opts
@@ -78,7 +89,16 @@ void lvm_build_req(lua_State *L, struct lvm *v, bool async, int cmd_idx, int arg
                    struct vmm_exec_req *r);
 /* Push a RunResult table built from res (frees res). */
 void lvm_push_result(lua_State *L, struct vmm_exec_result *res, const char *cmd);
+/* Add run / run_async to the VM method table at the top of the stack and
+ * register the Process and RunResult metatables. */
+void lrun_register(lua_State *L);
+
+/* lfile.c */
+/* Entry type names, indexed by enum vmm_entry_type ("file", "directory"...). */
 extern const char *const lvm_entry_names[];
+/* Add the file ops to the VM method table at the top of the stack and
+ * register the File metatable. */
+void lfile_register(lua_State *L);
 
 /* lstream.c */
 struct lstream_src {

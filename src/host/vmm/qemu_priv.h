@@ -1,0 +1,221 @@
+/* qemu_priv.h — private to the `qemu` VMM backend (qemu.c, qemu_ops.c,
+ * qemu_snapshot.c); nothing outside src/host/vmm/qemu*.c includes it.
+ *
+ * It holds what those files share: struct vmm_vm (one VM: its profile,
+ * run directory and running QEMU), the agent request builder (struct req,
+ * qvm_call), and the helpers that boot and restore both need (initrd,
+ * accelerator, extra QEMU arguments, handshake, "gone" bookkeeping).
+ * Everything used by one file only stays `static` there. Error contract
+ * as in qemu.c: 0 / -1 with err filled, no "vm `x`:" prefix. */
+#ifndef PROVIUM_QEMU_PRIV_H
+#define PROVIUM_QEMU_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "vmm/agent_client.h"
+#include "vmm/qemu_launch.h"
+#include "vmm/qmp.h"
+#include "vmm/vmm.h"
+
+#define QMP_TIMEOUT_MS 5000
+
+struct vmm_vm {
+	char *name;
+	char *dir;                /* run directory */
+	bool dir_tmp;             /* a /tmp fallback: removed at destroy */
+	/* the profile, copied at create */
+	char *kernel, *initrd, *cmdline, *overlay_path, *accel;
+	bool inject_agent;
+	int64_t agent_boot_timeout_ns;
+	char *profile;            /* profile name (snapshot header) */
+	/* as booted or restored (snapshot header) */
+	uint64_t memory;          /* bytes, MiB-rounded */
+	int cpus;
+	bool has_initial_time;
+	char *boot_cmdline;       /* the final kernel cmdline */
+	/* the boot-opt `files` as the newc archive merged into the initrd
+	 * (NULL when none): a snapshot carries it ("boot_files" section) so
+	 * the restored QEMU boots the same initrd on vm:reset() */
+	unsigned char *boot_cpio;
+	size_t boot_cpio_len;
+	char *qemu_version;       /* query-version, fetched once */
+	/* fast path: guest RAM in an unlinked /dev/shm file QEMU maps
+	 * share=on (it opens /proc/<us>/fd/<ram_fd>); -1 when the RAM is
+	 * anonymous or a private mapping of a restored snapshot's RAM */
+	int ram_fd;
+	/* rng_seed: virtio-rng fed from a FIFO by a seeded generator
+	 * (rngfeed.c); rng_pid is that generator while the guest runs */
+	bool has_rng_seed;
+	uint64_t rng_seed;
+	pid_t rng_pid;
+	/* the running guest */
+	struct qemu_proc proc;
+	struct qmp *qmp;
+	struct agent_client *ac;
+	char *gone;               /* why ops fail fast; NULL while usable */
+	char pathbuf[4096];       /* qemu_run_path_op's answer */
+	int refs;                 /* 1 for the VM + 1 per open file/process */
+	bool destroyed;
+};
+
+/* ---- agent requests (qemu_ops.c) ---------------------------------------- */
+
+/* A request's fields, packed as one msgpack map by qvm_build. */
+enum ftype { F_STR, F_BIN, F_INT, F_BOOL, F_STRV, F_ENV, F_INTS };
+
+struct fld {
+	const char *key;
+	enum ftype t;
+	const char *s;            /* F_STR, F_BIN */
+	size_t n;                 /* F_BIN length, F_INTS count */
+	int64_t i;                /* F_INT, F_BOOL */
+	const char *const *v;     /* F_STRV, F_ENV ("K=V") */
+	const int64_t *iv;        /* F_INTS */
+};
+
+struct req {
+	struct fld f[12];
+	size_t n;
+};
+
+/* agent_call's body builder: packs the fields of ctx (a struct req). */
+void qvm_build(msgpack_packer *pk, void *ctx);
+
+/* One request/response with the agent. On failure err says why (without
+ * the "vm `x`:" prefix); an agent-side errno is left in errno. reply must
+ * be freed by the caller on success only. */
+int qvm_call(struct vmm_vm *vm, int kind, const struct req *r, int timeout_ms,
+	     struct agent_reply *reply, char *err, size_t errlen);
+
+/* ---- the VM and its QEMU (qemu.c) ----------------------------------------- */
+
+/* "<run dir>/<leaf>" into buf ("" when it does not fit). */
+void qvm_run_path(const struct vmm_vm *vm, const char *leaf, char *buf, size_t len);
+
+/* Strip a leading "vm `<name>`: " (lvm.c adds its own) in place. */
+void qvm_strip_vm_prefix(const struct vmm_vm *vm, char *err);
+
+/* The last max bytes of <dir>/<leaf>, starting at a line boundary when
+ * one is near; NUL-terminated, \r removed. malloc'd, or NULL. */
+char *qvm_file_tail(const struct vmm_vm *vm, const char *leaf, size_t max, size_t *outlen);
+
+/* Kill QEMU, reap it, close both channels. Safe to repeat. */
+void qvm_stop_guest(struct vmm_vm *vm);
+
+/* Mark the VM unusable with reason (ops then fail fast with it). */
+void qvm_set_gone(struct vmm_vm *vm, const char *reason);
+
+/* After a failed channel operation: if QEMU has exited (or does so
+ * within wait_ms), describe that with the console tail into err and mark
+ * the VM gone. Returns true when QEMU is gone. */
+bool qvm_check_qemu_died(struct vmm_vm *vm, int wait_ms, char *err, size_t errlen);
+
+/* -1 with EIO and "the VM is gone: <why>". */
+int qvm_fail_gone(struct vmm_vm *vm, char *err, size_t errlen);
+
+/* One QMP command (reply ignored); a broken QMP marks the VM gone. */
+int qvm_qmp_cmd(struct vmm_vm *vm, const char *cmd, json_t *args, char *err, size_t errlen);
+
+/* p exists and is a regular file. */
+bool qvm_file_exists(const char *p);
+
+/* The initrd QEMU gets: the profile's, merged with the agent overlay and
+ * the boot-files archive (cpio) when there are any. *out malloc'd (NULL
+ * = none). */
+int qvm_boot_initrd(const struct vmm_vm *vm, const unsigned char *cpio, size_t cpio_len,
+		    char **out, char *err, size_t errlen);
+
+/* Wait for QMP (when qmp is non-NULL), QEMU's connection to agent.sock
+ * (when accept) and HelloOk, in slices so that an early QEMU exit is seen
+ * at once. 0, or -1 with err. */
+int qvm_handshake(struct vmm_vm *vm, struct qemu_proc *proc, struct qmp **qmp,
+		  struct agent_client *ac, bool accept, int64_t deadline, char *err, size_t errlen);
+
+/* The accelerator for this VM ($PROVIUM_ACCEL, then the profile's;
+ * "auto" probes KVM by booting this guest). */
+enum accel_kind qvm_pick_accel(const struct vmm_vm *vm, const char *initrd, const char *cmdline);
+
+/* Drop one reference; the last frees the VM. */
+void qvm_vm_unref(struct vmm_vm *vm);
+
+/* The extra QEMU arguments that put guest RAM in a memory-backend-file. */
+struct ram_args {
+	char obj[4200];
+	const char *v[5];
+};
+
+/* The QEMU arguments of one boot or restore beyond qemu_launch's own:
+ * guest RAM in a file (ram_args) and the seeded virtio-rng. */
+struct extra_args {
+	char rng_obj[4200];
+	const char *v[10];
+	size_t n;
+};
+
+/* ra := the arguments mapping mem_path (size bytes) as guest RAM. */
+void qvm_ram_args_set(struct ram_args *ra, const char *mem_path, uint64_t size, bool share);
+
+/* Append ra's arguments to x. */
+void qvm_extra_add_ram(struct extra_args *x, const struct ram_args *ra);
+
+/* With rng_seed: start the generator on <run dir>/rng.fifo and add a
+ * virtio-rng-pci device reading it. 0, or -1 with err. */
+int qvm_extra_add_rng(struct vmm_vm *vm, struct extra_args *x, char *err, size_t errlen);
+
+/* ---- the vmm_ops entries defined outside qemu.c ----------------------------- */
+
+/* qemu_ops.c: agent-backed guest operations */
+int qemu_exec(struct vmm_vm *vm, const struct vmm_exec_req *x,
+	      struct vmm_exec_result *res, char *err, size_t errlen);
+int qemu_read_file(struct vmm_vm *vm, const char *path, char **data, size_t *len,
+		   char *err, size_t errlen);
+int qemu_write_file(struct vmm_vm *vm, const char *path, const char *data, size_t len,
+		    char *err, size_t errlen);
+int qemu_stat(struct vmm_vm *vm, const char *path, struct vmm_stat *st,
+	      char *err, size_t errlen);
+int qemu_listdir(struct vmm_vm *vm, const char *path, struct vmm_dirent **ents,
+		 size_t *n, char *err, size_t errlen);
+int qemu_mkdir(struct vmm_vm *vm, const char *path, bool parents, int perm,
+	       char *err, size_t errlen);
+int qemu_unlink(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+int qemu_rename(struct vmm_vm *vm, const char *from, const char *to,
+		char *err, size_t errlen);
+int qemu_open(struct vmm_vm *vm, const char *path, int mode, int perm,
+	      struct vmm_file **out, char *err, size_t errlen);
+int qemu_file_read(struct vmm_file *f, void *buf, size_t n, size_t *got,
+		   char *err, size_t errlen);
+int qemu_file_write(struct vmm_file *f, const void *buf, size_t n, size_t *put,
+		    char *err, size_t errlen);
+int qemu_file_seek(struct vmm_file *f, int64_t off, enum vmm_whence w, int64_t *pos,
+		   char *err, size_t errlen);
+uint64_t qemu_file_handle(struct vmm_file *f);
+void qemu_file_close(struct vmm_file *f);
+int qemu_exec_async(struct vmm_vm *vm, const struct vmm_exec_req *x,
+		    struct vmm_proc **out, char *err, size_t errlen);
+int qemu_proc_wait(struct vmm_proc *p, int64_t timeout_ns, bool *done,
+		   struct vmm_exec_result *res, char *err, size_t errlen);
+int qemu_proc_kill(struct vmm_proc *p, int sig, char *err, size_t errlen);
+int qemu_proc_stdin_write(struct vmm_proc *p, const char *data, size_t len, size_t *put,
+			  char *err, size_t errlen);
+int qemu_proc_close_stdin(struct vmm_proc *p, char *err, size_t errlen);
+int64_t qemu_proc_pid(struct vmm_proc *p);
+uint64_t qemu_proc_handle(struct vmm_proc *p);
+void qemu_proc_free(struct vmm_proc *p);
+int qemu_console_tail(struct vmm_vm *vm, size_t max, char **out, size_t *len,
+		      char *err, size_t errlen);
+int qemu_syscall(struct vmm_vm *vm, int64_t nr, const int64_t args[6], int64_t *ret,
+		 int *err_no, char *err, size_t errlen);
+struct agent_client *qemu_agent(struct vmm_vm *vm);
+const char *qemu_run_path_op(struct vmm_vm *vm, const char *leaf);
+
+/* qemu_snapshot.c: vm:snapshot() and vm:restore() */
+int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,485 @@
+/* qemu_snapshot.c — vm:snapshot() and vm:restore() for the `qemu` VMM
+ * backend (qemu_snapshot, qemu_restore in its vmm_ops table): the
+ * snapshot header and section order, quiescing the agent channel, and
+ * bringing up a new QEMU from a snapshot. The bytes themselves (RAM file,
+ * migration stream) are moved by qemu_snap.c; booting pieces shared with
+ * qemu.c (initrd, accelerator, extra arguments, handshake) come from
+ * qemu_priv.h. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "errbuf.h"
+#include "proto/protocol.h"
+#include "snap/snapfile.h"
+#include "vmm/agent_client.h"
+#include "vmm/guest_ops.h"
+#include "vmm/qemu_launch.h"
+#include "vmm/qemu_priv.h"
+#include "vmm/qemu_snap.h"
+#include "vmm/qmp.h"
+#include "vmm/vmm.h"
+
+/* ---- snapshots ---------------------------------------------------------------------------
+ *
+ * Take: the channel must be quiet (agent_client_pending after a Ping),
+ * QMP `stop`, then the VM's boot-opt files (section "boot_files", the
+ * newc archive merged into its initrd, when it has any: a restore boots
+ * the same initrd, which vm:reset() reloads), then (fast path, RAM in a
+ * shared file) the RAM file's non-zero pages as section "ram" and the
+ * migration stream with x-ignore-shared (device state only) as section
+ * "migration"; otherwise just the full migration stream. `cont` if the
+ * VM was running: it keeps running after vm:snapshot().
+ *
+ * Sections in order: [boot_files] [ram] migration; a snapshot without
+ * boot_files (none at boot, or an older provium) restores as before.
+ *
+ * Restore: a new QEMU with the header's memory/cpus and device layout,
+ * -incoming defer and -S; with a "ram" section the RAM is first expanded
+ * (once per snapshot file: "<snap>.ram-<ram_id>", reused while it exists)
+ * into a sparse file that QEMU maps privately (share=off: copy-on-write,
+ * the file is never written, many VMs share its page cache). Then
+ * migrate-incoming, `cont`, a fresh Hello (the agent starts a new
+ * session) and the guest wall clock set to the host's unless the VM had
+ * pinned initial_time. vmgenid: the new QEMU picks a new generation id,
+ * which the guest kernel turns into an RNG reseed. */
+
+#define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
+	"\",\"isa-serial:console\",\"vmgenid\"]"
+/* the same plus the seeded virtio-rng of a VM booted with rng_seed */
+#define SNAP_DEVICES_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
+	"\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
+#define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
+
+static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
+{
+	if (!vm->qemu_version && vm->qmp)
+		vm->qemu_version = qsnap_qemu_version(vm->qmp, err, errlen);
+	return vm->qemu_version;
+}
+
+/* Is the VM running (not stopped/paused)? -1 on a QMP error. */
+static int vm_running(struct vmm_vm *vm, char *err, size_t errlen)
+{
+	json_t *ret = NULL;
+	int r;
+	if (qmp_execute(vm->qmp, "query-status", NULL, QMP_TIMEOUT_MS, &ret, err, errlen) < 0)
+		return -1;
+	r = json_is_true(json_object_get(ret, "running"));
+	json_decref(ret);
+	return r;
+}
+
+int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct snap_writer *w = NULL;
+	struct snap_header h = { 0 };
+	char bd[256], e2[256];
+	unsigned char rnd[16];
+	const char *ver;
+	int running, rc = -1;
+	bool fast = vm->ram_fd >= 0;
+
+	if (vm->gone)
+		return qvm_fail_gone(vm, err, errlen);
+	if (!vm->qmp || !vm->ac || agent_client_fd(vm->ac) < 0) {
+		err_set(err, errlen, "the VM is not running");
+		return -1;
+	}
+	if (!(ver = qemu_version(vm, err, errlen)))
+		return -1;
+	if ((running = vm_running(vm, err, errlen)) < 0)
+		return -1;
+	/* Quiesce: nothing may be in flight on the agent channel (a reply or
+	 * stream data would be lost across a restore, and the op would still
+	 * be running in the restored guest). A Ping round trip first reads
+	 * whatever the agent sent before its answer (a late reply, which ends
+	 * an abandoned request; the tail of a closed stream); what is still
+	 * outstanding after it is really in flight. A paused guest cannot
+	 * answer: only what already arrived is read. */
+	{
+		struct agent_reply rep;
+		struct req none = { .n = 0 };
+		char what[512];
+		size_t n;
+		if (running) {
+			if (qvm_call(vm, PROTO_K_PING, &none, QMP_TIMEOUT_MS, &rep, err, errlen) < 0)
+				return -1;
+			agent_reply_free(&rep);
+		} else if (agent_client_drain(vm->ac, err, errlen) < 0) {
+			qvm_strip_vm_prefix(vm, err);
+			return -1;
+		}
+		if ((n = agent_client_describe_pending(vm->ac, what, sizeof what)) > 0) {
+			err_set(err, errlen, "refused: %zu agent operation%s in flight: %s; wait for %s to "
+			       "finish (close its stream) before snapshotting", n, n == 1 ? " is" : "s are",
+			       what, n == 1 ? "it" : "them");
+			return -1;
+		}
+	}
+	if (running && qvm_qmp_cmd(vm, "stop", NULL, err, errlen) < 0)
+		return -1;
+	{
+		FILE *ur = fopen("/dev/urandom", "rbe");
+		size_t got = ur ? fread(rnd, 1, sizeof rnd, ur) : 0;
+		if (ur)
+			fclose(ur);
+		if (got != sizeof rnd) {
+			uint64_t t = (uint64_t)qmp_now_ns() ^ (uint64_t)getpid() << 32;
+			memcpy(rnd, &t, 8);
+			memcpy(rnd + 8, &vm, sizeof vm < 8 ? sizeof vm : 8);
+		}
+	}
+	{
+		char id[33];
+		for (int i = 0; i < 16; i++)
+			snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(bd, sizeof bd, "{\"ram\":\"%s\",\"ram_id\":\"%s\",\"ram_size\":%llu,"
+			 "\"rng_seed\":%s%llu%s}",
+			 fast ? "file" : "stream", id, (unsigned long long)vm->memory,
+			 vm->has_rng_seed ? "\"" : "", (unsigned long long)vm->rng_seed,
+			 vm->has_rng_seed ? "\"" : "");
+	}
+	h.vm_name = vm->name;
+	h.profile = vm->profile ? vm->profile : (char *)(uintptr_t)"";
+	h.backend = (char *)(uintptr_t)"qemu";
+	h.qemu_version = (char *)(uintptr_t)ver;
+	h.memory = vm->memory;
+	h.cpus = vm->cpus;
+	h.kernel_cmdline = vm->boot_cmdline;
+	h.devices = (char *)(uintptr_t)(vm->has_rng_seed ? SNAP_DEVICES_RNG : SNAP_DEVICES);
+	h.has_initial_time = vm->has_initial_time;
+	h.backend_data = bd;
+	if (snapfile_create(&w, path, &h, err, errlen) < 0)
+		goto out;
+	if (vm->boot_cpio_len &&
+	    (snapfile_section_begin(w, "boot_files", err, errlen) < 0 ||
+	     snapfile_write(w, vm->boot_cpio, vm->boot_cpio_len, err, errlen) < 0 ||
+	     snapfile_section_end(w, err, errlen) < 0))
+		goto out;
+	if (fast && (snapfile_section_begin(w, "ram", err, errlen) < 0 ||
+		     qsnap_write_ram(w, vm->ram_fd, vm->memory, err, errlen) < 0 ||
+		     snapfile_section_end(w, err, errlen) < 0))
+		goto out;
+	if (snapfile_section_begin(w, "migration", err, errlen) < 0 ||
+	    qsnap_save_stream(vm->qmp, w, fast, err, errlen) < 0 ||
+	    snapfile_section_end(w, err, errlen) < 0)
+		goto out;
+	rc = snapfile_finish(w, err, errlen);
+	w = NULL;
+out:
+	snapfile_abort(w);
+	if (running && qvm_qmp_cmd(vm, "cont", NULL, rc < 0 ? e2 : err, rc < 0 ? sizeof e2 : errlen) < 0)
+		rc = -1;
+	if (rc < 0 && qmp_broken(vm->qmp))
+		qvm_check_qemu_died(vm, 500, err, errlen);
+	return rc;
+}
+
+/* Fill *fast, *ram_id (malloc'd) and vm's rng seed from the header's
+ * backend_data. */
+static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, const char *path,
+			     bool *fast, char **ram_id, char *err, size_t errlen)
+{
+	json_t *o = h->backend_data ? json_loads(h->backend_data, 0, NULL) : NULL;
+	const char *ram = json_string_value(json_object_get(o, "ram"));
+	const char *id = json_string_value(json_object_get(o, "ram_id"));
+	const char *seed = json_string_value(json_object_get(o, "rng_seed"));
+	*fast = ram && !strcmp(ram, "file");
+	*ram_id = NULL;
+	/* rng_seed is a decimal string (u64 does not fit a JSON integer) */
+	vm->has_rng_seed = h->devices && !strcmp(h->devices, SNAP_DEVICES_RNG);
+	vm->rng_seed = seed ? strtoull(seed, NULL, 10) : 0;
+	if (*fast) {
+		size_t n = id ? strlen(id) : 0;
+		if (n != 32 || strspn(id, "0123456789abcdef") != n ||
+		    json_integer_value(json_object_get(o, "ram_size")) != (json_int_t)h->memory) {
+			json_decref(o);
+			err_set(err, errlen, "snapshot `%s`: corrupt header (backend data)", path);
+			return -1;
+		}
+		*ram_id = strdup(id);
+	}
+	json_decref(o);
+	return 0;
+}
+
+#define BOOT_FILES_MAX (UINT64_C(1) << 30)
+
+/* The whole current section of r (raw bytes long) into *buf. */
+static int read_section(struct snap_reader *r, uint64_t raw, unsigned char **buf, size_t *len,
+			char *err, size_t errlen)
+{
+	size_t have = 0, got;
+	*buf = NULL;
+	*len = 0;
+	if (raw == 0 || raw > BOOT_FILES_MAX) {
+		err_set(err, errlen, "corrupt (`boot_files` section of %llu bytes)",
+		       (unsigned long long)raw);
+		return -1;
+	}
+	if (!(*buf = malloc((size_t)raw + 1))) {
+		err_set(err, errlen, "out of memory");
+		return -1;
+	}
+	/* one byte of room past raw: the end must come exactly there */
+	for (;;) {
+		if (snapfile_read(r, *buf + have, (size_t)raw + 1 - have, &got, err, errlen) < 0)
+			goto fail;
+		if (!got)
+			break;
+		have += got;
+		if (have > raw)
+			break;
+	}
+	if (have != raw) {
+		err_set(err, errlen, "corrupt (`boot_files` section length)");
+		goto fail;
+	}
+	*len = have;
+	return 0;
+fail:
+	free(*buf);
+	*buf = NULL;
+	return -1;
+}
+
+/* PROVIUM_TRACE_RESTORE=1: one stderr line per restore phase with the
+ * milliseconds since the restore began (a measuring aid, off by default). */
+static void restore_trace(int64_t t0, const char *phase)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("PROVIUM_TRACE_RESTORE");
+		on = e && *e && strcmp(e, "0") != 0;
+	}
+	if (on)
+		fprintf(stderr, "provium: restore: %8.2f ms  %s\n",
+			(double)(qmp_now_ns() - t0) / 1e6, phase);
+}
+
+/* An expanded RAM file of this size is in place. */
+static bool ram_file_ok(const char *p, uint64_t size)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
+}
+
+int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct snap_reader *r = NULL;
+	struct snap_header h = { 0 };
+	struct ram_args ra;
+	char *ram_id = NULL, *ram_path = NULL, *initrd = NULL, apath[4096], qpath[4096];
+	unsigned char *cpio = NULL;
+	size_t cpio_len = 0;
+	const char *sect, *ver;
+	uint64_t raw;
+	bool fast = false, have_h = false;
+	int rc = -1, k;
+	int64_t deadline, t0 = qmp_now_ns();
+
+	if (snapfile_open(&r, path, &h, err, errlen) < 0)
+		return -1;
+	restore_trace(t0, "snapshot header read");
+	have_h = true;
+	if (strcmp(h.backend, "qemu") != 0) {
+		err_set(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
+		goto out;
+	}
+	if (!h.devices || (strcmp(h.devices, SNAP_DEVICES) != 0 &&
+			   strcmp(h.devices, SNAP_DEVICES_RNG) != 0)) {
+		err_set(err, errlen, "snapshot `%s`: its device layout %s is not one this provium builds",
+		       path, h.devices ? h.devices : "(none)");
+		goto out;
+	}
+	if (h.memory < (1u << 20) || h.cpus < 1) {
+		err_set(err, errlen, "snapshot `%s`: corrupt header (memory/cpus)", path);
+		goto out;
+	}
+	if (snap_backend_data(vm, &h, path, &fast, &ram_id, err, errlen) < 0)
+		goto out;
+	k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (k == 1 && !strcmp(sect, "boot_files")) {
+		if (read_section(r, raw, &cpio, &cpio_len, err, errlen) < 0) {
+			char e2[1024];
+			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+			err_set(err, errlen, "%s", e2);
+			goto out;
+		}
+		k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	}
+	restore_trace(t0, "boot_files section read");
+	if (fast) {
+		if (k != 1 || strcmp(sect, "ram") != 0) {
+			if (k >= 0)
+				err_set(err, errlen, "snapshot `%s`: corrupt (no `ram` section)", path);
+			goto out;
+		}
+		if (asprintf(&ram_path, "%s.ram-%s", path, ram_id) < 0) {
+			ram_path = NULL;
+			err_set(err, errlen, "out of memory");
+			goto out;
+		}
+		/* Only complete files ever carry the final name (qsnap_expand_ram
+		 * renames a fsync'd temp), so one of the right size is trusted. */
+		if (!ram_file_ok(ram_path, h.memory) &&
+		    qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
+			char e2[1024];
+			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+			err_set(err, errlen, "%s", e2);
+			goto out;
+		}
+		k = snapfile_next_section(r, &sect, &raw, err, errlen);
+		restore_trace(t0, "RAM file checked/expanded");
+	}
+	if (k != 1 || strcmp(sect, "migration") != 0) {
+		if (k >= 0)
+			err_set(err, errlen, "snapshot `%s`: corrupt (no `migration` section)", path);
+		goto out;
+	}
+
+	/* The same machine: header memory/cpus/cmdline, the profile's kernel
+	 * and the initrd it booted (profile + agent + its boot files): fw_cfg
+	 * contents are not part of the stream, and vm:reset() boots them. */
+	if (!vm->kernel || !qvm_file_exists(vm->kernel)) {
+		err_set(err, errlen, "kernel `%s` not found (run `make guest` for the default profile)",
+		       vm->kernel ? vm->kernel : "");
+		goto out;
+	}
+	if (qvm_boot_initrd(vm, cpio, cpio_len, &initrd, err, errlen) < 0)
+		goto out;
+	restore_trace(t0, "initrd ready");
+	qvm_stop_guest(vm);
+	free(vm->gone);
+	vm->gone = NULL;
+	if (!vm->ac) {
+		qvm_run_path(vm, "agent.sock", apath, sizeof apath);
+		vm->ac = agent_client_listen(vm->name, apath, err, errlen);
+		if (!vm->ac) {
+			qvm_strip_vm_prefix(vm, err);
+			goto out;
+		}
+	}
+	{
+		struct qemu_spec s = {
+			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
+			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
+			.accel = qvm_pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
+			.console = true, .vmgenid = true, .incoming_defer = true, .paused = true,
+		};
+		struct extra_args xa = { .n = 0 };
+		if (fast) {
+			qvm_ram_args_set(&ra, ram_path, h.memory, false);
+			qvm_extra_add_ram(&xa, &ra);
+		}
+		if (qvm_extra_add_rng(vm, &xa, err, errlen) < 0)
+			goto out;
+		if (xa.n)
+			s.extra = xa.v;
+		qvm_run_path(vm, "console.log", apath, sizeof apath);
+		unlink(apath);
+		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
+			goto out;
+	}
+	restore_trace(t0, "QEMU spawned");
+	deadline = qmp_now_ns() + RESTORE_HELLO_NS;
+	qvm_run_path(vm, "qmp.sock", qpath, sizeof qpath);
+	while (!vm->qmp) {
+		int64_t slice = qmp_now_ns() + 250000000;
+		if (qemu_wait(&vm->proc, 0) != 0)
+			goto dead;
+		vm->qmp = qmp_connect(qpath, slice < deadline ? slice : deadline, err, errlen);
+		if (!vm->qmp && qmp_now_ns() >= deadline)
+			goto fail;
+	}
+	restore_trace(t0, "QMP connected");
+	if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
+		goto fail;
+	restore_trace(t0, "agent socket accepted");
+	free(vm->qemu_version);
+	vm->qemu_version = NULL;
+	if (!(ver = qemu_version(vm, err, errlen)))
+		goto fail;
+	if (strcmp(ver, h.qemu_version) != 0) {
+		err_set(err, errlen, "snapshot `%s` was taken with QEMU %s; this is QEMU %s", path,
+		       h.qemu_version, ver);
+		goto fail;
+	}
+	restore_trace(t0, "QEMU version checked");
+	if (qsnap_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
+		char e2[1024];
+		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+		err_set(err, errlen, "%s", e2);
+		goto fail;
+	}
+	k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	if (k != 0) {
+		if (k > 0)
+			err_set(err, errlen, "snapshot `%s`: corrupt (unexpected section `%s`)", path, sect);
+		goto fail;
+	}
+	restore_trace(t0, "migration stream loaded");
+	if (qvm_qmp_cmd(vm, "cont", NULL, err, errlen) < 0)
+		goto fail;
+	restore_trace(t0, "cont");
+	if (qvm_handshake(vm, &vm->proc, NULL, vm->ac, false, deadline, err, errlen) < 0) {
+		qvm_strip_vm_prefix(vm, err);
+		goto fail;
+	}
+	restore_trace(t0, "agent Hello answered");
+	vm->memory = h.memory;
+	vm->cpus = h.cpus;
+	vm->has_initial_time = h.has_initial_time;
+	free(vm->boot_cmdline);
+	vm->boot_cmdline = h.kernel_cmdline ? strdup(h.kernel_cmdline) : NULL;
+	free(vm->boot_cpio);
+	vm->boot_cpio = cpio;
+	vm->boot_cpio_len = cpio_len;
+	cpio = NULL;
+	vm->ram_fd = -1;
+	if (!h.has_initial_time) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (guest_clock_set(&vmm_qemu_ops, vm, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+				    err, errlen) < 0) {
+			qvm_strip_vm_prefix(vm, err);
+			goto fail;
+		}
+		restore_trace(t0, "guest clock set");
+	}
+	rc = 0;
+	goto out;
+dead:
+	qvm_check_qemu_died(vm, 200, err, errlen);
+fail:
+	if (vm->proc.pid > 0 && !vm->proc.reaped && qemu_wait(&vm->proc, 0) == 1) {
+		char what[1024];
+		snprintf(what, sizeof what, "%s", err);
+		qvm_check_qemu_died(vm, 0, err, errlen);
+		if (!strstr(err, what)) {
+			char both[2048];
+			snprintf(both, sizeof both, "%s (%s)", what, err);
+			err_set(err, errlen, "%s", both);
+		}
+	}
+	free(vm->gone);
+	vm->gone = NULL;
+	qvm_stop_guest(vm);
+out:
+	snapfile_close(r);
+	if (have_h)
+		snap_header_free(&h);
+	free(ram_id);
+	free(ram_path);
+	free(initrd);
+	free(cpio);
+	return rc;
+}
