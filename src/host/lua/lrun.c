@@ -24,6 +24,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "errbuf.h"
 #include "lua/lruntime.h"
 #include "lua/lvm_priv.h"
 #include "units.h"
@@ -329,7 +330,7 @@ static int vm_run(lua_State *L)
 	lvm_need_booted(L, v, "run");
 	user = r.timeout_ns;
 	if (dl > 0) {
-		int64_t left = dl - lvm_mono_ns();
+		int64_t left = dl - mono_now_ns();
 		if (left < 0)
 			left = 0;
 		if (user < 0 || left < user) {
@@ -406,22 +407,22 @@ static bool proc_wait_for(lua_State *L, struct lproc *p, int64_t timeout_ns, con
 	struct vmm_exec_result res;
 	bool done = false;
 	char err[LVM_ERRLEN];
-	int64_t end = timeout_ns >= 0 ? lvm_mono_ns() + timeout_ns : -1;
+	int64_t end = timeout_ns >= 0 ? mono_now_ns() + timeout_ns : -1;
 	for (;;) {
-		int64_t slice = end >= 0 ? end - lvm_mono_ns() : -1, dl = lruntime_deadline_ns();
+		int64_t slice = end >= 0 ? end - mono_now_ns() : -1, dl = lruntime_deadline_ns();
 		if (end >= 0 && slice < 0)
 			slice = 0;
-		if (dl > 0 && (slice < 0 || dl - lvm_mono_ns() < slice))
-			slice = dl - lvm_mono_ns() > 0 ? dl - lvm_mono_ns() : 0;
+		if (dl > 0 && (slice < 0 || dl - mono_now_ns() < slice))
+			slice = dl - mono_now_ns() > 0 ? dl - mono_now_ns() : 0;
 		if (p->ops->proc_wait(p->p, slice, &done, &res, err, sizeof err) < 0)
 			luaL_error(L, "process wait: %s", err);
 		if (done) {
 			proc_consume(L, p, &res);
 			return true;
 		}
-		if (dl > 0 && lvm_mono_ns() >= dl)
+		if (dl > 0 && mono_now_ns() >= dl)
 			lruntime_check_deadline_in(L, op);
-		if (end >= 0 && lvm_mono_ns() >= end)
+		if (end >= 0 && mono_now_ns() >= end)
 			return false;
 	}
 }

@@ -36,6 +36,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "errbuf.h"
 #include "lua/llab.h"
 #include "lua/lvm_priv.h"
 #include "units.h"
@@ -74,13 +75,6 @@ void vmm_dirents_free(struct vmm_dirent *ents, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(ents[i].name);
 	free(ents);
-}
-
-int64_t lvm_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static struct lvm *checkvm(lua_State *L, int idx)
@@ -533,7 +527,7 @@ static int vm_boot(lua_State *L)
 		return luaL_error(L, "vm `%s`: boot: %s", v->name, err);
 	}
 	v->state = VM_BOOTED;
-	v->boot_ns = lvm_mono_ns();
+	v->boot_ns = mono_now_ns();
 	v->cid = info.cid;
 	lua_createtable(L, 0, 5);
 	lua_pushstring(L, lvm_global_string(L, "_provium_file"));
@@ -578,7 +572,7 @@ static void do_stop(lua_State *L, struct lvm *v, lifecycle_fn stop, const char *
 		lua_setfield(L, -2, "file");
 		lua_pushstring(L, v->name);
 		lua_setfield(L, -2, "vm_name");
-		lua_pushinteger(L, lvm_mono_ns() - v->boot_ns);
+		lua_pushinteger(L, mono_now_ns() - v->boot_ns);
 		lua_setfield(L, -2, "duration_ns");
 		emit(L, "vm_shutdown");
 	}
@@ -842,7 +836,7 @@ static int vm_restore(lua_State *L)
 	if (rc < 0)
 		return luaL_error(L, "vm `%s`: restore: %s", v->name, err);
 	v->state = VM_BOOTED;
-	v->boot_ns = lvm_mono_ns();
+	v->boot_ns = mono_now_ns();
 	{
 		/* the event reports what the snapshot's header restored */
 		struct snap_header h = {0};

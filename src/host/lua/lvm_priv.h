@@ -72,8 +72,6 @@ const char *lvm_errtext(const struct lvm *v, const char *err);
 void lvm_register_resource(lua_State *L, int idx, const char *kind);
 /* Seconds (number) or "5s"-style string at idx -> ns (>= 0); raises with what. */
 int64_t lvm_check_duration(lua_State *L, int idx, const char *what);
-/* CLOCK_MONOTONIC in ns. */
-int64_t lvm_mono_ns(void);
 /* The string value of global `name`, or NULL (borrowed: globals stay alive). */
 const char *lvm_global_string(lua_State *L, const char *name);
 /* Push a new metatable `name` with meta set and __index = a table of methods. */
