@@ -59,14 +59,7 @@ touch "$T/go"
 for _ in $(seq 1 2400); do [ -e "$T/rc" ] && break; sleep 0.05; done
 [ "$(cat "$T/rc" 2>/dev/null)" = 0 ] || fail "parallel run failed: $(cat "$T/o")"
 ev=$($DECODE "$T/ev")
-nb=$(grep -c '"fixture_build_started"' <<<"$ev")
-nh=$(grep -c '"fixture_cache_hit"' <<<"$ev")
-nw=$(grep -c '"fixture_build_waiting"' <<<"$ev")
-[ "$nb" -eq 1 ] || fail "expected exactly one build, got $nb"
-[ "$nh" -eq 3 ] || fail "expected 3 cache hits, got $nh"
-[ "$nw" -eq 3 ] || fail "expected 3 fixture_build_waiting events, got $nw"
-grep '"fixture_build_waiting"' <<<"$ev" | grep -q '"held_by_file": "tests/f[1-4].test.lua"' ||
-	fail "waiting event does not name the holder: $(grep waiting <<<"$ev")"
+expect_one_build "$ev" 3
 ok "4 files on one cold fixture (qemu): 1 build, 3 waiting (holder named), 3 hits"
 
 # --- the expanded RAM file is part of the entry ---

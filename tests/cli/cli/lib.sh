@@ -45,3 +45,20 @@ test("fine", function(t) end)
 test("broken", function(t) t:log("a log line"); t:fail("expected failure\nsecond line") end)
 LUA
 }
+
+# expect_one_build EVENTS MIN_WAITING: four files ran on one cold fixture;
+# the decoded EVENTS (one JSON frame per line) must show exactly one
+# build, three cache hits and at least MIN_WAITING fixture_build_waiting
+# events naming one of the files tests/f1..f4.test.lua as the holder.
+# Sets nw to the number of waiting events.
+expect_one_build() {
+	local ev=$1 min=$2 nb nh
+	nb=$(grep -c '"fixture_build_started"' <<<"$ev")
+	nh=$(grep -c '"fixture_cache_hit"' <<<"$ev")
+	nw=$(grep -c '"fixture_build_waiting"' <<<"$ev")
+	[ "$nb" -eq 1 ] || fail "expected exactly one build, got $nb"
+	[ "$nh" -eq 3 ] || fail "expected 3 cache hits, got $nh"
+	[ "$nw" -ge "$min" ] || fail "expected at least $min fixture_build_waiting events, got $nw"
+	grep '"fixture_build_waiting"' <<<"$ev" | grep -q '"held_by_file": "tests/f[1-4].test.lua"' ||
+		fail "waiting event does not name the holder: $(grep waiting <<<"$ev")"
+}
