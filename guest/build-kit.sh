@@ -65,7 +65,7 @@ else
 			log "apt-get download $pkg ($cand)"
 			(cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>"$cache/apt.log") ||
 				{ cat "$cache/apt.log" >&2; die "apt-get download $pkg failed"; }
-			deb=$(ls -1t "$cache/${pkg}"_*.deb | head -1)
+			deb=$(ls -1t "$cache/${pkg}"_*.deb | awk "NR == 1")
 		fi
 	fi
 fi
@@ -79,7 +79,7 @@ if [ ! -f "$tree/.done" ]; then
 	dpkg-deb -x "$deb" "$tree"
 	touch "$tree/.done"
 fi
-krel=$(ls -1 "$tree/lib/modules" | head -1)
+krel=$(ls -1 "$tree/lib/modules" | awk "NR == 1")
 [ -n "$krel" ] || die "no /lib/modules in $deb"
 [ -f "$tree/boot/vmlinuz-$krel" ] || die "no vmlinuz-$krel in $deb"
 
@@ -125,7 +125,7 @@ add_module() {
 	fi
 	done_mod[$name]=pending
 	stage_module "$name"
-	deps=$(tr '\0' '\n' < "$stage/lib/modules/provium/$name.ko" | sed -n 's/^depends=//p' | head -1)
+	deps=$(tr '\0' '\n' < "$stage/lib/modules/provium/$name.ko" | awk 'sub(/^depends=/, "") && !n++')
 	for d in ${deps//,/ }; do
 		add_module "$d"
 	done
@@ -155,8 +155,12 @@ pack "$stage" "$out/agent-overlay.cpio.gz"
 # ---- 3. busybox initrd -------------------------------------------------------
 bb=/bin/busybox
 [ -x "$bb" ] || die "$bb missing: apt-get install busybox-static"
-file -L "$bb" 2>/dev/null | grep -q 'statically linked' || die "$bb is not static (install busybox-static)"
-bbver=$("$bb" 2>&1 | head -1 | awk '{ print $2 }')
+# No early-exiting readers in pipelines here (head, grep -q): under
+# pipefail the writer's SIGPIPE would fail the build (exit 141).
+bbelf=$(readelf -l "$bb" 2>/dev/null || true)
+case "$bbelf" in *"Requesting program interpreter"*) die "$bb is not static (install busybox-static)" ;; esac
+bbver=$("$bb" 2>&1 || true)
+bbver=$(awk 'NR == 1 { print $2 }' <<<"$bbver")
 istage=$cache/initrd-stage
 rm -rf "$istage"
 mkdir -p "$istage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,lib/modules,var/log}
