@@ -6,8 +6,8 @@
 #   first op (ratio); snapshot of a restored VM and its restore; cached
 #   entry size vs guest RAM; restore of a two-VM
 #   lab fixture; vm:run("true") round trip (median/p90 over 200); write +
-#   read of 1 KiB; write_file of 16 MiB; four files on one cold fixture
-#   (wall time, build count).
+#   read of 1 KiB; write_file of 16 MiB; disk hotplug / slow fault /
+#   unplug; four files on one cold fixture (wall time, build count).
 # Usage: bench/run.sh   (needs `make` and `make guest`)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +59,20 @@ test("bench", function(t)
 	rec("rw_1k_median", pct(lat, 0.5))
 	local big = string.rep("0123456789abcdef", 1 << 20)
 	local s = now(); vm:write_file("/tmp/big", big); rec("write_16m_s", now() - s)
+	-- disks: hotplug until the guest shows it, 20 direct 4 KiB guest
+	-- writes plain and under the "slow" fault, unplug
+	local img = os.tmpname()
+	local fh = assert(io.open(img, "wb")); fh:write(string.rep("\0", 1 << 20)); fh:close()
+	s = now()
+	local d = vm:attach_disk({id = "bench", image = img})
+	rec("disk_attach", now() - s)
+	local dd = ("dd if=/dev/zero of=%s bs=4096 count=20 oflag=direct 2>/dev/null"):format(d:guest_device())
+	s = now(); vm:run(dd):assert_ok(); rec("disk_20_writes", now() - s)
+	d:fault_inject("slow")
+	s = now(); vm:run(dd):assert_ok(); rec("disk_20_writes_slow", now() - s)
+	d:clear_faults()
+	s = now(); d:detach(); rec("disk_detach", now() - s)
+	os.remove(img)
 	vm:close()
 
 	s = now()
@@ -144,6 +158,9 @@ rows = [
     ("vm:run(\"true\") median / p90 (n=200)", "%s / %s" % (ms("run_true_median"), ms("run_true_p90"))),
     ("write_file + read_file 1 KiB (median)", ms("rw_1k_median")),
     ("write_file 16 MiB", "%s (%.1f MB/s)" % (ms("write_16m_s"), 16.777216 / r["write_16m_s"])),
+    ("disk: attach until the guest shows it", ms("disk_attach")),
+    ("disk: 20 direct 4 KiB guest writes, plain / slow", "%s / %s" % (ms("disk_20_writes"), ms("disk_20_writes_slow"))),
+    ("disk: detach", ms("disk_detach")),
     ("4 files, 1 cold fixture: wall / builds", "%.2f s / %d" % (r["four_files_wall"], r["four_files_builds"])),
 ]
 w = max(len(a) for a, _ in rows)

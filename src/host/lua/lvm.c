@@ -542,6 +542,7 @@ static int vm_boot(lua_State *L)
 	lua_setfield(L, -2, "cid");
 	emit(L, "vm_spawned");
 	lua_settop(L, 1);
+	ldisk_plug_all(L, 1, "boot");
 	return 1;
 }
 
@@ -722,7 +723,7 @@ static int vm_is_quiescent(lua_State *L)
 	return 1;
 }
 
-/* Hypervisor resources no backend builds yet (nic, disk, attach_disk):
+/* Hypervisor resources no backend builds yet (nic):
  * the clear "not supported by the <backend> backend" error. */
 static int vm_unsupported(lua_State *L)
 {
@@ -857,6 +858,7 @@ static int vm_restore(lua_State *L)
 	lua_pushinteger(L, v->cid);
 	lua_setfield(L, -2, "cid");
 	emit(L, "vm_spawned");
+	ldisk_plug_all(L, 1, "restore");
 	return 0;
 }
 
@@ -876,7 +878,7 @@ static const luaL_Reg vm_methods[] = {
 
 /* Need a guest kernel (or the agent's streams): "not supported" here. */
 static const char *const vm_kernel_ops[] = {
-	"attach_disk", "disk", "nic", NULL
+	"nic", NULL
 };
 
 static const luaL_Reg vm_meta[] = {
@@ -905,6 +907,7 @@ void lvm_register(lua_State *L)
 		lua_pushcclosure(L, vm_unsupported, 1);
 		lua_setfield(L, -2, vm_kernel_ops[i]);
 	}
+	ldisk_register(L);
 	lconsole_register(L);
 	lclock_register(L);
 	lvmops_register(L);

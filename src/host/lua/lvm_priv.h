@@ -78,6 +78,13 @@ const char *lvm_global_string(lua_State *L, const char *name);
 void lvm_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                    const luaL_Reg *methods);
 
+/* ldisk.c */
+/* Add attach_disk / disk to the VM method table at the top of the stack. */
+void ldisk_register(lua_State *L);
+/* After a boot or restore: plug the VM's disks into the guest (raises
+ * "vm `a`: <what>: disk `d`: <err>"). */
+void ldisk_plug_all(lua_State *L, int vm_idx, const char *what);
+
 /* lrun.c */
 /* Signal number from nil (SIGTERM) / integer / friendly name at idx. */
 int lvm_parse_signal(lua_State *L, int idx);

@@ -31,7 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAPFILE_VERSION 1u
+/* 2: the q35 machine gained QEMU_DISK_SLOTS pcie-root-ports (hotplug) */
+#define SNAPFILE_VERSION 2u
 #define SNAPFILE_MAX_HEADER (1u << 20)
 
 struct snap_header {

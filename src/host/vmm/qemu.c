@@ -199,6 +199,7 @@ void qvm_stop_guest(struct vmm_vm *vm)
 	vm->ram_fd = -1;
 	if (vm->ac)
 		agent_client_disconnect(vm->ac);
+	qdisk_forget_all(vm);
 }
 
 /* Mark the VM unusable with reason (ops then fail fast with it). */
@@ -679,6 +680,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			.cmdline = cmdline, .memory = mem, .cpus = o->cpus,
 			.accel = qvm_pick_accel(vm, initrd, cmdline), .agent = true, .console = true,
 			.vmgenid = true,
+			.disk_slots = true,
 		};
 		if (vm->ram_fd >= 0)
 			close(vm->ram_fd);
@@ -945,4 +947,7 @@ const struct vmm_ops vmm_qemu_ops = {
 	.syscall = qemu_syscall,
 	.agent = qemu_agent,
 	.run_path = qemu_run_path_op,
+	.disk_attach = qdisk_attach,
+	.disk_faults = qdisk_faults,
+	.disk_detach = qdisk_detach,
 };

@@ -36,6 +36,8 @@
 #define QEMU_AGENT_PORT_NAME "org.provium.agent"
 #define QEMU_AGENT_RDINIT    "/sbin/provium-agent"
 #define QEMU_DEFAULT_MEMORY  (256ull << 20)
+/* PCIe root ports "pdisk0".."pdisk3" for vm:attach_disk hotplug */
+#define QEMU_DISK_SLOTS      4
 
 struct qemu_spec {
 	const char *qemu;          /* binary; NULL = $PROVIUM_QEMU or "qemu-system-x86_64" */
@@ -52,6 +54,7 @@ struct qemu_spec {
 	bool vmgenid;              /* -device vmgenid */
 	bool incoming_defer;       /* -incoming defer (restores) */
 	bool paused;               /* -S: start with vCPUs stopped */
+	bool disk_slots;           /* QEMU_DISK_SLOTS empty pcie-root-ports */
 	const char *const *extra;  /* NULL-terminated extra arguments, or NULL */
 };
 

@@ -54,6 +54,15 @@ struct vmm_vm {
 	bool has_rng_seed;
 	uint64_t rng_seed;
 	pid_t rng_pid;
+	/* hotplugged disks (qemu_disk.c), one per pcie-root-port; cleared
+	 * whenever QEMU stops (qvm_stop_guest) */
+	struct qdisk {
+		char *id;             /* NULL = slot free */
+		char *image;
+		unsigned faults;      /* VMM_DISK_* currently in the node chain */
+		unsigned gen;         /* names of the current fault-chain nodes */
+		bool stuck;           /* device_del never completed: slot unusable */
+	} disks[QEMU_DISK_SLOTS];
 	/* the running guest */
 	struct qemu_proc proc;
 	struct qmp *qmp;
@@ -107,6 +116,17 @@ char *qvm_file_tail(const struct vmm_vm *vm, const char *leaf, size_t max, size_
 
 /* Kill QEMU, reap it, close both channels. Safe to repeat. */
 void qvm_stop_guest(struct vmm_vm *vm);
+
+/* ---- disks (qemu_disk.c) ---- */
+int qdisk_attach(struct vmm_vm *vm, const char *id, const char *image,
+                 char *dev, size_t devlen, char *err, size_t errlen);
+int qdisk_faults(struct vmm_vm *vm, const char *id, unsigned faults,
+                 char *err, size_t errlen);
+int qdisk_detach(struct vmm_vm *vm, const char *id, char *err, size_t errlen);
+/* The id of a plugged disk (a snapshot refuses while there is one), or NULL. */
+const char *qdisk_any(const struct vmm_vm *vm);
+/* Forget every slot (QEMU is gone). */
+void qdisk_forget_all(struct vmm_vm *vm);
 
 /* Mark the VM unusable with reason (ops then fail fast with it). */
 void qvm_set_gone(struct vmm_vm *vm, const char *reason);

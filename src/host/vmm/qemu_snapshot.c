@@ -52,10 +52,10 @@
  * which the guest kernel turns into an RNG reseed. */
 
 #define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
-	"\",\"isa-serial:console\",\"vmgenid\"]"
+	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\"]"
 /* the same plus the seeded virtio-rng of a VM booted with rng_seed */
 #define SNAP_DEVICES_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
-	"\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
+	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
 #define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
 
 static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
@@ -91,6 +91,11 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		return qvm_fail_gone(vm, err, errlen);
 	if (!vm->qmp || !vm->ac || agent_client_fd(vm->ac) < 0) {
 		err_set(err, errlen, "the VM is not running");
+		return -1;
+	}
+	if (qdisk_any(vm)) {
+		err_set(err, errlen, "disk `%s` is attached: detach it first (a snapshot does "
+		        "not carry hotplugged disks)", qdisk_any(vm));
 		return -1;
 	}
 	if (!(ver = qemu_version(vm, err, errlen)))
@@ -373,7 +378,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
 			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
 			.accel = qvm_pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
-			.console = true, .vmgenid = true, .incoming_defer = true, .paused = true,
+			.console = true, .vmgenid = true, .disk_slots = true, .incoming_defer = true, .paused = true,
 		};
 		struct extra_args xa = { .n = 0 };
 		if (fast) {

@@ -238,7 +238,25 @@ struct vmm_ops {
 	int (*stream_next)(struct vmm_stream *s, int64_t timeout_ns, char **data,
 	                   size_t *len, bool *eof, char *err, size_t errlen);
 	void (*stream_close)(struct vmm_stream *s);
+
+	/* ---- disks (NULL: disks are host-side bookkeeping only) ----
+	 * disk_attach plugs image (an absolute path) into the running guest
+	 * as a virtio-blk disk whose serial is id, and waits until the guest
+	 * kernel shows it; dev gets its guest path ("/dev/vdb"). disk_faults
+	 * makes the guest's I/O on it fail or slow down (VMM_DISK_* bits;
+	 * 0 = none). disk_detach unplugs it (best effort: -1 with err when
+	 * the guest did not let go). */
+	int (*disk_attach)(struct vmm_vm *vm, const char *id, const char *image,
+	                   char *dev, size_t devlen, char *err, size_t errlen);
+	int (*disk_faults)(struct vmm_vm *vm, const char *id, unsigned faults,
+	                   char *err, size_t errlen);
+	int (*disk_detach)(struct vmm_vm *vm, const char *id, char *err, size_t errlen);
 };
+
+/* disk fault bits (disk:fault_inject modes) */
+#define VMM_DISK_EIO_READ  1u
+#define VMM_DISK_EIO_WRITE 2u
+#define VMM_DISK_SLOW      4u
 
 /* The backend called name ("local"; "qemu" once it exists), or NULL. */
 const struct vmm_ops *vmm_backend_by_name(const char *name);

@@ -1,0 +1,514 @@
+/* ldisk.c — the Disk userdata ("provium.disk"): vm:attach_disk(opts),
+ * vm:disk(id), and the disk's methods (size, read_sectors, write_sectors,
+ * fault_inject, clear_faults, active_faults, detach, is_detached, id,
+ * guest_device).
+ *
+ * Two views of one backing image:
+ *   - host side: read_sectors / write_sectors go straight to the image
+ *     file (512-byte sectors), honouring the disk's faults exactly as the
+ *     reference says (eio_* short-circuit; slow sleeps 50 ms, and the EIO
+ *     check is repeated after the sleep and after the I/O);
+ *   - guest side: with a backend that has disk_attach (qemu), a disk with
+ *     an image is hotplugged into the running guest as virtio-blk (serial
+ *     = id) — at once when the VM is Booted, else at its next boot or
+ *     restore — and its faults are applied to the guest's I/O too.
+ * Without an image a disk is host-side bookkeeping only.
+ *
+ * Each VM's disks live in a registry table ("provium.disks": weak-keyed,
+ * VM userdata -> {id -> Disk}); a Disk keeps its VM alive (user value 1).
+ * Whether a disk is plugged is remembered with the VM's boot_ns of the
+ * boot that plugged it: a shutdown or a new boot makes it unplugged. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lua/lvm_priv.h"
+
+#define DISK_MT "provium.disk"
+#define DISKS_KEY "provium.disks"
+#define SECTOR 512
+#define SLOW_FAULT_MS 50
+#define DEFAULT_DISK_SIZE (INT64_C(4) << 30)
+
+struct ldisk {
+	struct lvm *vm;           /* kept alive by user value 1 */
+	char *id;
+	char *image;              /* absolute; NULL = no backing image */
+	int64_t size;             /* modeled size (attach_disk's `size`) */
+	unsigned faults;          /* VMM_DISK_* */
+	bool detached;
+	bool plugged;             /* into the guest of boot plug_ns */
+	int64_t plug_ns;
+	char dev[64];             /* guest path while plugged */
+};
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} fault_modes[] = {
+	{"eio_read", VMM_DISK_EIO_READ},
+	{"eio_write", VMM_DISK_EIO_WRITE},
+	{"slow", VMM_DISK_SLOW},
+};
+#define NMODES (sizeof fault_modes / sizeof fault_modes[0])
+
+static struct ldisk *checkdisk(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, DISK_MT);
+}
+
+static bool is_plugged(const struct ldisk *d)
+{
+	const struct lvm *v = d->vm;
+	return d->plugged && !v->closed && v->be && d->plug_ns == v->boot_ns &&
+	       (v->state == VM_BOOTED || v->state == VM_PAUSED);
+}
+
+/* Push the {id -> Disk} table of the VM at vm_idx, creating it. */
+static void push_disks(lua_State *L, int vm_idx)
+{
+	vm_idx = lua_absindex(L, vm_idx);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, DISKS_KEY) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, DISKS_KEY);
+	}
+	lua_pushvalue(L, vm_idx);
+	if (lua_rawget(L, -2) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, vm_idx);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, -4);
+	}
+	lua_remove(L, -2);
+}
+
+/* Plug d into its VM's running guest when it can be. Raises on failure
+ * with "vm `a`: <what>: <err>". */
+static void plug(lua_State *L, struct ldisk *d, const char *what)
+{
+	struct lvm *v = d->vm;
+	char err[LVM_ERRLEN];
+	if (!d->image || d->detached || !v->ops->disk_attach || is_plugged(d) ||
+	    v->state != VM_BOOTED)
+		return;
+	if (v->ops->disk_attach(v->be, d->id, d->image, d->dev, sizeof d->dev,
+	                        err, sizeof err) < 0)
+		luaL_error(L, "vm `%s`: %s: disk `%s`: %s", v->name, what, d->id,
+		           lvm_errtext(v, err));
+	d->plugged = true;
+	d->plug_ns = v->boot_ns;
+	if (d->faults && v->ops->disk_faults &&
+	    v->ops->disk_faults(v->be, d->id, d->faults, err, sizeof err) < 0)
+		luaL_error(L, "vm `%s`: %s: disk `%s`: faults: %s", v->name, what, d->id,
+		           lvm_errtext(v, err));
+}
+
+/* ---- vm:attach_disk / vm:disk ---------------------------------------- */
+
+static const char *const attach_keys[] = {"id", "size", "image", NULL};
+
+/* vm:attach_disk([{id=, size=, image=}]) -> Disk */
+static int vm_attach_disk(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct ldisk *d;
+	char idbuf[300], *image = NULL;
+	const char *id;
+	int64_t size = DEFAULT_DISK_SIZE;
+
+	if (!lua_isnoneornil(L, 2))
+		luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	if (v->closed || !v->be)
+		return luaL_error(L, "vm `%s`: cannot attach_disk: vm is closed", v->name);
+	if (v->state == VM_PAUSED)
+		return luaL_error(L, "vm `%s`: cannot attach_disk: vm is Paused (resume it first)",
+		                  v->name);
+	if (lua_istable(L, 2)) {
+		lua_pushnil(L);
+		while (lua_next(L, 2)) {
+			bool known = false;
+			lua_pop(L, 1);
+			for (int i = 0; attach_keys[i] && lua_type(L, -1) == LUA_TSTRING; i++)
+				known |= !strcmp(lua_tostring(L, -1), attach_keys[i]);
+			if (!known)
+				return luaL_error(L, "vm `%s`: attach_disk: unknown option `%s` "
+				                  "(valid: id, size, image)", v->name,
+				                  luaL_tolstring(L, -1, NULL));
+		}
+	}
+	snprintf(idbuf, sizeof idbuf, "attached-%s", v->name);
+	id = idbuf;
+	if (lua_istable(L, 2)) {
+		if (lua_getfield(L, 2, "id") != LUA_TNIL) {
+			if (lua_type(L, -1) != LUA_TSTRING || !lua_rawlen(L, -1))
+				return luaL_error(L, "vm `%s`: attach_disk: id must be a non-empty string",
+				                  v->name);
+			id = lua_tostring(L, -1);   /* anchored at slot 3 */
+		}
+		if (lua_getfield(L, 2, "size") != LUA_TNIL) {
+			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
+				return luaL_error(L, "vm `%s`: attach_disk: size must be a positive "
+				                  "integer (bytes)", v->name);
+			size = lua_tointeger(L, -1);
+		}
+		lua_pop(L, 1);
+		if (lua_getfield(L, 2, "image") != LUA_TNIL) {
+			const char *p;
+			struct stat st;
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_error(L, "vm `%s`: attach_disk: image must be a path string",
+				                  v->name);
+			p = lua_tostring(L, -1);
+			if (stat(p, &st) < 0)
+				return luaL_error(L, "vm `%s`: attach_disk: image `%s`: %s", v->name, p,
+				                  strerror(errno));
+			if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+				return luaL_error(L, "vm `%s`: attach_disk: image `%s` is not a regular "
+				                  "file or block device", v->name, p);
+			if (!(image = realpath(p, NULL)))
+				return luaL_error(L, "vm `%s`: attach_disk: image `%s`: %s", v->name, p,
+				                  strerror(errno));
+		}
+		lua_pop(L, 1);
+	}
+	push_disks(L, 1);                                  /* disks table */
+	if (lua_getfield(L, -1, id) == LUA_TUSERDATA && !checkdisk(L, -1)->detached) {
+		free(image);
+		return luaL_error(L, "vm `%s`: attach_disk: disk `%s` is already attached",
+		                  v->name, id);
+	}
+	lua_pop(L, 1);
+	d = lua_newuserdatauv(L, sizeof *d, 1);
+	memset(d, 0, sizeof *d);
+	luaL_setmetatable(L, DISK_MT);
+	d->vm = v;
+	d->image = image;
+	d->size = size;
+	if (!(d->id = strdup(id)))
+		return luaL_error(L, "vm `%s`: attach_disk: out of memory", v->name);
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	plug(L, d, "attach_disk");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, id);
+	return 1;
+}
+
+/* vm:disk(id) -> Disk */
+static int vm_disk(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	const char *id = luaL_checkstring(L, 2);
+	push_disks(L, 1);
+	if (lua_getfield(L, -1, id) == LUA_TUSERDATA)
+		return 1;
+	/* name what there is: "vda, vdb" (sorted) */
+	lua_pop(L, 1);
+	{
+		int tbl = lua_gettop(L), n = 0;
+		lua_newtable(L);
+		lua_pushnil(L);
+		while (lua_next(L, tbl)) {
+			lua_pop(L, 1);
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, tbl + 1, ++n);
+		}
+		lua_getglobal(L, "table");
+		lua_getfield(L, -1, "sort");
+		lua_pushvalue(L, tbl + 1);
+		lua_call(L, 1, 0);
+		lua_getfield(L, -1, "concat");
+		lua_pushvalue(L, tbl + 1);
+		lua_pushliteral(L, ", ");
+		lua_call(L, 2, 1);
+		return luaL_error(L, "vm `%s`: no disk `%s`%s%s%s", v->name, id,
+		                  n ? " (attached: " : " (none attached)", n ? lua_tostring(L, -1) : "",
+		                  n ? ")" : "");
+	}
+}
+
+/* Re-plug the disks of the VM at vm_idx after a boot or restore. */
+void ldisk_plug_all(lua_State *L, int vm_idx, const char *what)
+{
+	int top = lua_gettop(L);
+	vm_idx = lua_absindex(L, vm_idx);
+	push_disks(L, vm_idx);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		if (lua_type(L, -1) == LUA_TUSERDATA)
+			plug(L, checkdisk(L, -1), what);
+		lua_pop(L, 1);
+	}
+	lua_settop(L, top);
+}
+
+/* ---- Disk methods ---------------------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The common preamble of read_sectors / write_sectors: detached, image,
+ * the fault checks before and after the slow sleep. */
+static void io_checks(lua_State *L, struct ldisk *d, const char *op, unsigned eio)
+{
+	if (d->detached)
+		luaL_error(L, "disk:%s: disk is detached", op);
+	if (!d->image)
+		luaL_error(L, "disk:%s: no backing image \xe2\x80\x94 disk:with_image required", op);
+	if (d->faults & eio)
+		luaL_error(L, "disk:%s: EIO (fault_inject)", op);
+	if (d->faults & VMM_DISK_SLOW) {
+		sleep_ms(SLOW_FAULT_MS);
+		if (d->faults & eio)
+			luaL_error(L, "disk:%s: EIO (fault_inject)", op);
+	}
+}
+
+static int64_t check_sector_arg(lua_State *L, int idx, const char *op, const char *what)
+{
+	lua_Integer n;
+	if (!lua_isinteger(L, idx) || (n = lua_tointeger(L, idx)) < 0)
+		return luaL_error(L, "disk:%s: %s must be a non-negative integer", op, what);
+	if (n > INT64_MAX / SECTOR)
+		return luaL_error(L, "disk:%s: %s is too large", op, what);
+	return n;
+}
+
+/* disk:read_sectors(offset, n) -> string of n * 512 bytes */
+static int disk_read_sectors(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	int64_t off = check_sector_arg(L, 2, "read_sectors", "offset");
+	int64_t n = check_sector_arg(L, 3, "read_sectors", "count");
+	luaL_Buffer b;
+	size_t want, got = 0;
+	int fd;
+	io_checks(L, d, "read_sectors", VMM_DISK_EIO_READ);
+	if (n > (INT64_C(1) << 30) / SECTOR)
+		return luaL_error(L, "disk:read_sectors: %I sectors is more than 1 GiB in one call",
+		                  (lua_Integer)n);
+	want = (size_t)n * SECTOR;
+	if ((fd = open(d->image, O_RDONLY | O_CLOEXEC)) < 0)
+		return luaL_error(L, "disk:read_sectors: %s: %s", d->image, strerror(errno));
+	char *p = luaL_buffinitsize(L, &b, want ? want : 1);
+	while (got < want) {
+		ssize_t r = pread(fd, p + got, want - got, (off_t)(off * SECTOR) + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = errno;
+			struct stat st;
+			if (r == 0 && fstat(fd, &st) == 0) {
+				close(fd);
+				return luaL_error(L, "disk:read_sectors: sectors %I..%I are past the end "
+				                  "of the image (%I bytes)", (lua_Integer)off,
+				                  (lua_Integer)(off + n - 1), (lua_Integer)st.st_size);
+			}
+			close(fd);
+			return luaL_error(L, "disk:read_sectors: %s: %s", d->image, strerror(e));
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	if (d->faults & VMM_DISK_EIO_READ)
+		return luaL_error(L, "disk:read_sectors: EIO (fault_inject)");
+	luaL_pushresultsize(&b, got);
+	return 1;
+}
+
+/* disk:write_sectors(offset, data) */
+static int disk_write_sectors(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	int64_t off = check_sector_arg(L, 2, "write_sectors", "offset");
+	size_t len, put = 0;
+	const char *data = luaL_checklstring(L, 3, &len);
+	int fd;
+	io_checks(L, d, "write_sectors", VMM_DISK_EIO_WRITE);
+	if ((fd = open(d->image, O_WRONLY | O_CLOEXEC)) < 0)
+		return luaL_error(L, "disk:write_sectors: %s: %s", d->image, strerror(errno));
+	while (put < len) {
+		ssize_t r = pwrite(fd, data + put, len - put, (off_t)(off * SECTOR) + (off_t)put);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = r < 0 ? errno : EIO;
+			close(fd);
+			return luaL_error(L, "disk:write_sectors: %s: %s", d->image, strerror(e));
+		}
+		put += (size_t)r;
+	}
+	if (close(fd) < 0)
+		return luaL_error(L, "disk:write_sectors: %s: %s", d->image, strerror(errno));
+	if (d->faults & VMM_DISK_EIO_WRITE)
+		return luaL_error(L, "disk:write_sectors: EIO (fault_inject)");
+	return 0;
+}
+
+/* Apply faults to the guest too when the disk is plugged. */
+static void set_faults(lua_State *L, struct ldisk *d, unsigned faults, const char *op)
+{
+	struct lvm *v = d->vm;
+	char err[LVM_ERRLEN];
+	if (is_plugged(d) && v->ops->disk_faults &&
+	    v->ops->disk_faults(v->be, d->id, faults, err, sizeof err) < 0)
+		luaL_error(L, "disk:%s: vm `%s`: disk `%s`: %s", op, v->name, d->id,
+		           lvm_errtext(v, err));
+	d->faults = faults;
+}
+
+static int disk_fault_inject(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	const char *mode = luaL_checkstring(L, 2);
+	for (size_t i = 0; i < NMODES; i++)
+		if (!strcmp(mode, fault_modes[i].name)) {
+			set_faults(L, d, d->faults | fault_modes[i].bit, "fault_inject");
+			return 0;
+		}
+	return luaL_error(L, "disk:fault_inject: unknown mode `%s` (valid: eio_read, eio_write, slow)",
+	                  mode);
+}
+
+static int disk_clear_faults(lua_State *L)
+{
+	set_faults(L, checkdisk(L, 1), 0, "clear_faults");
+	return 0;
+}
+
+static int disk_active_faults(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	int n = 0;
+	lua_newtable(L);
+	for (size_t i = 0; i < NMODES; i++)
+		if (d->faults & fault_modes[i].bit) {
+			lua_pushstring(L, fault_modes[i].name);
+			lua_rawseti(L, -2, ++n);
+		}
+	return 1;
+}
+
+/* disk:detach(): marks the disk detached and unplugs it from the guest.
+ * A disk that was never plugged (no image, local backend, VM not running)
+ * is just marked — the reference's silent "Device not found". */
+static int disk_detach(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	struct lvm *v = d->vm;
+	char err[LVM_ERRLEN];
+	if (d->detached)
+		return 0;
+	if (is_plugged(d) && v->state == VM_PAUSED)
+		return luaL_error(L, "disk:detach: vm `%s` is Paused: resume it first (the guest "
+		                  "must let go of disk `%s`)", v->name, d->id);
+	d->detached = true;
+	if (!is_plugged(d) || !v->ops->disk_detach)
+		return 0;
+	d->plugged = false;
+	d->dev[0] = '\0';
+	if (v->ops->disk_detach(v->be, d->id, err, sizeof err) < 0)
+		return luaL_error(L, "disk:detach: vm `%s`: disk `%s`: %s", v->name, d->id,
+		                  lvm_errtext(v, err));
+	return 0;
+}
+
+static int disk_is_detached(lua_State *L)
+{
+	lua_pushboolean(L, checkdisk(L, 1)->detached);
+	return 1;
+}
+
+static int disk_id(lua_State *L)
+{
+	lua_pushstring(L, checkdisk(L, 1)->id);
+	return 1;
+}
+
+/* disk:size(): the image's live size, or the modeled size without one. */
+static int disk_size(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	struct stat st;
+	if (!d->image) {
+		lua_pushinteger(L, d->size);
+		return 1;
+	}
+	if (stat(d->image, &st) < 0)
+		return luaL_error(L, "disk:size: %s: %s", d->image, strerror(errno));
+	lua_pushinteger(L, (lua_Integer)st.st_size);
+	return 1;
+}
+
+/* disk:guest_device() -> "/dev/vdb" while plugged into the guest, else nil
+ * (a provium extension: the reference has no way to name the device). */
+static int disk_guest_device(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	if (is_plugged(d) && d->dev[0])
+		lua_pushstring(L, d->dev);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
+static int disk_gc(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	free(d->id);
+	free(d->image);
+	d->id = d->image = NULL;
+	return 0;
+}
+
+static int disk_tostring(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	lua_pushfstring(L, "disk `%s` (vm `%s`%s)", d->id ? d->id : "?",
+	                d->vm && d->vm->name ? d->vm->name : "?",
+	                d->detached ? ", detached" : "");
+	return 1;
+}
+
+static const luaL_Reg disk_methods[] = {
+	{"size", disk_size}, {"read_sectors", disk_read_sectors},
+	{"write_sectors", disk_write_sectors}, {"fault_inject", disk_fault_inject},
+	{"clear_faults", disk_clear_faults}, {"active_faults", disk_active_faults},
+	{"detach", disk_detach}, {"is_detached", disk_is_detached}, {"id", disk_id},
+	{"guest_device", disk_guest_device},
+	{NULL, NULL}
+};
+
+static const luaL_Reg disk_meta[] = {
+	{"__gc", disk_gc}, {"__tostring", disk_tostring}, {NULL, NULL}
+};
+
+/* Add attach_disk / disk to the VM method table at the top of the stack
+ * and create the Disk class. */
+void ldisk_register(lua_State *L)
+{
+	lua_pushcfunction(L, vm_attach_disk);
+	lua_setfield(L, -2, "attach_disk");
+	lua_pushcfunction(L, vm_disk);
+	lua_setfield(L, -2, "disk");
+	lvm_new_class(L, DISK_MT, disk_meta, disk_methods);
+	lua_pop(L, 1);
+}
