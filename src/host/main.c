@@ -297,6 +297,9 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		return die2(err);
 	}
 	fixture_cache_startup(cfg);   /* LRU eviction before anything dispatches */
+	if (o->overcommit != o->overcommit_given)
+		fprintf(stderr, "provium: --cpu-overcommit %g clamped to %g (range 0.5 to 8.0)\n",
+			o->overcommit_given, o->overcommit);
 	pool_init(&pool, o->mem, o->cpus, o->overcommit);
 	if (o->coverage && coverage_prepare(&cov, o->save_events, err, sizeof err) < 0) {
 		free_strv(roots);
@@ -437,7 +440,7 @@ int main(int argc, char **argv)
 		cli_opts_free(&o);
 		if (rc == LSP_ERROR)
 			return die2(err);
-		return rc == LSP_KEPT ? 1 : 0;
+		return 0; /* LSP_KEPT too: refusing to overwrite is a notice, not a failure */
 	}
 	memset(&cfg, 0, sizeof cfg);
 	if (load_config(&o, &cfg) != 0) {
