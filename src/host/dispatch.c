@@ -589,10 +589,13 @@ static void finish_job(struct run *rn, struct job *j)
 		close_open_events(rn, j, msg);
 		r->status = FS_CRASHED;
 	} else {
-		bool failed = r->chunk_error != NULL;
+		/* A chunk error (the file's top level raised, or would not
+		 * load) produced no test outcomes: like the reference's
+		 * runner, that file is `crashed`, not `failed`. */
+		bool failed = false;
 		for (size_t i = 0; i < r->ntests; i++)
 			failed |= r->tests[i].status == TS_FAILED;
-		r->status = failed ? FS_FAILED : FS_PASSED;
+		r->status = r->chunk_error ? FS_CRASHED : failed ? FS_FAILED : FS_PASSED;
 		close_open_events(rn, j, "runner finished without reporting the outcome");
 	}
 	pool_give(rn->o->pool, j->res);
