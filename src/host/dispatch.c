@@ -456,7 +456,8 @@ static void child_main(struct run *rn, struct job *j, int wfd)
 		if (rn->jobs[i].fd >= 0)
 			close(rn->jobs[i].fd);
 	sinks_close_in_child(o->sinks);
-	if (o->events_stdout)
+	/* stdout carries frames or JSON lines: a test's print() goes to stderr */
+	if (o->events_stdout || o->json)
 		dup2(2, 1);
 	/* unique per file and per --watch iteration */
 	if (asprintf(&run_dir, "%s/%zu-XXXXXX", o->tmp_dir, j->idx) < 0 || !mkdtemp(run_dir))

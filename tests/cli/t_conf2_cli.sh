@@ -107,3 +107,15 @@ run $L chunk.test.lua --json
 expect_in "$out" '"passed":false' "json passed false"
 expect_in "$out" 'boom at the top' "json chunk_error"
 ok "chunk error -> crashed"
+
+# -- --json: stdout holds only the JSON lines, even when a test prints ----
+cat >"$T/p/noisy.test.lua" <<'LUA'
+print("top-level noise")
+test("a", function(t) print("test noise"); io.write("raw noise\n") end)
+LUA
+run $L noisy.test.lua --json
+expect_rc 0 "noisy --json run"
+python3 -c 'import json,sys
+for l in sys.stdin: json.loads(l)' <<<"$out" || fail "stdout is not JSON lines: $out"
+expect_in "$err" "test noise" "a test's print goes to stderr"
+ok "--json keeps stdout parseable"
