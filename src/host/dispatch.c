@@ -681,7 +681,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 				snprintf(m, sizeof m, "file needs %s and %u CPU(s) but the whole pool is %s and %u CPU(s); "
 					 "lower its claim or raise --mem/--cpus", need, a.cpus, have, o->pool->total.cpus);
 				file_result_add_chunk_error(&r, m);
-				r.status = FS_FAILED;
+				r.status = FS_CRASHED; /* an infrastructure failure, no test ran */
 				complete(&rn, &r, 0);
 				file_result_free(&r);
 				next++;

@@ -119,3 +119,15 @@ python3 -c 'import json,sys
 for l in sys.stdin: json.loads(l)' <<<"$out" || fail "stdout is not JSON lines: $out"
 expect_in "$err" "test noise" "a test's print goes to stderr"
 ok "--json keeps stdout parseable"
+
+# -- a claim larger than the whole pool: the file fails as `crashed` -------
+cat >"$T/p/huge.test.lua" <<'LUA'
+provium:claim({memory = "64G", cpus = 1})
+test("never", function(t) end)
+LUA
+run $L huge.test.lua --mem 1G --save-events "$T/ev"
+expect_rc 1 "claim over the pool"
+expect_in "$out" "whole pool" "pool message"
+$DECODE "$T/ev" | grep '"file_completed"' | grep -q '"status": "crashed"' ||
+	fail "over-pool file_completed: $($DECODE "$T/ev" | grep file_completed)"
+ok "claim over the pool -> crashed"
