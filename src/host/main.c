@@ -165,7 +165,8 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 {
 	char err[1024];
 
-	if (discover(paths, np, ".test.lua", fl, err, sizeof err) < 0)
+	/* config roots that do not exist are skipped; CLI paths must exist */
+	if (discover_roots(paths, np, ".test.lua", o->npaths == 0, fl, err, sizeof err) < 0)
 		return die2(err);
 	if (o->filter) {
 		const char *flt = o->filter;
@@ -225,7 +226,7 @@ static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 		int s = select_files(o, paths, np, &fl, o->rerun_failed);
 		if (s != 0)
 			return s == 1 ? 0 : 2;
-	} else if (discover(paths, np, ".fixture.lua", &fl, err, sizeof err) < 0) {
+	} else if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0) {
 		return die2(err);
 	}
 	for (size_t i = 0; i < fl.n; i++) {
@@ -251,7 +252,7 @@ static uint64_t tree_stamp(const char *const *paths, size_t np)
 	char err[256];
 	uint64_t h = 1469598103934665603ull;
 
-	if (discover(paths, np, "", &fl, err, sizeof err) < 0)
+	if (discover_roots(paths, np, "", true, &fl, err, sizeof err) < 0)
 		return 0;
 	for (size_t i = 0; i < fl.n; i++) {
 		const struct found_file *f = &fl.v[i];

@@ -131,3 +131,12 @@ expect_in "$out" "whole pool" "pool message"
 $DECODE "$T/ev" | grep '"file_completed"' | grep -q '"status": "crashed"' ||
 	fail "over-pool file_completed: $($DECODE "$T/ev" | grep file_completed)"
 ok "claim over the pool -> crashed"
+
+# -- a config root that does not exist is skipped (worked-example config) --
+mkdir -p "$T/r/tests"
+printf 'test("x", function(t) end)\n' >"$T/r/tests/x.test.lua"
+printf '[provium]\nroots = ["tests", "internal-tests"]\n' >"$T/r/provium.toml"
+(cd "$T/r" && run $L && expect_rc 0 "missing config root" && expect_in "$out" "PASS tests/x.test.lua" "existing root scanned" &&
+	run "$P" list && expect_rc 0 "list with a missing root" && expect_in "$out" "tests/x.test.lua" "list" &&
+	run $L internal-tests && expect_rc 2 "a missing CLI path is still an error") || exit 1
+ok "missing config root skipped"
