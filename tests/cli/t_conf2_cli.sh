@@ -140,3 +140,25 @@ printf '[provium]\nroots = ["tests", "internal-tests"]\n' >"$T/r/provium.toml"
 	run "$P" list && expect_rc 0 "list with a missing root" && expect_in "$out" "tests/x.test.lua" "list" &&
 	run $L internal-tests && expect_rc 2 "a missing CLI path is still an error") || exit 1
 ok "missing config root skipped"
+
+# -- output is in discovery order, whatever the completion order ------------
+mkdir -p "$T/o"
+cat >"$T/o/a.test.lua" <<LUA
+test("waits for b", function(t)
+	local t0 = os.time()
+	while not io.open("$T/o/b.done") and os.time() - t0 < 20 do end
+	t:assert(io.open("$T/o/b.done"), "b never finished")
+end)
+LUA
+cat >"$T/o/b.test.lua" <<LUA
+test("b", function(t) io.open("$T/o/b.done", "w"):close() end)
+LUA
+(cd "$T/o" && run $L --cpus 2 --mem 4G . --json --save-events "$T/ev" && expect_rc 0 "ordered run" &&
+	[ "$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["path"] for l in sys.stdin))' <<<"$out")" = "a.test.lua b.test.lua" ] ||
+	fail "json lines not in discovery order: $out"
+[ "$($DECODE "$T/ev" | grep -o '"file_completed", "payload": {[^}]*"path": "[ab].test.lua"' | grep -o '[ab].test.lua' | tr '\n' ' ')" = "b.test.lua a.test.lua " ] ||
+	fail "b should have completed first: $($DECODE "$T/ev" | grep file_completed)"
+rm -f b.done; run $L --cpus 2 --mem 4G .; expect_rc 0 "ordered human run"
+[ "$(grep -E '^(PASS|FAIL)' <<<"$out" | cut -d' ' -f2 | tr '\n' ' ')" = "a.test.lua b.test.lua " ] ||
+	fail "human output not in discovery order: $out") || exit 1
+ok "results rendered in discovery order"
