@@ -202,8 +202,10 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 		double d = strtod(v, &end);
 		if (errno || end == v || *end || d != d)
 			fail(a, "--cpu-overcommit: expected a number, got `%s`", v);
-		else
+		else {
 			o->overcommit = d < 0.5 ? 0.5 : d > 8.0 ? 8.0 : d;
+			o->overcommit_given = d;
+		}
 	} else if (take_flag(a, "--no-preflight", NULL)) {
 		o->no_preflight = true;
 	} else if (take_flag(a, "--no-ksm", NULL)) {
@@ -295,7 +297,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 	bool dashdash = false;
 
 	memset(o, 0, sizeof *o);
-	o->overcommit = 1.0;
+	o->overcommit = o->overcommit_given = 1.0;
 	o->timeout_ns = DEFAULT_TIMEOUT_NS;
 	o->vmm = VMM_QEMU;
 	o->accel = -1;

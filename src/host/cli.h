@@ -35,6 +35,7 @@ struct cli_opts {
 	uint64_t mem;               /* 0 = default (80 % of RAM) */
 	int cpus;                   /* 0 = default (online CPUs) */
 	double overcommit;          /* clamped to [0.5, 8] */
+	double overcommit_given;    /* as typed (main notes a clamp) */
 	bool no_preflight, no_ksm;
 	int64_t timeout_ns;         /* 0 disables; default 300 s */
 	bool fail_fast;

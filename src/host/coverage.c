@@ -94,7 +94,9 @@ int coverage_prepare(struct coverage *c, const char *save_events, char *err, siz
 	}
 	if (save_events) {
 		c->events_path = strdup(save_events);
-		if (!c->events_path || setenv("PROVIUM_COVERAGE_USER_FILE", save_events, 1) < 0)
+		unsetenv("PROVIUM_COVERAGE_MARKER");
+		if (!c->events_path || setenv("PROVIUM_COVERAGE_USER_FILE", save_events, 1) < 0 ||
+		    setenv("PROVIUM_COVERAGE_TMP", save_events, 1) < 0)
 			goto oom;
 		return 0;
 	}
@@ -182,7 +184,7 @@ int coverage_run(const struct coverage *c, bool stdout_to_stderr, char *err, siz
 void coverage_cleanup(struct coverage *c)
 {
 	remove_owned(c->events_path, c->marker);
-	if (c->marker) {
+	if (c->events_path) {
 		unsetenv("PROVIUM_COVERAGE_TMP");
 		unsetenv("PROVIUM_COVERAGE_MARKER");
 	}

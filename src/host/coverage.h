@@ -12,8 +12,8 @@
  * cannot happen. Without --save-events the events go to
  * `$TMPDIR/provium-coverage-<pid>.msgpack` with a sibling `.marker` file
  * naming it; PROVIUM_COVERAGE_TMP and PROVIUM_COVERAGE_MARKER point at the
- * two. With --save-events that file is used and PROVIUM_COVERAGE_USER_FILE
- * is set so nothing deletes it. The temp file is deleted only when the
+ * two. With --save-events that file is used: PROVIUM_COVERAGE_TMP names it
+ * and PROVIUM_COVERAGE_USER_FILE is set so nothing deletes it. The temp file is deleted only when the
  * marker proves provium created it; an atexit hook (which also runs on the
  * dispatcher's signal exit) does that for killed runs. */
 #ifndef PROVIUM_COVERAGE_H

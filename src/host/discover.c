@@ -151,6 +151,12 @@ static int by_display(const void *a, const void *b)
 int discover(const char *const *roots, size_t nroots, const char *suffix,
 	     struct file_list *out, char *err, size_t errlen)
 {
+	return discover_roots(roots, nroots, suffix, false, out, err, errlen);
+}
+
+int discover_roots(const char *const *roots, size_t nroots, const char *suffix, bool skip_missing,
+		   struct file_list *out, char *err, size_t errlen)
+{
 	memset(out, 0, sizeof *out);
 	for (size_t i = 0; i < nroots; i++) {
 		struct stat st;
@@ -160,6 +166,10 @@ int discover(const char *const *roots, size_t nroots, const char *suffix,
 		if (!root)
 			goto oom;
 		if (stat(root, &st) < 0) {
+			if (skip_missing && errno == ENOENT) {
+				free(root);
+				continue;
+			}
 			snprintf(err, errlen, "`%s`: %s", roots[i], strerror(errno));
 			free(root);
 			goto fail;

@@ -13,6 +13,7 @@
 #ifndef PROVIUM_DISCOVER_H
 #define PROVIUM_DISCOVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -31,6 +32,10 @@ struct file_list {
 /* 0, or -1 with err (a root that does not exist or cannot be read). */
 int discover(const char *const *roots, size_t nroots, const char *suffix,
 	     struct file_list *out, char *err, size_t errlen);
+/* The same; with skip_missing a root that does not exist is skipped (the
+ * config's roots: a listed directory may not exist on every checkout). */
+int discover_roots(const char *const *roots, size_t nroots, const char *suffix, bool skip_missing,
+		   struct file_list *out, char *err, size_t errlen);
 
 /* Drop entries for which keep() returns 0 (order kept). */
 void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *, void *), void *arg);

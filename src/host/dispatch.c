@@ -226,6 +226,11 @@ struct run {
 	size_t njobs, capjobs;
 	struct dispatch_outcome *out;
 	bool stop;
+	/* Rendering is in discovery order, whatever the completion order:
+	 * done[i] holds file i's result until every earlier file has been
+	 * printed (or will never be: flush_done() at the end). */
+	struct file_result **done;
+	size_t next_print;
 };
 
 static const msgpack_object *map_get(const msgpack_object *m, const char *key)
@@ -456,7 +461,8 @@ static void child_main(struct run *rn, struct job *j, int wfd)
 		if (rn->jobs[i].fd >= 0)
 			close(rn->jobs[i].fd);
 	sinks_close_in_child(o->sinks);
-	if (o->events_stdout)
+	/* stdout carries frames or JSON lines: a test's print() goes to stderr */
+	if (o->events_stdout || o->json)
 		dup2(2, 1);
 	/* unique per file and per --watch iteration */
 	if (asprintf(&run_dir, "%s/%zu-XXXXXX", o->tmp_dir, j->idx) < 0 || !mkdtemp(run_dir))
@@ -520,7 +526,29 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 	return 0;
 }
 
-static void complete(struct run *rn, struct file_result *r, int64_t dur)
+/* Print the finished results that are next in discovery order; with all,
+ * every remaining one (files that never ran leave gaps). */
+static void flush_done(struct run *rn, bool all)
+{
+	const struct dispatch_opts *o = rn->o;
+
+	while (rn->next_print < rn->files->n) {
+		struct file_result *r = rn->done[rn->next_print];
+		if (!r && !all)
+			return;
+		if (r) {
+			report_file(o->out, r, o->verbosity, o->json);
+			file_result_free(r);
+			free(r);
+			rn->done[rn->next_print] = NULL;
+		}
+		rn->next_print++;
+	}
+}
+
+/* File idx finished: its file_completed now, its rendering in order.
+ * Takes the contents of *r (left zeroed). */
+static void complete(struct run *rn, size_t idx, struct file_result *r, int64_t dur)
 {
 	const struct dispatch_opts *o = rn->o;
 	struct event_buf eb;
@@ -535,7 +563,6 @@ static void complete(struct run *rn, struct file_result *r, int64_t dur)
 	event_pack_str(&eb.pk, "duration_ns");
 	msgpack_pack_uint64(&eb.pk, (uint64_t)(dur < 0 ? 0 : dur));
 	emit(o->sinks, &eb);
-	report_file(o->out, r, o->verbosity, o->json);
 	report_totals_add(&rn->out->totals, r);
 	if (r->status != FS_PASSED) {
 		const char *abs = NULL;
@@ -551,6 +578,16 @@ static void complete(struct run *rn, struct file_result *r, int64_t dur)
 		}
 		if (o->fail_fast)
 			rn->stop = true;
+	}
+	struct file_result *keep = malloc(sizeof *keep);
+	if (keep && idx < rn->files->n && !rn->done[idx]) {
+		*keep = *r;
+		memset(r, 0, sizeof *r);
+		rn->done[idx] = keep;
+		flush_done(rn, false);
+	} else {
+		free(keep);
+		report_file(o->out, r, o->verbosity, o->json); /* out of memory: print now */
 	}
 }
 
@@ -589,14 +626,17 @@ static void finish_job(struct run *rn, struct job *j)
 		close_open_events(rn, j, msg);
 		r->status = FS_CRASHED;
 	} else {
-		bool failed = r->chunk_error != NULL;
+		/* A chunk error (the file's top level raised, or would not
+		 * load) produced no test outcomes: like the reference's
+		 * runner, that file is `crashed`, not `failed`. */
+		bool failed = false;
 		for (size_t i = 0; i < r->ntests; i++)
 			failed |= r->tests[i].status == TS_FAILED;
-		r->status = failed ? FS_FAILED : FS_PASSED;
+		r->status = r->chunk_error ? FS_CRASHED : failed ? FS_FAILED : FS_PASSED;
 		close_open_events(rn, j, "runner finished without reporting the outcome");
 	}
 	pool_give(rn->o->pool, j->res);
-	complete(rn, r, mono_now_ns() - j->start);
+	complete(rn, j->idx, r, mono_now_ns() - j->start);
 	file_result_free(r);
 	frame_reader_free(&j->fr);
 }
@@ -624,13 +664,15 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 	struct run rn = { .o = o, .files = files, .out = out };
 	struct amount *res = calloc(files->n + 1, sizeof *res);
 	bool *blocked = calloc(files->n + 1, sizeof *blocked);
+
+	rn.done = calloc(files->n + 1, sizeof *rn.done);
 	size_t next = 0;
 	int64_t last_pool = 0;
 	struct pollfd *pfd = NULL;
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
-	if (!res || !blocked) {
+	if (!res || !blocked || !rn.done) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -677,8 +719,8 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 				snprintf(m, sizeof m, "file needs %s and %u CPU(s) but the whole pool is %s and %u CPU(s); "
 					 "lower its claim or raise --mem/--cpus", need, a.cpus, have, o->pool->total.cpus);
 				file_result_add_chunk_error(&r, m);
-				r.status = FS_FAILED;
-				complete(&rn, &r, 0);
+				r.status = FS_CRASHED; /* an infrastructure failure, no test ran */
+				complete(&rn, next, &r, 0);
 				file_result_free(&r);
 				next++;
 				continue;
@@ -806,6 +848,10 @@ out:
 			file_result_free(&rn.jobs[i].r);
 			frame_reader_free(&rn.jobs[i].fr);
 		}
+	}
+	if (rn.done) {
+		flush_done(&rn, true); /* what finished, also when interrupted */
+		free(rn.done);
 	}
 	free(rn.jobs);
 	free(pfd);

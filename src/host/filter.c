@@ -1,9 +1,11 @@
 /* filter.c — the per-test selection carrier (see filter.h).
  *
  * Owns parsing of KEY=VALUE pairs and the JSON form the dispatcher exports
- * as PROVIUM_TEST_FILTER for the runners' framework. tag_meta entries with
- * the same key are grouped into one array (OR within a key); different keys
- * are separate object members (AND across keys). Matching happens in Lua. */
+ * as PROVIUM_TEST_FILTER, one member per flag:
+ *   {"include_slow": bool, "tag": [..], "no_tag": [..],
+ *    "tag_meta": [{"key": k, "value": v}, ..], "no_tag_meta": [..]}
+ * (informational: the runners get the same selection as _provium_filter;
+ * matching happens in Lua, OR within a key and AND across keys). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,18 +37,13 @@ static json_t *str_array(char **v, size_t n)
 	return a;
 }
 
-static json_t *kv_object(const struct kv *kv, size_t n)
+/* [{"key": k, "value": v}, ...] in command-line order. */
+static json_t *kv_array(const struct kv *kv, size_t n)
 {
-	json_t *o = json_object();
-	for (size_t i = 0; i < n; i++) {
-		json_t *a = json_object_get(o, kv[i].key);
-		if (!a) {
-			a = json_array();
-			json_object_set_new(o, kv[i].key, a);
-		}
-		json_array_append_new(a, json_string(kv[i].value));
-	}
-	return o;
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "key", kv[i].key, "value", kv[i].value));
+	return a;
 }
 
 char *test_filter_to_json(const struct test_filter *f)
@@ -55,10 +52,10 @@ char *test_filter_to_json(const struct test_filter *f)
 	char *s;
 
 	json_object_set_new(o, "include_slow", json_boolean(f->include_slow));
-	json_object_set_new(o, "tags", str_array(f->tags, f->ntags));
-	json_object_set_new(o, "no_tags", str_array(f->no_tags, f->nno_tags));
-	json_object_set_new(o, "tag_meta", kv_object(f->tag_meta, f->ntag_meta));
-	json_object_set_new(o, "no_tag_meta", kv_object(f->no_tag_meta, f->nno_tag_meta));
+	json_object_set_new(o, "tag", str_array(f->tags, f->ntags));
+	json_object_set_new(o, "no_tag", str_array(f->no_tags, f->nno_tags));
+	json_object_set_new(o, "tag_meta", kv_array(f->tag_meta, f->ntag_meta));
+	json_object_set_new(o, "no_tag_meta", kv_array(f->no_tag_meta, f->nno_tag_meta));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;

@@ -4,7 +4,8 @@
  * globals: test, todo, wait_until, json, the test context, Lab, VM) and
  * DIR/.luarc.json pointing the Lua language server at .provium-meta.
  * An existing .luarc.json is only replaced with force; otherwise the
- * snippet to merge is written to `out` and LSP_KEPT is returned. */
+ * snippet to merge is written to `out` and LSP_KEPT is returned (the CLI
+ * still exits 0: the reference calls it a refusal with a notice). */
 #ifndef PROVIUM_LSP_H
 #define PROVIUM_LSP_H
 

@@ -165,7 +165,8 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 {
 	char err[1024];
 
-	if (discover(paths, np, ".test.lua", fl, err, sizeof err) < 0)
+	/* config roots that do not exist are skipped; CLI paths must exist */
+	if (discover_roots(paths, np, ".test.lua", o->npaths == 0, fl, err, sizeof err) < 0)
 		return die2(err);
 	if (o->filter) {
 		const char *flt = o->filter;
@@ -225,7 +226,7 @@ static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 		int s = select_files(o, paths, np, &fl, o->rerun_failed);
 		if (s != 0)
 			return s == 1 ? 0 : 2;
-	} else if (discover(paths, np, ".fixture.lua", &fl, err, sizeof err) < 0) {
+	} else if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0) {
 		return die2(err);
 	}
 	for (size_t i = 0; i < fl.n; i++) {
@@ -251,7 +252,7 @@ static uint64_t tree_stamp(const char *const *paths, size_t np)
 	char err[256];
 	uint64_t h = 1469598103934665603ull;
 
-	if (discover(paths, np, "", &fl, err, sizeof err) < 0)
+	if (discover_roots(paths, np, "", true, &fl, err, sizeof err) < 0)
 		return 0;
 	for (size_t i = 0; i < fl.n; i++) {
 		const struct found_file *f = &fl.v[i];
@@ -297,6 +298,9 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		return die2(err);
 	}
 	fixture_cache_startup(cfg);   /* LRU eviction before anything dispatches */
+	if (o->overcommit != o->overcommit_given)
+		fprintf(stderr, "provium: --cpu-overcommit %g clamped to %g (range 0.5 to 8.0)\n",
+			o->overcommit_given, o->overcommit);
 	pool_init(&pool, o->mem, o->cpus, o->overcommit);
 	if (o->coverage && coverage_prepare(&cov, o->save_events, err, sizeof err) < 0) {
 		free_strv(roots);
@@ -437,7 +441,7 @@ int main(int argc, char **argv)
 		cli_opts_free(&o);
 		if (rc == LSP_ERROR)
 			return die2(err);
-		return rc == LSP_KEPT ? 1 : 0;
+		return 0; /* LSP_KEPT too: refusing to overwrite is a notice, not a failure */
 	}
 	memset(&cfg, 0, sizeof cfg);
 	if (load_config(&o, &cfg) != 0) {

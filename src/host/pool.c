@@ -1,6 +1,7 @@
 /* pool.c — the resource pool arithmetic (see pool.h for the policy).
  * Pure bookkeeping: no locking (the dispatcher is single-threaded), no
  * events (the dispatcher emits pool_state from pool_available()). */
+#include <math.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -20,9 +21,9 @@ void pool_init(struct pool *p, uint64_t mem, int cpus, double overcommit)
 		overcommit = 0.5;
 	if (overcommit > 8.0)
 		overcommit = 8.0;
-	double c = (double)cpus * overcommit;
+	double c = round((double)cpus * overcommit);
 	p->total.mem = mem;
-	p->total.cpus = c < 1.0 ? 1 : (uint32_t)c;
+	p->total.cpus = c < 1.0 ? 1 : c > (double)UINT32_MAX ? UINT32_MAX : (uint32_t)c;
 	p->used.mem = 0;
 	p->used.cpus = 0;
 }

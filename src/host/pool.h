@@ -1,7 +1,8 @@
 /* pool.h — the dispatcher's resource pool (memory bytes + CPUs).
  *
  * One pool per run. Totals: --mem or 80 % of physical RAM; --cpus or the
- * online CPUs, times --cpu-overcommit (rounded down, at least 1).
+ * online CPUs, times --cpu-overcommit (clamped to [0.5, 8], rounded to the
+ * nearest CPU, at least 1).
  *
  * Per-file reservation (pool_reservation): a runner overhead of
  * POOL_RUNNER_MEM (256 MiB: Lua state, QEMU process overhead, page cache)

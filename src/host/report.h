@@ -2,8 +2,9 @@
  *
  * The dispatcher fills one struct file_result per file from the runner's
  * frames (test outcomes, _test_log, _chunk_error) and its own verdict
- * (timed out, crashed), then calls report_file() once, at completion, so
- * files appear in completion order. report_summary() prints the final
+ * (timed out, crashed), then calls report_file() once per file, in
+ * discovery order (a file that finishes early waits for the ones before
+ * it), so the output is deterministic. report_summary() prints the final
  * line. Renderer formats:
  *   default  `PASS|FAIL|TIME <path> (N passed, N failed, N skipped)`, then
  *            for each failing test `    FAIL <name>` and its message lines

@@ -46,9 +46,9 @@ int rerun_load(const char *path, char ***paths, size_t *n, char *err, size_t err
 		snprintf(err, errlen, "rerun state `%s`: %s", path, je.text);
 		return -1;
 	}
-	arr = json_object_get(root, "failed");
+	arr = json_is_array(root) ? root : json_object_get(root, "failed");
 	if (!json_is_array(arr)) {
-		snprintf(err, errlen, "rerun state `%s`: no \"failed\" array", path);
+		snprintf(err, errlen, "rerun state `%s`: expected a JSON array of paths", path);
 		json_decref(root);
 		return -1;
 	}
@@ -56,10 +56,20 @@ int rerun_load(const char *path, char ***paths, size_t *n, char *err, size_t err
 	*paths = calloc(k + 1, sizeof **paths);
 	for (size_t i = 0; *paths && i < k; i++) {
 		const char *s = json_string_value(json_array_get(arr, i));
-		if (s)
-			(*paths)[(*n)++] = strdup(s);
+		char *c;
+		if (!s)
+			continue;
+		/* canonical, so a hand-written or relative entry still matches */
+		c = realpath(s, NULL);
+		if ((c = c ? c : strdup(s)))
+			(*paths)[(*n)++] = c;
 	}
 	json_decref(root);
+	if (*n == 0) {
+		free(*paths);
+		*paths = NULL;
+		return 0;
+	}
 	return 1;
 }
 
@@ -85,15 +95,13 @@ static int mkdir_p(const char *dir)
 
 int rerun_save(const char *path, char *const *paths, size_t n, char *err, size_t errlen)
 {
-	json_t *root = json_object(), *arr = json_array();
+	json_t *root = json_array();
 	char *tmp = NULL, *text = NULL, *dir = strdup(path);
 	int fd = -1, rc = -1;
 	char *slash;
 
-	json_object_set_new(root, "version", json_integer(1));
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_string(paths[i]));
-	json_object_set_new(root, "failed", arr);
+		json_array_append_new(root, json_string(paths[i]));
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (!dir || !text || asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
 		tmp = NULL;

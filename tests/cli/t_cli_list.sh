@@ -25,7 +25,7 @@ done
 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/p/.luarc.json" || fail ".luarc.json is not JSON"
 echo '{"mine": true}' >"$T/p/.luarc.json"
 run "$P" lsp-setup "$T/p"
-[ "$rc" -ne 0 ] || fail "lsp-setup overwrote silently"
+expect_rc 0 "lsp-setup over an existing .luarc.json (refuses with a notice)"
 grep -q mine "$T/p/.luarc.json" || fail "existing .luarc.json was replaced without --force"
 expect_in "$out" ".provium-meta" "snippet printed"
 run "$P" lsp-setup "$T/p" --force

@@ -248,8 +248,10 @@ static void filter_json(void **state)
 	assert_int_equal(PARSE(&o, "--tag", "a", "--no-tag", "b", "--tag-meta", "k=1", "--tag-meta", "k=2",
 			       "--tag-meta", "j=x", "--no-tag-meta", "flaky=true"), CLI_OK);
 	char *j = test_filter_to_json(&o.tf);
-	assert_string_equal(j, "{\"include_slow\":false,\"tags\":[\"a\"],\"no_tags\":[\"b\"],"
-			       "\"tag_meta\":{\"k\":[\"1\",\"2\"],\"j\":[\"x\"]},\"no_tag_meta\":{\"flaky\":[\"true\"]}}");
+	assert_string_equal(j, "{\"include_slow\":false,\"tag\":[\"a\"],\"no_tag\":[\"b\"],"
+			       "\"tag_meta\":[{\"key\":\"k\",\"value\":\"1\"},{\"key\":\"k\",\"value\":\"2\"},"
+			       "{\"key\":\"j\",\"value\":\"x\"}],"
+			       "\"no_tag_meta\":[{\"key\":\"flaky\",\"value\":\"true\"}]}");
 	free(j);
 	cli_opts_free(&o);
 
