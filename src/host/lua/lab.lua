@@ -664,8 +664,9 @@ function Lab.lab_fixture(self, path)
 end
 
 -- reset_between_tests: a baseline of the root lab after the chunk, and
--- the root's VMs put back to it after every test (VM handles stay valid:
--- each VM is shut down and restored in place; VMs added since are closed).
+-- the root's VMs and sub-labs put back to it after every test (VM handles
+-- stay valid: each VM is shut down and restored in place; VMs added to the
+-- root since are closed).
 function _provium_baseline_take(root)
 	local st = S[root]
 	local d = _provium_tmp_path("baseline", "", true)
@@ -692,6 +693,11 @@ function _provium_baseline_restore(root)
 	for _, e in ipairs(b.idx.bridges or {}) do
 		local br = st.bridges[e.name]
 		if br then br._members = {table.unpack(e.members or {})} end
+	end
+	-- The baseline covers the root's sub-labs too (snapshots go downward).
+	for _, l in ipairs(b.idx.labs or {}) do
+		local sl = st.labs[l.name]
+		if sl then restore_lab(sl, b.dir .. "/" .. l.dir) end
 	end
 end
 
