@@ -42,7 +42,7 @@ expect_block '    FAIL contains
         search: "haystack" does not contain "needle"
 ' "assert_contains"
 expect_block "    FAIL contains type
-        assert_contains: haystack (argument 1) must be a string, got nil
+        assert_contains: haystack (argument 1) must be a string, got nil (slice 2 limit: both arguments must be strings; use tostring)
 " "assert_contains type check"
 expect_block "    FAIL plain
         assertion failed

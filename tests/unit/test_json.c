@@ -77,7 +77,11 @@ static void test_encode_scalars(void **state)
 	enc_eq(L, "3.0", "3.0");
 	enc_eq(L, "-0.0", "-0.0");
 	enc_eq(L, "0.1", "0.1");
-	enc_eq(L, "1e300", "1e+300");
+	enc_eq(L, "1e300", "1e300");
+	enc_eq(L, "1e16", "1e16");
+	enc_eq(L, "1e15", "1000000000000000.0");
+	enc_eq(L, "1e-6", "1e-6");
+	enc_eq(L, "1e-5", "0.00001");
 	enc_eq(L, "'a\"b\\\\c\\n\\t\\1'", "\"a\\\"b\\\\c\\n\\t\\u0001\"");
 	enc_eq(L, "'h\\u{e9}llo'", "\"h\xc3\xa9llo\"");
 }

@@ -122,6 +122,10 @@ function test(name, meta, fn)
 	tests[#tests + 1] = tc
 end
 
+-- `co`: the reference's examples drive barriers with co.wrap(...)()
+-- without defining it; it is the coroutine library.
+co = coroutine
+
 function todo(reason)
 	if running then error("todo: must be called at file scope, not inside a test", 2) end
 	if reason ~= nil and type(reason) ~= "string" then
@@ -211,12 +215,18 @@ function T:assert_neq(a, b, msg)
 	if a == b then raise(self, prefixed(msg, tostring(a) .. " == " .. tostring(b))) end
 end
 
+-- Non-string arguments raise at once, with the reference's "slice 2
+-- limit" pointer (only string containment is supported).
+local CONTAINS_LIMIT = " (slice 2 limit: both arguments must be strings; use tostring)"
+
 function T:assert_contains(haystack, needle, msg)
 	if type(haystack) ~= "string" then
-		raise(self, "assert_contains: haystack (argument 1) must be a string, got " .. type(haystack))
+		raise(self, "assert_contains: haystack (argument 1) must be a string, got " ..
+			type(haystack) .. CONTAINS_LIMIT)
 	end
 	if type(needle) ~= "string" then
-		raise(self, "assert_contains: needle (argument 2) must be a string, got " .. type(needle))
+		raise(self, "assert_contains: needle (argument 2) must be a string, got " ..
+			type(needle) .. CONTAINS_LIMIT)
 	end
 	if not string.find(haystack, needle, 1, true) then
 		raise(self, prefixed(msg, string.format("%s does not contain %s", show(haystack), show(needle))))

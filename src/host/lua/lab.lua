@@ -16,8 +16,9 @@
 --
 -- Dot sugar (`lab.name`): the reserved keys pack/unpack/vm_fixture/
 -- lab_fixture, then the Lab methods, then VM -> bridge -> sub-lab (walking
--- the parent chain), else nil. Methods win over member names, so a VM
--- named `boot` is reached with lab:vm("boot").
+-- the parent chain), then (from a per-test scope) plain fields of the
+-- file root such as `provium.timeout`, else nil. Methods win over member
+-- names, so a VM named `boot` is reached with lab:vm("boot").
 --
 -- Auto-close: every lab keeps a registry of the resources created in it
 -- (VMs, bridges, sub-labs; Files and Processes from C through
@@ -152,9 +153,11 @@ local function add_member(lab, kind, name, obj)
 	end
 	local p = parent_holding(lab, name)
 	if p then
-		local how = kind == "bridge" and ("provium:bridge(%q)"):format(name)
-			or kind == "sub_lab" and ("provium.%s"):format(name)
-			or ("provium:vm(%q)"):format(name)
+		-- The hint names the parent's member, whatever kind is being declared.
+		local ps = S[p]
+		local how = ps.vms[name] and ("provium:vm(%q)"):format(name)
+			or ps.bridges[name] and ("provium:bridge(%q)"):format(name)
+			or ("provium.%s"):format(name)
 		raise(("name already declared at parent scope (lab `%s`). Pick a different " ..
 			"name, or use `%s` to reuse it."):format(S[p].name, how))
 	end
@@ -240,8 +243,12 @@ end
 function Lab:lab(name)
 	local st = S[self]
 	if name == nil then
-		name = "__lab_" .. st.anon
-		st.anon = st.anon + 1
+		-- __lab_0, __lab_1, ...: the next one no lab in reach already has.
+		repeat
+			name = "__lab_" .. st.anon
+			st.anon = st.anon + 1
+		until not (st.vms[name] or st.bridges[name] or st.labs[name] or
+			parent_holding(self, name))
 	end
 	check_name(name, "lab")
 	local sub = new_lab(name, nil, st.root)
@@ -292,9 +299,14 @@ function Lab:remove(x)
 	raise(("lab:remove: %s is not a member of lab `%s`"):format(tostring(x), st.name))
 end
 
+-- Grouped by kind in the lookup order (vms, bridges, sub-labs), each kind
+-- in declaration order: the union of vm_names / bridge_names /
+-- sub_lab_names.
 function Lab:members()
 	local out = {}
-	for _, m in ipairs(S[self].order) do out[#out + 1] = {kind = m.kind, name = m.name} end
+	for _, kind in ipairs({"vm", "bridge", "sub_lab"}) do
+		for _, n in ipairs(names(self, kind)) do out[#out + 1] = {kind = kind, name = n} end
+	end
 	return out
 end
 
@@ -307,7 +319,10 @@ local function each_vm(lab, fn)
 	for _, m in ipairs(S[lab].order) do
 		if m.kind == "vm" then
 			local ok, err = pcall(fn, m.obj)
-			if not ok then raise(tostring(err)) end
+			if not ok then
+				-- The VM method's error carries this file's position: drop it.
+				raise((tostring(err):gsub("^%[provium lab%]:%d+: ", "")))
+			end
 		end
 	end
 end
@@ -317,7 +332,10 @@ function Lab:shutdown() each_vm(self, function(v) v:shutdown() end) end
 function Lab:pause() each_vm(self, function(v) v:pause() end) end
 function Lab:resume() each_vm(self, function(v) v:resume() end) end
 
--- Claims: one per file, whatever lab it is called on.
+-- Claims: one per file, whatever lab it is called on. A per-test scope
+-- holds its own (isolated from the other tests' scopes, released when the
+-- scope closes), which a file-level claim still blocks: at most one claim
+-- of the file is held at any time.
 function Lab:claim(amount)
 	if type(amount) ~= "table" then raise("lab:claim: expected a table {memory=..., cpus=...}") end
 	for k in pairs(amount) do
@@ -326,6 +344,7 @@ function Lab:claim(amount)
 		end
 	end
 	local mem, cpus = 0, amount.cpus or 0
+	if math.type(cpus) == "float" then cpus = math.tointeger(cpus) or cpus end
 	if amount.memory ~= nil then
 		local v, err = _provium_parse_size(amount.memory)
 		if not v then raise("lab:claim: memory: " .. err) end
@@ -334,9 +353,12 @@ function Lab:claim(amount)
 	if math.type(cpus) ~= "integer" or cpus < 0 then
 		raise("lab:claim: cpus must be a non-negative integer")
 	end
-	local rs = S[S[self].root]
-	if rs.claim then raise("claim already taken") end
-	rs.claim = {memory_bytes = mem, cpus = cpus}
+	local st = S[self]
+	local rs = S[st.root]
+	local holder = st.parent and st or rs
+	if rs.claim or holder.claim or rs.scope_claim then raise("claim already taken") end
+	holder.claim = {memory_bytes = mem, cpus = cpus}
+	if holder ~= rs then rs.scope_claim = true end
 	emit("claim_acquired", {path = rawget(_G, "_provium_file") or "?",
 		amount = {memory_bytes = mem, cpus = cpus}})
 end
@@ -380,6 +402,7 @@ function Lab:barrier(name, count, timeout)
 		return
 	end
 	local deadline = now() + secs
+	-- Computed before this caller's arrival is withdrawn.
 	local function timed_out()
 		return ("barrier `%s` timed out after %gs with %d of %d arrivals"):format(
 			name, secs, b.arrived, count)
@@ -389,8 +412,9 @@ function Lab:barrier(name, count, timeout)
 		b.waiters[#b.waiters + 1] = co
 		while not b.released do
 			if now() >= deadline then
+				local msg = timed_out()
 				b.arrived = b.arrived - 1
-				raise(timed_out())
+				raise(msg)
 			end
 			coroutine.yield()
 		end
@@ -401,8 +425,9 @@ function Lab:barrier(name, count, timeout)
 		if sleep then sleep(math.min(0.05, math.max(0, deadline - now()))) else break end
 	end
 	if not b.released then
+		local msg = timed_out()
 		b.arrived = b.arrived - 1
-		raise(timed_out() .. " (the caller is not inside a coroutine, so nothing " ..
+		raise(msg .. " (the caller is not inside a coroutine, so nothing " ..
 			"else can arrive while it waits; call barrier from co.wrap'd functions)")
 	end
 end
@@ -428,8 +453,7 @@ Lab.pack, Lab.unpack = lab_pack, lab_unpack
 -- lab:snapshot writes <dir>/lab.json plus one .snap per snapshotable VM
 -- (Booted/Paused; others are recorded by profile and come back Created)
 -- and a lab-<i>/ subdirectory per sub-lab. Paths in lab.json are relative
--- to it. lab:restore recreates VMs, bridges and sub-labs by name and
--- errors on a name the lab already has.
+-- to it. lab:restore puts the lab back to it by name (restore_lab).
 
 local function lab_snapshot_to(lab, dir)
 	local st = S[lab]
@@ -483,40 +507,52 @@ local function read_index(dir)
 	return idx
 end
 
--- The first name idx would create that lab already has, or nil.
+-- The first name of idx that a parent scope holds (restoring it here
+-- would shadow it), or nil.
 local function restore_conflict(lab, idx)
-	local st = S[lab]
-	for _, e in ipairs(idx.vms or {}) do
-		if st.vms[e.name] or parent_holding(lab, e.name) then
-			return ("DuplicateVmName: vm `%s` already exists in lab `%s`"):format(e.name, st.name)
-		end
-	end
-	for _, b in ipairs(idx.bridges or {}) do
-		if st.bridges[b.name] then
-			return ("DuplicateBridgeName: bridge `%s` already exists in lab `%s`"):format(b.name, st.name)
-		end
-	end
-	for _, l in ipairs(idx.labs or {}) do
-		if st.labs[l.name] then
-			return ("DuplicateLabName: lab `%s` already exists in lab `%s`"):format(l.name, st.name)
+	for _, group in ipairs({idx.vms or {}, idx.bridges or {}, idx.labs or {}}) do
+		for _, e in ipairs(group) do
+			local p = parent_holding(lab, e.name)
+			if p then
+				return ("lab:restore: `%s` is already declared at parent scope (lab `%s`); " ..
+					"restore into a lab that does not shadow it"):format(e.name, S[p].name)
+			end
 		end
 	end
 end
 
+-- Restore in place: a VM the lab already has under the snapshot's name is
+-- shut down and restored (its handle stays valid), a missing one is
+-- created; bridges get their recorded membership back; sub-labs recurse.
+-- Members the snapshot does not name are left alone.
 local function restore_lab(lab, dir, idx)
 	idx = idx or read_index(dir)
 	local c = restore_conflict(lab, idx)
 	if c then error(c, 0) end  -- Lab:restore adds the caller's position once
+	local st = S[lab]
 	for _, e in ipairs(idx.vms) do
-		local v = lab:vm(e.name, e.profile)
+		local v = st.vms[e.name]
+		if v then
+			if e.snap then
+				local state = v:state()
+				if state ~= "created" and state ~= "shutdown" then v:shutdown() end
+			end
+		else
+			v = lab:vm(e.name, e.profile)
+		end
 		if e.snap then v:restore(dir .. "/" .. e.snap) end
 	end
 	for _, b in ipairs(idx.bridges or {}) do
-		local br = lab:bridge(b.name)
+		local br = st.bridges[b.name]
+		if br then
+			br._members = {}
+		else
+			br = lab:bridge(b.name)
+		end
 		if b.members and #b.members > 0 then br:attach(b.members) end
 	end
 	for _, l in ipairs(idx.labs or {}) do
-		restore_lab(lab:lab(l.name), dir .. "/" .. l.dir)
+		restore_lab(st.labs[l.name] or lab:lab(l.name), dir .. "/" .. l.dir)
 	end
 end
 
@@ -628,8 +664,9 @@ function Lab.lab_fixture(self, path)
 end
 
 -- reset_between_tests: a baseline of the root lab after the chunk, and
--- the root's VMs put back to it after every test (VM handles stay valid:
--- each VM is shut down and restored in place; VMs added since are closed).
+-- the root's VMs and sub-labs put back to it after every test (VM handles
+-- stay valid: each VM is shut down and restored in place; VMs added to the
+-- root since are closed).
 function _provium_baseline_take(root)
 	local st = S[root]
 	local d = _provium_tmp_path("baseline", "", true)
@@ -657,13 +694,28 @@ function _provium_baseline_restore(root)
 		local br = st.bridges[e.name]
 		if br then br._members = {table.unpack(e.members or {})} end
 	end
+	-- The baseline covers the root's sub-labs too (snapshots go downward).
+	for _, l in ipairs(b.idx.labs or {}) do
+		local sl = st.labs[l.name]
+		if sl then restore_lab(sl, b.dir .. "/" .. l.dir) end
+	end
 end
 
 LabMT.__index = function(lab, key)
 	local m = Lab[key]
 	if m ~= nil then return m end
 	if type(key) ~= "string" then return nil end
-	return lookup(lab, "vm", key) or lookup(lab, "bridge", key) or lookup(lab, "sub_lab", key)
+	local v = lookup(lab, "vm", key) or lookup(lab, "bridge", key) or lookup(lab, "sub_lab", key)
+	if v ~= nil then return v end
+	-- Plain fields set on the file root (provium.timeout, ...) read the
+	-- same from a per-test scope.
+	local p = S[lab].parent
+	while p do
+		v = rawget(p, key)
+		if v ~= nil then return v end
+		p = S[p].parent
+	end
+	return nil
 end
 LabMT.__tostring = function(lab) return ("lab `%s`"):format(S[lab].name) end
 
@@ -726,7 +778,17 @@ end
 
 function _provium_close_test_scope(scope)
 	if not is_lab(scope) then return {} end
-	return close_registry(scope, {})
+	local errs = close_registry(scope, {})
+	local ss = S[scope]
+	if ss.claim then
+		local amount = ss.claim
+		ss.claim = nil
+		S[ss.root].scope_claim = nil
+		local ok, err = pcall(emit, "claim_released",
+			{path = rawget(_G, "_provium_file") or "?", amount = amount})
+		if not ok then errs[#errs + 1] = "claim: " .. tostring(err) end
+	end
+	return errs
 end
 
 function _provium_close_file_scope(root)

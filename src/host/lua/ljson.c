@@ -5,9 +5,10 @@
  * starting "json.encode: " / "json.decode: ".
  *
  * Encoding (Lua -> JSON text):
- *   nil -> null, booleans, integers exactly (64-bit), floats printed with
- *   the shortest of %.15g/%.16g/%.17g that reads back to the same double;
- *   an integral float keeps a ".0" so it decodes back as a float. NaN and
+ *   nil -> null, booleans, integers exactly (64-bit), floats with the
+ *   shortest digits that read back to the same double, laid out as
+ *   serde_json writes them (1.5, 1e16, 1e-7); an integral float keeps a
+ *   ".0" so it decodes back as a float. NaN and
  *   infinities raise (JSON has no spelling for them).
  *   Strings: '"', '\\' and control bytes are escaped (\n, \t, ... or
  *   \u00XX), everything else is written as is. A string that is not valid
@@ -158,27 +159,64 @@ static void encode_string(struct enc *e, const char *s, size_t len)
 }
 
 /* Write a finite double so that it reads back bit-identical, and as a
- * float (an integral value gets ".0"). Raises on NaN / infinity. */
+ * float (an integral value gets ".0"), in the layout serde_json (ryu)
+ * uses: the shortest round-tripping digits, plain notation for decimal
+ * exponents in [-5, 16) ("1e15" -> 1000000000000000.0, 0.0001), else
+ * scientific with a bare exponent (1e16, 1.5e-7, 5e-324). Raises on NaN /
+ * infinity. */
 static void encode_float(struct enc *e, double d)
 {
-	char buf[48];
+	char sci[48], digits[24], out[64];
+	int len = 0, exp10, kk, o = 0;
 
 	if (isnan(d))
 		luaL_error(e->L, "json.encode: cannot encode NaN (JSON has no NaN)");
 	if (isinf(d))
 		luaL_error(e->L, "json.encode: cannot encode %s (JSON has no infinity)",
 			   d > 0 ? "inf" : "-inf");
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, sizeof buf, "%.*g", prec, d);
-		if (strtod(buf, NULL) == d)
+	if (d == 0) {
+		puts_(e, signbit(d) ? "-0.0" : "0.0");
+		return;
+	}
+	/* Shortest "%.Ne" that reads back: d.ddde[+-]XX (locale-proof parse). */
+	for (int prec = 0; prec <= 17; prec++) {
+		snprintf(sci, sizeof sci, "%.*e", prec, d);
+		if (strtod(sci, NULL) == d)
 			break;
 	}
-	for (char *c = buf; *c; c++)
-		if (*c == ',')        /* a non-C LC_NUMERIC; JSON wants '.' */
-			*c = '.';
-	if (!strpbrk(buf, ".eE"))
-		strcat(buf, ".0");
-	puts_(e, buf);
+	{
+		const char *c = sci, *ep = strpbrk(sci, "eE");
+
+		for (; c < ep; c++)
+			if (*c >= '0' && *c <= '9')
+				digits[len++] = *c;
+		exp10 = atoi(ep + 1);
+	}
+	while (len > 1 && digits[len - 1] == '0')
+		len--;
+	digits[len] = '\0';
+	kk = exp10 + 1;              /* value = 0.DIGITS * 10^kk */
+	if (d < 0)
+		out[o++] = '-';
+	if (kk >= len && kk <= 16) {         /* 1234e7 -> 12340000000.0 */
+		o += sprintf(out + o, "%s", digits);
+		for (int i = len; i < kk; i++)
+			out[o++] = '0';
+		o += sprintf(out + o, ".0");
+	} else if (kk > 0 && kk <= 16) {     /* 1234e-2 -> 12.34 */
+		o += sprintf(out + o, "%.*s.%s", kk, digits, digits + kk);
+	} else if (kk > -5 && kk <= 0) {     /* 1234e-6 -> 0.001234 */
+		o += sprintf(out + o, "0.");
+		for (int i = kk; i < 0; i++)
+			out[o++] = '0';
+		o += sprintf(out + o, "%s", digits);
+	} else if (len == 1) {               /* 1e30 */
+		o += sprintf(out + o, "%se%d", digits, kk - 1);
+	} else {                             /* 1234e30 -> 1.234e33 */
+		o += sprintf(out + o, "%c.%se%d", digits[0], digits + 1, kk - 1);
+	}
+	out[o] = '\0';
+	puts_(e, out);
 }
 
 static void encode_value(struct enc *e, int idx);

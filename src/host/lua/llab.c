@@ -11,10 +11,18 @@
 #include "lua/llab.h"
 #include "units.h"
 
-/* _provium_parse_size(v): integer (bytes, >= 0) or size string ("512M")
- * -> integer; otherwise nil, message. */
+/* _provium_parse_size(v): integer (bytes, >= 0; a float with an integral
+ * value counts, so 4e9 works) or size string ("512M") -> integer;
+ * otherwise nil, message. */
 static int l_parse_size(lua_State *L)
 {
+	lua_Integer n;
+
+	if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) &&
+	    lua_numbertointeger(lua_tonumber(L, 1), &n) && (lua_Number)n == lua_tonumber(L, 1)) {
+		lua_pushinteger(L, n);
+		lua_replace(L, 1);
+	}
 	if (lua_isinteger(L, 1)) {
 		if (lua_tointeger(L, 1) < 0) {
 			lua_pushnil(L);
