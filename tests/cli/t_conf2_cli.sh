@@ -148,6 +148,10 @@ test("waits for b", function(t)
 	local t0 = os.time()
 	while not io.open("$T/o/b.done") and os.time() - t0 < 20 do end
 	t:assert(io.open("$T/o/b.done"), "b never finished")
+	-- b's runner still has to report and exit after writing b.done: give
+	-- it 2 s more so b really completes first
+	local t1 = os.time()
+	while os.time() - t1 < 2 do end
 end)
 LUA
 cat >"$T/o/b.test.lua" <<LUA
