@@ -754,8 +754,13 @@ end
 
 function Bridge:close() self._closed = true end
 
+-- Every other documented Bridge method (the Bridge reference page) exists
+-- and says clearly that host networking is not there yet.
 for _, op in ipairs({"partition", "unpartition", "partition_all", "restore_all",
-		"impair", "capture", "isolate", "nat"}) do
+		"is_partitioned", "add_latency", "drop_rate", "bandwidth_limit",
+		"add_directional_latency", "directional_drop_rate", "reset", "latency_ms",
+		"drop_rate_pct", "bandwidth_bps", "isolate", "unisolate", "is_isolated",
+		"route", "routes", "enable_uplink", "disable_uplink", "nic", "capture"}) do
 	Bridge[op] = function(self)
 		raise(("bridge `%s`: %s is not available yet (bridges are graph objects " ..
 			"only; host networking comes later)"):format(self._name, op))
