@@ -83,7 +83,7 @@ end)
 test("ops needing a guest kernel say so", function(t)
 	local v = provium:vm("k", PROFILE):boot()
 	for _, op in ipairs({"console", "clock", "syscall", "ioctl", "spawn_worker",
-			"tail_file", "nic", "fd_stream"}) do
+			"nic"}) do
 		local e = errmsg(v[op], v, "x")
 		t:assert(e:find(("vm `k`: %s is not supported by the local backend " ..
 			"(it runs no guest kernel); use --vmm qemu"):format(op), 1, true), e)

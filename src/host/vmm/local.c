@@ -1042,6 +1042,106 @@ fail:
 	return -1;
 }
 
+/* ---- tails (host-served: there is no agent) ----------------------------
+ * vm:tail_file on a scratch file, with the agent's semantics: the start
+ * offset (end / beginning / absolute / before EOF), appended bytes as they
+ * come, a restart at 0 when the file shrinks below the offset, no end
+ * until closed. fd and process streams stay unsupported here. */
+
+#define LOCAL_TAIL_POLL_MS 20
+#define LOCAL_TAIL_CHUNK   (64u << 10)
+
+struct vmm_stream {
+	int fd;
+	off_t off;
+};
+
+static int local_stream_open(struct vmm_vm *vm, const struct vmm_stream_req *r,
+                             struct vmm_stream **out, char *err, size_t errlen)
+{
+	struct vmm_stream *s;
+	struct stat st;
+	char *host;
+	int fd;
+	if (r->kind != VMM_STREAM_TAIL)
+		return VMM_UNSUPPORTED;
+	if (!(host = map_path(vm, r->path))) {
+		err_set(err, errlen, "out of memory");
+		return -1;
+	}
+	fd = open(host, O_RDONLY | O_CLOEXEC);
+	free(host);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		err_set(err, errlen, "%s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (!(s = calloc(1, sizeof *s))) {
+		close(fd);
+		err_set(err, errlen, "out of memory");
+		return -1;
+	}
+	s->fd = fd;
+	s->off = r->start == VMM_TAIL_BEGINNING ? 0
+	       : r->start == VMM_TAIL_OFFSET ? (r->offset >= 0 ? (off_t)r->offset
+	                                                        : st.st_size + (off_t)r->offset)
+	       : st.st_size;
+	if (s->off < 0)
+		s->off = 0;
+	*out = s;
+	return 0;
+}
+
+static int local_stream_next(struct vmm_stream *s, int64_t timeout_ns, char **data,
+                             size_t *len, bool *eof, char *err, size_t errlen)
+{
+	struct timespec t0, now;
+	*eof = false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct stat st;
+		char *buf;
+		ssize_t n;
+		if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < s->off)
+			s->off = 0;
+		if (!(buf = malloc(LOCAL_TAIL_CHUNK))) {
+			err_set(err, errlen, "out of memory");
+			return -1;
+		}
+		n = pread(s->fd, buf, LOCAL_TAIL_CHUNK, s->off);
+		if (n > 0) {
+			s->off += n;
+			*data = buf;
+			*len = (size_t)n;
+			return 1;
+		}
+		free(buf);
+		if (n < 0 && errno != EINTR) {
+			err_set(err, errlen, "tail: %s", strerror(errno));
+			return -1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t spent = (now.tv_sec - t0.tv_sec) * INT64_C(1000000000) + (now.tv_nsec - t0.tv_nsec);
+		if (timeout_ns >= 0 && spent >= timeout_ns)
+			return 0;
+		struct timespec nap = {0, LOCAL_TAIL_POLL_MS * 1000000L};
+		if (timeout_ns >= 0 && timeout_ns - spent < LOCAL_TAIL_POLL_MS * INT64_C(1000000))
+			nap.tv_nsec = (long)(timeout_ns - spent);
+		nanosleep(&nap, NULL);
+	}
+}
+
+static void local_stream_close(struct vmm_stream *s)
+{
+	if (!s)
+		return;
+	close(s->fd);
+	free(s);
+}
+
 const struct vmm_ops vmm_local_ops = {
 	.name = "local",
 	.unsupported_hint = " (it runs no guest kernel); use --vmm qemu",
@@ -1077,8 +1177,12 @@ const struct vmm_ops vmm_local_ops = {
 	.proc_free = local_proc_free,
 	.snapshot = local_snapshot,
 	.restore = local_restore,
-	/* console_tail, syscall: need a guest kernel. agent, run_path,
-	 * stream_*: no agent and no console here, so clock, syscall/ioctl,
-	 * tails, fd/process streams, console and workers raise "not supported
-	 * by the local backend"; vm:batch runs its ops one after the other. */
+	.stream_open = local_stream_open,
+	.stream_next = local_stream_next,
+	.stream_close = local_stream_close,
+	/* console_tail, syscall: need a guest kernel. agent, run_path: no
+	 * agent and no console here, so clock, syscall/ioctl, fd/process
+	 * streams, console and workers raise "not supported by the local
+	 * backend"; tails are served from the scratch directory above;
+	 * vm:batch runs its ops one after the other. */
 };
