@@ -15,8 +15,8 @@
  * same QEMU, the log keeps growing). A boot or a restore starts a new
  * QEMU with a new, empty log: the offset belongs to the boot it was taken
  * in (con_epoch = the VM's boot_ns) and starts over at 0 on the next.
- * A backend without run_path (local) raises "console is not supported"
- * from vm:console() itself. */
+ * vm:console() always succeeds; on a backend without run_path (local)
+ * every method but close raises "VMM does not expose a console socket". */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -54,13 +54,18 @@ static struct lvm *console_vm(lua_State *L)
 	return v;
 }
 
-/* Copy the backend's path for leaf into buf, or raise "not supported". */
+/* Copy the backend's path for leaf into buf, or raise "VMM does not expose
+ * a console socket" (a backend without run_path: local). */
 static void run_path(lua_State *L, struct lvm *v, const char *leaf, const char *op,
                      char *buf, size_t len)
 {
 	const char *p = v->be && v->ops->run_path ? v->ops->run_path(v->be, leaf) : NULL;
+	if (!p && !v->ops->run_path)
+		luaL_error(L, "vm `%s`: %s: VMM does not expose a console socket: %s is not "
+		           "supported by the %s backend%s", v->name, op, op, v->ops->name,
+		           v->ops->unsupported_hint);
 	if (!p)
-		lvm_unsupported(L, v, op);
+		luaL_error(L, "vm `%s`: %s: the vm is closed", v->name, op);
 	snprintf(buf, len, "%s", p);
 }
 
@@ -309,12 +314,11 @@ static int c_close(lua_State *L)
 	return 0;
 }
 
-/* vm:console() -> Console */
+/* vm:console() -> Console; always succeeds (the console reference): the
+ * chardev is looked for by read / read_log / expect / write. */
 static int vm_console(lua_State *L)
 {
-	struct lvm *v = lvm_check(L, 1);
-	if (!v->ops->run_path)
-		return lvm_unsupported(L, v, "console");
+	lvm_check(L, 1);
 	lua_newuserdatauv(L, 1, 1);
 	luaL_setmetatable(L, CONSOLE_MT);
 	lua_pushvalue(L, 1);
