@@ -701,7 +701,17 @@ static int vm_tostring(lua_State *L)
 
 static int vm_name(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->name); return 1; }
 static int vm_profile(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->profile); return 1; }
-static int vm_state(lua_State *L) { lua_pushstring(L, state_names[checkvm(L, 1)->state]); return 1; }
+/* The state to report: a Booted or Paused VM whose guest died under it
+ * (QEMU exited) is "dead"; vm:shutdown()/close() still end it. */
+static enum vm_state shown_state(struct lvm *v)
+{
+	if ((v->state == VM_BOOTED || v->state == VM_PAUSED) && v->be && v->ops->gone &&
+	    v->ops->gone(v->be))
+		return VM_DEAD;
+	return v->state;
+}
+
+static int vm_state(lua_State *L) { lua_pushstring(L, state_names[shown_state(checkvm(L, 1))]); return 1; }
 
 static int vm_cid(lua_State *L)
 {
@@ -787,7 +797,9 @@ static void refuse_live_streams(lua_State *L, int vm_idx)
 			snprintf(site, sizeof site, " (creation site unknown)");
 		}
 		lua_settop(L, top);
-		if (strchr(detail, '=') || !detail[0])
+		if (!strcmp(kind, "console"))   /* the console reference's wording */
+			lua_pushfstring(L, "\n  - live console stream (console:read())%s", site);
+		else if (strchr(detail, '=') || !detail[0])
 			lua_pushfstring(L, "\n  - %s(%s)%s", kind, detail, site);
 		else
 			lua_pushfstring(L, "\n  - %s(\"%s\")%s", kind, detail, site);
