@@ -3,7 +3,8 @@
 -- /var/log/messages, `logger` reaches it, printenv exists, the hostname
 -- comes from /etc/hostname), a live console stream is named as such by
 -- vm:snapshot(), a waited-for Process still serves its streams and
--- close_stdin, proc:kill names a bad argument's type, and a guest that
+-- close_stdin, proc:kill names a bad argument's type, syscall results
+-- always have out_bufs, a refused pre-epoch clock:set says why, and a guest that
 -- dies under its VM makes vm:state() say "dead" (last: it ends the VM).
 local vm = provium:vm("v", "default", {files = {{path = "/etc/hostname", content = "v"}}}):boot()
 
@@ -70,6 +71,19 @@ test("proc:kill with a table names the type", function(t)
 	t:assert_contains(e, "signal must be nil, an integer or a signal name, got table")
 	p:kill("kill")
 	t:assert_eq(p:wait("10s").signal, 9)
+end)
+
+test("syscall results always carry out_bufs; a pre-epoch clock says why it fails", function(t)
+	local r = vm:syscall(39)                 -- getpid
+	t:assert(r.ret > 0)
+	t:assert_eq(r.result, r.ret)
+	t:assert_eq(r.errno, 0)
+	t:assert_eq(type(r.out_bufs), "table")
+	t:assert_eq(#r.out_bufs, 0)
+	local b = vm:batch(function(bb) bb:syscall(39) end)
+	t:assert_eq(type(b[1].ok.out_bufs), "table")
+	local e = t:assert_raises(function() vm:clock():set(-100) end)
+	t:assert_contains(e, "before the epoch")
 end)
 
 -- Last: it kills the file's VM.
