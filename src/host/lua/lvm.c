@@ -434,7 +434,6 @@ static int vm_new(lua_State *L)
 	v = lua_newuserdatauv(L, sizeof(*v), 3);          /* 4 */
 	memset(v, 0, sizeof(*v));
 	v->closed = true;
-	v->con_fd = -1;
 	v->state = VM_DEAD;
 	luaL_setmetatable(L, VM_MT);
 	v->name = strdup(name);
@@ -627,6 +626,8 @@ static int vm_resume(lua_State *L)
 static int vm_reset(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
+	if (v->state == VM_BOOTED)
+		lconsole_reset_begin(v);
 	lifecycle(L, v, "reset", VM_BOOTED, v->ops->reset, VM_BOOTED);
 	return 0;
 }
