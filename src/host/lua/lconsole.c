@@ -117,7 +117,7 @@ struct con_ctx {
 	bool eof;
 };
 
-/* Wait up to ms (-1 forever) for console.log to change. */
+/* Wait up to ms for console.log to change. */
 static void con_wait(struct con_ctx *c, int ms)
 {
 	struct pollfd pfd = {.fd = c->ino, .events = POLLIN};
@@ -177,7 +177,8 @@ static int con_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, boo
 			free(buf);
 			return 0;
 		}
-		con_wait(c, left < 0 ? -1 : (int)((left + 999999) / 1000000));
+		/* in slices, so a guest that dies meanwhile is noticed */
+		con_wait(c, left < 0 || left > 250000000 ? 250 : (int)((left + 999999) / 1000000));
 	}
 	free(buf);
 	c->eof = true;
