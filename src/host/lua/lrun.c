@@ -184,6 +184,41 @@ static bool is_array(lua_State *L, int idx)
 	return count == n;
 }
 
+/* vm:run({"echo", "hi"}[, opts]) (the reference's `cmd_or_args`): turn
+ * the argv array at ci into the command at ci and its args in the opts
+ * at ai (a new table: the caller's is not changed). */
+static void argv_first(lua_State *L, struct lvm *v, int ci, int ai)
+{
+	lua_Integer n = luaL_len(L, ci);
+	if (n < 1 || !is_array(L, ci))
+		luaL_error(L, "vm `%s`: run: an argv array needs the command first "
+		           "({\"echo\", \"hi\"})", v->name);
+	lua_createtable(L, (int)n - 1, 0);                     /* args */
+	for (lua_Integer i = 2; i <= n; i++) {
+		lua_geti(L, ci, i);
+		lua_rawseti(L, -2, i - 1);
+	}
+	lua_newtable(L);                                       /* opts */
+	if (!lua_isnoneornil(L, ai)) {
+		luaL_checktype(L, ai, LUA_TTABLE);
+		if (luaL_len(L, ai) > 0 || lua_getfield(L, ai, "args") != LUA_TNIL)
+			luaL_error(L, "vm `%s`: run: args given twice (in the argv array and in "
+			           "the second argument)", v->name);
+		lua_pop(L, 1);
+		lua_pushnil(L);
+		while (lua_next(L, ai)) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_settable(L, -4);
+		}
+	}
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "args");
+	lua_replace(L, ai);
+	lua_geti(L, ci, 1);
+	lua_replace(L, ci);
+}
+
 /* Build an exec request from (cmd at 2, arg table-or-nil at 3). Anchors
  * every string and pointer array in a table pushed on the stack. */
 void lvm_build_req(lua_State *L, struct lvm *v, bool async, int ci, int ai,
@@ -200,6 +235,8 @@ void lvm_build_req(lua_State *L, struct lvm *v, bool async, int ci, int ai,
 	r->timeout_ns = -1;
 	ci = lua_absindex(L, ci);
 	ai = lua_absindex(L, ai);
+	if (lua_istable(L, ci))
+		argv_first(L, v, ci, ai);
 	cmd = luaL_checkstring(L, ci);
 	lua_newtable(L);
 	anchor = lua_gettop(L);

@@ -281,7 +281,7 @@ static int b_add(lua_State *L)
 		luaL_checkstring(L, 3);
 	if (kind == GB_RENAME)
 		luaL_checkstring(L, 3);
-	if (kind == GB_EXEC)
+	if (kind == GB_EXEC && !lua_istable(L, 2))
 		luaL_checkstring(L, 2);
 	if (kind == GB_MKDIR) {
 		luaL_checkstring(L, 2);
