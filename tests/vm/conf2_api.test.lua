@@ -40,7 +40,8 @@ test("a live console stream blocks vm:snapshot() by name and site", function(t)
 	local stream = vm:console():read()
 	local line = debug.getinfo(1, "l").currentline - 1
 	local e = t:assert_raises(function() vm:snapshot() end)
-	t:assert_contains(e, "vm:snapshot() refused")
+	t:assert_contains(e, "provium: vm:snapshot() refused — file `tests/vm/conf2_api.test.lua` " ..
+		"has live streams:")
 	t:assert_contains(e, "live console stream")
 	t:assert_contains(e, "conf2_api.test.lua:" .. line)
 	stream:close()

@@ -778,7 +778,7 @@ static void refuse_live_streams(lua_State *L, int vm_idx)
 		lua_pop(L, 1);
 		return;
 	}
-	lua_pushfstring(L, "vm:snapshot() refused — file `%s` has live streams:",
+	lua_pushfstring(L, "provium: vm:snapshot() refused — file `%s` has live streams:",
 	                lvm_global_string(L, "_provium_file"));
 	for (lua_Integer i = 1; i <= n; i++) {
 		char kind[64], detail[512], site[600];
