@@ -170,7 +170,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	setenv("HOME", "/root", 0);
+	/* The kernel hands init HOME=/; root's home is /root. */
+	if (!getenv("HOME") || strcmp(getenv("HOME"), "/") == 0)
+		setenv("HOME", "/root", 1);
 	setenv("TERM", "linux", 0);
 	umask(022);
 

@@ -34,6 +34,8 @@ test("printenv, as in the running-commands guide", function(t)
 	t:assert_eq(r.stdout, "bar\n")
 	t:assert_eq(vm:run("printenv NO_SUCH_VAR_X").exit_code, 1)
 	t:assert(vm:run("printenv", {env = {K = "v"}}).stdout:find("K=v\n", 1, true))
+	-- root's home, not the HOME=/ the kernel hands init
+	t:assert_eq(vm:run("printenv HOME").stdout, "/root\n")
 end)
 
 test("a live console stream blocks vm:snapshot() by name and site", function(t)
