@@ -6,7 +6,9 @@
 # Produces in OUTDIR:
 #   vmlinuz                 the kernel of the current linux-image-*-cloud-amd64
 #   initrd.cpio.gz          busybox-static (/bin/busybox + applet symlinks,
-#                           /dev/console, a minimal /etc). It has NO /init on
+#                           /dev/console, a minimal /etc, /etc/provium/rc
+#                           starting syslogd and a console getty, root's
+#                           password `toor`, a printenv script). NO /init on
 #                           purpose: the agent (rdinit=/sbin/provium-agent)
 #                           then stays PID 1 as the minimal init (reaper +
 #                           ACPI power button).
@@ -178,6 +180,33 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' > "$istage/etc/group"
 printf 'provium\n' > "$istage/etc/hostname"
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$istage/etc/hosts"
+# /etc/provium/rc: the agent runs it before its op server (no /init here).
+# The hostname comes from /etc/hostname (a boot opt `files` entry can
+# replace it); syslogd writes /var/log/messages, created up front so a
+# tail_file on it works before the first message; a getty on the console
+# serves the reference's "drive a getty login" example (root / toor).
+mkdir -p "$istage/etc/provium"
+cat > "$istage/etc/provium/rc" <<'RC'
+#!/bin/sh
+hostname -F /etc/hostname 2>/dev/null
+: >> /var/log/messages
+syslogd -O /var/log/messages
+# a login prompt on the console (root's password: toor), respawned
+(while :; do getty -L 0 ttyS0 vt100; sleep 1; done) </dev/null >/dev/null 2>&1 &
+RC
+chmod 755 "$istage/etc/provium/rc"
+printf 'root:%s:19000:0:99999:7:::\n' "$("$bb" mkpasswd -m sha512 toor provium-kit)" > "$istage/etc/shadow"
+chmod 600 "$istage/etc/shadow"
+# printenv: busybox has no such applet; same output and exit status.
+cat > "$istage/usr/bin/printenv" <<'PE'
+#!/bin/sh
+[ $# -eq 0 ] && exec env
+exec awk 'BEGIN { rc = 0
+	for (i = 1; i < ARGC; i++)
+		if (ARGV[i] in ENVIRON) print ENVIRON[ARGV[i]]; else rc = 1
+	exit rc }' "$@"
+PE
+chmod 755 "$istage/usr/bin/printenv"
 pack "$istage" "$out/initrd.cpio.gz"
 
 # ---- 4. manifest ------------------------------------------------------------

@@ -51,6 +51,7 @@ void boot_mounts(void);
 void boot_modules(const char *dir);
 void boot_loopback(void);
 void boot_cmdline_clock(void);
+void boot_rc(const char *path);
 
 /* ---- server.c ---- */
 /* Run the op server forever (returns only on a fatal setup error). */

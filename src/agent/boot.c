@@ -14,6 +14,10 @@
  *                    fine; a missing or mismatched one is logged and
  *                    skipped — never fatal.
  *   boot_loopback    bring "lo" up (the kernel adds 127.0.0.1/8 itself)
+ *   boot_rc          run the initrd's /etc/provium/rc, when executable,
+ *                    and wait for it (at most RC_WAIT_MS): the init-less
+ *                    guest kit starts its services (syslogd) there; a
+ *                    profile with its own /init never gets here
  *
  * agent_poweroff is here too: SIGTERM everyone, give them a moment, SIGKILL,
  * sync, then reboot(2) with POWER_OFF (or RESTART). Under QEMU's
@@ -195,6 +199,41 @@ void boot_loopback(void)
 			agent_log("lo: SIOCSIFFLAGS: %s", strerror(errno));
 	}
 	close(s);
+}
+
+#define RC_WAIT_MS 5000
+
+void boot_rc(const char *path)
+{
+	pid_t pid;
+	int st;
+
+	if (access(path, X_OK) < 0)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		agent_log("%s: fork: %s", path, strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		execl(path, path, (char *)NULL);
+		agent_log("%s: exec: %s", path, strerror(errno));
+		_exit(127);
+	}
+	for (int ms = 0; ms < RC_WAIT_MS; ms++) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid) {
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				agent_log("%s: exit status %d", path,
+					  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			return;
+		}
+		if (w < 0 && errno != EINTR)
+			return;
+		usleep(1000);
+	}
+	agent_log("%s: still running after %d ms; booting on", path, RC_WAIT_MS);
 }
 
 /* Is any user-space process other than us and PID 1 still running?

@@ -7,6 +7,8 @@
  *      command line, modules from /lib/modules/provium/order, lo up);
  *   2. forks a supervisor, which runs the op server (server.c) in a child
  *      and restarts it (after a short pause) if it ever dies;
+ *      without an /init of the initrd's, runs its /etc/provium/rc first
+ *      (boot_rc), so what rc starts is up before the host's first op;
  *   3. execs the initrd's own /init if there is an executable one — the
  *      profile's init then owns the rest of the boot, and the op server
  *      simply lives on as one of its processes;
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #define MODULE_DIR "/lib/modules/provium"
+#define RC_PATH "/etc/provium/rc"
 #define MAX_INPUTS 16
 
 static void supervise(void)
@@ -157,6 +160,7 @@ static void minimal_init(void)
 int main(int argc, char **argv)
 {
 	pid_t pid;
+	int own_init;
 
 	if (getpid() != 1) {
 		if (argc > 1 && strcmp(argv[1], "--server") == 0)
@@ -166,7 +170,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	setenv("HOME", "/root", 0);
+	/* The kernel hands init HOME=/; root's home is /root. */
+	if (!getenv("HOME") || strcmp(getenv("HOME"), "/") == 0)
+		setenv("HOME", "/root", 1);
 	setenv("TERM", "linux", 0);
 	umask(022);
 
@@ -177,6 +183,9 @@ int main(int argc, char **argv)
 	boot_cmdline_clock();
 	boot_modules(MODULE_DIR);
 	boot_loopback();
+	own_init = access("/init", X_OK) == 0;
+	if (!own_init)
+		boot_rc(RC_PATH);
 
 	pid = fork();
 	if (pid == 0) {
@@ -186,7 +195,7 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		agent_log("fork: %s", strerror(errno));
 
-	if (access("/init", X_OK) == 0) {
+	if (own_init) {
 		static char init_path[] = "/init";
 
 		argv[0] = init_path;

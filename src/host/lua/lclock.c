@@ -47,7 +47,8 @@ static void set_ns(lua_State *L, struct lvm *v, int64_t ns, const char *op)
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
 	if (rc < 0)
-		luaL_error(L, "vm `%s`: %s: %s", v->name, op, lvm_errtext(v, err));
+		luaL_error(L, "vm `%s`: %s: %s%s", v->name, op, lvm_errtext(v, err),
+		           ns < 0 ? " (Linux refuses to set CLOCK_REALTIME before the epoch)" : "");
 }
 
 /* Seconds (integer or finite float) at idx -> ns; raises for NaN/inf. */

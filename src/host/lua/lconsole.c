@@ -1,13 +1,21 @@
 /* lconsole.c — the Console userdata ("provium.console") and its
- * ConsoleStream (a Stream of lstream.c over the console socket).
+ * ConsoleStream (a Stream of lstream.c over the console log).
  *
  * The backend names two files through ops->run_path: console.sock (QEMU's
  * ttyS0 socket chardev, QEMU the server) and console.log (the chardev's
- * logfile: everything the guest ever wrote). QEMU accepts one client at a
- * time on that socket, so a VM has at most one connection (struct lvm
- * con_fd), shared by its live ConsoleStreams and console:write, closed
- * when the last ConsoleStream closes; a write with no stream open uses a
- * short-lived connection of its own.
+ * logfile: everything the guest ever wrote, written as it is written,
+ * connected client or not). console:write connects to the socket for the
+ * write (QEMU accepts one client at a time).
+ *
+ * A ConsoleStream tails console.log (inotify wakeups). It starts where the
+ * VM's ConsoleStreams last stopped reading (struct lvm con_read): the
+ * first one of a boot replays the boot log, later ones see what came
+ * since ("the boot log, login prompt, and anything the guest has written
+ * since the last read"). It reaches EOF where vm:reset() found the log
+ * (lconsole_reset_begin: the reference's chardev connection ends there),
+ * when the guest has died, or when another QEMU took over (restore);
+ * shutdown closes it. Nothing holds the socket, so a stream nobody reads
+ * never stalls the guest's console.
  *
  * console:expect reads console.log, not the socket, and CONSUMES: each VM
  * keeps the offset just past the last match (con_consumed), so the same
@@ -15,8 +23,8 @@
  * same QEMU, the log keeps growing). A boot or a restore starts a new
  * QEMU with a new, empty log: the offset belongs to the boot it was taken
  * in (con_epoch = the VM's boot_ns) and starts over at 0 on the next.
- * A backend without run_path (local) raises "console is not supported"
- * from vm:console() itself. */
+ * vm:console() always succeeds; on a backend without run_path (local)
+ * every method but close raises "VMM does not expose a console socket". */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,7 +33,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <lua.h>
@@ -36,6 +48,8 @@
 
 #define CONSOLE_MT "provium.console"
 #define EXPECT_DEFAULT_NS 30000000000LL
+/* console:write without a timeout: how long the guest may take to read */
+#define WRITE_DRAIN_NS 10000000000LL
 
 static int64_t now_ns(void)
 {
@@ -54,13 +68,18 @@ static struct lvm *console_vm(lua_State *L)
 	return v;
 }
 
-/* Copy the backend's path for leaf into buf, or raise "not supported". */
+/* Copy the backend's path for leaf into buf, or raise "VMM does not expose
+ * a console socket" (a backend without run_path: local). */
 static void run_path(lua_State *L, struct lvm *v, const char *leaf, const char *op,
                      char *buf, size_t len)
 {
 	const char *p = v->be && v->ops->run_path ? v->ops->run_path(v->be, leaf) : NULL;
+	if (!p && !v->ops->run_path)
+		luaL_error(L, "vm `%s`: %s: VMM does not expose a console socket: %s is not "
+		           "supported by the %s backend%s", v->name, op, op, v->ops->name,
+		           v->ops->unsupported_hint);
 	if (!p)
-		lvm_unsupported(L, v, op);
+		luaL_error(L, "vm `%s`: %s: the vm is closed", v->name, op);
 	snprintf(buf, len, "%s", p);
 }
 
@@ -89,44 +108,79 @@ static int connect_unix(const char *path)
 
 struct con_ctx {
 	struct lvm *v;            /* the stream's user value keeps the VM alive */
+	struct con_ctx *next;     /* the VM's list (v->con_streams) */
+	int fd;                   /* console.log, read-only */
+	int ino;                  /* inotify on console.log (-1: poll every 10 ms) */
+	int64_t off;              /* next byte of console.log to deliver */
+	int64_t eof_at;           /* vm:reset() ends the stream here; -1 = not yet */
+	int64_t epoch;            /* v->boot_ns at open: another QEMU means EOF */
 	bool eof;
 };
+
+/* Wait up to ms for console.log to change. */
+static void con_wait(struct con_ctx *c, int ms)
+{
+	struct pollfd pfd = {.fd = c->ino, .events = POLLIN};
+	char ev[4096];
+	if (c->ino < 0) {
+		struct timespec ts = {0, 10000000};
+		if (ms >= 0 && ms < 10)
+			ts.tv_nsec = (long)ms * 1000000;
+		nanosleep(&ts, NULL);
+		return;
+	}
+	if (poll(&pfd, 1, ms) > 0)
+		while (read(c->ino, ev, sizeof ev) > 0)
+			;
+}
 
 static int con_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, bool *eof,
                     char *err, size_t errlen)
 {
 	struct con_ctx *c = ctx;
-	struct pollfd pfd = {.fd = c->v->con_fd, .events = POLLIN};
-	int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
-	ssize_t n;
+	struct lvm *v = c->v;
+	int64_t end = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
 	char *buf;
-	if (c->eof || c->v->con_fd < 0) {
-		*eof = true;
-		return 1;
-	}
-	n = poll(&pfd, 1, ms);
-	if (n < 0 && errno == EINTR)
-		return 0;
-	if (n < 0) {
-		snprintf(err, errlen, "poll: %s", strerror(errno));
-		return -1;
-	}
-	if (n == 0)
-		return 0;
 	if (!(buf = malloc(65536))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	n = read(c->v->con_fd, buf, 65536);
-	if (n > 0) {
-		*data = buf;
-		*len = (size_t)n;
-		return 1;
+	for (;;) {
+		size_t want = 65536;
+		ssize_t n;
+		int64_t left;
+		if (c->eof_at >= 0 && c->off >= c->eof_at)
+			c->eof = true;
+		if (c->eof || c->epoch != v->boot_ns || !v->be)
+			break;
+		if (c->eof_at >= 0 && (int64_t)want > c->eof_at - c->off)
+			want = (size_t)(c->eof_at - c->off);
+		n = pread(c->fd, buf, want, c->off);
+		if (n > 0) {
+			c->off += n;
+			if (v->con_read_epoch == c->epoch && v->con_read < c->off)
+				v->con_read = c->off;
+			*data = buf;
+			*len = (size_t)n;
+			return 1;
+		}
+		if (n < 0 && errno != EINTR) {
+			snprintf(err, errlen, "read console.log: %s", strerror(errno));
+			free(buf);
+			return -1;
+		}
+		/* Nothing new: a guest that died writes no more. */
+		if (n == 0 && v->ops->gone && v->ops->gone(v->be))
+			break;
+		left = end < 0 ? -1 : end - now_ns();
+		if (end >= 0 && left <= 0) {
+			free(buf);
+			return 0;
+		}
+		/* in slices, so a guest that dies meanwhile is noticed */
+		con_wait(c, left < 0 || left > 250000000 ? 250 : (int)((left + 999999) / 1000000));
 	}
 	free(buf);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	/* 0, ECONNRESET, EPIPE: QEMU closed the chardev (reset/shutdown). */
 	c->eof = true;
 	*eof = true;
 	return 1;
@@ -135,37 +189,64 @@ static int con_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, boo
 static void con_close(void *ctx)
 {
 	struct con_ctx *c = ctx;
-	if (--c->v->con_refs == 0 && c->v->con_fd >= 0) {
-		close(c->v->con_fd);
-		c->v->con_fd = -1;
-	}
+	for (struct con_ctx **pp = &c->v->con_streams; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	close(c->fd);
+	if (c->ino >= 0)
+		close(c->ino);
 	free(c);
 }
 
 static const struct lstream_src con_src = {con_next, con_close};
 
-/* console:read() -> ConsoleStream */
+void lconsole_reset_begin(struct lvm *v)
+{
+	for (struct con_ctx *c = v->con_streams; c; c = c->next) {
+		struct stat st;
+		if (c->eof_at < 0)
+			c->eof_at = fstat(c->fd, &st) == 0 ? (int64_t)st.st_size : c->off;
+	}
+}
+
+/* console:read() -> ConsoleStream: console.log from where the VM's last
+ * ConsoleStream read stopped (the start of this boot's log for the first
+ * one), then what the guest writes on. */
 static int c_read(lua_State *L)
 {
 	struct lvm *v = console_vm(L);
 	char path[512];
 	struct con_ctx *c;
+	int fd;
 	lua_getiuservalue(L, 1, 1);                       /* 2: vm */
 	lvm_need_booted(L, v, "console:read");
-	run_path(L, v, "console.sock", "console:read", path, sizeof path);
+	run_path(L, v, "console.log", "console:read", path, sizeof path);
 	lstream_new(L, 2, "console", path, "console closed");
-	if (v->con_fd < 0 && (v->con_fd = connect_unix(path)) < 0)
-		return luaL_error(L, "vm `%s`: console:read: connect `%s`: %s", v->name, path,
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return luaL_error(L, "vm `%s`: console:read: open `%s`: %s", v->name, path,
 		                  strerror(errno));
 	if (!(c = calloc(1, sizeof(*c)))) {
-		if (v->con_refs == 0) {
-			close(v->con_fd);
-			v->con_fd = -1;
-		}
+		close(fd);
 		return luaL_error(L, "vm `%s`: console:read: out of memory", v->name);
 	}
 	c->v = v;
-	v->con_refs++;
+	c->fd = fd;
+	c->eof_at = -1;
+	c->epoch = v->boot_ns;
+	if (v->con_read_epoch != v->boot_ns) {   /* a new QEMU since: a new log */
+		v->con_read_epoch = v->boot_ns;
+		v->con_read = 0;
+	}
+	c->off = v->con_read;
+	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (c->ino >= 0 && inotify_add_watch(c->ino, path, IN_MODIFY) < 0) {
+		close(c->ino);
+		c->ino = -1;
+	}
+	c->next = v->con_streams;
+	v->con_streams = c;
 	lstream_attach(L, -1, &con_src, c);
 	return 1;
 }
@@ -256,7 +337,6 @@ static int c_write(lua_State *L)
 	int64_t t = 0, end;
 	char path[512];
 	int fd;
-	bool own = false;
 	if (!lua_isnoneornil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TTABLE);
 		if (lua_getfield(L, 3, "timeout_ms") != LUA_TNIL)
@@ -268,38 +348,52 @@ static int c_write(lua_State *L)
 	}
 	lvm_need_booted(L, v, "console:write");
 	run_path(L, v, "console.sock", "console:write", path, sizeof path);
-	fd = v->con_fd;
-	if (fd < 0) {
-		if ((fd = connect_unix(path)) < 0)
-			return luaL_error(L, "vm `%s`: console:write: connect `%s`: %s", v->name, path,
-			                  strerror(errno));
-		own = true;
-	}
-	end = t > 0 ? now_ns() + t : -1;
-	while (done < len) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		int64_t left = end < 0 ? -1 : end - now_ns();
-		ssize_t n;
-		if (end >= 0 && left <= 0)
+	if ((fd = connect_unix(path)) < 0)
+		return luaL_error(L, "vm `%s`: console:write: connect `%s`: %s", v->name, path,
+		                  strerror(errno));
+	/* Send, then wait until QEMU has read every byte (SIOCOUTQ == 0): it
+	 * drops what is still queued when the client goes. What QEMU sends
+	 * us meanwhile (console output, also in console.log) is discarded. */
+	end = now_ns() + (t > 0 ? t : WRITE_DRAIN_NS);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN | (done < len ? POLLOUT : 0)};
+		int64_t left = end - now_ns(), dl = lruntime_deadline_ns();
+		int queued = 0;
+		char junk[4096];
+		if (done == len && (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued == 0))
 			break;
-		if (poll(&pfd, 1, left < 0 ? -1 : (int)(left / 1000000) + 1) <= 0)
-			continue;
-		n = send(fd, data + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0) {
-			int e = errno;
-			if (own)
-				close(fd);
-			return luaL_error(L, "vm `%s`: console:write: %s", v->name, strerror(e));
+		if ((t > 0 || done == len) && left <= 0)
+			break;
+		if (dl > 0 && now_ns() >= dl) {
+			close(fd);
+			lruntime_check_deadline(L);
 		}
-		done += (size_t)n;
+		poll(&pfd, 1, 20);
+		while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0)
+			;
+		if (done < len) {
+			ssize_t n = send(fd, data + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				int e = errno;
+				close(fd);
+				return luaL_error(L, "vm `%s`: console:write: %s", v->name, strerror(e));
+			}
+			if (n > 0)
+				done += (size_t)n;
+		}
 	}
-	if (own)
+	{
+		int queued = 0;
+		if (ioctl(fd, SIOCOUTQ, &queued) < 0)
+			queued = 0;
 		close(fd);
-	if (done < len)
-		return luaL_error(L, "vm `%s`: console:write: timed out after %d of %d bytes",
-		                  v->name, (int)done, (int)len);
+		if (done < len)
+			return luaL_error(L, "vm `%s`: console:write: timed out after %d of %d bytes",
+			                  v->name, (int)done, (int)len);
+		if (queued > 0)
+			return luaL_error(L, "vm `%s`: console:write: timed out: the guest did not "
+			                  "read all %d bytes", v->name, (int)len);
+	}
 	return 0;
 }
 
@@ -309,12 +403,11 @@ static int c_close(lua_State *L)
 	return 0;
 }
 
-/* vm:console() -> Console */
+/* vm:console() -> Console; always succeeds (the console reference): the
+ * chardev is looked for by read / read_log / expect / write. */
 static int vm_console(lua_State *L)
 {
-	struct lvm *v = lvm_check(L, 1);
-	if (!v->ops->run_path)
-		return lvm_unsupported(L, v, "console");
+	lvm_check(L, 1);
 	lua_newuserdatauv(L, 1, 1);
 	luaL_setmetatable(L, CONSOLE_MT);
 	lua_pushvalue(L, 1);

@@ -184,6 +184,41 @@ static bool is_array(lua_State *L, int idx)
 	return count == n;
 }
 
+/* vm:run({"echo", "hi"}[, opts]) (the reference's `cmd_or_args`): turn
+ * the argv array at ci into the command at ci and its args in the opts
+ * at ai (a new table: the caller's is not changed). */
+static void argv_first(lua_State *L, struct lvm *v, int ci, int ai)
+{
+	lua_Integer n = luaL_len(L, ci);
+	if (n < 1 || !is_array(L, ci))
+		luaL_error(L, "vm `%s`: run: an argv array needs the command first "
+		           "({\"echo\", \"hi\"})", v->name);
+	lua_createtable(L, (int)n - 1, 0);                     /* args */
+	for (lua_Integer i = 2; i <= n; i++) {
+		lua_geti(L, ci, i);
+		lua_rawseti(L, -2, i - 1);
+	}
+	lua_newtable(L);                                       /* opts */
+	if (!lua_isnoneornil(L, ai)) {
+		luaL_checktype(L, ai, LUA_TTABLE);
+		if (luaL_len(L, ai) > 0 || lua_getfield(L, ai, "args") != LUA_TNIL)
+			luaL_error(L, "vm `%s`: run: args given twice (in the argv array and in "
+			           "the second argument)", v->name);
+		lua_pop(L, 1);
+		lua_pushnil(L);
+		while (lua_next(L, ai)) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_settable(L, -4);
+		}
+	}
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "args");
+	lua_replace(L, ai);
+	lua_geti(L, ci, 1);
+	lua_replace(L, ci);
+}
+
 /* Build an exec request from (cmd at 2, arg table-or-nil at 3). Anchors
  * every string and pointer array in a table pushed on the stack. */
 void lvm_build_req(lua_State *L, struct lvm *v, bool async, int ci, int ai,
@@ -200,6 +235,8 @@ void lvm_build_req(lua_State *L, struct lvm *v, bool async, int ci, int ai,
 	r->timeout_ns = -1;
 	ci = lua_absindex(L, ci);
 	ai = lua_absindex(L, ai);
+	if (lua_istable(L, ci))
+		argv_first(L, v, ci, ai);
 	cmd = luaL_checkstring(L, ci);
 	lua_newtable(L);
 	anchor = lua_gettop(L);
@@ -478,7 +515,11 @@ int lvm_parse_signal(lua_State *L, int idx)
 			luaL_error(L, "unknown signal number %d", (int)n);
 		return (int)n;
 	}
-	s = luaL_checkstring(L, idx);
+	if (lua_type(L, idx) != LUA_TSTRING)
+		return luaL_error(L, "signal must be nil, an integer or a signal name, got %s",
+		                  lua_type(L, idx) == LUA_TNUMBER ? "a non-integer number"
+		                                                  : luaL_typename(L, idx));
+	s = lua_tostring(L, idx);
 	if (!strncasecmp(s, "sig", 3))
 		s += 3;
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
@@ -538,7 +579,7 @@ static int proc_close_stdin(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
 	char err[LVM_ERRLEN];
-	if (p->p && p->ops->proc_close_stdin(p->p, err, sizeof err) < 0)
+	if (p->p && !p->consumed && p->ops->proc_close_stdin(p->p, err, sizeof err) < 0)
 		return luaL_error(L, "process close_stdin: %s", err);
 	return 0;
 }
@@ -561,7 +602,38 @@ static int proc_handle(lua_State *L)
 	return 1;
 }
 
-/* proc:stdout_stream() / proc:stderr_stream() */
+/* The stream of a consumed process: its RunResult's bytes, then EOF. */
+struct done_ctx {
+	char *data;               /* NULL once handed out */
+	size_t len;
+};
+
+static int done_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, bool *eof,
+                     char *err, size_t errlen)
+{
+	struct done_ctx *c = ctx;
+	(void)timeout_ns, (void)err, (void)errlen;
+	if (c->data && c->len) {
+		*data = c->data;
+		*len = c->len;
+		c->data = NULL;
+		return 1;
+	}
+	*eof = true;
+	return 1;
+}
+
+static void done_close(void *ctx)
+{
+	struct done_ctx *c = ctx;
+	free(c->data);
+	free(c);
+}
+
+static const struct lstream_src done_src = {done_next, done_close};
+
+/* proc:stdout_stream() / proc:stderr_stream(). After proc:wait the agent's
+ * slot is gone: the stream replays the consumed RunResult's bytes. */
 static int proc_stream(lua_State *L)
 {
 	struct lproc *p = checkproc(L);
@@ -574,6 +646,26 @@ static int proc_stream(lua_State *L)
 	snprintf(detail, sizeof detail, "handle=%llu",
 	         (unsigned long long)p->ops->proc_handle(p->p));
 	lua_getiuservalue(L, 1, 1);
+	if (p->consumed) {
+		struct done_ctx *c;
+		size_t len;
+		const char *bytes;
+		lstream_new(L, -1, out ? "proc_stdout_stream" : "proc_stderr_stream", detail,
+		            "stream closed");
+		lua_getiuservalue(L, 1, 2);
+		lua_getfield(L, -1, out ? "stdout" : "stderr");
+		bytes = lua_tolstring(L, -1, &len);
+		if (!(c = calloc(1, sizeof(*c))) || (len && !(c->data = malloc(len)))) {
+			free(c);
+			return luaL_error(L, "out of memory");
+		}
+		if (len)
+			memcpy(c->data, bytes, len);
+		c->len = len;
+		lua_pop(L, 2);
+		lstream_attach(L, -1, &done_src, c);
+		return 1;
+	}
 	lstream_push_guest(L, -1, &r, out ? "proc_stdout_stream" : "proc_stderr_stream", detail,
 	                   out ? "proc:stdout_stream" : "proc:stderr_stream");
 	return 1;

@@ -434,7 +434,6 @@ static int vm_new(lua_State *L)
 	v = lua_newuserdatauv(L, sizeof(*v), 3);          /* 4 */
 	memset(v, 0, sizeof(*v));
 	v->closed = true;
-	v->con_fd = -1;
 	v->state = VM_DEAD;
 	luaL_setmetatable(L, VM_MT);
 	v->name = strdup(name);
@@ -628,6 +627,8 @@ static int vm_resume(lua_State *L)
 static int vm_reset(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
+	if (v->state == VM_BOOTED)
+		lconsole_reset_begin(v);
 	lifecycle(L, v, "reset", VM_BOOTED, v->ops->reset, VM_BOOTED);
 	return 0;
 }
@@ -702,7 +703,17 @@ static int vm_tostring(lua_State *L)
 
 static int vm_name(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->name); return 1; }
 static int vm_profile(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->profile); return 1; }
-static int vm_state(lua_State *L) { lua_pushstring(L, state_names[checkvm(L, 1)->state]); return 1; }
+/* The state to report: a Booted or Paused VM whose guest died under it
+ * (QEMU exited) is "dead"; vm:shutdown()/close() still end it. */
+static enum vm_state shown_state(struct lvm *v)
+{
+	if ((v->state == VM_BOOTED || v->state == VM_PAUSED) && v->be && v->ops->gone &&
+	    v->ops->gone(v->be))
+		return VM_DEAD;
+	return v->state;
+}
+
+static int vm_state(lua_State *L) { lua_pushstring(L, state_names[shown_state(checkvm(L, 1))]); return 1; }
 
 static int vm_cid(lua_State *L)
 {
@@ -768,7 +779,7 @@ static void refuse_live_streams(lua_State *L, int vm_idx)
 		lua_pop(L, 1);
 		return;
 	}
-	lua_pushfstring(L, "vm:snapshot() refused — file `%s` has live streams:",
+	lua_pushfstring(L, "provium: vm:snapshot() refused — file `%s` has live streams:",
 	                lvm_global_string(L, "_provium_file"));
 	for (lua_Integer i = 1; i <= n; i++) {
 		char kind[64], detail[512], site[600];
@@ -788,7 +799,9 @@ static void refuse_live_streams(lua_State *L, int vm_idx)
 			snprintf(site, sizeof site, " (creation site unknown)");
 		}
 		lua_settop(L, top);
-		if (strchr(detail, '=') || !detail[0])
+		if (!strcmp(kind, "console"))   /* the console reference's wording */
+			lua_pushfstring(L, "\n  - live console stream (console:read())%s", site);
+		else if (strchr(detail, '=') || !detail[0])
 			lua_pushfstring(L, "\n  - %s(%s)%s", kind, detail, site);
 		else
 			lua_pushfstring(L, "\n  - %s(\"%s\")%s", kind, detail, site);

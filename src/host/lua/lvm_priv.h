@@ -40,8 +40,9 @@ struct lvm {
 	int open_streams;
 	bool closed;
 	/* console (lconsole.c) */
-	int con_fd;               /* shared connection to console.sock, -1 when none */
-	int con_refs;             /* live ConsoleStreams using con_fd */
+	int64_t con_read;         /* console.log offset the ConsoleStreams read up to */
+	int64_t con_read_epoch;   /* boot_ns of the log con_read counts in */
+	struct con_ctx *con_streams; /* live ConsoleStream transports */
 	int64_t con_consumed;     /* console:expect's offset into console.log */
 	int64_t con_epoch;        /* boot_ns of the log con_consumed counts in */
 };
@@ -133,6 +134,9 @@ void lstream_register(lua_State *L);
 /* lconsole.c, lclock.c, lvmops.c, lworker.c: metatables + VM methods
  * (the VM method table is at the top of the stack). */
 void lconsole_register(lua_State *L);
+/* vm:reset() is about to run: live ConsoleStreams end at the log's
+ * current end (lconsole.c). */
+void lconsole_reset_begin(struct lvm *v);
 void lclock_register(lua_State *L);
 void lvmops_register(lua_State *L);
 void lworker_register(lua_State *L);

@@ -49,14 +49,14 @@ static void push_sys(lua_State *L, struct guest_syscall_result *res, bool bufs)
 	lua_setfield(L, -2, "result");
 	lua_pushinteger(L, res->err_no);
 	lua_setfield(L, -2, "errno");
-	if (bufs) {
-		lua_createtable(L, (int)res->nbufs, 0);
-		for (size_t i = 0; i < res->nbufs; i++) {
-			lua_pushlstring(L, res->out_bufs[i], res->out_lens[i]);
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
-		}
-		lua_setfield(L, -2, "out_bufs");
+	/* out_bufs is always there (the VM reference's result shape); empty
+	 * for the integer-only form. */
+	lua_createtable(L, bufs ? (int)res->nbufs : 0, 0);
+	for (size_t i = 0; bufs && i < res->nbufs; i++) {
+		lua_pushlstring(L, res->out_bufs[i], res->out_lens[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
+	lua_setfield(L, -2, "out_bufs");
 	guest_syscall_result_free(res);
 }
 
@@ -281,7 +281,7 @@ static int b_add(lua_State *L)
 		luaL_checkstring(L, 3);
 	if (kind == GB_RENAME)
 		luaL_checkstring(L, 3);
-	if (kind == GB_EXEC)
+	if (kind == GB_EXEC && !lua_istable(L, 2))
 		luaL_checkstring(L, 2);
 	if (kind == GB_MKDIR) {
 		luaL_checkstring(L, 2);
@@ -340,13 +340,15 @@ static void push_batch_value(lua_State *L, const struct guest_batch_op *o,
 		}
 		break;
 	case GB_SYSCALL:
-		lua_createtable(L, 0, 3);
+		lua_createtable(L, 0, 4);
 		lua_pushinteger(L, r->sys_ret);
 		lua_setfield(L, -2, "ret");
 		lua_pushinteger(L, r->sys_ret);
 		lua_setfield(L, -2, "result");
 		lua_pushinteger(L, r->sys_errno);
 		lua_setfield(L, -2, "errno");
+		lua_newtable(L);
+		lua_setfield(L, -2, "out_bufs");
 		break;
 	default:
 		lua_pushnil(L);

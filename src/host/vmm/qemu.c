@@ -228,6 +228,14 @@ bool qvm_check_qemu_died(struct vmm_vm *vm, int wait_ms, char *err, size_t errle
 	return true;
 }
 
+/* ops->gone: an exited QEMU is reaped and described now (later ops fail
+ * fast with the reason). */
+static bool qemu_gone(struct vmm_vm *vm)
+{
+	char e[4096];
+	return vm->gone || qvm_check_qemu_died(vm, 0, e, sizeof e);
+}
+
 int qvm_fail_gone(struct vmm_vm *vm, char *err, size_t errlen)
 {
 	err_set(err, errlen, "the VM is gone: %s", vm->gone);
@@ -941,6 +949,7 @@ const struct vmm_ops vmm_qemu_ops = {
 	.proc_pid = qemu_proc_pid,
 	.proc_handle = qemu_proc_handle,
 	.proc_free = qemu_proc_free,
+	.gone = qemu_gone,
 	.console_tail = qemu_console_tail,
 	.snapshot = qemu_snapshot,
 	.restore = qemu_restore,

@@ -210,6 +210,9 @@ struct vmm_ops {
 	void (*proc_free)(struct vmm_proc *p);    /* kills if still running */
 
 	/* guest-kernel features (NULL in the local backend) */
+	/* Has the guest died under a Booted/Paused VM (QEMU exited: a guest
+	 * poweroff or panic, a kill)? Non-blocking; vm:state() says "dead". */
+	bool (*gone)(struct vmm_vm *vm);
 	int (*console_tail)(struct vmm_vm *vm, size_t max, char **out,
 	                    size_t *len, char *err, size_t errlen);
 	int (*snapshot)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
