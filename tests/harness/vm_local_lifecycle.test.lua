@@ -29,7 +29,7 @@ end)
 test("wrong-state errors name the state", function(t)
 	local v = provium:vm("a", PROFILE)
 	local e = errmsg(v.run, v, "true")
-	t:assert_eq(e:match("vm `a`.*"), "vm `a`: cannot run: vm is Created (boot it first)")
+	t:assert_eq(e:match("vm `a`.*"), "vm `a`: cannot run: vm is Created (not booted; boot it first)")
 	t:assert(errmsg(v.reset, v):find("cannot reset: vm is Created", 1, true))
 	t:assert(errmsg(v.pause, v):find("cannot pause: vm is Created", 1, true))
 	v:boot()
@@ -82,7 +82,7 @@ end)
 
 test("ops needing a guest kernel say so", function(t)
 	local v = provium:vm("k", PROFILE):boot()
-	for _, op in ipairs({"console", "clock", "syscall", "ioctl", "spawn_worker",
+	for _, op in ipairs({"console", "syscall", "ioctl", "spawn_worker",
 			"tail_file", "nic", "fd_stream"}) do
 		local e = errmsg(v[op], v, "x")
 		t:assert(e:find(("vm `k`: %s is not supported by the local backend " ..
