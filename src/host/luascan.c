@@ -589,7 +589,8 @@ static void table_fields(const struct token *toks, size_t k, struct luascan_call
 			continue;
 		if (c->fn == LS_PUSH_FILE && tok_is(t, T_NAME, "auto_dep") && kw(v, "false")) {
 			c->no_auto_dep = true;
-		} else if (c->fn == LS_CLAIM && tok_is(t, T_NAME, "memory")) {
+		} else if (c->fn == LS_CLAIM && (tok_is(t, T_NAME, "memory") ||
+					       tok_is(t, T_NAME, "memory_bytes"))) {
 			uint64_t bytes;
 			char err[128];
 

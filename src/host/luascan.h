@@ -7,7 +7,7 @@
  * the first argument if it is a string literal (decoded), and, when the
  * call has a table-literal argument, the fields that are literal:
  *   push_file:  auto_dep = false   -> no_auto_dep = true
- *   claim:      memory = <int or string>, cpus = <int>
+ *   claim:      memory (or memory_bytes) = <int or string>, cpus = <int>
  * A call whose first argument is not a literal is still reported with
  * arg == NULL so callers can tell it was seen but not folded. */
 #ifndef PROVIUM_LUASCAN_H

@@ -35,7 +35,7 @@ assert seq == [("test_started", "passes"), ("test_passed", "passes"),
                ("test_skipped", "meta skip")], seq
 m = tev[0][1]["meta"]
 assert m == {"tags": ["a"], "spec": "S §1", "n": 3, "nested": {"k": [1, 2]}}, m
-assert tev[3][1]["reason"] == "nope", tev[3][1]  # t:fail: no position
+assert tev[3][1]["reason"] == "ev.test.lua:2: nope", tev[3][1]  # t:fail: at its caller's line
 assert tev[3][1]["console_excerpt"] == ""
 assert tev[5][1]["reason"] == "not here"
 assert tev[6][1]["reason"] == "skipped: later"

@@ -38,7 +38,7 @@ expect_rc 1 "assert_ok"
 expect_in "$out" "status exited, exit code 4" "assert_ok status"
 expect_in "$out" "to-stdout" "assert_ok stdout"
 expect_in "$out" "to-stderr" "assert_ok stderr"
-expect_in "$out" 'vm `b`: cannot run: vm is Created (boot it first)' "wrong-state message"
+expect_in "$out" 'vm `b`: cannot run: vm is Created (not booted; boot it first)' "wrong-state message"
 ok "assert_ok and wrong-state messages"
 
 case_run unknown_profile

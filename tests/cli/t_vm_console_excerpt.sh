@@ -18,7 +18,7 @@ LUA
 cd "$T"
 out=$("$P" c.test.lua 2>&1); rc=$?
 [ $rc -eq 1 ] || { echo "FAIL: exit $rc, expected 1"; echo "$out"; exit 1; }
-for want in "    FAIL fails" "        boom" "        --- v console ---" "        marker-on-console"; do
+for want in "    FAIL fails" "        c.test.lua:4: boom" "        --- v console ---" "        marker-on-console"; do
 	grep -qxF -- "$want" <<<"$out" || { echo "FAIL: missing line \`$want\` in:"; echo "$out"; exit 1; }
 done
 "$P" --events-stdout c.test.lua 2>/dev/null | python3 "$ROOT/tests/cli/cli/decode_events.py" >events.txt

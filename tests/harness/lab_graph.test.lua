@@ -38,7 +38,7 @@ end)
 
 test("lookup of an unknown vm errors naming it", function(t)
 	local e = errmsg(provium.vm, provium, "ghost")
-	t:assert(e:find("vm `ghost` not found", 1, true), e)
+	t:assert(e:find("no vm named `ghost` in this lab", 1, true), e)
 end)
 
 test("a test-scope vm is local to the test", function(t)

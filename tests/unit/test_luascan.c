@@ -189,8 +189,9 @@ static void test_numbers(void **state)
 		"local e = x..require\"n5\"\n"
 		"local f = 1..2 require \"n6\"\n"
 		"provium:claim{cpus = 0x10, memory = 0x100000000}\n"
-		"provium:claim{cpus = 1.0, memory = 2.5}\n");
-	assert_int_equal(res.ncalls, 8);
+		"provium:claim{cpus = 1.0, memory = 2.5}\n"
+		"provium:claim{memory_bytes = 1048576}\n");
+	assert_int_equal(res.ncalls, 9);
 	call_is(0, LS_REQUIRE, 1, "n1");
 	call_is(1, LS_REQUIRE, 2, "n2");
 	call_is(2, LS_REQUIRE, 3, "n3");
@@ -203,6 +204,8 @@ static void test_numbers(void **state)
 	assert_int_equal(res.calls[6].memory, 0x100000000ull);
 	assert_false(res.calls[7].has_cpus);
 	assert_false(res.calls[7].has_memory);
+	assert_true(res.calls[8].has_memory);  /* lab:claim's synonym */
+	assert_int_equal(res.calls[8].memory, 1048576);
 }
 
 static void test_string_escapes(void **state)

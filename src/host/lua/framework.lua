@@ -19,8 +19,9 @@
 --                                   test_failed / test_skipped
 --
 -- and finally closes the file scope. Errors in the chunk become one
--- _chunk_error frame. Assertion messages are the documented shapes with no
--- position prefix; errors raised by user code keep their file:line.
+-- _chunk_error frame. A failing assertion raises its documented message
+-- shape with the caller's position in front (`x.test.lua:12: 1 ~= 2`, as
+-- error(msg, 2) would), like errors raised by user code.
 
 local emit = _provium_emit
 local mono_ns = _provium_monotonic_ns
@@ -34,7 +35,7 @@ local FILE = _provium_file or "?"
 ---------------------------------------------------------------------------
 -- helpers
 
--- Human form of a value inside an assertion message: strings quoted with
+-- Human form of a value inside an option error: strings quoted with
 -- control characters escaped, everything else via tostring.
 local function show(v)
 	if type(v) == "string" then
@@ -182,13 +183,14 @@ SKIP.__tostring = function(s) return "skipped: " .. s.reason end
 local T = {}
 T.__index = T
 
--- Record a failure on t (sticky) and raise msg as it is: assertion
--- messages are exactly the documented shapes ("<msg>: <a> ~= <b>"), with
--- no position prefix, so tests can match them and reports stay readable.
+-- Record a failure on t (sticky) and raise msg at the position of whoever
+-- called the assertion method (error level 3: raise <- T:method <- caller),
+-- as the reference implementation's error(msg, 2) does. The sticky copy,
+-- reported when a pcall swallowed the raise, is the bare message.
 local function raise(t, msg)
 	t._failed = true
 	if t._fail_msg == nil then t._fail_msg = msg end
-	error(msg, 0)
+	error(msg, 3)
 end
 
 local function label(msg)
@@ -216,7 +218,9 @@ function T:assert_neq(a, b, msg)
 end
 
 -- Non-string arguments raise at once, with the reference's "slice 2
--- limit" pointer (only string containment is supported).
+-- limit" pointer (only string containment is supported). A miss reads
+-- "<msg or `assert_contains failed`>: <needle> not found in: <haystack>",
+-- as in the reference implementation.
 local CONTAINS_LIMIT = " (slice 2 limit: both arguments must be strings; use tostring)"
 
 function T:assert_contains(haystack, needle, msg)
@@ -229,7 +233,11 @@ function T:assert_contains(haystack, needle, msg)
 			type(needle) .. CONTAINS_LIMIT)
 	end
 	if not string.find(haystack, needle, 1, true) then
-		raise(self, prefixed(msg, string.format("%s does not contain %s", show(haystack), show(needle))))
+		if #haystack > 4096 then
+			haystack = haystack:sub(1, 4096) ..
+				string.format("...(%d more bytes)", #haystack - 4096)
+		end
+		raise(self, prefixed(msg or "assert_contains failed", needle .. " not found in: " .. haystack))
 	end
 end
 

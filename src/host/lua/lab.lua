@@ -148,7 +148,7 @@ local function add_member(lab, kind, name, obj)
 	if tbl[name] then
 		local tag = kind == "vm" and "DuplicateVmName" or kind == "bridge" and
 			"DuplicateBridgeName" or "DuplicateLabName"
-		raise(("%s: %s `%s` already exists in lab `%s`"):format(tag,
+		raise(("%s: %s name `%s` already used in this lab (`%s`)"):format(tag,
 			kind == "sub_lab" and "lab" or kind, name, st.name))
 	end
 	local p = parent_holding(lab, name)
@@ -186,11 +186,13 @@ local function lookup(lab, kind, name)
 	end
 end
 
+-- The names of lab's members of one kind, in byte order.
 local function names(lab, kind)
 	local out = {}
 	for _, m in ipairs(S[lab].order) do
 		if m.kind == kind then out[#out + 1] = m.name end
 	end
+	table.sort(out)
 	return out
 end
 
@@ -204,7 +206,7 @@ function Lab:vm(name, profile, opts)
 		if type(name) ~= "string" then raise("lab:vm: name must be a string") end
 		local v = lookup(self, "vm", name)
 		if not v then
-			raise(("vm `%s` not found in lab `%s` (create it with lab:vm(%q, \"<profile>\"))")
+			raise(("no vm named `%s` in this lab (`%s`); create it with lab:vm(%q, \"<profile>\")")
 				:format(name, S[self].name, name))
 		end
 		return v
@@ -266,7 +268,10 @@ function Lab:include(x)
 		if is_vm(it) then kind, name = "vm", it:name()
 		elseif is_bridge(it) then kind, name = "bridge", it:name()
 		elseif is_lab(it) then kind, name = "sub_lab", S[it].name
-		else raise(("lab:include: item %d is a %s, not a vm, bridge or lab"):format(i, type(it))) end
+		else
+			raise(("lab:include: item %d is a %s, not a vm, bridge or lab userdata")
+				:format(i, type(it)))
+		end
 		local key = kind .. "\0" .. name
 		if seen[key] then
 			raise(("lab:include: `%s` appears twice in the list"):format(name))
@@ -300,7 +305,7 @@ function Lab:remove(x)
 end
 
 -- Grouped by kind in the lookup order (vms, bridges, sub-labs), each kind
--- in declaration order: the union of vm_names / bridge_names /
+-- in byte order of the names: the union of vm_names / bridge_names /
 -- sub_lab_names.
 function Lab:members()
 	local out = {}
@@ -314,23 +319,36 @@ function Lab:vm_names() return names(self, "vm") end
 function Lab:bridge_names() return names(self, "bridge") end
 function Lab:sub_lab_names() return names(self, "sub_lab") end
 
--- Batch lifecycle: direct VM children, declaration order.
-local function each_vm(lab, fn)
+-- Batch lifecycle: direct VM children, declaration order. Every VM is
+-- tried; the failures are reported together as
+--   batch `pause` failed for 1 of 2 vm(s): vm `a`: cannot pause: ...
+-- boot only boots the VMs still Created (a lab booted earlier, with VMs
+-- added since, boots just the new ones).
+local function each_vm(lab, action, fn)
+	local fails, n = {}, 0
 	for _, m in ipairs(S[lab].order) do
 		if m.kind == "vm" then
+			n = n + 1
 			local ok, err = pcall(fn, m.obj)
 			if not ok then
 				-- The VM method's error carries this file's position: drop it.
-				raise((tostring(err):gsub("^%[provium lab%]:%d+: ", "")))
+				fails[#fails + 1] = (tostring(err):gsub("^%[provium lab%]:%d+: ", ""))
 			end
 		end
 	end
+	if #fails > 0 then
+		raise(("batch `%s` failed for %d of %d vm(s): %s"):format(action, #fails, n,
+			table.concat(fails, "; ")))
+	end
 end
 
-function Lab:boot() each_vm(self, function(v) v:boot() end); return self end
-function Lab:shutdown() each_vm(self, function(v) v:shutdown() end) end
-function Lab:pause() each_vm(self, function(v) v:pause() end) end
-function Lab:resume() each_vm(self, function(v) v:resume() end) end
+function Lab:boot()
+	each_vm(self, "boot", function(v) if v:state() == "created" then v:boot() end end)
+	return self
+end
+function Lab:shutdown() each_vm(self, "shutdown", function(v) v:shutdown() end) end
+function Lab:pause() each_vm(self, "pause", function(v) v:pause() end) end
+function Lab:resume() each_vm(self, "resume", function(v) v:resume() end) end
 
 -- Claims: one per file, whatever lab it is called on. A per-test scope
 -- holds its own (isolated from the other tests' scopes, released when the
@@ -339,14 +357,20 @@ function Lab:resume() each_vm(self, function(v) v:resume() end) end
 function Lab:claim(amount)
 	if type(amount) ~= "table" then raise("lab:claim: expected a table {memory=..., cpus=...}") end
 	for k in pairs(amount) do
-		if k ~= "memory" and k ~= "cpus" then
+		if k ~= "memory" and k ~= "memory_bytes" and k ~= "cpus" then
 			raise(("lab:claim: unknown field `%s` (expected memory, cpus)"):format(tostring(k)))
 		end
 	end
+	if amount.memory ~= nil and amount.memory_bytes ~= nil then
+		raise("lab:claim: give memory or memory_bytes, not both")
+	end
 	local mem, cpus = 0, amount.cpus or 0
 	if math.type(cpus) == "float" then cpus = math.tointeger(cpus) or cpus end
-	if amount.memory ~= nil then
-		local v, err = _provium_parse_size(amount.memory)
+	-- memory_bytes (the events' field name) is accepted as a synonym.
+	local memory = amount.memory
+	if memory == nil then memory = amount.memory_bytes end
+	if memory ~= nil then
+		local v, err = _provium_parse_size(memory)
 		if not v then raise("lab:claim: memory: " .. err) end
 		mem = v
 	end
@@ -356,18 +380,22 @@ function Lab:claim(amount)
 	local st = S[self]
 	local rs = S[st.root]
 	local holder = st.parent and st or rs
-	if rs.claim or holder.claim or rs.scope_claim then raise("claim already taken") end
+	if rs.claim or holder.claim or rs.scope_claim then
+		raise("claim already taken (lab:claim is one-shot per file)")
+	end
 	holder.claim = {memory_bytes = mem, cpus = cpus}
 	if holder ~= rs then rs.scope_claim = true end
 	emit("claim_acquired", {path = rawget(_G, "_provium_file") or "?",
 		amount = {memory_bytes = mem, cpus = cpus}})
 end
 
--- Barriers: host-side, keyed by name per lab. A caller inside a coroutine
--- that must wait yields; the count-th arrival resumes every waiter (their
--- errors, if any, re-raise in the releasing caller). A caller that cannot
--- yield (the main test body) can only be the last arrival: nothing else
--- runs while it waits, so it sleeps out the timeout and raises.
+-- Barriers: host-side, keyed by name per lab. Returns true once count
+-- callers have arrived, false when the timeout passes first (the caller's
+-- arrival is then withdrawn). A caller inside a coroutine that must wait
+-- yields; the count-th arrival resumes every waiter (their errors, if any,
+-- re-raise in the releasing caller). A caller that cannot yield (the main
+-- test body) can only be the last arrival: nothing else runs while it
+-- waits, so it sleeps out the timeout and returns false.
 function Lab:barrier(name, count, timeout)
 	if type(name) ~= "string" then raise("lab:barrier: name must be a string") end
 	if math.type(count) ~= "integer" or count < 1 then
@@ -399,37 +427,30 @@ function Lab:barrier(name, count, timeout)
 			end
 		end
 		if first_err then error(first_err, 0) end
-		return
+		return true
 	end
 	local deadline = now() + secs
-	-- Computed before this caller's arrival is withdrawn.
-	local function timed_out()
-		return ("barrier `%s` timed out after %gs with %d of %d arrivals"):format(
-			name, secs, b.arrived, count)
-	end
 	if coroutine.isyieldable() then
 		local co = coroutine.running()
 		b.waiters[#b.waiters + 1] = co
 		while not b.released do
 			if now() >= deadline then
-				local msg = timed_out()
 				b.arrived = b.arrived - 1
-				raise(msg)
+				return false
 			end
 			coroutine.yield()
 		end
-		return
+		return true
 	end
 	local sleep = rawget(_G, "_provium_sleep")
 	while not b.released and now() < deadline do
 		if sleep then sleep(math.min(0.05, math.max(0, deadline - now()))) else break end
 	end
 	if not b.released then
-		local msg = timed_out()
 		b.arrived = b.arrived - 1
-		raise(msg .. " (the caller is not inside a coroutine, so nothing " ..
-			"else can arrive while it waits; call barrier from co.wrap'd functions)")
+		return false
 	end
+	return true
 end
 
 function Lab:depends_on_file(path)
@@ -622,7 +643,7 @@ function Lab.vm_fixture(self, path)
 	local ok, v = pcall(_provium_fixture, "vm", path, function(entry)
 		local info = _provium_snap_info(entry)
 		if S[root].vms[info.vm_name] then
-			error({user_error = ("vm_fixture(%q): DuplicateVmName: vm `%s` already exists in lab `%s`")
+			error({user_error = ("vm_fixture(%q): DuplicateVmName: vm name `%s` already used in this lab (`%s`)")
 				:format(path, info.vm_name, S[root].name)})
 		end
 		local okc, vm = pcall(Lab.vm, root, info.vm_name, info.profile)
@@ -647,7 +668,7 @@ function Lab.lab_fixture(self, path)
 	local ok, sub = pcall(_provium_fixture, "lab", path, function(entry)
 		local idx = read_index(entry)
 		if S[root].labs[name] then
-			error({user_error = ("lab_fixture(%q): DuplicateLabName: lab `%s` already exists in lab `%s`")
+			error({user_error = ("lab_fixture(%q): DuplicateLabName: lab name `%s` already used in this lab (`%s`)")
 				:format(path, name, S[root].name)})
 		end
 		local s = Lab.lab(root, name)

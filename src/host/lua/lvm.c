@@ -13,7 +13,7 @@
  *     (shutdown from any state; close = shutdown + free the backend)
  *
  * The binding checks the state before every backend call and raises
- *     vm `a`: cannot run: vm is Created (boot it first)
+ *     vm `a`: cannot run: vm is Created (not booted; boot it first)
  * so backends never see an op in the wrong state. Ops the backend cannot
  * serve raise "vm `a`: <op> is not supported by the <backend> backend...".
  *
@@ -49,7 +49,11 @@
 
 static const char *const state_names[] = {"created", "booted", "paused", "shutdown", "dead"};
 static const char *const state_titles[] = {"Created", "Booted", "Paused", "Shutdown", "Dead"};
-static const char *const state_hints[] = {" (boot it first)", "", " (resume it first)", "", ""};
+/* Each hint names what went wrong in words a test can match ("not booted",
+ * "shutdown") and the way out. */
+static const char *const state_hints[] = {
+	" (not booted; boot it first)", "", " (resume it first)",
+	" (shutdown is terminal; create a new vm)", " (the guest died; create a new vm)"};
 
 
 /* ---- shared helpers ------------------------------------------------ */
@@ -495,7 +499,8 @@ static int vm_boot(lua_State *L)
 	if (v->state != VM_CREATED)
 		return luaL_error(L, "vm `%s`: cannot boot: vm is %s%s", v->name,
 		                  state_titles[v->state],
-		                  v->state == VM_BOOTED ? " (already booted)" : "");
+		                  v->state == VM_BOOTED ? " (already booted)" :
+		                  v->state == VM_PAUSED ? "" : state_hints[v->state]);
 	push_profile(L, v, v->profile);                      /* 3 */
 	profile_view(L, 3, v->profile, &pv);
 	lua_newtable(L);                                     /* 4: merged opts */

@@ -129,8 +129,10 @@ local function new_worker(vm, opts)
 	if vm:state() ~= "booted" then
 		local st = vm:state():gsub("^%l", string.upper)
 		error(("vm `%s`: cannot spawn_worker: vm is %s%s"):format(vm:name(), st,
-			st == "Created" and " (boot it first)" or st == "Paused" and " (resume it first)"
-			or ""), 3)
+			st == "Created" and " (not booted; boot it first)" or
+			st == "Paused" and " (resume it first)" or
+			st == "Shutdown" and " (shutdown is terminal; create a new vm)" or
+			st == "Dead" and " (the guest died; create a new vm)" or ""), 3)
 	end
 	next_handle = next_handle + 1
 	local w = setmetatable({_vm = vm, _handle = next_handle, _procs = {}, _files = {},
