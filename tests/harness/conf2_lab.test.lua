@@ -76,9 +76,11 @@ test("a later test scope claims again", function(t)
 end)
 
 test("barrier timeout withdraws the caller's arrival", function(t)
-	t:assert_eq(provium:barrier("lonely", 2, 0.01), false)
+	t:assert_contains(t:assert_raises(function() provium:barrier("lonely", 2, 0.01) end),
+		"1 of 2 arrivals")
 	-- the withdrawn arrival does not count towards the next round
-	t:assert_eq(provium:barrier("lonely", 2, 0.01), false)
+	t:assert_contains(t:assert_raises(function() provium:barrier("lonely", 2, 0.01) end),
+		"1 of 2 arrivals")
 end)
 
 test("the co.wrap barrier example", function(t)

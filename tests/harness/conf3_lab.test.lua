@@ -21,8 +21,9 @@ test("barrier: count 1 returns true at once, default timeout too", function(t)
 	t:assert_eq(provium:barrier("solo2", 1), true)
 end)
 
-test("barrier: an unmet count returns false after the timeout", function(t)
-	t:assert_eq(provium:barrier("waits", 2, 0.05), false)
+test("barrier: an unmet count raises after the timeout (the Lab page)", function(t)
+	t:assert_contains(t:assert_raises(function() provium:barrier("waits", 2, 0.05) end),
+		"barrier `waits` timed out after 0.05s with 1 of 2 arrivals")
 end)
 
 test("barrier: coroutine callers get true when released", function(t)

@@ -125,8 +125,9 @@ test("barrier: coroutine callers wait for the count-th arrival", function(t)
 	provium:barrier("once", 1)    -- count 1 never waits
 end)
 
-test("barrier: a caller that cannot yield returns false on timeout", function(t)
-	t:assert_eq(provium:barrier("lonely", 2, 0.05), false)
+test("barrier: a caller that cannot yield raises on timeout", function(t)
+	t:assert_contains(t:assert_raises(function() provium:barrier("lonely", 2, 0.05) end),
+		"the caller is not inside a coroutine")
 	t:assert_eq(provium:barrier("solo", 1), true)
 end)
 

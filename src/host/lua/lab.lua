@@ -390,12 +390,13 @@ function Lab:claim(amount)
 end
 
 -- Barriers: host-side, keyed by name per lab. Returns true once count
--- callers have arrived, false when the timeout passes first (the caller's
--- arrival is then withdrawn). A caller inside a coroutine that must wait
--- yields; the count-th arrival resumes every waiter (their errors, if any,
--- re-raise in the releasing caller). A caller that cannot yield (the main
--- test body) can only be the last arrival: nothing else runs while it
--- waits, so it sleeps out the timeout and returns false.
+-- callers have arrived; raises when the timeout passes first (the Lab
+-- page: "raises on timeout"; the caller's arrival is then withdrawn). A
+-- caller inside a coroutine that must wait yields; the count-th arrival
+-- resumes every waiter (their errors, if any, re-raise in the releasing
+-- caller). A caller that cannot yield (the main test body) can only be
+-- the last arrival: nothing else runs while it waits, so it sleeps out
+-- the timeout and raises.
 function Lab:barrier(name, count, timeout)
 	if type(name) ~= "string" then raise("lab:barrier: name must be a string") end
 	if math.type(count) ~= "integer" or count < 1 then
@@ -430,13 +431,19 @@ function Lab:barrier(name, count, timeout)
 		return true
 	end
 	local deadline = now() + secs
+	-- Computed before this caller's arrival is withdrawn.
+	local function timed_out()
+		return ("barrier `%s` timed out after %gs with %d of %d arrivals"):format(
+			name, secs, b.arrived, count)
+	end
 	if coroutine.isyieldable() then
 		local co = coroutine.running()
 		b.waiters[#b.waiters + 1] = co
 		while not b.released do
 			if now() >= deadline then
+				local msg = timed_out()
 				b.arrived = b.arrived - 1
-				return false
+				raise(msg)
 			end
 			coroutine.yield()
 		end
@@ -447,8 +454,10 @@ function Lab:barrier(name, count, timeout)
 		if sleep then sleep(math.min(0.05, math.max(0, deadline - now()))) else break end
 	end
 	if not b.released then
+		local msg = timed_out()
 		b.arrived = b.arrived - 1
-		return false
+		raise(msg .. " (the caller is not inside a coroutine, so nothing " ..
+			"else can arrive while it waits; call barrier from co.wrap'd functions)")
 	end
 	return true
 end
