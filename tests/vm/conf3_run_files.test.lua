@@ -178,6 +178,13 @@ test("batch: one result per op, in order", function(t)
 	t:assert_eq(res[2].ok, "BBB")
 	t:assert_eq(res[3].ok.size, 3)
 	t:assert_contains(res[4].err, "No such file")
+	res = vm:batch(function(b)
+		b:mkdir("/tmp/c3bm/x", true)                -- a boolean is `parents`
+		b:syscall(39, 1, 2, 3, 4, 5, 6, 7, 8)       -- past six: dropped, as vm:syscall
+	end)
+	t:assert_eq(res[1].err, nil)
+	t:assert_eq(vm:stat("/tmp/c3bm/x").entry_type, "directory")
+	t:assert(res[2].ok.ret > 0)
 	res = vm:batch(function(b) end)
 	t:assert_eq(type(res), "table")
 	t:assert_eq(#res, 0)

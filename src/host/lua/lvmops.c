@@ -290,8 +290,9 @@ static int b_add(lua_State *L)
 		luaL_checkstring(L, 2);
 	if (kind == GB_MKDIR) {
 		luaL_checkstring(L, 2);
-		if (!lua_isnoneornil(L, 3))
-			luaL_checktype(L, 3, LUA_TTABLE);
+		if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3) && !lua_isboolean(L, 3))
+			return luaL_error(L, "batch: b:mkdir opts must be a table ({parents=, perm=}), "
+			                  "a boolean (parents) or nil, got %s", luaL_typename(L, 3));
 	}
 	lua_createtable(L, n, 2);
 	lua_pushinteger(L, kind);
@@ -416,6 +417,8 @@ static int vm_batch(lua_State *L)
 			break;
 		case GB_MKDIR:
 			o->path = lua_tostring(L, op + 1);
+			if (lua_isboolean(L, op + 2))
+				o->parents = lua_toboolean(L, op + 2);
 			if (lua_istable(L, op + 2)) {
 				lua_getfield(L, op + 2, "parents");
 				o->parents = lua_toboolean(L, -1);
@@ -433,8 +436,10 @@ static int vm_batch(lua_State *L)
 			lua_getfield(L, op, "n");
 			na = lua_tointeger(L, -1);
 			lua_pop(L, 1);
-			if (na < 1 || na > 7)
-				return luaL_error(L, "batch: b:syscall takes nr and up to 6 integers");
+			if (na < 1)
+				return luaL_error(L, "batch: b:syscall needs nr");
+			if (na > 7)
+				na = 7;         /* nr and six args: the rest is dropped */
 			lua_rawgeti(L, op, 1);
 			o->nr = lua_tointeger(L, -1);
 			lua_pop(L, 1);
