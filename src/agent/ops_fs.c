@@ -46,6 +46,10 @@ static char *need_path(uint64_t id, const msgpack_object *req, const char *key)
 	return p;
 }
 
+#define READ_FILE_TOO_LARGE \
+	"file larger than the maximum frame size (32 MiB); read it in pieces with " \
+	"vm:open_file and file:read, or follow it with vm:tail_file"
+
 void op_read_file(uint64_t id, const msgpack_object *req)
 {
 	char *path = need_path(id, req, "path");
@@ -58,6 +62,17 @@ void op_read_file(uint64_t id, const msgpack_object *req)
 	if (fd < 0) {
 		reply_errno(id, errno);
 		goto out;
+	}
+	{
+		struct stat st;
+
+		/* A regular file too big for one frame is refused before
+		 * reading it (files of unknown size hit the check below). */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (uint64_t)st.st_size > PROTO_IO_MAX) {
+			reply_err(id, PROTO_ERR_TOO_LARGE, READ_FILE_TOO_LARGE, 0);
+			goto out;
+		}
 	}
 	for (;;) {
 		ssize_t n;
@@ -84,8 +99,7 @@ void op_read_file(uint64_t id, const msgpack_object *req)
 			break;
 		b.len += (size_t)n;
 		if (b.len > PROTO_IO_MAX) {
-			reply_err(id, PROTO_ERR_TOO_LARGE,
-				  "file larger than the maximum frame size", 0);
+			reply_err(id, PROTO_ERR_TOO_LARGE, READ_FILE_TOO_LARGE, 0);
 			goto out;
 		}
 	}

@@ -8,7 +8,9 @@
  * the command ends. A Process is created closed-safe: the userdata exists
  * (and holds the VM in uservalue 1, the command in uservalue 3) before the
  * backend process is started. proc:wait / proc:status consume the result
- * once; it is then kept in uservalue 2 and returned again. proc:close sends
+ * once; it is then kept in uservalue 2 (proc:status reports it, a first
+ * proc:wait after a status returns it). proc:wait is one-shot: a second
+ * one raises. proc:close sends
  * SIGTERM, waits up to 2 s, then frees (SIGKILLs) what is left; __gc only
  * frees. Every Process is handed to lab.lua's auto-close registry.
  *
@@ -237,12 +239,20 @@ void lvm_build_req(lua_State *L, struct lvm *v, bool async, int ci, int ai,
 	ai = lua_absindex(L, ai);
 	if (lua_istable(L, ci))
 		argv_first(L, v, ci, ai);
-	cmd = luaL_checkstring(L, ci);
+	if (lua_type(L, ci) != LUA_TSTRING)
+		luaL_error(L, "vm `%s`: %s: the command must be a string (or an argv array), got %s",
+		           v->name, async ? "run_async" : "run", luaL_typename(L, ci));
+	cmd = lua_tostring(L, ci);
 	lua_newtable(L);
 	anchor = lua_gettop(L);
 	if (!lua_isnoneornil(L, ai)) {
-		luaL_checktype(L, ai, LUA_TTABLE);
-		if (is_array(L, ai) && luaL_len(L, ai) > 0) {
+		if (!lua_istable(L, ai))
+			luaL_error(L, "vm `%s`: %s: the second argument must be a table (args or "
+			           "opts), got %s", v->name, async ? "run_async" : "run",
+			           luaL_typename(L, ai));
+		/* A pure array, the empty {} included, is direct exec with those
+		 * args; any opts key makes it the opts form. */
+		if (is_array(L, ai)) {
 			argi = ai;
 		} else {
 			opts = ai;
@@ -475,18 +485,25 @@ static int proc_wait(lua_State *L)
 			return luaL_error(L, "proc:wait: a zero timeout would kill the process at "
 			                  "once; use proc:status() to poll without waiting");
 	}
+	if (p->waited)
+		return luaL_error(L, "proc:wait: this process was already waited for (wait is "
+		                  "one-shot); keep the RunResult the first proc:wait returned");
 	if (p->consumed) {
+		p->waited = true;
 		lua_getiuservalue(L, 1, 2);
 		return 1;
 	}
 	if (!p->p)
 		return luaL_error(L, "process is closed");
-	if (proc_wait_for(L, p, timeout, "proc:wait"))
+	if (proc_wait_for(L, p, timeout, "proc:wait")) {
+		p->waited = true;
 		return 1;
+	}
 	/* Timed out: kill it, as the agent does, and report timed_out. */
 	if (p->ops->proc_kill(p->p, SIGKILL, err, sizeof err) < 0)
 		return luaL_error(L, "process kill: %s", err);
 	proc_wait_for(L, p, -1, "proc:wait");
+	p->waited = true;
 	lua_pushinteger(L, -2);
 	lua_setfield(L, -2, "exit_code");
 	lua_pushliteral(L, "timed_out");

@@ -58,6 +58,7 @@ struct lproc {
 	struct vmm_proc *p;       /* NULL when closed */
 	struct lvm *vm;           /* uservalue 1; uservalue 2 = RunResult once consumed */
 	bool consumed;
+	bool waited;              /* proc:wait returned once: a second wait raises */
 };
 
 /* lvm.c */

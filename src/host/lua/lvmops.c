@@ -1,7 +1,8 @@
 /* lvmops.c — the VM's layer-0 ops and batches: vm:syscall, vm:ioctl and
  * vm:batch (guest_ops.h does the wire work).
  *
- * syscall takes integers, or one table {args=, bufs=, ptrs=} whose
+ * syscall takes integers (up to six; further ones are ignored, as the
+ * kernel would), or one table {args=, bufs=, ptrs=} whose
  * buffers the agent copies in, splices into the named argument slots and
  * copies back out (out_bufs). ioctl is syscall(SYS_ioctl) with `data` as
  * the third argument's buffer: fd is a guest fd number (file:fd() is
@@ -112,7 +113,11 @@ static int vm_syscall(lua_State *L)
 	int ptrs[MAX_BUFS];
 	if (!can_syscall(v))
 		return lvm_unsupported(L, v, "syscall");
-	s.nr = int_arg(L, 2, "syscall", 1);
+	if (!lua_isinteger(L, 2))
+		return luaL_error(L, "syscall: nr (argument 1) must be an integer, got %s",
+		                  lua_type(L, 2) == LUA_TNUMBER ? "a non-integer number"
+		                                                : luaL_typename(L, 2));
+	s.nr = lua_tointeger(L, 2);
 	if (lua_istable(L, 3)) {
 		int aidx = 0, bidx = 0, pidx = 0;
 		if (lua_gettop(L) > 3)
@@ -133,7 +138,7 @@ static int vm_syscall(lua_State *L)
 		if (aidx) {
 			lua_Integer n = luaL_len(L, aidx);
 			if (n > 6)
-				return luaL_error(L, "syscall: at most 6 args");
+				n = 6;          /* a syscall takes six: the rest is dropped */
 			for (lua_Integer i = 1; i <= n; i++) {
 				lua_geti(L, aidx, i);
 				s.args[i - 1] = int_arg(L, -1, "syscall: args", (int)i);
@@ -147,7 +152,7 @@ static int vm_syscall(lua_State *L)
 	} else {
 		int top = lua_gettop(L);
 		if (top > 8)
-			return luaL_error(L, "syscall: at most 6 arguments after nr");
+			top = 8;                /* a syscall takes six: the rest is dropped */
 		for (int i = 3; i <= top; i++)
 			s.args[i - 3] = int_arg(L, i, "syscall", i - 1);
 	}
@@ -285,8 +290,9 @@ static int b_add(lua_State *L)
 		luaL_checkstring(L, 2);
 	if (kind == GB_MKDIR) {
 		luaL_checkstring(L, 2);
-		if (!lua_isnoneornil(L, 3))
-			luaL_checktype(L, 3, LUA_TTABLE);
+		if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3) && !lua_isboolean(L, 3))
+			return luaL_error(L, "batch: b:mkdir opts must be a table ({parents=, perm=}), "
+			                  "a boolean (parents) or nil, got %s", luaL_typename(L, 3));
 	}
 	lua_createtable(L, n, 2);
 	lua_pushinteger(L, kind);
@@ -411,6 +417,8 @@ static int vm_batch(lua_State *L)
 			break;
 		case GB_MKDIR:
 			o->path = lua_tostring(L, op + 1);
+			if (lua_isboolean(L, op + 2))
+				o->parents = lua_toboolean(L, op + 2);
 			if (lua_istable(L, op + 2)) {
 				lua_getfield(L, op + 2, "parents");
 				o->parents = lua_toboolean(L, -1);
@@ -428,8 +436,10 @@ static int vm_batch(lua_State *L)
 			lua_getfield(L, op, "n");
 			na = lua_tointeger(L, -1);
 			lua_pop(L, 1);
-			if (na < 1 || na > 7)
-				return luaL_error(L, "batch: b:syscall takes nr and up to 6 integers");
+			if (na < 1)
+				return luaL_error(L, "batch: b:syscall needs nr");
+			if (na > 7)
+				na = 7;         /* nr and six args: the rest is dropped */
 			lua_rawgeti(L, op, 1);
 			o->nr = lua_tointeger(L, -1);
 			lua_pop(L, 1);

@@ -1,0 +1,210 @@
+-- Conformance, third pass, on a real guest (one boot): vm:run argument
+-- forms and RunResult fields, Process wait/kill/pid/handle and its one-shot
+-- wait, dropped processes, File handle ops, open_file modes, read_file's
+-- size limit, stat/mkdir/listdir/rename/unlink, vm:batch results and the
+-- vm:syscall call shapes.
+local vm = provium:vm("c3", "default"):boot()
+
+test("run: shell form, direct exec, env, stdin, cwd", function(t)
+	local r = vm:run("printf hello | wc -c")
+	t:assert(r:ok(), r.stderr)
+	t:assert(r.stdout:find("5"), r.stdout)
+	r = vm:run("printf", {"hello"})
+	t:assert_eq(r.stdout, "hello")
+	r = vm:run("sh", {args = {"-c", "printf %s \"$MARKER\""}, env = {MARKER = "hit"}})
+	t:assert_eq(r.stdout, "hit")
+	t:assert_eq(vm:run("cat", {stdin = "incoming"}).stdout, "incoming")
+	vm:mkdir("/tmp/c3cwd")
+	t:assert_eq(vm:run("pwd", {cwd = "/tmp/c3cwd"}).stdout, "/tmp/c3cwd\n")
+end)
+
+test("run: an empty args table is direct exec, not the shell", function(t)
+	-- through sh -c this would run and exit 127; direct exec cannot start it
+	local e = t:assert_raises(function() vm:run("/nonexistent/binary", {}) end)
+	t:assert_contains(e, "No such file")
+	e = t:assert_raises(function() vm:run_async("/nonexistent/binary", {}) end)
+	t:assert_contains(e, "No such file")
+	-- a command name with a space is one executable name, not a shell line
+	t:assert_raises(function() vm:run("true false", {}) end)
+	vm:run("true", {}):assert_ok()
+	t:assert_eq(vm:run("true", {cwd = "/"}).status, "exited")   -- opts without args: shell
+end)
+
+test("run: the command must be a string", function(t)
+	t:assert_contains(t:assert_raises(function() vm:run(42) end), "command must be a string")
+	t:assert_contains(t:assert_raises(function() vm:run() end), "command must be a string")
+	t:assert_contains(t:assert_raises(function() vm:run_async(true) end), "got boolean")
+	t:assert_contains(t:assert_raises(function() vm:run("true", "x") end),
+		"second argument must be a table")
+end)
+
+test("RunResult fields", function(t)
+	local r = vm:run("true")
+	t:assert(r:ok())
+	t:assert_eq(r.exit_code, 0)
+	t:assert_eq(r.status, "exited")
+	t:assert_eq(r.timed_out, false)
+	t:assert_eq(r.signal, nil)
+	t:assert_eq(vm:run("printf hello").stdout, "hello")
+	vm:run("true"):assert_ok()
+	t:assert_raises(function() vm:run("false"):assert_ok() end)
+	r = vm:run("sh", {args = {"-c", "sleep 60"}, timeout_ms = 100})
+	t:assert(r.timed_out)
+	t:assert_eq(r.status, "timed_out")
+	t:assert_eq(r.exit_code, -2)
+end)
+
+test("Process: handle, pid, wait, one-shot wait, kill", function(t)
+	local p = vm:run_async("true")
+	t:assert(p:handle() > 0)
+	t:assert(p:wait():ok())
+	local e = t:assert_raises(function() p:wait() end)
+	t:assert_contains(e, "already waited")
+	t:assert_contains(e, "one-shot")
+	local p2 = p
+	t:assert_raises(function() p2:wait() end)
+
+	p = vm:run_async("sleep", {"60"})
+	t:assert(p:pid() > 0)
+	local r = p:wait("100ms")
+	t:assert(r.timed_out)
+	t:assert_raises(function() p:wait() end)
+
+	p = vm:run_async("sleep", {"30"})
+	p:kill("kill")
+	r = p:wait()
+	t:assert_eq(r.status, "signalled")
+	t:assert_eq(r.signal, 9)
+
+	-- a status() that saw the end does not use up the one wait
+	p = vm:run_async("true")
+	wait_until(function() return p:status() ~= "running" end, {timeout = "10s"})
+	t:assert(p:wait():ok())
+	t:assert_raises(function() p:wait() end)
+end)
+
+test("Process: dropped without wait, killed then dropped", function(t)
+	do
+		local _p = vm:run_async("true")
+	end
+	for _ = 1, 10 do
+		local _p = vm:run_async("true")
+	end
+	do
+		local p = vm:run_async("sleep", {"60"})
+		p:kill()
+	end
+	collectgarbage()
+	vm:run("true"):assert_ok()
+end)
+
+test("File handle: read, seek, tell, read_all, EOF, write, close", function(t)
+	vm:write_file("/tmp/c3f", "ABCDEFGH")
+	local h = vm:open_file("/tmp/c3f", {read = true})
+	t:assert(h:fd() >= 0)
+	t:assert_eq(h:read(3), "ABC")
+	t:assert_eq(h:tell(), 3)
+	h:seek(4, "set")
+	t:assert_eq(h:read(2), "EF")
+	t:assert_contains(t:assert_raises(function() h:seek(0, "middle") end), "whence")
+	t:assert_eq(h:read_all(), "GH")
+	t:assert_eq(h:read(10), "")
+	t:assert_eq(h:read_all(), "")
+	h:close()
+	t:assert_contains(t:assert_raises(function() h:read(1) end), "closed")
+	h:close()
+
+	h = vm:open_file("/tmp/c3w", {write = true, create = true, truncate = true})
+	t:assert_eq(h:write("payload"), 7)
+	h:close()
+	t:assert_eq(vm:read_file("/tmp/c3w"), "payload")
+end)
+
+test("open_file: a mode needs read, write or append", function(t)
+	local e = t:assert_raises(function() vm:open_file("/tmp/c3x", {}) end)
+	t:assert(e:find("read") and e:find("write") and e:find("append"), e)
+	t:assert_raises(function() vm:open_file("/tmp/c3x", {create = true}) end)
+	vm:open_file("/tmp/c3ap", {append = true, create = true}):close()
+	vm:open_file("/tmp/c3ap", {read = true}):close()
+end)
+
+test("read_file: missing file, and one too big for a frame points elsewhere", function(t)
+	t:assert_contains(t:assert_raises(function() vm:read_file("/no/such/file/here") end),
+		"No such file")
+	vm:run("dd if=/dev/zero of=/tmp/c3big bs=1 count=1 seek=104857600 2>/dev/null"):assert_ok()
+	local e = t:assert_raises(function() vm:read_file("/tmp/c3big") end)
+	t:assert_contains(e, "open_file")
+	t:assert_contains(e, "tail_file")
+	local r = vm:batch(function(b) b:read_file("/tmp/c3big") end)
+	t:assert_contains(r[1].err, "tail_file")
+	vm:unlink("/tmp/c3big")
+end)
+
+test("stat, mkdir, listdir, rename, unlink", function(t)
+	vm:write_file("/tmp/c3s", "12345")
+	local st = vm:stat("/tmp/c3s")
+	t:assert_eq(st.size, 5)
+	t:assert_eq(st.entry_type, "file")
+	t:assert(st.mtime > 1e9 and st.mtime < 1e15, tostring(st.mtime))
+	t:assert_eq(math.type(st.mtime_ns), "integer")
+	t:assert(st.perm >= 0 and st.perm <= 4095)
+	t:assert_raises(function() vm:stat("/no/such/file") end)
+	vm:mkdir("/tmp/c3d")
+	t:assert_eq(vm:stat("/tmp/c3d").entry_type, "directory")
+	vm:write_file("/tmp/c3d/x", "")
+	local found
+	for _, e in ipairs(vm:listdir("/tmp/c3d")) do
+		if e.name == "x" then found = e end
+	end
+	t:assert(found and found.entry_type == "file")
+	vm:rename("/tmp/c3s", "/tmp/c3s.moved")
+	t:assert_eq(vm:read_file("/tmp/c3s.moved"), "12345")
+	t:assert_raises(function() vm:stat("/tmp/c3s") end)
+	vm:unlink("/tmp/c3s.moved")
+	t:assert_raises(function() vm:stat("/tmp/c3s.moved") end)
+end)
+
+test("batch: one result per op, in order", function(t)
+	vm:write_file("/tmp/c3a", "AAA")
+	vm:write_file("/tmp/c3b", "BBB")
+	local res = vm:batch(function(b)
+		b:read_file("/tmp/c3a")
+		b:read_file("/tmp/c3b")
+		b:stat("/tmp/c3a")
+		b:read_file("/nope")
+	end)
+	t:assert_eq(#res, 4)
+	t:assert_eq(res[1].ok, "AAA")
+	t:assert_eq(res[2].ok, "BBB")
+	t:assert_eq(res[3].ok.size, 3)
+	t:assert_contains(res[4].err, "No such file")
+	res = vm:batch(function(b)
+		b:mkdir("/tmp/c3bm/x", true)                -- a boolean is `parents`
+		b:syscall(39, 1, 2, 3, 4, 5, 6, 7, 8)       -- past six: dropped, as vm:syscall
+	end)
+	t:assert_eq(res[1].err, nil)
+	t:assert_eq(vm:stat("/tmp/c3bm/x").entry_type, "directory")
+	t:assert(res[2].ok.ret > 0)
+	res = vm:batch(function(b) end)
+	t:assert_eq(type(res), "table")
+	t:assert_eq(#res, 0)
+end)
+
+test("syscall: shapes, alias, bad nr, extra args dropped", function(t)
+	local r = vm:syscall(39)
+	t:assert(r.ret > 0)
+	t:assert_eq(r.errno, 0)
+	t:assert_eq(r.result, r.ret)
+	t:assert_eq(type(r.out_bufs), "table")
+	t:assert_eq(vm:syscall(39, {args = {}}).ret, r.ret)
+	t:assert_eq(type(vm:syscall(39, {args = {}, bufs = {}, ptrs = {}}).out_bufs), "table")
+	local e = t:assert_raises(function() vm:syscall("not-int") end)
+	t:assert_contains(e, "nr")
+	t:assert_contains(e, "integer")
+	t:assert_raises(function() vm:syscall() end)
+	r = vm:syscall(9999)
+	t:assert_eq(r.ret, -1)
+	t:assert_eq(r.errno, 38)                 -- ENOSYS
+	t:assert_eq(vm:syscall(39, 1, 2, 3, 4, 5, 6, 7, 8).ret, vm:syscall(39).ret)
+	t:assert(vm:syscall(39, {args = {1, 2, 3, 4, 5, 6, 7}}).ret > 0)
+end)
