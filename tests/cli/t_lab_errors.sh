@@ -30,7 +30,7 @@ ok "second claim fails the file"
 
 case_run unsupported
 expect_rc 1 "unsupported"
-expect_in "$out" 'vm `a`: clock is not supported by the local backend (it runs no guest kernel); use --vmm qemu' "unsupported op"
+expect_in "$out" 'vm `a`: syscall is not supported by the local backend (it runs no guest kernel); use --vmm qemu' "unsupported op"
 ok "unsupported op names the backend"
 
 case_run assert_ok

@@ -1,4 +1,4 @@
 -- Ops needing a guest kernel fail the test with a pointer to --vmm qemu.
-test("clock", function(t)
-	provium:vm("a", "default"):boot():clock()
+test("syscall", function(t)
+	provium:vm("a", "default"):boot():syscall(39)
 end)
