@@ -124,15 +124,27 @@ void need_booted(lua_State *L, const struct lvm *v, const char *op)
 		lvm_state_error(L, v, op);
 }
 
-/* Raise "vm `a`: cannot <op>: vm is <State> (<what to do>)". */
+/* The state to report: a Booted or Paused VM whose guest died under it
+ * (QEMU exited) is "dead"; vm:shutdown()/close() still end it. */
+static enum vm_state shown_state(const struct lvm *v)
+{
+	if ((v->state == VM_BOOTED || v->state == VM_PAUSED) && v->be && v->ops->gone &&
+	    v->ops->gone(v->be))
+		return VM_DEAD;
+	return v->state;
+}
+
+/* Raise "vm `a`: cannot <op>: vm is <State> (<what to do>)"; a VM whose
+ * guest died under it is Dead. */
 int lvm_state_error(lua_State *L, const struct lvm *v, const char *op)
 {
-	const char *hint = state_hints[v->state];
-	if (v->state == VM_BOOTED)
+	enum vm_state st = shown_state(v);
+	const char *hint = state_hints[st];
+	if (st == VM_BOOTED)
 		hint = !strcmp(op, "boot") ? " (already booted)" :
 		       !strcmp(op, "resume") ? " (not paused)" : "";
 	return luaL_error(L, "vm `%s`: cannot %s: vm is %s%s", v->name, op,
-	                  state_titles[v->state], hint);
+	                  state_titles[st], hint);
 }
 
 /* Call _provium_emit(kind, payload at top) when present; pops payload. */
@@ -723,16 +735,6 @@ static int vm_tostring(lua_State *L)
 
 static int vm_name(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->name); return 1; }
 static int vm_profile(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->profile); return 1; }
-/* The state to report: a Booted or Paused VM whose guest died under it
- * (QEMU exited) is "dead"; vm:shutdown()/close() still end it. */
-static enum vm_state shown_state(struct lvm *v)
-{
-	if ((v->state == VM_BOOTED || v->state == VM_PAUSED) && v->be && v->ops->gone &&
-	    v->ops->gone(v->be))
-		return VM_DEAD;
-	return v->state;
-}
-
 static int vm_state(lua_State *L) { lua_pushstring(L, state_names[shown_state(checkvm(L, 1))]); return 1; }
 
 static int vm_cid(lua_State *L)
