@@ -716,7 +716,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 				r.path = strdup(files->v[next].display);
 				fmt_gib(a.mem, need, sizeof need);
 				fmt_gib(o->pool->total.mem, have, sizeof have);
-				snprintf(m, sizeof m, "file needs %s and %u CPU(s) but the whole pool is %s and %u CPU(s); "
+				snprintf(m, sizeof m, "file needs %s and %u CPU(s), which exceeds pool total: the whole pool is %s and %u CPU(s); "
 					 "lower its claim or raise --mem/--cpus", need, a.cpus, have, o->pool->total.cpus);
 				file_result_add_chunk_error(&r, m);
 				r.status = FS_CRASHED; /* an infrastructure failure, no test ran */

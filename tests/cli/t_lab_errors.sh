@@ -30,7 +30,7 @@ ok "second claim fails the file"
 
 case_run unsupported
 expect_rc 1 "unsupported"
-expect_in "$out" 'vm `a`: syscall is not supported by the local backend (it runs no guest kernel); use --vmm qemu' "unsupported op"
+expect_in "$out" 'vm `a`: clock:set is not supported by the local backend (it runs no guest kernel); use --vmm qemu' "unsupported op"
 ok "unsupported op names the backend"
 
 case_run assert_ok
@@ -38,7 +38,7 @@ expect_rc 1 "assert_ok"
 expect_in "$out" "status exited, exit code 4" "assert_ok status"
 expect_in "$out" "to-stdout" "assert_ok stdout"
 expect_in "$out" "to-stderr" "assert_ok stderr"
-expect_in "$out" 'vm `b`: cannot run: vm is Created (not booted; boot it first)' "wrong-state message"
+expect_in "$out" 'vm `b`: cannot run: vm is Created (not booted: boot it first)' "wrong-state message"
 ok "assert_ok and wrong-state messages"
 
 case_run unknown_profile
@@ -64,7 +64,7 @@ assert cr[0] == ca[0], cr
 sp = p("vm_spawned")
 assert [s["vm_name"] for s in sp] == ["filevm", "testvm"], sp
 assert set(sp[1]) == {"file", "vm_name", "profile", "memory_bytes", "cid"}, sp
-assert sp[1]["memory_bytes"] == 256 << 20 and sp[1]["cid"] == 0 and sp[1]["profile"] == "default", sp
+assert sp[1]["memory_bytes"] == 256 << 20 and sp[1]["cid"] >= 3 and sp[1]["cid"] != sp[0]["cid"] and sp[1]["profile"] == "default", sp
 sd = p("vm_shutdown")
 assert [s["vm_name"] for s in sd] == ["testvm", "filevm"], sd
 assert set(sd[0]) == {"file", "vm_name", "duration_ns"}, sd

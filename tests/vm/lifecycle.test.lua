@@ -56,7 +56,7 @@ end)
 test("state errors name the state", function(t)
 	local vm = provium:vm("c", PROFILE)
 	t:assert_contains(t:assert_raises(function() vm:run("true") end),
-		"vm `c`: cannot run: vm is Created (not booted; boot it first)")
+		"vm `c`: cannot run: vm is Created (not booted: boot it first)")
 	t:assert_contains(t:assert_raises(function() vm:reset() end), "cannot reset: vm is Created")
 	t:assert_contains(t:assert_raises(function() vm:pause() end), "cannot pause: vm is Created")
 	t:assert_contains(t:assert_raises(function() vm:resume() end), "cannot resume: vm is Created")

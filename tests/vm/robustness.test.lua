@@ -26,7 +26,7 @@ test("QEMU killed under a test: the op fails with the console, later ops fail fa
 	t:assert_contains(err, "--- console (last lines) ---")
 	local t0 = _provium_now()
 	local again = t:assert_raises(function() vm:read_file("/etc/hostname") end)
-	t:assert_contains(again, "vm `victim`: read_file `/etc/hostname`: the VM is gone: QEMU killed by signal 9")
+	t:assert_contains(again, "vm `victim`: read_file `/etc/hostname`: the VM is gone (it died; create a new VM): QEMU killed by signal 9")
 	t:assert(_provium_now() - t0 < 2, "later ops fail fast")
 	vm:shutdown()
 	t:assert_eq(qemu_pid("victim"), nil, "nothing left to reap")

@@ -24,7 +24,9 @@
  * QEMU with a new, empty log: the offset belongs to the boot it was taken
  * in (con_epoch = the VM's boot_ns) and starts over at 0 on the next.
  * vm:console() always succeeds; on a backend without run_path (local)
- * every method but close raises "VMM does not expose a console socket". */
+ * read_log returns "" (no guest, nothing captured: the original's local
+ * backend does the same) and read / expect / write raise "VMM does not
+ * expose a console socket"; close works. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -257,6 +259,10 @@ static void push_log(lua_State *L, struct lvm *v, int64_t off, const char *op)
 	char path[512];
 	luaL_Buffer b;
 	FILE *f;
+	if (!v->ops->run_path) {   /* local: no guest console, nothing logged */
+		lua_pushliteral(L, "");
+		return;
+	}
 	run_path(L, v, "console.log", op, path, sizeof path);
 	f = fopen(path, "rb");
 	if (!f) {
@@ -301,6 +307,10 @@ static int c_expect(lua_State *L)
 	int64_t end = now_ns() + t;
 	luaL_argcheck(L, plen > 0, 2, "pattern must not be empty");
 	lua_settop(L, 3);
+	{   /* no console at all (local) raises rather than waiting for nothing */
+		char path[512];
+		run_path(L, v, "console.log", "console:expect", path, sizeof path);
+	}
 	if (v->con_epoch != v->boot_ns) {    /* a new QEMU since: a new log */
 		v->con_epoch = v->boot_ns;
 		v->con_consumed = 0;

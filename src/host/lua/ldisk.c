@@ -135,8 +135,7 @@ static int vm_attach_disk(lua_State *L)
 	if (v->closed || !v->be)
 		return luaL_error(L, "vm `%s`: cannot attach_disk: vm is closed", v->name);
 	if (v->state == VM_PAUSED)
-		return luaL_error(L, "vm `%s`: cannot attach_disk: vm is Paused (resume it first)",
-		                  v->name);
+		return lvm_state_error(L, v, "attach_disk");
 	if (lua_istable(L, 2)) {
 		lua_pushnil(L);
 		while (lua_next(L, 2)) {
@@ -418,8 +417,8 @@ static int disk_detach(lua_State *L)
 	if (d->detached)
 		return 0;
 	if (is_plugged(d) && v->state == VM_PAUSED)
-		return luaL_error(L, "disk:detach: vm `%s` is Paused: resume it first (the guest "
-		                  "must let go of disk `%s`)", v->name, d->id);
+		return luaL_error(L, "disk:detach: vm `%s` is Paused (paused: use resume() first: "
+		                  "the guest must let go of disk `%s`)", v->name, d->id);
 	d->detached = true;
 	if (!is_plugged(d) || !v->ops->disk_detach)
 		return 0;

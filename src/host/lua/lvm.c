@@ -13,7 +13,7 @@
  *     (shutdown from any state; close = shutdown + free the backend)
  *
  * The binding checks the state before every backend call and raises
- *     vm `a`: cannot run: vm is Created (not booted; boot it first)
+ *     vm `a`: cannot run: vm is Created (not booted: boot it first)
  * so backends never see an op in the wrong state. Ops the backend cannot
  * serve raise "vm `a`: <op> is not supported by the <backend> backend...".
  *
@@ -49,11 +49,13 @@
 
 static const char *const state_names[] = {"created", "booted", "paused", "shutdown", "dead"};
 static const char *const state_titles[] = {"Created", "Booted", "Paused", "Shutdown", "Dead"};
-/* Each hint names what went wrong in words a test can match ("not booted",
- * "shutdown") and the way out. */
+/* After "vm is <Title>": the wording names what to do next (the original's
+ * phrases: "not booted", "already booted", "paused; use resume()",
+ * "shutdown; create a new one", "died; create a new one"). */
 static const char *const state_hints[] = {
-	" (not booted; boot it first)", "", " (resume it first)",
-	" (shutdown is terminal; create a new vm)", " (the guest died; create a new vm)"};
+	" (not booted: boot it first)", "", " (paused: use resume() first)",
+	" (shutdown is final: create a new VM)", " (the VM died: create a new VM)",
+};
 
 
 /* ---- shared helpers ------------------------------------------------ */
@@ -119,8 +121,30 @@ const char *lvm_errtext(const struct lvm *v, const char *err)
 void need_booted(lua_State *L, const struct lvm *v, const char *op)
 {
 	if (v->state != VM_BOOTED)
-		luaL_error(L, "vm `%s`: cannot %s: vm is %s%s", v->name, op,
-		           state_titles[v->state], state_hints[v->state]);
+		lvm_state_error(L, v, op);
+}
+
+/* The state to report: a Booted or Paused VM whose guest died under it
+ * (QEMU exited) is "dead"; vm:shutdown()/close() still end it. */
+static enum vm_state shown_state(const struct lvm *v)
+{
+	if ((v->state == VM_BOOTED || v->state == VM_PAUSED) && v->be && v->ops->gone &&
+	    v->ops->gone(v->be))
+		return VM_DEAD;
+	return v->state;
+}
+
+/* Raise "vm `a`: cannot <op>: vm is <State> (<what to do>)"; a VM whose
+ * guest died under it is Dead. */
+int lvm_state_error(lua_State *L, const struct lvm *v, const char *op)
+{
+	enum vm_state st = shown_state(v);
+	const char *hint = state_hints[st];
+	if (st == VM_BOOTED)
+		hint = !strcmp(op, "boot") ? " (already booted)" :
+		       !strcmp(op, "resume") ? " (not paused)" : "";
+	return luaL_error(L, "vm `%s`: cannot %s: vm is %s%s", v->name, op,
+	                  state_titles[st], hint);
 }
 
 /* Call _provium_emit(kind, payload at top) when present; pops payload. */
@@ -483,6 +507,16 @@ static int vm_new(lua_State *L)
 	return 1;
 }
 
+/* A backend without vsock (every one here: the agent rides virtio-serial)
+ * reports CID 0; the VM still gets a CID of its own to report, as vsock
+ * would hand out: guest CIDs start at 3, one per boot or restore, unique
+ * within this runner. Nothing connects to it. */
+static uint32_t nominal_cid(void)
+{
+	static uint32_t next = 3;
+	return next++;
+}
+
 /* vm:boot([opts]) -> self */
 static int vm_boot(lua_State *L)
 {
@@ -497,10 +531,7 @@ static int vm_boot(lua_State *L)
 		luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
 	if (v->state != VM_CREATED)
-		return luaL_error(L, "vm `%s`: cannot boot: vm is %s%s", v->name,
-		                  state_titles[v->state],
-		                  v->state == VM_BOOTED ? " (already booted)" :
-		                  v->state == VM_PAUSED ? "" : state_hints[v->state]);
+		return lvm_state_error(L, v, "boot");
 	push_profile(L, v, v->profile);                      /* 3 */
 	profile_view(L, 3, v->profile, &pv);
 	lua_newtable(L);                                     /* 4: merged opts */
@@ -532,7 +563,7 @@ static int vm_boot(lua_State *L)
 	}
 	v->state = VM_BOOTED;
 	v->boot_ns = mono_now_ns();
-	v->cid = info.cid;
+	v->cid = info.cid ? info.cid : nominal_cid();
 	lua_createtable(L, 0, 5);
 	lua_pushstring(L, lvm_global_string(L, "_provium_file"));
 	lua_setfield(L, -2, "file");
@@ -542,7 +573,7 @@ static int vm_boot(lua_State *L)
 	lua_setfield(L, -2, "profile");
 	lua_pushinteger(L, (lua_Integer)(info.memory_bytes ? info.memory_bytes : bo.memory));
 	lua_setfield(L, -2, "memory_bytes");
-	lua_pushinteger(L, info.cid);
+	lua_pushinteger(L, v->cid);
 	lua_setfield(L, -2, "cid");
 	emit(L, "vm_spawned");
 	lua_settop(L, 1);
@@ -603,10 +634,7 @@ static void lifecycle(lua_State *L, struct lvm *v, const char *op, enum vm_state
 	char err[LVM_ERRLEN];
 	int rc;
 	if (v->state != need)
-		luaL_error(L, "vm `%s`: cannot %s: vm is %s%s", v->name, op,
-		           state_titles[v->state],
-		           need == VM_PAUSED && v->state == VM_BOOTED ? " (not paused)" :
-		           state_hints[v->state]);
+		lvm_state_error(L, v, op);
 	rc = fn ? fn(v->be, err, sizeof err) : VMM_UNSUPPORTED;
 	if (rc == VMM_UNSUPPORTED)
 		unsupported(L, v, op);
@@ -645,8 +673,7 @@ static int vm_power_button(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
 	if (v->state != VM_BOOTED)
-		return luaL_error(L, "vm `%s`: cannot power_button: vm is %s%s", v->name,
-		                  state_titles[v->state], state_hints[v->state]);
+		return lvm_state_error(L, v, "power_button");
 	if (!v->ops->power_button)
 		return unsupported(L, v, "power_button");
 	do_stop(L, v, v->ops->power_button, "power_button");
@@ -708,16 +735,6 @@ static int vm_tostring(lua_State *L)
 
 static int vm_name(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->name); return 1; }
 static int vm_profile(lua_State *L) { lua_pushstring(L, checkvm(L, 1)->profile); return 1; }
-/* The state to report: a Booted or Paused VM whose guest died under it
- * (QEMU exited) is "dead"; vm:shutdown()/close() still end it. */
-static enum vm_state shown_state(struct lvm *v)
-{
-	if ((v->state == VM_BOOTED || v->state == VM_PAUSED) && v->be && v->ops->gone &&
-	    v->ops->gone(v->be))
-		return VM_DEAD;
-	return v->state;
-}
-
 static int vm_state(lua_State *L) { lua_pushstring(L, state_names[shown_state(checkvm(L, 1))]); return 1; }
 
 static int vm_cid(lua_State *L)
@@ -812,7 +829,9 @@ static void refuse_live_streams(lua_State *L, int vm_idx)
 			lua_pushfstring(L, "\n  - %s(\"%s\")%s", kind, detail, site);
 		lua_concat(L, 2);
 	}
-	lua_pushliteral(L, "\nClose the streams before snapshotting (or remove the snapshot).");
+	/* the streams page's closing line, then how to close one */
+	lua_pushliteral(L, "\nClose the streams before snapshotting (or remove the snapshot)."
+	                   "\n(stream:close() ends each one.)");
 	lua_concat(L, 2);
 	lua_error(L);
 }
@@ -825,9 +844,12 @@ static int vm_snapshot(lua_State *L)
 	char err[1024];
 	int rc;
 	if (v->state != VM_BOOTED && v->state != VM_PAUSED)
-		return luaL_error(L, "vm `%s`: cannot snapshot: vm is %s%s", v->name,
-		                  state_titles[v->state], state_hints[v->state]);
+		return lvm_state_error(L, v, "snapshot");
 	refuse_live_streams(L, 1);
+	if (v->open_files)   /* the precondition is quiescence: no open files either */
+		return luaL_error(L, "vm `%s`: cannot snapshot: %d open file handle(s) "
+		                  "(close them before snapshotting: file:close())",
+		                  v->name, v->open_files);
 	path = lua_isnoneornil(L, 2) ? lsnapshot_tmp_path(L, "snap", ".snap")
 	                             : luaL_checkstring(L, 2);
 	rc = v->ops->snapshot ? v->ops->snapshot(v->be, path, err, sizeof err) : VMM_UNSUPPORTED;
@@ -856,6 +878,7 @@ static int vm_restore(lua_State *L)
 		return luaL_error(L, "vm `%s`: restore: %s", v->name, err);
 	v->state = VM_BOOTED;
 	v->boot_ns = mono_now_ns();
+	v->cid = nominal_cid();
 	{
 		/* the event reports what the snapshot's header restored */
 		struct snap_header h = {0};

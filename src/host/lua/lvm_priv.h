@@ -65,6 +65,8 @@ struct lproc {
 struct lvm *lvm_check(lua_State *L, int idx);
 /* Raise "vm `a`: cannot <op>: vm is <State>..." unless Booted. */
 void lvm_need_booted(lua_State *L, const struct lvm *v, const char *op);
+/* Raise "vm `a`: cannot <op>: vm is <State> (<what to do next>)". */
+int lvm_state_error(lua_State *L, const struct lvm *v, const char *op);
 /* Raise "vm `a`: <op> is not supported by the <backend> backend<hint>". */
 int lvm_unsupported(lua_State *L, const struct lvm *v, const char *op);
 /* err without the agent client's own "vm `<name>`: <wire op>: " prefix

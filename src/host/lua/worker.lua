@@ -6,6 +6,7 @@
 -- the processes and files made through a worker are remembered so that
 -- kill broadcasts a signal to its live processes, join waits for them, and
 -- close (the auto-close walker's hook, kind "worker") SIGTERMs and joins.
+-- join ends the worker, as the original's agent reaps it there.
 -- There is no per-worker wire op yet; a worker is not an isolation
 -- boundary.
 
@@ -21,6 +22,11 @@ local function register(obj, kind)
 end
 
 local function live(self)
+	if self._joined then
+		-- as the original's agent answers a joined (reaped) worker
+		error(("worker %d: agent error: unknown worker handle %d (already joined)")
+			:format(self._handle, self._handle), 3)
+	end
 	if self._closed then
 		error(("worker %d is closed"):format(self._handle), 3)
 	end
@@ -76,20 +82,25 @@ function Worker:kill(sig)
 end
 
 -- Wait for every process of the worker; returns their RunResults in
--- spawn order.
+-- spawn order, and closes its files. A joined worker is over: every later
+-- op (join included) raises "agent error: unknown worker handle"; close
+-- is a no-op.
 function Worker:join()
+	live(self)
+	self._joined = true
 	local out = {}
 	for i, p in ipairs(self._procs) do
 		local ok, r = pcall(p.wait, p)
 		out[i] = ok and r or {status = "closed", error = tostring(r)}
 	end
+	for _, f in ipairs(self._files) do pcall(f.close, f) end
 	return out
 end
 
 function Worker:handle() return self._handle end
 
 function Worker:close()
-	if self._closed then return end
+	if self._closed or self._joined then self._closed = true return end
 	self._closed = true
 	local errs = {}
 	for _, p in ipairs(self._procs) do
@@ -127,12 +138,13 @@ local function new_worker(vm, opts)
 		end
 	end
 	if vm:state() ~= "booted" then
-		local st = vm:state():gsub("^%l", string.upper)
-		error(("vm `%s`: cannot spawn_worker: vm is %s%s"):format(vm:name(), st,
-			st == "Created" and " (not booted; boot it first)" or
-			st == "Paused" and " (resume it first)" or
-			st == "Shutdown" and " (shutdown is terminal; create a new vm)" or
-			st == "Dead" and " (the guest died; create a new vm)" or ""), 3)
+		local hints = {created = " (not booted: boot it first)",
+			paused = " (paused: use resume() first)",
+			shutdown = " (shutdown is final: create a new VM)",
+			dead = " (the VM died: create a new VM)"}
+		local st = vm:state()
+		error(("vm `%s`: cannot spawn_worker: vm is %s%s"):format(vm:name(),
+			st:gsub("^%l", string.upper), hints[st] or ""), 3)
 	end
 	next_handle = next_handle + 1
 	local w = setmetatable({_vm = vm, _handle = next_handle, _procs = {}, _files = {},

@@ -238,7 +238,7 @@ static bool qemu_gone(struct vmm_vm *vm)
 
 int qvm_fail_gone(struct vmm_vm *vm, char *err, size_t errlen)
 {
-	err_set(err, errlen, "the VM is gone: %s", vm->gone);
+	err_set(err, errlen, "the VM is gone (it died; create a new VM): %s", vm->gone);
 	errno = EIO;
 	return -1;
 }
