@@ -29,7 +29,7 @@ expect_in "$out" "1 file(s);" "only that file"
 echo '[]' >"$PROVIUM_RERUN_STATE"
 run $L tests --rerun-failed
 expect_rc 0 "empty state"
-expect_in "$err" "nothing to run" "notice for an empty state"
+expect_in "$err" "nothing to re-run" "notice for an empty state"
 expect_not_in "$out" "PASS" "nothing ran"
 ok "rerun state read back"
 
