@@ -311,8 +311,12 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		free_strv(roots);
 		return die2(err);
 	}
-	if (sinks_open(&sinks, o->coverage ? cov.events_path : o->save_events, o->events_stdout,
-		       o->events_socket, err, sizeof err) < 0) {
+	/* --save-events appends (earlier runs' frames stay, as in the
+	 * reference); --watch and --coverage's own scratch file start each
+	 * run empty. */
+	bool append = o->save_events && !o->watch;
+	if (sinks_open(&sinks, o->coverage ? cov.events_path : o->save_events, append,
+		       o->events_socket, o->events_stdout, err, sizeof err) < 0) {
 		coverage_cleanup(&cov);
 		free_strv(roots);
 		return die2(err);

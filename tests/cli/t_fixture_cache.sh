@@ -65,6 +65,7 @@ LUA
 
 # go: run the suite; sets $ev to "kind path" lines.
 go() {
+	rm -f "$T/ev" # --save-events appends
 	(cd "$W" && run "$P" --vmm local --no-preflight --save-events "$T/ev" tests/use.test.lua
 	 printf '%s' "$rc" >"$T/rc"; printf '%s' "$out" >"$T/o"; printf '%s' "$err" >"$T/e")
 	rc=$(cat "$T/rc"); out=$(cat "$T/o"); err=$(cat "$T/e")
