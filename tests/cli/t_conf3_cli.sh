@@ -119,7 +119,7 @@ mkdir e
 echo 'error("top-level boom")' >e/chunk.test.lua
 echo 'test("spin", function(t) while true do end end)' >e/spin.test.lua
 echo 'test("fine", function(t) end)' >e/fine.test.lua
-run $L --timeout 500ms e
+run $L --timeout 2s e
 expect_rc 1 "errored files"
 expect_in "$out" "FAIL e/chunk.test.lua" "chunk error file fails"
 expect_in "$out" "top-level boom" "chunk error message"
@@ -127,7 +127,7 @@ expect_in "$out" "TIME e/spin.test.lua" "timed-out file"
 expect_in "$out" "3 file(s); 1 passed, 1 failed, 0 skipped, 2 file(s) errored; " "errored count"
 run $L e/fine.test.lua
 expect_not_in "$out" "errored" "no errored part on a clean run"
-run $L --json --timeout 500ms e/spin.test.lua
+run $L --json --timeout 2s e/spin.test.lua
 expect_in "$out" '"timeout":"timed_out"' "--json timed_out"
 expect_in "$out" '"passed":false' "--json timed-out file did not pass"
 ok "errored files"
