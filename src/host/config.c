@@ -7,12 +7,14 @@
  *   read `<path>`: <strerror>
  *   parse `<path>`: <line>:<col> <what>
  *   invalid config in `<path>`: <message>
- * Schema errors name the key, its table and where it was written, e.g.
- *   unknown key `foo` in [profiles.x] at 7:1
- *   `cpus` in [profiles.x] must be a positive integer, got string at 9:8
+ * A value of the wrong TOML type is a parse error (as in the reference,
+ * whose typed deserialisation fails there); unknown keys and bad values
+ * are invalid config. Both name the key, its table and where, e.g.
+ *   parse `p.toml`: 9:8 `cpus` in [profiles.x] must be a positive integer, got string
+ *   invalid config in `p.toml`: unknown key `foo` in [profiles.x] at 7:1
  *
- * Calling sequence: config_load() (or config_init_default() when there is
- * no file), config_profile() lookups, config_free(). config_load()
+ * Calling sequence: config_load(), config_profile() lookups,
+ * config_free(). config_load()
  * initialises cfg itself; on failure cfg holds the defaults, so
  * config_free() is always safe afterwards. Nothing here prints. */
 #include "config.h"
@@ -48,6 +50,21 @@ static int invalid(struct loader *ld, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	snprintf(ld->err, ld->errlen, "invalid config in `%s`: %s", ld->path, msg);
+	return -1;
+}
+
+/* A value of the wrong TOML type is reported like a syntax error (the
+ * reference deserialises typed fields, so its type mismatches are parse
+ * errors): parse `<path>`: <line>:<col> <message>. */
+__attribute__((format(printf, 4, 5)))
+static int type_error(struct loader *ld, int line, int col, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(ld->err, ld->errlen, "parse `%s`: %d:%d %s", ld->path, line, col, msg);
 	return -1;
 }
 
@@ -139,8 +156,8 @@ const struct profile *config_profile(const struct config *cfg, const char *name)
 static int wrong_type(struct loader *ld, const struct toml_kv *kv, const char *table,
 		      const char *expected)
 {
-	return invalid(ld, "`%s` in [%s] must be %s, got %s at %d:%d", kv->key, table,
-		       expected, toml_type_name(kv->val->type), kv->val->line, kv->val->col);
+	return type_error(ld, kv->val->line, kv->val->col, "`%s` in [%s] must be %s, got %s", kv->key,
+			  table, expected, toml_type_name(kv->val->type));
 }
 
 static int get_string(struct loader *ld, const struct toml_kv *kv, const char *table, char **out)
@@ -230,8 +247,11 @@ static int load_provium(struct loader *ld, struct config *cfg, const struct toml
 			if (a->type != TOML_ARRAY)
 				return wrong_type(ld, kv, "provium", "an array of strings");
 			for (j = 0; j < a->u.arr.n; j++)
-				if (a->u.arr.items[j]->type != TOML_STRING ||
-				    !a->u.arr.items[j]->u.str.ptr[0])
+				if (a->u.arr.items[j]->type != TOML_STRING)
+					return type_error(ld, a->u.arr.items[j]->line, a->u.arr.items[j]->col,
+							  "`roots` in [provium] must be an array of strings, item %zu is %s",
+							  j + 1, toml_type_name(a->u.arr.items[j]->type));
+				else if (!a->u.arr.items[j]->u.str.ptr[0])
 					return invalid(ld, "`roots` in [provium] must be an array of non-empty strings (item %zu at %d:%d)",
 						       j + 1, a->u.arr.items[j]->line,
 						       a->u.arr.items[j]->col);
@@ -331,8 +351,8 @@ static int load_profile(struct loader *ld, struct profile *pr, const struct toml
 	pr->agent_boot_timeout_ns = DEFAULT_AGENT_BOOT_TIMEOUT_NS;
 	pr->accel = ACCEL_AUTO;
 	if (t->type != TOML_TABLE)
-		return invalid(ld, "profile `%s` must be a table, got %s at %d:%d", sec->key,
-			       toml_type_name(t->type), t->line, t->col);
+		return type_error(ld, t->line, t->col, "profile `%s` must be a table, got %s", sec->key,
+				  toml_type_name(t->type));
 
 	for (i = 0; i < t->u.tab.n; i++) {
 		const struct toml_kv *kv = &t->u.tab.items[i];

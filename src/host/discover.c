@@ -4,7 +4,8 @@
  * path and a deterministic order), collecting regular files whose name
  * ends in the requested suffix. Symlinked files are followed; symlinked
  * directories are not descended (no cycles). Hidden directories
- * (`.git`, `.provium-meta`) are skipped. The result is sorted by display
+ * (`.git`, `.provium-meta`) are skipped. A root that is a file is taken
+ * only when its name has the suffix. The result is sorted by display
  * path so runs, listings and rerun state are reproducible. */
 #include <dirent.h>
 #include <errno.h>
@@ -177,8 +178,11 @@ int discover_roots(const char *const *roots, size_t nroots, const char *suffix, 
 		if (S_ISDIR(st.st_mode)) {
 			rc = walk(out, root, "", suffix);
 		} else {
+			/* A file named on the command line is taken only if it has
+			 * the suffix, as in the reference: `provium x.fixture.lua`
+			 * or `provium helper.lua` runs nothing. */
 			const char *b = strrchr(root, '/');
-			rc = add(out, root, b ? b + 1 : root, &st);
+			rc = ends_with(b ? b + 1 : root, suffix) ? add(out, root, b ? b + 1 : root, &st) : 0;
 		}
 		if (rc < 0) {
 			snprintf(err, errlen, "scanning `%s`: %s", roots[i], strerror(errno));

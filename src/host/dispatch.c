@@ -41,6 +41,7 @@
 #include "events.h"
 #include "frame.h"
 #include "luascan.h"
+#include "psi.h"
 #include "units.h"
 
 /* ---- signals and the self-pipe ---- */
@@ -231,6 +232,7 @@ struct run {
 	 * printed (or will never be: flush_done() at the end). */
 	struct file_result **done;
 	size_t next_print;
+	bool cut;   /* --fail-fast: a failed file was rendered; render no later one */
 };
 
 static const msgpack_object *map_get(const msgpack_object *m, const char *key)
@@ -526,18 +528,31 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 	return 0;
 }
 
+/* Render one finished file and count it in the summary, unless
+ * --fail-fast already rendered a failed file before it (discovery order):
+ * like the reference, output stops after the first failed file. */
+static void render(struct run *rn, const struct file_result *r)
+{
+	const struct dispatch_opts *o = rn->o;
+
+	if (rn->cut)
+		return;
+	report_file(o->out, r, o->verbosity, o->json);
+	report_totals_add(&rn->out->totals, r);
+	if (o->fail_fast && r->status != FS_PASSED)
+		rn->cut = true;
+}
+
 /* Print the finished results that are next in discovery order; with all,
  * every remaining one (files that never ran leave gaps). */
 static void flush_done(struct run *rn, bool all)
 {
-	const struct dispatch_opts *o = rn->o;
-
 	while (rn->next_print < rn->files->n) {
 		struct file_result *r = rn->done[rn->next_print];
 		if (!r && !all)
 			return;
 		if (r) {
-			report_file(o->out, r, o->verbosity, o->json);
+			render(rn, r);
 			file_result_free(r);
 			free(r);
 			rn->done[rn->next_print] = NULL;
@@ -563,7 +578,6 @@ static void complete(struct run *rn, size_t idx, struct file_result *r, int64_t 
 	event_pack_str(&eb.pk, "duration_ns");
 	msgpack_pack_uint64(&eb.pk, (uint64_t)(dur < 0 ? 0 : dur));
 	emit(o->sinks, &eb);
-	report_totals_add(&rn->out->totals, r);
 	if (r->status != FS_PASSED) {
 		const char *abs = NULL;
 		for (size_t i = 0; i < rn->files->n; i++)
@@ -587,7 +601,7 @@ static void complete(struct run *rn, size_t idx, struct file_result *r, int64_t 
 		flush_done(rn, false);
 	} else {
 		free(keep);
-		report_file(o->out, r, o->verbosity, o->json); /* out of memory: print now */
+		render(rn, r); /* out of memory: print now */
 	}
 }
 
@@ -653,6 +667,39 @@ static void emit_pool_state(struct run *rn)
 	emit(rn->o->sinks, &eb);
 }
 
+static void emit_blocked(struct run *rn, const char *path, struct amount a, const char *reason)
+{
+	struct event_buf eb;
+	event_begin(&eb, "file_blocked");
+	msgpack_pack_map(&eb.pk, 3);
+	event_pack_str(&eb.pk, "path");
+	event_pack_str(&eb.pk, path);
+	event_pack_str(&eb.pk, "waiting_for");
+	pack_amount(&eb.pk, a);
+	event_pack_str(&eb.pk, "reason");
+	event_pack_str(&eb.pk, reason);
+	emit(rn->o->sinks, &eb);
+}
+
+/* PSI throttle: is the host too pressured to start another file? Only
+ * asked while a file is in flight (an idle run always makes progress, so
+ * other work on a shared host can slow a run but never stall it); the
+ * answer is re-read at most every 500 ms. */
+static bool psi_holds(struct run *rn)
+{
+	static int64_t last;
+	static bool held;
+	int64_t now = mono_now_ns();
+
+	if (rn->njobs == 0)
+		return false;
+	if (!last || now - last >= 500000000) {
+		held = psi_pressured();
+		last = now;
+	}
+	return held;
+}
+
 static void fmt_gib(uint64_t b, char *buf, size_t n)
 {
 	snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
@@ -664,6 +711,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 	struct run rn = { .o = o, .files = files, .out = out };
 	struct amount *res = calloc(files->n + 1, sizeof *res);
 	bool *blocked = calloc(files->n + 1, sizeof *blocked);
+	bool *psi_blocked = calloc(files->n + 1, sizeof *psi_blocked);
 
 	rn.done = calloc(files->n + 1, sizeof *rn.done);
 	size_t next = 0;
@@ -672,7 +720,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
-	if (!res || !blocked || !rn.done) {
+	if (!res || !blocked || !psi_blocked || !rn.done) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -681,7 +729,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		struct scan sc;
 		struct event_buf eb;
 		scan_file(files->v[i].path, &sc);
-		res[i] = pool_reservation(sc.has_mem, sc.mem, sc.has_cpus, sc.cpus);
+		res[i] = pool_reservation(o->vmm == VMM_LOCAL, sc.has_mem, sc.mem, sc.has_cpus, sc.cpus);
 		event_begin(&eb, "file_discovered");
 		msgpack_pack_map(&eb.pk, 3);
 		event_pack_str(&eb.pk, "path");
@@ -725,18 +773,17 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 				next++;
 				continue;
 			}
+			if (psi_holds(&rn)) {
+				if (!psi_blocked[next]) {
+					psi_blocked[next] = true;
+					emit_blocked(&rn, files->v[next].display, a, "psi_pressure");
+				}
+				break;
+			}
 			if (!pool_fits(o->pool, a)) {
 				if (!blocked[next]) {
 					blocked[next] = true;
-					event_begin(&eb, "file_blocked");
-					msgpack_pack_map(&eb.pk, 3);
-					event_pack_str(&eb.pk, "path");
-					event_pack_str(&eb.pk, files->v[next].display);
-					event_pack_str(&eb.pk, "waiting_for");
-					pack_amount(&eb.pk, a);
-					event_pack_str(&eb.pk, "reason");
-					event_pack_str(&eb.pk, "pool_full");
-					emit(o->sinks, &eb);
+					emit_blocked(&rn, files->v[next].display, a, "pool_full");
 				}
 				break;
 			}
@@ -857,6 +904,7 @@ out:
 	free(pfd);
 	free(res);
 	free(blocked);
+	free(psi_blocked);
 	return rc;
 }
 

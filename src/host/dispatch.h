@@ -8,8 +8,10 @@
  *     dispatch_outcome_free(&outcome);
  *
  * dispatch_run() emits file_discovered for every file first, then admits
- * files FIFO (file_blocked once when a file waits, file_dispatched when it
- * starts), forwards each runner's public frames to the sinks, consumes
+ * files FIFO (file_dispatched when a file starts; file_blocked once per
+ * reason when it waits: `psi_pressure` while host pressure is over the
+ * threshold and some file is in flight (psi.h), `pool_full` while its
+ * reservation does not fit), forwards each runner's public frames to the sinks, consumes
  * the private ones (_test_log, _chunk_error, _file_done), emits pool_state
  * at 1 Hz while runners are alive and file_completed per file, and renders
  * each file as it completes. It returns 0 after every admitted file

@@ -48,9 +48,9 @@ static int load_config(const struct cli_opts *o, struct config *cfg)
 	char err[1024];
 	const char *path = o->config_path ? o->config_path : "provium.toml";
 
-	if (!o->config_path && access(path, F_OK) < 0 && errno == ENOENT)
-		config_init_default(cfg);
-	else if (config_load(cfg, path, err, sizeof err) < 0)
+	/* provium.toml is required, at --config or ./provium.toml (the
+	 * reference: `read `provium.toml`: ...`, exit 2). */
+	if (config_load(cfg, path, err, sizeof err) < 0)
 		return die2(err);
 	if (config_add_builtin_default(cfg) < 0)
 		return die2("out of memory");
@@ -182,7 +182,8 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 			return die2(sp ? err : "out of memory");
 		}
 		if (r == 0) {
-			fprintf(stderr, "provium: --rerun-failed: no previous failures recorded (%s); nothing to run\n", sp);
+			fprintf(stderr, "provium --rerun-failed: no prior failure state at `%s` — nothing to re-run. "
+				"Run `provium <paths>` once to populate.\n", sp);
 			free(sp);
 			file_list_free(fl);
 			return 1;
@@ -192,26 +193,30 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 		free(sp);
 	}
 	if (o->since) {
+		/* A reference that cannot be stat'ed selects nothing out, as in
+		 * the reference implementation: the run is not narrowed. */
 		struct stat st;
-		if (stat(o->since, &st) < 0) {
-			snprintf(err, sizeof err, "--since reference `%s`: %s", o->since, strerror(errno));
-			file_list_free(fl);
-			return die2(err);
-		}
-		file_list_filter(fl, keep_since, &st.st_mtim);
+		if (stat(o->since, &st) < 0)
+			fprintf(stderr, "provium: --since reference `%s`: %s; not narrowing the run\n",
+				o->since, strerror(errno));
+		else
+			file_list_filter(fl, keep_since, &st.st_mtim);
 	}
 	return 0;
 }
 
-/* An empty selection is not an error, but say why nothing ran. */
-static void no_tests_notice(const struct cli_opts *o, const char *const *paths, size_t np)
+/* An empty selection is not an error (exit 0); it is said on stdout, as
+ * one JSON object under --json so line-by-line consumers can parse it
+ * (stderr under --events-stdout, which reserves stdout for frames). */
+static void no_tests_notice(const struct cli_opts *o)
 {
-	fprintf(stderr, "provium: no test files to run: no *.test.lua under");
-	for (size_t i = 0; i < np; i++)
-		fprintf(stderr, "%s `%s`", i ? "," : "", paths[i]);
-	if (o->filter || o->since || o->rerun_failed)
-		fprintf(stderr, " matched the selection (--filter/--since/--rerun-failed)");
-	fprintf(stderr, "\n");
+	if (o->json)
+		printf("{\"type\":\"no_files\",\"message\":\"no *.test.lua files found\"}\n");
+	else
+		fprintf(o->events_stdout ? stderr : stdout, "provium: no *.test.lua files found\n");
+	if (o->watch)
+		fprintf(stderr, "provium --watch: no *.test.lua files match yet — watching for new files\n");
+	fflush(NULL);
 }
 
 static int cmd_list(const struct cli_opts *o, const struct config *cfg)
@@ -299,15 +304,19 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 	}
 	fixture_cache_startup(cfg);   /* LRU eviction before anything dispatches */
 	if (o->overcommit != o->overcommit_given)
-		fprintf(stderr, "provium: --cpu-overcommit %g clamped to %g (range 0.5 to 8.0)\n",
+		fprintf(stderr, "provium: --cpu-overcommit %g clamped to %g (sane range 0.5–8.0)\n",
 			o->overcommit_given, o->overcommit);
 	pool_init(&pool, o->mem, o->cpus, o->overcommit);
 	if (o->coverage && coverage_prepare(&cov, o->save_events, err, sizeof err) < 0) {
 		free_strv(roots);
 		return die2(err);
 	}
-	if (sinks_open(&sinks, o->coverage ? cov.events_path : o->save_events, o->events_stdout,
-		       o->events_socket, err, sizeof err) < 0) {
+	/* --save-events appends (earlier runs' frames stay, as in the
+	 * reference); --watch and --coverage's own scratch file start each
+	 * run empty. */
+	bool append = o->save_events && !o->watch;
+	if (sinks_open(&sinks, o->coverage ? cov.events_path : o->save_events, append,
+		       o->events_socket, o->events_stdout, err, sizeof err) < 0) {
 		coverage_cleanup(&cov);
 		free_strv(roots);
 		return die2(err);
@@ -333,8 +342,14 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 				break;
 			goto wait_change;
 		}
-		if (fl.n == 0 && !o->json && !o->events_stdout)
-			no_tests_notice(o, paths, np);
+		if (fl.n == 0) {
+			file_list_free(&fl);
+			no_tests_notice(o);
+			rc = 0;
+			if (!o->watch)
+				break;
+			goto wait_change;
+		}
 		sinks_begin_run(&sinks);
 		struct dispatch_opts d = {
 			.cfg = cfg, .roots = (const char *const *)roots, .filter = &o->tf, .vmm = o->vmm,

@@ -28,11 +28,15 @@ void pool_init(struct pool *p, uint64_t mem, int cpus, double overcommit)
 	p->used.cpus = 0;
 }
 
-struct amount pool_reservation(bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus)
+struct amount pool_reservation(bool local, bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus)
 {
 	struct amount a = { POOL_RUNNER_MEM, POOL_RUNNER_CPUS };
+	if (local) {
+		a.mem = POOL_LOCAL_MEM;
+		a.cpus = 0;
+	}
 	if (has_mem)
-		a.mem += mem;
+		a.mem = mem > UINT64_MAX - a.mem ? UINT64_MAX : a.mem + mem;
 	if (has_cpus && cpus > (int64_t)a.cpus)
 		a.cpus = cpus > UINT32_MAX ? UINT32_MAX : (uint32_t)cpus;
 	return a;

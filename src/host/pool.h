@@ -4,11 +4,16 @@
  * online CPUs, times --cpu-overcommit (clamped to [0.5, 8], rounded to the
  * nearest CPU, at least 1).
  *
- * Per-file reservation (pool_reservation): a runner overhead of
- * POOL_RUNNER_MEM (256 MiB: Lua state, QEMU process overhead, page cache)
- * plus the file's declared memory claim; CPUs are max(1, claimed cpus) —
- * the runner's own CPU is counted only for files that claim none, so a
- * file claiming every host CPU still fits an idle pool.
+ * Per-file reservation (pool_reservation), by backend:
+ *   --vmm local: the documented per-file overhead, POOL_LOCAL_MEM (50 MiB)
+ *     and 0 CPUs, plus the file's declared claim (memory and cpus as
+ *     claimed) — the reference's arithmetic.
+ *   --vmm qemu: a runner overhead of POOL_RUNNER_MEM (256 MiB: Lua state,
+ *     QEMU process overhead, page cache) plus the declared memory claim;
+ *     CPUs are max(1, claimed cpus) — a TCG guest keeps a host CPU busy, so
+ *     unclaimed files are not all started at once on a small host. The
+ *     runner's own CPU is counted only for files that claim none, so a file
+ *     claiming every host CPU still fits an idle pool.
  *
  * Files are admitted FIFO: pool_fits() says whether a reservation fits
  * what is free now, pool_ever_fits() whether it could fit an empty pool
@@ -21,6 +26,7 @@
 
 #define POOL_RUNNER_MEM (256ull << 20)
 #define POOL_RUNNER_CPUS 1
+#define POOL_LOCAL_MEM (50ull << 20)
 
 struct amount {
 	uint64_t mem;
@@ -33,7 +39,7 @@ struct pool {
 
 /* mem 0 / cpus 0 mean the defaults; overcommit is applied to cpus. */
 void pool_init(struct pool *p, uint64_t mem, int cpus, double overcommit);
-struct amount pool_reservation(bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus);
+struct amount pool_reservation(bool local, bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus);
 bool pool_fits(const struct pool *p, struct amount a);
 bool pool_ever_fits(const struct pool *p, struct amount a);
 void pool_take(struct pool *p, struct amount a);

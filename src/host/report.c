@@ -188,18 +188,14 @@ void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool 
 		fflush(out);
 		return;
 	}
+	/* -q: only files with failures (their status line, their failed tests
+	 * and messages, as the reference prints them), then the summary. */
 	if (v == VERB_QUIET && r->status == FS_PASSED)
 		return;
 	count(r, &p, &f, &s);
 	fprintf(out, "%s %s (%zu passed, %zu failed, %zu skipped)\n",
 		r->status == FS_PASSED ? "PASS" : r->status == FS_TIMED_OUT ? "TIME" : "FAIL",
 		r->path, p, f, s);
-	/* -q: only the status line of a file with failures (the CLI reference:
-	 * everything else is suppressed except the summary). */
-	if (v == VERB_QUIET) {
-		fflush(out);
-		return;
-	}
 	if (r->chunk_error)
 		print_lines(out, "    ERROR ", "        ", r->chunk_error);
 	for (size_t i = 0; i < r->ntests; i++) {
@@ -232,13 +228,21 @@ void report_totals_add(struct run_totals *t, const struct file_result *r)
 	t->skipped += s;
 	if (r->status != FS_PASSED)
 		t->files_failed++;
+	if (r->chunk_error || r->status == FS_TIMED_OUT)
+		t->files_errored++;
 }
 
 void report_summary(FILE *out, const struct run_totals *t, int64_t elapsed_ns)
 {
 	char secs[32];
 	format_seconds(elapsed_ns, secs, sizeof secs);
-	fprintf(out, "\n%zu file(s); %zu passed, %zu failed, %zu skipped; %s\n",
-		t->files, t->passed, t->failed, t->skipped, secs);
+	/* ", N file(s) errored" only when some file produced no outcome for
+	 * its tests (chunk error, crash, timeout): otherwise a run where every
+	 * file crashed would read like a run with nothing to do. */
+	fprintf(out, "\n%zu file(s); %zu passed, %zu failed, %zu skipped", t->files, t->passed,
+		t->failed, t->skipped);
+	if (t->files_errored)
+		fprintf(out, ", %zu file(s) errored", t->files_errored);
+	fprintf(out, "; %s\n", secs);
 	fflush(out);
 }

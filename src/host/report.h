@@ -49,6 +49,7 @@ struct file_result {
 struct run_totals {
 	size_t files, passed, failed, skipped;
 	size_t files_failed;      /* files whose status is not passed */
+	size_t files_errored;     /* files with a chunk error or timed out */
 };
 
 const char *file_status_name(enum file_status s);

@@ -4,12 +4,15 @@
  * clients use MSG_NOSIGNAL so a vanished dashboard cannot SIGPIPE the
  * dispatcher; the client is simply dropped. The listening socket is
  * non-blocking and accept4()ed with SOCK_CLOEXEC; the socket file is
- * replaced if stale and unlinked at close. */
+ * replaced if stale and unlinked at close. The save file is opened for
+ * append (the reference keeps earlier runs' frames; only --watch starts
+ * each iteration afresh) and each frame is written under flock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,14 +20,15 @@
 #include "frame.h"
 #include "sinks.h"
 
-int sinks_open(struct sinks *s, const char *save_path, bool to_stdout, const char *socket_path,
-	       char *err, size_t errlen)
+int sinks_open(struct sinks *s, const char *save_path, bool append, const char *socket_path,
+	       bool to_stdout, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
 	s->save_fd = s->stdout_fd = s->listen_fd = -1;
 	if (save_path) {
 		s->save_path = strdup(save_path);
-		s->save_fd = open(save_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		s->truncate_runs = !append;
+		s->save_fd = open(save_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (s->save_fd < 0) {
 			snprintf(err, errlen, "--save-events `%s`: %s", save_path, strerror(errno));
 			goto fail;
@@ -60,7 +64,7 @@ fail:
 
 int sinks_begin_run(struct sinks *s)
 {
-	if (s->save_fd >= 0 && (ftruncate(s->save_fd, 0) < 0 || lseek(s->save_fd, 0, SEEK_SET) < 0)) {
+	if (s->save_fd >= 0 && s->truncate_runs && ftruncate(s->save_fd, 0) < 0) {
 		snprintf(s->err, sizeof s->err, "--save-events `%s`: %s", s->save_path, strerror(errno));
 		return -1;
 	}
@@ -104,9 +108,22 @@ static int send_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* One frame to the save file, under an exclusive flock so several
+ * provium processes appending to one file interleave whole frames. */
+static int save_frame(int fd, const void *body, size_t len)
+{
+	int r;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -1;
+	r = frame_write(fd, body, len);
+	flock(fd, LOCK_UN);
+	return r;
+}
+
 void sinks_emit(struct sinks *s, const void *body, size_t len)
 {
-	if (s->save_fd >= 0 && frame_write(s->save_fd, body, len) < 0) {
+	if (s->save_fd >= 0 && save_frame(s->save_fd, body, len) < 0) {
 		if (!s->err[0])
 			snprintf(s->err, sizeof s->err, "--save-events `%s`: %s", s->save_path, strerror(errno));
 		close(s->save_fd);

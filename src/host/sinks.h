@@ -2,8 +2,11 @@
  * --events-socket.
  *
  * Calling sequence:
- *     sinks_open(&s, save_path, to_stdout, socket_path, err, n);
- *     sinks_begin_run(&s);            // truncates the save file (per --watch run)
+ *     sinks_open(&s, save_path, append, socket_path, to_stdout, err, n);
+ *     sinks_begin_run(&s);            // per run: truncates the save file unless append
+ * The save file is opened O_APPEND: with append, frames of earlier runs
+ * (earlier invocations) are kept, as in the reference; without (--watch,
+ * the --coverage scratch file) every run starts it empty.
  *     sinks_emit(&s, body, len);      // one msgpack frame body, any number
  *     sinks_close(&s);                // also unlinks the socket path
  * The socket listens with a backlog and accepts pending clients before
@@ -19,6 +22,7 @@
 struct sinks {
 	int save_fd;           /* -1 when unused */
 	char *save_path;
+	bool truncate_runs;    /* sinks_begin_run() empties the save file */
 	int stdout_fd;         /* 1 or -1 */
 	int listen_fd;         /* -1 when unused */
 	char *socket_path;
@@ -26,9 +30,10 @@ struct sinks {
 	char err[256];         /* first write error, "" if none */
 };
 
-int sinks_open(struct sinks *s, const char *save_path, bool to_stdout, const char *socket_path,
-	       char *err, size_t errlen);
-/* Start a run: truncate the save file. 0 or -1 (err in s->err). */
+int sinks_open(struct sinks *s, const char *save_path, bool append, const char *socket_path,
+	       bool to_stdout, char *err, size_t errlen);
+/* Start a run: empty the save file unless it was opened to append.
+ * 0 or -1 (err in s->err). */
 int sinks_begin_run(struct sinks *s);
 void sinks_emit(struct sinks *s, const void *body, size_t len);
 /* Accept waiting socket clients (also called by sinks_emit). */

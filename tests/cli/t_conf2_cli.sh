@@ -29,7 +29,7 @@ expect_in "$out" "1 file(s);" "only that file"
 echo '[]' >"$PROVIUM_RERUN_STATE"
 run $L tests --rerun-failed
 expect_rc 0 "empty state"
-expect_in "$err" "nothing to run" "notice for an empty state"
+expect_in "$err" "nothing to re-run" "notice for an empty state"
 expect_not_in "$out" "PASS" "nothing ran"
 ok "rerun state read back"
 
@@ -44,6 +44,7 @@ rm -f "$T/p/.luarc.json"; rm -rf "$T/p/.provium-meta"
 ok "lsp-setup keeps .luarc.json and exits 0"
 
 # -- --cpu-overcommit: clamp announced; cpus x factor rounded -------------
+rm -f "$T/ev" # --save-events appends
 run $L tests/smoke.test.lua --cpus 2 --cpu-overcommit 100 --save-events "$T/ev"
 expect_rc 0 "clamped overcommit run"
 expect_in "$err" "--cpu-overcommit 100 clamped to 8" "clamp notice"
@@ -56,6 +57,7 @@ for l in sys.stdin:
         p = e["payload"]; print(p["used"]["cpus"] + p["available"]["cpus"]); break'
 }
 [ "$(pool_cpus)" = 16 ] || fail "pool of 2 cpus x 8: $(pool_cpus)"
+rm -f "$T/ev" # --save-events appends
 run $L tests/smoke.test.lua --cpus 3 --cpu-overcommit 1.5 --save-events "$T/ev"
 expect_not_in "$err" "clamped" "no notice in range"
 [ "$(pool_cpus)" = 5 ] || fail "3 cpus x 1.5 should round to 5: $(pool_cpus)"
@@ -98,6 +100,7 @@ cat >"$T/p/chunk.test.lua" <<'LUA'
 test("never", function(t) end)
 error("boom at the top")
 LUA
+rm -f "$T/ev" # --save-events appends
 run $L chunk.test.lua --save-events "$T/ev"
 expect_rc 1 "chunk error"
 expect_in "$out" "FAIL chunk.test.lua (0 passed, 0 failed, 0 skipped)" "status line"
@@ -125,6 +128,7 @@ cat >"$T/p/huge.test.lua" <<'LUA'
 provium:claim({memory = "64G", cpus = 1})
 test("never", function(t) end)
 LUA
+rm -f "$T/ev" # --save-events appends
 run $L huge.test.lua --mem 1G --save-events "$T/ev"
 expect_rc 1 "claim over the pool"
 expect_in "$out" "whole pool" "pool message"
@@ -143,6 +147,7 @@ ok "missing config root skipped"
 
 # -- output is in discovery order, whatever the completion order ------------
 mkdir -p "$T/o"
+: >"$T/o/provium.toml"
 cat >"$T/o/a.test.lua" <<LUA
 test("waits for b", function(t)
 	local t0 = os.time()
@@ -157,7 +162,8 @@ LUA
 cat >"$T/o/b.test.lua" <<LUA
 test("b", function(t) io.open("$T/o/b.done", "w"):close() end)
 LUA
-(cd "$T/o" && run $L --cpus 2 --mem 4G . --json --save-events "$T/ev" && expect_rc 0 "ordered run" &&
+rm -f "$T/ev" # --save-events appends
+(cd "$T/o" && export PROVIUM_NO_PSI=1 && run $L --cpus 2 --mem 4G . --json --save-events "$T/ev" && expect_rc 0 "ordered run" &&
 	[ "$(python3 -c 'import json,sys; print(" ".join(json.loads(l)["path"] for l in sys.stdin))' <<<"$out")" = "a.test.lua b.test.lua" ] ||
 	fail "json lines not in discovery order: $out"
 [ "$($DECODE "$T/ev" | grep -o '"file_completed", "payload": {[^}]*"path": "[ab].test.lua"' | grep -o '[ab].test.lua' | tr '\n' ' ')" = "b.test.lua a.test.lua " ] ||

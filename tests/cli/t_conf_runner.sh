@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Conformance of the runner's CLI surface with the reference: -q shows only
-# the status line of failing files, --filter `a|b` alternation (the CLI
+# failing files (status line, failed tests, messages), --filter `a|b` alternation (the CLI
 # guide's sharding recipe), a timed-out / crashed file still closes the
 # test in flight (test_failed) and its claim (claim_released), and the
 # lsp-setup stubs name the documented t methods.
@@ -8,15 +8,19 @@
 mk_project
 cd "$T/p"
 
-# -q: failing file's status line and the summary only
+# -q: failing files only (status line, failed tests with their messages,
+# as the reference prints them) and the summary
 run "$P" --vmm local --no-preflight tests -q
 expect_rc 1 "-q exit"
 [ "$out" = "FAIL tests/sub/bad.test.lua (1 passed, 1 failed, 0 skipped)
+    FAIL broken
+        expected failure
+        second line
 
-$(tail -n 1 <<<"$out")" ] || fail "-q output is not status line + summary:
+$(tail -n 1 <<<"$out")" ] || fail "-q output is not failing file + summary:
 $out"
 expect_in "$out" "2 file(s); 3 passed, 1 failed, 1 skipped;" "-q summary"
-ok "-q shows only failing files' status lines and the summary"
+ok "-q shows only failing files and the summary"
 
 # --filter with | alternatives; empty alternatives ignored
 run "$P" list tests --filter 'smoke.test|nothing-here|'
@@ -27,7 +31,7 @@ expect_rc 1 "sharding recipe"
 expect_in "$out" "2 file(s);" "both shard files ran"
 run "$P" --vmm local --no-preflight tests --filter 'nomatch'
 expect_rc 0 "filter matching nothing"
-expect_in "$out" "0 file(s); 0 passed, 0 failed, 0 skipped" "nothing ran"
+expect_in "$out" "provium: no *.test.lua files found" "nothing ran"
 ok "--filter alternation"
 
 # a file timing out mid-test and a runner dying mid-test

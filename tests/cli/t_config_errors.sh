@@ -3,6 +3,7 @@
 # one `provium: ` line naming the file (and, for syntax errors, line:col):
 #   read `<path>`: <strerror>             (--config names a missing file)
 #   parse `<path>`: <line>:<col> <what>   (malformed TOML)
+#   parse `<path>`: <line>:<col> <what>   (a value of the wrong type too)
 #   invalid config in `<path>`: <message> (unknown key, empty cmdline, ...)
 # A valid config with the same layout runs (control case). Skips (77) until
 # build/provium exists.
@@ -57,7 +58,9 @@ check empty-cmdline $'[profiles.x]\ncmdline = "  "\n' 2 \
 check guest-os $'[profiles.x]\ncmdline = "a"\nguest_os = "linux"\n' 2 \
 	'profile `x` has guest_os = `linux`, only `peios` is supported in v1'
 check wrong-type $'[profiles.x]\ncmdline = "a"\ncpus = "2"\n' 2 \
-	'`cpus` in [profiles.x] must be a positive integer, got string at 3:8'
+	'provium: parse `@CFG@`: 3:8 `cpus` in [profiles.x] must be a positive integer, got string'
+check wrong-type-roots $'[provium]\nroots = "tests"\n' 2 \
+	'provium: parse `@CFG@`: 2:9 `roots` in [provium] must be an array of strings, got string'
 check valid $'[provium]\ncache_max_size = "1G"\n[profiles.x]\ncmdline = "console=ttyS0"\n' 0
 
 if [ "$fails" -ne 0 ]; then

@@ -65,6 +65,7 @@ LUA
 
 # go: run the suite; sets $ev to "kind path" lines.
 go() {
+	rm -f "$T/ev" # --save-events appends
 	(cd "$W" && run "$P" --vmm local --no-preflight --save-events "$T/ev" tests/use.test.lua
 	 printf '%s' "$rc" >"$T/rc"; printf '%s' "$out" >"$T/o"; printf '%s' "$err" >"$T/e")
 	rc=$(cat "$T/rc"); out=$(cat "$T/o"); err=$(cat "$T/e")
@@ -143,7 +144,7 @@ expect_rc 0 "fixture list"; expect_in "$out" "  vm   " "list kind column"
 expect_in "$out" "other.fixture.lua" "list names the fixture an entry serves"
 expect_in "$out" "entries, " "list total"
 run "$P" fixture build fixtures/nope --vmm local
-expect_rc 1 "build missing"; expect_in "$err" 'fixture `fixtures/nope` not found in any test root' "missing fixture"
+expect_rc 2 "build missing (a usage error, as in the reference)"; expect_in "$err" 'fixture `fixtures/nope` not found in any test root' "missing fixture"
 run "$P" fixture frob
 expect_rc 2 "bad subcommand"
 run "$P" fixture clean

@@ -6,6 +6,8 @@
 # removes the oldest-atime entries first and skips entries whose lock is
 # held.
 . "$(dirname "$0")/cli/lib.sh"
+# the files must run concurrently: no PSI throttling (psi.h)
+export PROVIUM_NO_PSI=1
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
 command -v flock >/dev/null && command -v setsid >/dev/null || { echo "skip: no flock/setsid"; exit 77; }
 

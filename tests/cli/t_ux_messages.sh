@@ -29,8 +29,8 @@ ok "profile typo"
 
 run "$P" --vmm local --no-preflight empty
 expect_rc 0 "empty dir"
-expect_in "$err" 'provium: no test files to run: no *.test.lua under `empty`' "no-tests notice"
-expect_in "$out" "0 file(s)" "summary still printed"
+expect_in "$out" 'provium: no *.test.lua files found' "no-tests notice"
+expect_not_in "$out" "0 file(s)" "no summary for an empty selection"
 ok "no tests"
 
 cat >"$W/tests/kern.test.lua" <<'LUA'

@@ -7,6 +7,8 @@
 # a garbled entry -> warning naming the fixture, eviction, rebuild, pass.
 # Exit 77 without qemu-system-x86_64 or the guest kit.
 . "$(dirname "$0")/cli/lib.sh"
+# the files must run concurrently: no PSI throttling (psi.h)
+export PROVIUM_NO_PSI=1
 command -v qemu-system-x86_64 >/dev/null || { echo "skip: qemu-system-x86_64 not installed"; exit 77; }
 [ -f "$ROOT/build/guest/vmlinuz" ] || { echo "skip: no guest kit (make guest)"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }

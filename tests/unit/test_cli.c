@@ -271,12 +271,12 @@ static void pool_arithmetic(void **state)
 	(void)state;
 	pool_init(&p, 1ull << 30, 2, 1.0);
 	assert_int_equal(p.total.cpus, 2);
-	struct amount plain = pool_reservation(false, 0, false, 0);
+	struct amount plain = pool_reservation(false, false, 0, false, 0);
 	assert_true(plain.mem == POOL_RUNNER_MEM);
 	assert_int_equal(plain.cpus, 1);
-	struct amount big = pool_reservation(true, 2ull << 30, true, 2);
+	struct amount big = pool_reservation(false, true, 2ull << 30, true, 2);
 	assert_false(pool_ever_fits(&p, big));
-	struct amount allcpu = pool_reservation(false, 0, true, 2);
+	struct amount allcpu = pool_reservation(false, false, 0, true, 2);
 	assert_int_equal(allcpu.cpus, 2);
 	assert_true(pool_fits(&p, allcpu));
 	pool_take(&p, plain);
@@ -288,6 +288,24 @@ static void pool_arithmetic(void **state)
 	assert_int_equal(p.used.cpus, 0);
 	pool_init(&p, 1ull << 30, 2, 100.0);
 	assert_int_equal(p.total.cpus, 16);
+
+	/* --vmm local: 50 MiB + 0 CPUs per file, plus the claim as declared */
+	struct amount l = pool_reservation(true, false, 0, false, 0);
+	assert_true(l.mem == 50ull << 20);
+	assert_int_equal(l.cpus, 0);
+	l = pool_reservation(true, true, 1ull << 30, true, 2);
+	assert_true(l.mem == (50ull << 20) + (1ull << 30));
+	assert_int_equal(l.cpus, 2);
+	l = pool_reservation(true, true, UINT64_MAX - 5, false, 0);
+	assert_true(l.mem == UINT64_MAX); /* saturates */
+	/* exactly the free budget fits; one byte or CPU more does not */
+	pool_init(&p, 1024, 4, 1.0);
+	pool_take(&p, (struct amount){ 1, 0 });
+	assert_true(pool_fits(&p, (struct amount){ 1023, 4 }));
+	assert_false(pool_fits(&p, (struct amount){ 1024, 4 }));
+	assert_false(pool_fits(&p, (struct amount){ 1023, 5 }));
+	pool_give(&p, (struct amount){ 5000, 9 }); /* never below zero */
+	assert_true(p.used.mem == 0 && p.used.cpus == 0);
 }
 
 int main(void)

@@ -248,13 +248,7 @@ static void test_validation_errors(void **state)
 	load_bad("[profiles.x]\nkernel = '/k'\n", "profile `x` has empty cmdline", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nguest_os = 'linux'\n", pre,
 		 "profile `x` has guest_os = `linux`, only `peios` is supported in v1", NULL);
-	load_bad("[profiles.x]\ncmdline = 'a'\ncpus = 'two'\n",
-		 "`cpus` in [profiles.x] must be a positive integer, got string at 3:8", NULL);
-	load_bad("[profiles.x]\ncmdline = 'a'\ncpus = 0\n", "`cpus`", "positive integer", NULL);
-	load_bad("[profiles.x]\ncmdline = 1\n", "`cmdline` in [profiles.x] must be a string, got integer",
-		 NULL);
-	load_bad("[profiles.x]\ncmdline = 'a'\ninject_agent = 'yes'\n",
-		 "`inject_agent` in [profiles.x] must be a boolean, got string", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\ncpus = 0\n", pre, "`cpus`", "positive integer", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\naccel = 'hvf'\n", "`accel` in [profiles.x]", "`hvf`",
 		 NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nmemory = 'lots'\n", "`memory` in [profiles.x]",
@@ -263,16 +257,33 @@ static void test_validation_errors(void **state)
 		 "`agent_boot_timeout` in [profiles.x]", "bad duration `soon`", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nagent_boot_timeout = -1\n", "agent_boot_timeout",
 		 "non-negative", NULL);
-	load_bad("[provium]\nroots = 'tests'\n", "`roots` in [provium] must be an array of strings",
-		 NULL);
-	load_bad("[provium]\nroots = ['a', 2]\n", "`roots` in [provium]", "item 2", NULL);
-	load_bad("[provium]\ncache_max_size = true\n", "`cache_max_size` in [provium]", NULL);
-	load_bad("[provium]\ncache_max_size = '5Q'\n", "bad size `5Q`", NULL);
-	load_bad("provium = 1\n", "`provium`", "must be a table", NULL);
-	load_bad("profiles = 1\n", "`profiles`", "must be a table", NULL);
-	load_bad("[profiles]\nx = 1\n", "profile `x` must be a table", NULL);
+	load_bad("[provium]\ncache_max_size = '5Q'\n", pre, "bad size `5Q`", NULL);
+	load_bad("[provium]\nroots = ['a', '']\n", pre, "non-empty", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\n[profiles.x.sub]\n",
 		 "unknown key `sub` in [profiles.x]", NULL);
+}
+
+/* A value of the wrong TOML type is a parse error, as in the reference
+ * (typed deserialisation): parse `<path>`: <line>:<col> <message>. */
+static void test_type_errors(void **state)
+{
+	char pre[PATH_MAX + 64];
+	(void)state;
+	snprintf(pre, sizeof pre, "parse `%s`: ", cfgpath);
+	load_bad("[profiles.x]\ncmdline = 'a'\ncpus = 'two'\n", pre,
+		 "3:8 `cpus` in [profiles.x] must be a positive integer, got string", NULL);
+	load_bad("[profiles.x]\ncmdline = 1\n", pre,
+		 "2:11 `cmdline` in [profiles.x] must be a string, got integer", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\ninject_agent = 'yes'\n", pre,
+		 "`inject_agent` in [profiles.x] must be a boolean, got string", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nkernel = 5\n", pre, "`kernel` in [profiles.x]", NULL);
+	load_bad("[provium]\nroots = 'tests'\n", pre, "`roots` in [provium] must be an array of strings",
+		 NULL);
+	load_bad("[provium]\nroots = ['a', 2]\n", pre, "`roots` in [provium]", "item 2", NULL);
+	load_bad("[provium]\ncache_max_size = true\n", pre, "`cache_max_size` in [provium]", NULL);
+	load_bad("provium = 1\n", pre, "`provium`", "must be a table", NULL);
+	load_bad("profiles = 1\n", pre, "`profiles`", "must be a table", NULL);
+	load_bad("[profiles]\nx = 1\n", pre, "profile `x` must be a table", NULL);
 }
 
 int main(void)
@@ -284,6 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_type_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
