@@ -132,7 +132,7 @@ roots = ["par"]
 cache_dir = "$W/cache2"
 TOML
 s=$(date +%s.%N)
-PROVIUM_NO_PSI=1 "$P" --config "$W/par.toml" --vmm qemu --no-preflight --cpus 4 --save-events "$T/ev" par >"$T/o3" 2>&1 || { cat "$T/o3"; exit 1; }
+"$P" --config "$W/par.toml" --vmm qemu --no-preflight --cpus 4 --save-events "$T/ev" par >"$T/o3" 2>&1 || { cat "$T/o3"; exit 1; }
 e=$(date +%s.%N)
 echo "four_files_wall $(echo "$e - $s" | bc)" >>"$OUT"
 echo "four_files_builds $(python3 "$ROOT/tests/cli/cli/decode_events.py" "$T/ev" | grep -c '"fixture_build_started"')" >>"$OUT"

@@ -13,8 +13,8 @@
  *   parse `p.toml`: 9:8 `cpus` in [profiles.x] must be a positive integer, got string
  *   invalid config in `p.toml`: unknown key `foo` in [profiles.x] at 7:1
  *
- * Calling sequence: config_load(), config_profile() lookups,
- * config_free(). config_load()
+ * Calling sequence: config_load() (or config_init_default() when there is
+ * no file), config_profile() lookups, config_free(). config_load()
  * initialises cfg itself; on failure cfg holds the defaults, so
  * config_free() is always safe afterwards. Nothing here prints. */
 #include "config.h"

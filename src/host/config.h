@@ -6,9 +6,8 @@
  *   read `<path>`: <strerror>
  *   parse `<path>`: <line>:<col> <what>
  *   invalid config in `<path>`: <message>      (e.g. profile `x` has empty cmdline)
- * A missing file is a read error at the default path too (./provium.toml
- * is required, as in the reference); config_init_default() gives the
- * defaults (unit tests, failure paths). */
+ * A missing file at the *default* path is not an error: the caller uses
+ * config_init_default() instead. */
 #ifndef PROVIUM_CONFIG_H
 #define PROVIUM_CONFIG_H
 

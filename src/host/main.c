@@ -48,9 +48,9 @@ static int load_config(const struct cli_opts *o, struct config *cfg)
 	char err[1024];
 	const char *path = o->config_path ? o->config_path : "provium.toml";
 
-	/* provium.toml is required, at --config or ./provium.toml (the
-	 * reference: `read `provium.toml`: ...`, exit 2). */
-	if (config_load(cfg, path, err, sizeof err) < 0)
+	if (!o->config_path && access(path, F_OK) < 0 && errno == ENOENT)
+		config_init_default(cfg);
+	else if (config_load(cfg, path, err, sizeof err) < 0)
 		return die2(err);
 	if (config_add_builtin_default(cfg) < 0)
 		return die2("out of memory");

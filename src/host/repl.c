@@ -389,7 +389,9 @@ int cmd_repl(const struct cli_opts *o)
 	if ((rc = parse_args(o, &a)) != 0)
 		return rc;
 	memset(&cfg, 0, sizeof cfg);
-	if (config_load(&cfg, a.config ? a.config : "provium.toml", err, sizeof err) < 0) {
+	if (!a.config && access("provium.toml", F_OK) < 0 && errno == ENOENT) {
+		config_init_default(&cfg);
+	} else if (config_load(&cfg, a.config ? a.config : "provium.toml", err, sizeof err) < 0) {
 		fprintf(stderr, "provium: %s\n", err);
 		return 2;
 	}

@@ -3,7 +3,6 @@
 . "$(dirname "$0")/cli/lib.sh"
 mkdir -p "$T/p/t"
 cd "$T/p"
-: >provium.toml
 marker="provium-cli-sleep-$$-$RANDOM"
 cat >t/hang.test.lua <<LUA
 test("hangs", function(t) os.execute("sleep 60; : $marker") end)

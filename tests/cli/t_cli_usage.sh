@@ -27,13 +27,7 @@ expect_in "$err" "bad.toml" "parse error names the file"
 ok "config errors exit 2"
 
 mkdir -p "$T/empty"; cd "$T/empty"
-# ./provium.toml is required (the reference: a read error, exit 2)
-echo 'test("t", function(t) end)' >x.test.lua
-run "$P" --vmm local --no-preflight;  expect_rc 2 "no provium.toml"
-expect_in "$err" 'provium: read `provium.toml`: No such file or directory' "missing default config"
-run "$P" list;  expect_rc 2 "list without provium.toml"; expect_in "$err" "provium.toml" "list names the file"
-rm x.test.lua; : >provium.toml
-run "$P" --vmm local --no-preflight;  expect_rc 0 "no tests"
+run "$P" --vmm local --no-preflight;  expect_rc 0 "no provium.toml, no tests"
 expect_in "$out" "provium: no *.test.lua files found" "empty notice"
 run "$P" --vmm local does-not-exist;  expect_rc 2 "missing path"; expect_in "$err" "does-not-exist" "missing path named"
 run "$P" --vmm local --since "$T/no-ref";  expect_rc 0 "missing --since reference does not narrow"

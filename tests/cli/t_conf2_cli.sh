@@ -147,7 +147,6 @@ ok "missing config root skipped"
 
 # -- output is in discovery order, whatever the completion order ------------
 mkdir -p "$T/o"
-: >"$T/o/provium.toml"
 cat >"$T/o/a.test.lua" <<LUA
 test("waits for b", function(t)
 	local t0 = os.time()

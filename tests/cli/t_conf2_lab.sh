@@ -9,7 +9,6 @@ test("one", function(t) provium:claim({memory = "1M", cpus = 1}) end)
 test("two", function(t) provium:claim({memory = "2M"}) end)
 LUA
 cd "$T/p"
-: >provium.toml
 "$P" --vmm local --no-preflight c.test.lua --events-stdout >"$T/ev.bin" 2>"$T/ev.err"
 rc=$?
 [ "$rc" -eq 0 ] || fail "exit $rc: $(cat "$T/ev.err")"

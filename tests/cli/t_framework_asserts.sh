@@ -19,7 +19,7 @@ $out"
 }
 
 case_run() {
-	rm -rf "$T/c" && mkdir -p "$T/c" && : >"$T/c/provium.toml"
+	rm -rf "$T/c" && mkdir -p "$T/c"
 	cp "$CASES/$1.case.lua" "$T/c/$1.test.lua"
 	(cd "$T/c" && run "$P" --vmm local --no-preflight -v "$1.test.lua" "${@:2}"
 	 printf '%s\n' "$rc" >"$T/rc"; printf '%s' "$out" >"$T/o"; printf '%s' "$err" >"$T/e")

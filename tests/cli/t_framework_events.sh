@@ -11,7 +11,6 @@ test("inline skip", function(t) t:skip("not here") end)
 test("meta skip", {skip = "later"}, function(t) end)
 LUA
 cd "$T/p"
-: >provium.toml
 "$P" --vmm local --no-preflight ev.test.lua --events-stdout >"$T/ev.bin" 2>"$T/ev.err"
 $DECODE "$T/ev.bin" >"$T/ev.jsonl" || fail "event stream does not decode"
 python3 - "$T/ev.jsonl" <<'PY' || fail "test event payloads: $(cat "$T/ev.jsonl")"

@@ -10,7 +10,7 @@ CASES=$ROOT/tests/cli/lab
 
 # case NAME: run tests/cli/lab/NAME.case.lua alone; sets rc/out/err.
 case_run() {
-	rm -rf "$T/c" && mkdir -p "$T/c" && : >"$T/c/provium.toml"
+	rm -rf "$T/c" && mkdir -p "$T/c"
 	cp "$CASES/$1.case.lua" "$T/c/$1.test.lua"
 	(cd "$T/c" && run "$P" --vmm local --no-preflight "$1.test.lua" "${@:2}"
 	 printf '%s\n' "$rc" >"$T/rc"; printf '%s' "$out" >"$T/o"; printf '%s' "$err" >"$T/e")
@@ -47,7 +47,7 @@ expect_in "$out" 'unknown_profile.test.lua:4: vm `a`: unknown profile `peios` (d
 expect_in "$out" "1 passed, 1 failed" "built-in default profile needs no config"
 ok "only the built-in default profile exists without a config"
 
-rm -rf "$T/c" && mkdir -p "$T/c" && : >"$T/c/provium.toml" && cp "$CASES/events.case.lua" "$T/c/events.test.lua"
+rm -rf "$T/c" && mkdir -p "$T/c" && cp "$CASES/events.case.lua" "$T/c/events.test.lua"
 (cd "$T/c" && "$P" --vmm local --no-preflight events.test.lua --events-stdout >"$T/ev.bin" 2>"$T/ev.err")
 rc=$?
 [ $rc -eq 0 ] || fail "events case exit $rc: $(cat "$T/ev.err")"

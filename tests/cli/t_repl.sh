@@ -98,7 +98,6 @@ ok "usage and startup errors"
 kit=$ROOT/build/guest
 if command -v qemu-system-x86_64 >/dev/null && [ -f "$kit/vmlinuz" ] && [ -f "$kit/initrd.cpio.gz" ]; then
 	cd "$T" || fail "cd"
-	: >provium.toml
 	printf 'vm:run("uname -s").stdout\n.exit\n' >"$T/in5"
 	timeout 300 "$P" repl default <"$T/in5" >"$T/.out" 2>"$T/.err"; rc=$?
 	out=$(cat "$T/.out"); err=$(cat "$T/.err")

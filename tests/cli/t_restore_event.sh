@@ -14,7 +14,6 @@ test("restore", function(t)
 end)
 LUA
 cd "$T"
-: >provium.toml
 "$P" --vmm local --events-stdout r.test.lua 2>/dev/null |
 	python3 "$ROOT/tests/cli/cli/decode_events.py" >ev.txt || { echo "FAIL: run"; exit 1; }
 python3 - ev.txt <<'PY' || exit 1

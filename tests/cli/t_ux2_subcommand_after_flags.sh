@@ -14,7 +14,6 @@ TOML
 echo 'test("a", function(t) end)' >"$W/tests/a.test.lua"
 echo 'test("in the list dir", function(t) end)' >"$W/list/b.test.lua"
 cd "$W" || exit 1
-: >provium.toml
 
 run "$P" --config x.toml list
 expect_rc 0 "--config x.toml list"

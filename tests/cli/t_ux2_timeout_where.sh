@@ -25,7 +25,6 @@ test("blocking wait", {timeout = "1s"}, function(t)
 end)
 LUA
 cd "$W" || exit 1
-: >provium.toml
 run timeout 120 "$P" --vmm local --no-preflight -v tests/where.test.lua
 expect_rc 1 "timeouts"
 expect_in "$out" "FAIL tests/where.test.lua (0 passed, 3 failed, 0 skipped)" "counts"

@@ -16,7 +16,6 @@ test("fails", function(t)
 end)
 LUA
 cd "$T"
-: >provium.toml
 out=$("$P" c.test.lua 2>&1); rc=$?
 [ $rc -eq 1 ] || { echo "FAIL: exit $rc, expected 1"; echo "$out"; exit 1; }
 for want in "    FAIL fails" "        c.test.lua:4: boom" "        --- v console ---" "        marker-on-console"; do

@@ -35,7 +35,6 @@ $1"
 # A small project: passing, failing, skipping tests.
 mk_project() {
 	mkdir -p "$T/p/tests/sub"
-	: >"$T/p/provium.toml" # provium requires one (empty is valid)
 	cat >"$T/p/tests/smoke.test.lua" <<'LUA'
 test("one", function(t) t:assert_eq(1, 1) end)
 test("two", function(t) t:assert_eq(2, 2) end)
