@@ -81,7 +81,7 @@ run $L -q q
 expect_rc 1 "-q run"
 expect_in "$out" "FAIL q/01_fails.test.lua (0 passed, 1 failed, 0 skipped)" "-q status line"
 expect_in "$out" "    FAIL nope" "-q failed test"
-expect_in "$out" "        boom" "-q failure message"
+expect_in "$out" "        q/01_fails.test.lua:1: boom" "-q failure message"
 expect_not_in "$out" "02_passes" "-q hides passing files"
 expect_in "$out" "2 file(s); 1 passed, 1 failed, 0 skipped;" "-q summary"
 ok "-q"

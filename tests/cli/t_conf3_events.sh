@@ -45,7 +45,7 @@ assert vs["memory_bytes"] == 64 << 20 and vs["vm_name"] == "v" and vs["profile"]
 assert vs["file"] == "t/spec.test.lua", vs
 tf = by["test_failed"][0]
 assert set(tf) == {"path", "name", "duration_ns", "reason", "console_excerpt", "meta"}, tf
-assert tf["name"] == "c" and tf["reason"] == "nope" and tf["meta"] == {"spec": "PSD-X §2"}, tf
+assert tf["name"] == "c" and tf["reason"] == "t/spec.test.lua:5: nope" and tf["meta"] == {"spec": "PSD-X §2"}, tf
 assert isinstance(tf["console_excerpt"], str), tf
 fc = by["file_completed"][0]
 assert set(fc) == {"path", "status", "duration_ns"} and fc["status"] == "failed", fc

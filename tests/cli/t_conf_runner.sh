@@ -14,7 +14,7 @@ run "$P" --vmm local --no-preflight tests -q
 expect_rc 1 "-q exit"
 [ "$out" = "FAIL tests/sub/bad.test.lua (1 passed, 1 failed, 0 skipped)
     FAIL broken
-        expected failure
+        tests/sub/bad.test.lua:2: expected failure
         second line
 
 $(tail -n 1 <<<"$out")" ] || fail "-q output is not failing file + summary:
