@@ -747,6 +747,17 @@ LabMT.__index = function(lab, key)
 	end
 	return nil
 end
+-- Assignments: only the documented file-scope keys (the provium module
+-- reference); anything else is a typo the author should hear about, as
+-- in the reference implementation.
+local FILE_KEYS = {reset_between_tests = true, timeout = true}
+LabMT.__newindex = function(lab, key, value)
+	if not FILE_KEYS[key] then
+		raise(("cannot set `provium.%s`: not a recognised file-scope config key. " ..
+			"Known keys: reset_between_tests, timeout"):format(tostring(key)))
+	end
+	rawset(lab, key, value)
+end
 LabMT.__tostring = function(lab) return ("lab `%s`"):format(S[lab].name) end
 
 -- Bridges ------------------------------------------------------------------
