@@ -1,0 +1,139 @@
+-- The "Disks and fault injection" guide's and the Disk reference's
+-- examples, run as written on one file-scope VM (profile "peios" ->
+-- "default"). Images live under a per-run temp directory.
+local dir = os.getenv("TMPDIR") or "/tmp"
+local function tmpimg(name, size)
+    local p = dir .. "/provium-docs-disks-" .. name .. ".img"
+    io.open(p, "w"):write(string.rep("\0", size)):close()
+    return p
+end
+
+local img = tmpimg("test", 1024 * 1024)
+local vm = provium:vm("v", "default"):boot()
+local disk = vm:attach_disk({id = "vda", size = 1024 * 1024, image = img})
+
+test("reading and writing sectors", function(t)
+    local sec0 = disk:read_sectors(0, 1)
+    t:assert_eq(#sec0, 512)
+    local block = disk:read_sectors(100, 4)
+    assert(#block == 4 * 512)
+    disk:write_sectors(50, "hello, sector 50")
+    t:assert_eq(disk:read_sectors(50, 1):sub(1, 16), "hello, sector 50")
+    t:assert_eq(disk:size(), 1024 * 1024)
+    t:assert_eq(disk:id(), "vda")
+end)
+
+test("no backing image", function(t)
+    local d = vm:attach_disk({id = "noimg"})
+    t:assert_eq(d:size(), 4 * 1024 * 1024 * 1024)
+    local err = t:assert_raises(function() d:read_sectors(0, 1) end)
+    t:assert_contains(tostring(err), "disk:read_sectors: no backing image — disk:with_image required")
+    err = t:assert_raises(function() d:write_sectors(0, "x") end)
+    t:assert_contains(tostring(err), "no backing image — disk:with_image required")
+    d:detach()
+end)
+
+test("guest sees EIO on read", function(t)
+    disk:fault_inject("eio_read")
+    local ok, err = pcall(function() disk:read_sectors(0, 1) end)
+    t:assert(not ok)
+    t:assert(tostring(err):find("EIO"))
+    t:assert_contains(tostring(err), "disk:read_sectors: EIO (fault_inject)")
+    disk:clear_faults()
+end)
+
+test("write completes despite slowness", function(t)
+    disk:fault_inject("slow")
+    local started = os.time()
+    disk:write_sectors(0, "data")  -- still succeeds
+    local elapsed_ms = (os.time() - started) * 1000
+    disk:clear_faults()
+end)
+
+test("slow EIO is still EIO", function(t)
+    disk:fault_inject("slow")
+    disk:fault_inject("eio_read")
+    local ok, err = pcall(function() disk:read_sectors(0, 1) end)
+    t:assert(not ok)  -- slow doesn't change the outcome
+    t:assert(tostring(err):find("EIO"))
+    local active = disk:active_faults()
+    table.sort(active)
+    t:assert_eq(table.concat(active, ","), "eio_read,slow")
+    t:assert_eq(disk:is_detached(), false)
+    disk:clear_faults()
+    local r = disk:read_sectors(0, 1)    -- succeeds
+    t:assert_eq(#r, 512)
+    t:assert_eq(#disk:active_faults(), 0)
+end)
+
+test("unknown fault mode", function(t)
+    local err = t:assert_raises(function() disk:fault_inject("bogus") end)
+    t:assert_contains(tostring(err), "disk:fault_inject: unknown mode `bogus` (valid: eio_read, eio_write, slow)")
+end)
+
+test("eio_write", function(t)
+    disk:fault_inject("eio_write")
+    local err = t:assert_raises(function() disk:write_sectors(0, "x") end)
+    t:assert_contains(tostring(err), "EIO")
+    t:assert_eq(#disk:read_sectors(0, 1), 512)
+    disk:clear_faults()
+end)
+
+test("guest retries on transient EIO", function(t)
+    local dev = disk:guest_device()
+    disk:fault_inject("eio_read")
+    local proc = vm:run_async("dd if=" .. dev .. " of=/tmp/out bs=512 count=1 iflag=direct")
+    vm:clock():sleep("100ms")
+    disk:clear_faults()
+    local r = proc:wait("5s")
+    t:log(r.stderr)
+end)
+
+test("multiple disks per VM", function(t)
+    local data = vm:attach_disk({id = "vdb", size = 1024 * 1024, image = tmpimg("data", 1024 * 1024)})
+    local logs = vm:attach_disk({id = "vdc", size = 1024 * 1024, image = tmpimg("logs", 1024 * 1024)})
+    data:fault_inject("eio_read")
+    t:assert_raises(function() data:read_sectors(0, 1) end)
+    t:assert_eq(#logs:read_sectors(0, 1), 512)
+    local d2 = vm:disk("vdb")
+    d2:fault_inject("slow")
+    local active = data:active_faults()
+    table.sort(active)
+    t:assert_eq(table.concat(active, ","), "eio_read,slow")
+    t:assert_raises(function() vm:disk("nope") end)
+    data:detach()
+    logs:detach()
+end)
+
+test("detaching a disk", function(t)
+    disk:detach()
+    local ok, err = pcall(function() disk:read_sectors(0, 1) end)
+    assert(not ok)  -- "disk is detached"
+    t:assert_contains(tostring(err), "disk:read_sectors: disk is detached")
+    t:assert_eq(disk:is_detached(), true)
+end)
+
+test("guest sees EIO and recovers after clear", function(t)
+    local img = "/tmp/test-image"
+    -- Pre-create the backing file.
+    local f = io.open(img, "w"); f:write(string.rep("\0", 512 * 1024)); f:close()
+
+    local vm = provium:vm("v2", "default"):boot()
+    local disk = vm:attach_disk({id = "vda", size = 512 * 1024, image = img})
+
+    -- Confirm baseline read works.
+    local body = disk:read_sectors(0, 1)
+    t:assert_eq(#body, 512)
+
+    -- Inject EIO.
+    disk:fault_inject("eio_read")
+    local ok, err = pcall(function() disk:read_sectors(0, 1) end)
+    t:assert(not ok)
+    t:assert(tostring(err):find("EIO"))
+
+    -- Clear and confirm reads recover.
+    disk:clear_faults()
+    body = disk:read_sectors(0, 1)
+    t:assert_eq(#body, 512)
+    os.remove(img)
+end)
