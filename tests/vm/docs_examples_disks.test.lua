@@ -105,6 +105,16 @@ test("multiple disks per VM", function(t)
     logs:detach()
 end)
 
+test("EIO at boot does not panic", function(t)
+    disk:fault_inject("eio_read")
+    vm:reset()
+    -- vm:reset() returns to Booted; check the console for panic strings.
+    local log = vm:console():read_log()
+    t:assert(not log:find("kernel panic"))
+    t:assert_eq(vm:state(), "booted")
+    disk:clear_faults()
+end)
+
 test("detaching a disk", function(t)
     disk:detach()
     local ok, err = pcall(function() disk:read_sectors(0, 1) end)
