@@ -36,6 +36,10 @@
 
 #include <msgpack.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "errbuf.h"
 #include "dispatch.h"
 #include "events.h"
@@ -233,6 +237,13 @@ struct run {
 	struct file_result **done;
 	size_t next_print;
 	bool cut;   /* --fail-fast: a failed file was rendered; render no later one */
+	/* dispatch_run's per-file reservations and admission flags, and its
+	 * poll set. Kept here, not in locals, so that a runner forked off
+	 * the dispatcher still reaches them (an ASan build checks each
+	 * runner for leaks before it exits). */
+	struct amount *res;
+	bool *blocked, *psi_blocked;
+	struct pollfd *pfd;
 };
 
 static const msgpack_object *map_get(const msgpack_object *m, const char *key)
@@ -479,6 +490,12 @@ static void child_main(struct run *rn, struct job *j, int wfd)
 	ro.run_dir = run_dir;
 	ro.event_fd = wfd;
 	int rc = runner_main(&ro);
+#ifdef __SANITIZE_ADDRESS__
+	/* _exit skips LeakSanitizer's atexit check: run it here, so that an
+	 * ASan build (make asan) reports what one runner leaked. */
+	free(run_dir);
+	__lsan_do_leak_check();
+#endif
 	_exit(rc & 0xff);
 }
 
@@ -709,14 +726,13 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		 struct dispatch_outcome *out, char *err, size_t errlen)
 {
 	struct run rn = { .o = o, .files = files, .out = out };
-	struct amount *res = calloc(files->n + 1, sizeof *res);
-	bool *blocked = calloc(files->n + 1, sizeof *blocked);
-	bool *psi_blocked = calloc(files->n + 1, sizeof *psi_blocked);
+	struct amount *res = rn.res = calloc(files->n + 1, sizeof *res);
+	bool *blocked = rn.blocked = calloc(files->n + 1, sizeof *blocked);
+	bool *psi_blocked = rn.psi_blocked = calloc(files->n + 1, sizeof *psi_blocked);
 
 	rn.done = calloc(files->n + 1, sizeof *rn.done);
 	size_t next = 0;
 	int64_t last_pool = 0;
-	struct pollfd *pfd = NULL;
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
@@ -819,26 +835,26 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 					wait_ms = d < 0 ? 0 : (int)d;
 			}
 		}
-		free(pfd);
-		pfd = calloc(rn.njobs + 2, sizeof *pfd);
-		if (!pfd) {
+		free(rn.pfd);
+		rn.pfd = calloc(rn.njobs + 2, sizeof *rn.pfd);
+		if (!rn.pfd) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
 		size_t np = 0;
-		pfd[np++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
+		rn.pfd[np++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
 		for (size_t i = 0; i < rn.njobs; i++)
-			pfd[np++] = (struct pollfd){ .fd = rn.jobs[i].fd, .events = POLLIN };
+			rn.pfd[np++] = (struct pollfd){ .fd = rn.jobs[i].fd, .events = POLLIN };
 		if (o->sinks->listen_fd >= 0)
-			pfd[np++] = (struct pollfd){ .fd = o->sinks->listen_fd, .events = POLLIN };
-		if (poll(pfd, np, wait_ms) < 0 && errno != EINTR) {
+			rn.pfd[np++] = (struct pollfd){ .fd = o->sinks->listen_fd, .events = POLLIN };
+		if (poll(rn.pfd, np, wait_ms) < 0 && errno != EINTR) {
 			snprintf(err, errlen, "poll: %s", strerror(errno));
 			goto out;
 		}
 		drain_sig_pipe();
 		sinks_accept(o->sinks);
 		for (size_t i = 0; i < rn.njobs; i++)
-			if (rn.jobs[i].fd >= 0 && pfd[i + 1].revents)
+			if (rn.jobs[i].fd >= 0 && rn.pfd[i + 1].revents)
 				read_job(&rn, &rn.jobs[i]);
 
 		/* reap */
@@ -901,7 +917,7 @@ out:
 		free(rn.done);
 	}
 	free(rn.jobs);
-	free(pfd);
+	free(rn.pfd);
 	free(res);
 	free(blocked);
 	free(psi_blocked);

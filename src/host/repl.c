@@ -393,6 +393,7 @@ int cmd_repl(const struct cli_opts *o)
 		config_init_default(&cfg);
 	} else if (config_load(&cfg, a.config ? a.config : "provium.toml", err, sizeof err) < 0) {
 		fprintf(stderr, "provium: %s\n", err);
+		config_free(&cfg);
 		return 2;
 	}
 	rc = 2;
