@@ -125,7 +125,8 @@ static int vm_attach_disk(lua_State *L)
 {
 	struct lvm *v = lvm_check(L, 1);
 	struct ldisk *d;
-	char idbuf[300], *image = NULL;
+	char idbuf[300];
+	const char *image = NULL;  /* absolute path, anchored on the stack */
 	const char *id;
 	int64_t size = DEFAULT_DISK_SIZE;
 
@@ -178,15 +179,20 @@ static int vm_attach_disk(lua_State *L)
 			if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 				return luaL_error(L, "vm `%s`: attach_disk: image `%s` is not a regular "
 				                  "file or block device", v->name, p);
-			if (!(image = realpath(p, NULL)))
+			char *rp = realpath(p, NULL);
+			if (!rp)
 				return luaL_error(L, "vm `%s`: attach_disk: image `%s`: %s", v->name, p,
 				                  strerror(errno));
+			lua_pushstring(L, rp);   /* a Lua string: nothing leaks if we raise */
+			free(rp);
+			lua_replace(L, -2);
+			image = lua_tostring(L, -1);
+		} else {
+			lua_pop(L, 1);
 		}
-		lua_pop(L, 1);
 	}
 	push_disks(L, 1);                                  /* disks table */
 	if (lua_getfield(L, -1, id) == LUA_TUSERDATA && !checkdisk(L, -1)->detached) {
-		free(image);
 		return luaL_error(L, "vm `%s`: attach_disk: disk `%s` is already attached",
 		                  v->name, id);
 	}
@@ -195,9 +201,8 @@ static int vm_attach_disk(lua_State *L)
 	memset(d, 0, sizeof *d);
 	luaL_setmetatable(L, DISK_MT);
 	d->vm = v;
-	d->image = image;
 	d->size = size;
-	if (!(d->id = strdup(id)))
+	if (!(d->id = strdup(id)) || (image && !(d->image = strdup(image))))
 		return luaL_error(L, "vm `%s`: attach_disk: out of memory", v->name);
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);
