@@ -1,9 +1,10 @@
 -- The "Disks and fault injection" guide's and the Disk reference's
 -- examples, run as written on one file-scope VM (profile "peios" ->
--- "default"). Images live under a per-run temp directory.
-local dir = os.getenv("TMPDIR") or "/tmp"
+-- "default"). Images get unique temp names (os.tmpname) instead of the
+-- docs' fixed /tmp paths: QEMU locks an image it has open, so two runs on
+-- one machine sharing a name would collide.
 local function tmpimg(name, size)
-    local p = dir .. "/provium-docs-disks-" .. name .. ".img"
+    local p = os.tmpname()
     io.open(p, "w"):write(string.rep("\0", size)):close()
     return p
 end
@@ -124,7 +125,7 @@ test("detaching a disk", function(t)
 end)
 
 test("guest sees EIO and recovers after clear", function(t)
-    local img = "/tmp/test-image"
+    local img = os.tmpname()   -- the docs use "/tmp/test-image"
     -- Pre-create the backing file.
     local f = io.open(img, "w"); f:write(string.rep("\0", 512 * 1024)); f:close()
 
