@@ -92,7 +92,11 @@ end)
 test("snapshot, shutdown, restore", function(t)
     vm:write_file("/tmp/marker", "before")
     local s = vm:snapshot()
-    local path = (os.getenv("TMPDIR") or "/tmp") .. "/provium-docs-before-mutation.snap"
+    -- the docs' "/tmp/before-mutation.snap", made unique: two runs on one
+    -- machine must not share (and delete) each other's snapshot
+    local base = os.tmpname()
+    os.remove(base)
+    local path = base .. ".snap"
     local s2 = vm:snapshot(path)
     t:assert(io.open(path, "rb"))
     vm:write_file("/tmp/marker", "after")
