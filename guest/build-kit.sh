@@ -191,6 +191,10 @@ cat > "$istage/etc/provium/rc" <<'RC'
 hostname -F /etc/hostname 2>/dev/null
 : >> /var/log/messages
 syslogd -O /var/log/messages
+# wait (up to 1 s) for syslogd's own "syslogd started" line, so the first
+# line a test's tail_file sees after boot is the test's, not the banner
+i=0
+while [ ! -s /var/log/messages ] && [ $i -lt 50 ]; do sleep 0.02; i=$((i + 1)); done
 # a login prompt on the console (root's password: toor), respawned
 (while :; do getty -L 0 ttyS0 vt100; sleep 1; done) </dev/null >/dev/null 2>&1 &
 RC
