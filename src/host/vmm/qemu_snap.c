@@ -98,23 +98,43 @@ static int wait_migration(struct qmp *q, const char *what, char *err, size_t err
 	}
 }
 
+/* Both directions start alike: capabilities, our end of a socketpair
+ * handed to QEMU, `cmd` ("migrate" / "migrate-incoming") on it, a copy
+ * buffer. 0 with *fd and *buf set (the caller closes / frees them, also
+ * on failure: -1 may leave *fd open), or -1 with err. */
+static int start_migration(struct qmp *q, const char *cmd, bool ignore_shared, int *fd,
+			   char **buf, char *err, size_t errlen)
+{
+	json_t *a;
+	int rc;
+
+	*fd = -1;
+	*buf = NULL;
+	if (set_caps(q, ignore_shared, err, errlen) < 0 || pass_fd(q, fd, err, errlen) < 0)
+		return -1;
+	if (!(a = json_pack("{s:s}", "uri", "fd:" FDNAME))) {
+		err_set(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = qmp_execute(q, cmd, a, QMP_MS, NULL, err, errlen);
+	json_decref(a);
+	if (rc < 0)
+		return -1;
+	if (!(*buf = malloc(CHUNK))) {
+		err_set(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int qsnap_save_stream(struct qmp *q, struct snap_writer *w, bool ignore_shared,
 		      char *err, size_t errlen)
 {
-	char *buf = NULL;
-	json_t *a = NULL;
-	int fd = -1, rc = -1;
+	char *buf;
+	int fd, rc = -1;
 
-	if (set_caps(q, ignore_shared, err, errlen) < 0 || pass_fd(q, &fd, err, errlen) < 0)
-		return -1;
-	a = json_pack("{s:s}", "uri", "fd:" FDNAME);
-	if (!a || qmp_execute(q, "migrate", a, QMP_MS, NULL, err, errlen) < 0)
+	if (start_migration(q, "migrate", ignore_shared, &fd, &buf, err, errlen) < 0)
 		goto out;
-	buf = malloc(CHUNK);
-	if (!buf) {
-		err_set(err, errlen, "out of memory");
-		goto out;
-	}
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
@@ -147,7 +167,6 @@ out:
 		char e2[128];
 		qmp_execute(q, "migrate_cancel", NULL, QMP_MS, NULL, e2, sizeof e2);
 	}
-	json_decref(a);
 	free(buf);
 	if (fd >= 0)
 		close(fd);
@@ -184,20 +203,11 @@ static int send_all(int fd, const char *p, size_t n, char *err, size_t errlen)
 int qsnap_load_stream(struct qmp *q, struct snap_reader *r, bool ignore_shared,
 		      char *err, size_t errlen)
 {
-	char *buf = NULL;
-	json_t *a = NULL;
-	int fd = -1, rc = -1;
+	char *buf;
+	int fd, rc = -1;
 
-	if (set_caps(q, ignore_shared, err, errlen) < 0 || pass_fd(q, &fd, err, errlen) < 0)
-		return -1;
-	a = json_pack("{s:s}", "uri", "fd:" FDNAME);
-	if (!a || qmp_execute(q, "migrate-incoming", a, QMP_MS, NULL, err, errlen) < 0)
+	if (start_migration(q, "migrate-incoming", ignore_shared, &fd, &buf, err, errlen) < 0)
 		goto out;
-	buf = malloc(CHUNK);
-	if (!buf) {
-		err_set(err, errlen, "out of memory");
-		goto out;
-	}
 	for (;;) {
 		size_t got = 0;
 		if (snapfile_read(r, buf, CHUNK, &got, err, errlen) < 0)
@@ -215,7 +225,6 @@ int qsnap_load_stream(struct qmp *q, struct snap_reader *r, bool ignore_shared,
 	shutdown(fd, SHUT_WR);
 	rc = wait_migration(q, "restore", err, errlen);
 out:
-	json_decref(a);
 	free(buf);
 	if (fd >= 0)
 		close(fd);
