@@ -822,32 +822,30 @@ function _provium_open_test_scope(root)
 	return scope
 end
 
+-- Release a lab's claim (if it holds one) with its claim_released event;
+-- an emit failure is appended to errs.
+local function release_claim(st, errs)
+	if not st.claim then return end
+	local amount = st.claim
+	st.claim = nil
+	local ok, err = pcall(emit, "claim_released",
+		{path = rawget(_G, "_provium_file") or "?", amount = amount})
+	if not ok then errs[#errs + 1] = "claim: " .. tostring(err) end
+end
+
 function _provium_close_test_scope(scope)
 	if not is_lab(scope) then return {} end
 	local errs = close_registry(scope, {})
 	local ss = S[scope]
-	if ss.claim then
-		local amount = ss.claim
-		ss.claim = nil
-		S[ss.root].scope_claim = nil
-		local ok, err = pcall(emit, "claim_released",
-			{path = rawget(_G, "_provium_file") or "?", amount = amount})
-		if not ok then errs[#errs + 1] = "claim: " .. tostring(err) end
-	end
+	if ss.claim then S[ss.root].scope_claim = nil end
+	release_claim(ss, errs)
 	return errs
 end
 
 function _provium_close_file_scope(root)
 	if not is_lab(root) then return {} end
 	local errs = close_registry(root, {})
-	local rs = S[root]
-	if rs.claim then
-		local amount = rs.claim
-		rs.claim = nil
-		local ok, err = pcall(emit, "claim_released",
-			{path = rawget(_G, "_provium_file") or "?", amount = amount})
-		if not ok then errs[#errs + 1] = "claim: " .. tostring(err) end
-	end
+	release_claim(S[root], errs)
 	return errs
 end
 
