@@ -144,12 +144,7 @@ static int c_tostring(lua_State *L)
 /* vm:clock() -> Clock (any state: its methods check the VM). */
 static int vm_clock(lua_State *L)
 {
-	lvm_check(L, 1);
-	lua_newuserdatauv(L, 1, 1);
-	luaL_setmetatable(L, CLOCK_MT);
-	lua_pushvalue(L, 1);
-	lua_setiuservalue(L, -2, 1);
-	return 1;
+	return lvm_push_vm_handle(L, CLOCK_MT);
 }
 
 static const luaL_Reg clock_methods[] = {

@@ -417,12 +417,7 @@ static int c_close(lua_State *L)
  * chardev is looked for by read / read_log / expect / write. */
 static int vm_console(lua_State *L)
 {
-	lvm_check(L, 1);
-	lua_newuserdatauv(L, 1, 1);
-	luaL_setmetatable(L, CONSOLE_MT);
-	lua_pushvalue(L, 1);
-	lua_setiuservalue(L, -2, 1);
-	return 1;
+	return lvm_push_vm_handle(L, CONSOLE_MT);
 }
 
 static const luaL_Reg console_methods[] = {

@@ -926,6 +926,16 @@ static const luaL_Reg vm_meta[] = {
 	{"__gc", vm_gc}, {"__close", vm_close}, {"__tostring", vm_tostring}, {NULL, NULL}
 };
 
+int lvm_push_vm_handle(lua_State *L, const char *mt)
+{
+	lvm_check(L, 1);
+	lua_newuserdatauv(L, 1, 1);
+	luaL_setmetatable(L, mt);
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
 void lvm_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                    const luaL_Reg *methods)
 {

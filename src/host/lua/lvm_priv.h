@@ -78,6 +78,9 @@ void lvm_register_resource(lua_State *L, int idx, const char *kind);
 int64_t lvm_check_duration(lua_State *L, int idx, const char *what);
 /* The string value of global `name`, or NULL (borrowed: globals stay alive). */
 const char *lvm_global_string(lua_State *L, const char *name);
+/* vm:<x>() for a stateless per-VM handle (Clock, Console): push a new
+ * userdata of metatable mt whose user value 1 is the VM at index 1. */
+int lvm_push_vm_handle(lua_State *L, const char *mt);
 /* Push a new metatable `name` with meta set and __index = a table of methods. */
 void lvm_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                    const luaL_Reg *methods);
