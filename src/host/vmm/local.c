@@ -1054,6 +1054,7 @@ fail:
 struct vmm_stream {
 	int fd;
 	off_t off;
+	char buf[LOCAL_TAIL_CHUNK];   /* one poll's read; copied out when not empty */
 };
 
 static int local_stream_open(struct vmm_vm *vm, const struct vmm_stream_req *r,
@@ -1103,22 +1104,20 @@ static int local_stream_next(struct vmm_stream *s, int64_t timeout_ns, char **da
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct stat st;
-		char *buf;
 		ssize_t n;
 		if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < s->off)
 			s->off = 0;
-		if (!(buf = malloc(LOCAL_TAIL_CHUNK))) {
-			err_set(err, errlen, "out of memory");
-			return -1;
-		}
-		n = pread(s->fd, buf, LOCAL_TAIL_CHUNK, s->off);
+		n = pread(s->fd, s->buf, sizeof s->buf, s->off);
 		if (n > 0) {
+			if (!(*data = malloc((size_t)n))) {
+				err_set(err, errlen, "out of memory");
+				return -1;
+			}
+			memcpy(*data, s->buf, (size_t)n);
 			s->off += n;
-			*data = buf;
 			*len = (size_t)n;
 			return 1;
 		}
-		free(buf);
 		if (n < 0 && errno != EINTR) {
 			err_set(err, errlen, "tail: %s", strerror(errno));
 			return -1;
