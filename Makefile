@@ -20,7 +20,10 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
            -DPROVIUM_VERSION='"$(VERSION)"'
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto) -lm
+# libslirp (the bridge uplink) is linked directly: its .pc file pulls in
+# glib-2.0 for nothing, the header needs none.
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto) \
+           -lslirp -lpthread -lm
 
 ifeq ($(V),1)
 Q :=
