@@ -104,6 +104,13 @@ void netsw_free(struct netsw *sw);
 int netsw_port_add(struct netsw *sw, const char *label, const uint8_t mac[6],
                    int *peer_fd, char *err, size_t errlen);
 
+/* A new port on an existing socket end (a SOCK_DGRAM socketpair end
+ * whose peer QEMU holds, e.g. a VM's NIC socket: vmm.h nic_add). The
+ * switch takes ownership of fd (closed on failure too) and makes it
+ * non-blocking. Returns the port id. */
+int netsw_port_adopt(struct netsw *sw, const char *label, const uint8_t mac[6], int fd,
+                     char *err, size_t errlen);
+
 /* The uplink port: libslirp NAT to the host (uplink.c). Connections to
  * cfg->host reach the host's loopback. At most one per switch. */
 int netsw_uplink_add(struct netsw *sw, const struct netsw_uplink_cfg *cfg,
