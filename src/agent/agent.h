@@ -11,6 +11,8 @@
  *   ops_fs.c          one-shot file ops, file handles, clock.
  *   ops_proc.c        exec / spawn / process handles and their streams.
  *   ops_misc.c        tail, syscall, poweroff.
+ *   ops_net.c         net_setup (NIC address/link, default route, DNS,
+ *                     the managed /etc/hosts block).
  *
  * Everything runs on the server's single thread; handlers never block for
  * long (a process is forked and its pipes join the poll loop). A handler
@@ -139,6 +141,14 @@ void op_poweroff(uint64_t id, const msgpack_object *req);
 /* Tail polling tick: returns ms until the next wanted tick or -1. */
 int tail_tick(int64_t now);
 void tail_disconnect(void);
+
+void op_net_setup(uint64_t id, const msgpack_object *req);
+/* Polling tick for net_setups waiting for their NIC: ms until the next
+ * wanted tick or -1. */
+int net_tick(int64_t now);
+/* Connection dropped: forget waiting net_setups (unapplied). */
+void net_disconnect(void);
+
 /* Power off / reboot now (after the pending output was flushed). */
 void server_flush(void);
 void agent_poweroff(int reboot_instead) __attribute__((noreturn));

@@ -39,7 +39,7 @@
  * The loop is single-threaded: the port, a SIGCHLD signalfd, and every
  * watch registered by the op modules (process pipes) are polled together,
  * with the poll timeout bounded by the modules' timers (proc_tick,
- * tail_tick). Nothing here blocks except poll() itself.
+ * tail_tick, net_tick). Nothing here blocks except poll() itself.
  */
 #include "agent/agent.h"
 
@@ -373,12 +373,13 @@ static const op_fn ops[PROTO_REQ_LAST - PROTO_REQ_FIRST + 1] = {
 	[PROTO_K_STREAM_CLOSE - PROTO_REQ_FIRST] = op_stream_close,
 	[PROTO_K_SYSCALL - PROTO_REQ_FIRST] = op_syscall,
 	[PROTO_K_POWEROFF - PROTO_REQ_FIRST] = op_poweroff,
+	[PROTO_K_NET_SETUP - PROTO_REQ_FIRST] = op_net_setup,
 };
 
 static const char *const features[] = {
 	PROTO_FEAT_EXEC, PROTO_FEAT_FILES, PROTO_FEAT_CLOCK,
 	PROTO_FEAT_PROCESS, PROTO_FEAT_FILE_HANDLES, PROTO_FEAT_TAIL,
-	PROTO_FEAT_SYSCALL, PROTO_FEAT_POWEROFF,
+	PROTO_FEAT_SYSCALL, PROTO_FEAT_POWEROFF, PROTO_FEAT_NET,
 };
 
 /* Forget everything tied to the current connection (not the input: the
@@ -388,6 +389,7 @@ static void end_session(void)
 	if (S.session) {
 		proc_disconnect();
 		tail_disconnect();
+		net_disconnect();
 	}
 	S.session = 0;
 	S.gen++;
@@ -705,6 +707,9 @@ int server_main(void)
 		if (t >= 0 && (timeout < 0 || t < timeout))
 			timeout = t;
 		t = tail_tick(now);
+		if (t >= 0 && (timeout < 0 || t < timeout))
+			timeout = t;
+		t = net_tick(now);
 		if (t >= 0 && (timeout < 0 || t < timeout))
 			timeout = t;
 		if (S.up && S.in.len && !S.stall_checked) {

@@ -165,6 +165,38 @@
  *   poweroff     151  reboot: bool (default false)  -> nil, then the
  *                     guest syncs and powers off (or reboots).
  *
+ *   net_setup    160  configure one NIC, the default route, DNS and the
+ *                     provium-managed block of /etc/hosts; every field is
+ *                     optional and the steps run in this order:
+ *                     mac: str "52:56:xx:xx:xx:xx"  the interface whose
+ *                       /sys/class/net/<if>/address equals it (any case);
+ *                       waits up to wait_ms: uint (default 5000) for a
+ *                       hotplugged NIC to appear (other requests are
+ *                       served meanwhile), else error code "ENODEV"
+ *                       (errno ENODEV) naming the MAC
+ *                     addr: str dotted IPv4, prefix: uint 0..32 (default
+ *                       24)  replaces the interface's address (needs mac)
+ *                     up: bool (default true when mac is given; needs mac)
+ *                       link up / down
+ *                     gateway: str dotted IPv4  every default route is
+ *                       deleted, then "default via gateway dev <if>" added
+ *                       (needs mac); "" = only delete the default routes
+ *                     dns: str dotted IPv4  /etc/resolv.conf becomes
+ *                       "nameserver <dns>\n"
+ *                     hosts: str  replaces the managed block of /etc/hosts
+ *                       (the lines between "# provium: begin (managed; do
+ *                       not edit)" and "# provium: end", markers included;
+ *                       appended when absent; "" removes it; the rest of
+ *                       the file is kept; the text may not contain a
+ *                       marker line)
+ *                -> {ifname: str}  ("" when no mac was given)
+ *                Files are replaced atomically (temp file + rename). Not
+ *                transactional: a failing step leaves the earlier ones
+ *                done; its error message names the step (code and errno
+ *                are still the errno's). Ill-formed fields (a bad dotted
+ *                quad, prefix > 32, addr without mac) are bad_request
+ *                before anything is changed.
+ *
  * Handles (processes, files) are uint, never 0. Process handles are never
  * reused within one agent boot; a file handle is the file's guest fd
  * number (>= 3), so it can be passed to syscall as a descriptor, and is
@@ -176,8 +208,9 @@
 #include <stdint.h>
 
 /* Bump on ANY wire change (see the essay above) and update test_proto.c.
- * 2: syscall gained "patches" and ptrs[i] = -1. */
-#define PROTOCOL_VERSION 2
+ * 2: syscall gained "patches" and ptrs[i] = -1.
+ * 3: net_setup (kind 160, the new 160.. network group). */
+#define PROTOCOL_VERSION 3
 
 /* Largest frame body either side accepts (bytes). */
 #define PROTO_FRAME_MAX (32u << 20)
@@ -231,6 +264,9 @@ enum proto_kind {
 
 	PROTO_K_SYSCALL = 150,
 	PROTO_K_POWEROFF = 151,
+
+	/* 160.. network */
+	PROTO_K_NET_SETUP = 160,
 
 	/* 200..299 responses */
 	PROTO_K_OP_RESULT = 200,
@@ -288,6 +324,7 @@ enum proto_kind {
 #define PROTO_FEAT_TAIL "tail"
 #define PROTO_FEAT_SYSCALL "syscall"
 #define PROTO_FEAT_POWEROFF "poweroff"
+#define PROTO_FEAT_NET "net"
 
 /* ---- shared encode/decode helpers (protocol.c; msgpack-c only) ----
  * Both sides build the pinned messages through these, so the pin test in

@@ -16,7 +16,7 @@ import struct
 import sys
 import time
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 K_HELLO, K_HELLO_OK, K_HELLO_ERR = 1, 2, 3
 K = dict(exec=100, read_file=101, write_file=102, stat=103, listdir=104,
          mkdir=105, unlink=106, rename=107, clock_get=108, clock_set=109,
@@ -24,7 +24,7 @@ K = dict(exec=100, read_file=101, write_file=102, stat=103, listdir=104,
          proc_stdin=124, proc_stdin_close=125, proc_stream=126,
          file_open=130, file_read=131, file_write=132, file_seek=133,
          file_close=134, tail=140, fd_stream=141, stream_close=142,
-         syscall=150, poweroff=151)
+         syscall=150, poweroff=151, net_setup=160)
 K_OP_RESULT, K_STREAM_DATA, K_STREAM_END = 200, 300, 301
 
 
@@ -338,6 +338,61 @@ def smoke(path, reconnects):
         except AgentError as e:
             check("bad patch %r refused" % (bad,), "bad_request" in str(e), str(e))
     check("agent serves after bad patches", c.call("ping") is None)
+
+    # net_setup. The smoke guest has no NIC: the managed /etc/hosts block,
+    # resolv.conf, validation, and a MAC that never appears.
+    begin, end = b"# provium: begin (managed; do not edit)\n", b"# provium: end\n"
+    orig = c.call("read_file", path="/etc/hosts")
+    r = c.call("net_setup", hosts="10.0.0.1 a.lan\n10.0.0.2 b.lan")
+    got = c.call("read_file", path="/etc/hosts")
+    want = orig + begin + b"10.0.0.1 a.lan\n10.0.0.2 b.lan\n" + end
+    check("net_setup appends the hosts block", r == {"ifname": ""} and got == want,
+          repr((r, got)))
+    c.call("write_file", path="/etc/hosts", data=b"10.9.9.9 user.lan\n", append=True)
+    c.call("net_setup", hosts="10.0.0.3 c.lan\n")
+    got = c.call("read_file", path="/etc/hosts")
+    want = orig + begin + b"10.0.0.3 c.lan\n" + end + b"10.9.9.9 user.lan\n"
+    check("net_setup replaces the block in place, keeps the rest", got == want, repr(got))
+    c.call("net_setup", hosts="")
+    got = c.call("read_file", path="/etc/hosts")
+    check("net_setup hosts \"\" removes the block", got == orig + b"10.9.9.9 user.lan\n",
+          repr(got))
+    c.call("write_file", path="/etc/hosts", data=orig)
+    r = c.call("net_setup", dns="10.0.2.3", gateway="")
+    got = c.call("read_file", path="/etc/resolv.conf")
+    check("net_setup dns writes resolv.conf", got == b"nameserver 10.0.2.3\n", repr((r, got)))
+    for bad in (dict(addr="10.0.0.1"), dict(up=True),
+                dict(mac="52:56:00:00:00:99", addr="10.0.0.256"),
+                dict(mac="52:56:00:00:00:99", addr="10.0.0.1", prefix=33),
+                dict(mac="52:56:00:00:0:99"), dict(dns="example.org"),
+                dict(hosts="# provium: end\n"), dict(wait_ms=-1)):
+        try:
+            c.call("net_setup", **bad)
+            check("net_setup %r refused" % (bad,), False)
+        except AgentError as e:
+            check("net_setup %r refused" % (bad,), "bad_request" in str(e), str(e))
+    mac = "52:56:de:ad:be:ef"
+    t = time.monotonic()
+    try:
+        c.call("net_setup", mac=mac, addr="10.0.0.1", wait_ms=100)
+        check("net_setup unknown mac -> ENODEV", False)
+    except AgentError as e:
+        el = time.monotonic() - t
+        check("net_setup unknown mac -> ENODEV", "ENODEV" in str(e) and mac in str(e)
+              and el < 2.0, "%s (%.2f s)" % (e, el))
+    # Waiting for a NIC does not hold up other ops.
+    slow = c.request("net_setup", mac=mac.upper(), wait_ms=1500)
+    t = time.monotonic()
+    c.call("ping")
+    fast = time.monotonic() - t
+    check("ping while net_setup waits for its NIC", fast < 1.0, "%.2fs" % fast)
+    try:
+        c.wait(slow)
+        check("net_setup waits wait_ms, then ENODEV", False)
+    except AgentError as e:
+        el = time.monotonic() - t
+        check("net_setup waits wait_ms, then ENODEV", "ENODEV" in str(e) and el >= 1.4,
+              "%s (%.2f s)" % (e, el))
 
     # Reconnect storm: drop the connection N times; each new session must
     # handshake and serve an op. Half the drops happen mid-frame.

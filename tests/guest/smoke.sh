@@ -4,10 +4,11 @@
 # Boots build/guest/vmlinuz with initrd = initrd.cpio.gz + agent-overlay.cpio.gz
 # (concatenated, like provium does), waits for the agent socket, then runs
 # tests/guest/agentc.py: Hello, exec, files, clock, handles, processes,
-# streams, syscall, 100 reconnects each followed by a working op, and a
-# HelloErr on a bad version. Reports boot-to-handshake time (measured, not
-# asserted). Exit 0 pass, 77 skip (no kit / no qemu), else fail. QEMU is
-# killed on every exit path.
+# streams, syscall, net_setup (hosts block, resolv.conf, ENODEV), 100
+# reconnects each followed by a working op, and a HelloErr on a bad
+# version. Reports boot-to-handshake time (measured, not asserted). Exit 0
+# pass, 77 skip (no kit / no qemu), else fail. QEMU is killed on every exit
+# path.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -1,5 +1,6 @@
-/* guest_ops.c — clock, syscall, streams and batches over the guest agent
- * (see guest_ops.h for the dispatch order and the error contract).
+/* guest_ops.c — clock, net_setup, syscall, streams and batches over the
+ * guest agent (see guest_ops.h for the dispatch order and the error
+ * contract).
  *
  * Everything here is a thin codec between the C structs of vmm.h /
  * guest_ops.h and the request/reply maps of proto/protocol.h; the agent
@@ -92,6 +93,76 @@ int guest_clock_set(const struct vmm_ops *ops, struct vmm_vm *vm, int64_t ns,
 	if (rc < 0)
 		fail_reply(&r);
 	agent_reply_free(&r);
+	return rc;
+}
+
+/* ---- network -------------------------------------------------------- */
+
+/* Fields of r that are set (non-NULL / >= 0). */
+static size_t net_setup_nfields(const struct guest_net_setup *r)
+{
+	return (r->mac != NULL) + (r->addr != NULL) + (r->prefix >= 0) + (r->up >= 0) +
+	       (r->gateway != NULL) + (r->dns != NULL) + (r->hosts != NULL) +
+	       (r->wait_ms >= 0);
+}
+
+static void build_net_setup(msgpack_packer *pk, void *ctx)
+{
+	const struct guest_net_setup *r = ctx;
+	const char *const strs[][2] = {
+		{ "mac", r->mac }, { "addr", r->addr }, { "gateway", r->gateway },
+		{ "dns", r->dns }, { "hosts", r->hosts },
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		if (!strs[i][1])
+			continue;
+		proto_pack_key(pk, strs[i][0]);
+		proto_pack_cstr(pk, strs[i][1]);
+	}
+	if (r->prefix >= 0) {
+		proto_pack_key(pk, "prefix");
+		msgpack_pack_uint32(pk, (uint32_t)r->prefix);
+	}
+	if (r->up >= 0) {
+		proto_pack_key(pk, "up");
+		if (r->up)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+	}
+	if (r->wait_ms >= 0) {
+		proto_pack_key(pk, "wait_ms");
+		msgpack_pack_uint32(pk, (uint32_t)r->wait_ms);
+	}
+}
+
+int guest_net_setup(const struct vmm_ops *ops, struct vmm_vm *vm,
+                    const struct guest_net_setup *r, char *ifname, size_t ifnamelen,
+                    char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct guest_net_setup copy = *r;   /* build callbacks take a non-const ctx */
+	struct agent_reply rep;
+	const char *p;
+	size_t n;
+	int rc, timeout = GUEST_OP_TIMEOUT_MS;
+	if (ifnamelen)
+		ifname[0] = 0;
+	if (!c)
+		return VMM_UNSUPPORTED;
+	/* The agent may wait wait_ms for the NIC before it starts working. */
+	if (r->wait_ms > 0)
+		timeout = r->wait_ms > 0x7fffffff - GUEST_OP_TIMEOUT_MS ? 0x7fffffff
+		        : r->wait_ms + GUEST_OP_TIMEOUT_MS;
+	rc = agent_call(c, PROTO_K_NET_SETUP, net_setup_nfields(r), build_net_setup, &copy,
+	                timeout, &rep, err, errlen);
+	if (rc == 0 && (!rep.value || proto_get_bytes(rep.value, "ifname", &p, &n) < 0))
+		rc = bad_reply("net_setup", err, errlen);
+	else if (rc == 0 && ifnamelen)
+		snprintf(ifname, ifnamelen, "%.*s", (int)n, p);
+	else if (rc < 0)
+		fail_reply(&rep);
+	agent_reply_free(&rep);
 	return rc;
 }
 

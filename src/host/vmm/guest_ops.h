@@ -1,6 +1,6 @@
 /* guest_ops.h — guest-agent ops shared by every backend that has an agent:
- * clock, syscall with buffers, streams (tails, fd and process output) and
- * pipelined batches.
+ * clock, network setup, syscall with buffers, streams (tails, fd and
+ * process output) and pipelined batches.
  *
  * The Lua bindings call these instead of a vmm_ops member. Each one picks
  * its implementation in this order: the backend's own op (stream_* for
@@ -27,6 +27,29 @@
 int guest_clock_get(const struct vmm_ops *ops, struct vmm_vm *vm, int64_t *ns,
                     char *err, size_t errlen);
 int guest_clock_set(const struct vmm_ops *ops, struct vmm_vm *vm, int64_t ns,
+                    char *err, size_t errlen);
+
+/* ---- network (agent op net_setup) ---- */
+
+/* What to configure; NULL / -1 fields are left out of the request (the
+ * agent's defaults then apply, see net_setup in proto/protocol.h).
+ * Beware: 0 is a real value for prefix (a /0) and wait_ms (no wait). */
+struct guest_net_setup {
+	const char *mac;          /* "52:56:xx:xx:xx:xx": the NIC to configure */
+	const char *addr;         /* dotted IPv4 (needs mac), replaces the old one */
+	int prefix;               /* 0..32, -1 = default 24 */
+	int up;                   /* 0 / 1, -1 = default (up when mac is given) */
+	const char *gateway;      /* default route via it (needs mac); "" = delete it */
+	const char *dns;          /* dotted IPv4: /etc/resolv.conf */
+	const char *hosts;        /* the managed /etc/hosts block; "" = remove it */
+	int wait_ms;              /* for a hotplugged NIC, -1 = default 5000 */
+};
+
+/* Apply r in the guest; ifname (if ifnamelen > 0) gets the interface
+ * configured, "" when no mac was given. No MAC match within wait_ms is
+ * -1 with errno ENODEV. */
+int guest_net_setup(const struct vmm_ops *ops, struct vmm_vm *vm,
+                    const struct guest_net_setup *r, char *ifname, size_t ifnamelen,
                     char *err, size_t errlen);
 
 /* ---- syscall ---- */
