@@ -26,13 +26,19 @@
  * A link never reorders its own frames (a frame is never released before
  * the previous one on the same link). Egress honours POLLOUT: a full
  * socket buffer delays frames, it does not drop them (up to the bound).
+ * New link parameters apply to frames admitted afterwards: frames already
+ * in flight (latency, serialisation) keep their schedule, so blocking a
+ * link does not recall them. Disabling or removing a port drops every
+ * frame queued to or from it.
  *
  * Randomness is deterministic: the draw for a frame on link (a -> b) of
  * traffic class c (ethertype, and the IP protocol for IPv4/IPv6) is
  * splitmix64(seed, hash(label a, label b, c), n) where n counts that
  * link+class's frames. Labels, not port ids, so the stream does not depend
  * on attach order; classes, so background IPv6/ARP noise does not shift
- * the loss pattern of an ICMP or TCP flow.
+ * the loss pattern of an ICMP or TCP flow. Every frame offered to a link
+ * draws (n advances) whether or not the link is impaired or blocked, so
+ * the pattern depends only on the seed and the traffic.
  *
  * Capture. netsw_capture_open returns the read end of a stream socket
  * carrying classic pcap (magic a1b2c3d4, v2.4, snaplen 65535, linktype 1
@@ -42,7 +48,16 @@
  * it. The switch never blocks on a capture: it buffers up to
  * NETSW_CAPTURE_BUF bytes per capture and beyond that drops whole records.
  * The capture ends when the reader closes its end (or the switch is
- * freed: the reader sees EOF).
+ * freed, or a port capture's port removed: the reader sees EOF).
+ *
+ * Peers. *peer_fd is blocking (QEMU makes its end non-blocking itself).
+ * Once a port is removed, sends on its peer fail (EPIPE or ECONNREFUSED);
+ * a peer that closes its end makes the switch's sends to it fail, counted
+ * in that port's errors (the port stays until removed).
+ *
+ * The uplink (uplink.c) answers ARP for cfg->host and cfg->dns with MAC
+ * 52:55:<IPv4 address>, learns guests' MACs from their ARP, does no DHCP
+ * (guests are configured statically) and no IPv6.
  *
  * Threading. Every function here is called from the owning (runner) thread
  * and is safe while the switch thread runs: changes are made under the
@@ -71,15 +86,21 @@ struct netsw_link {
 };
 
 /* From the port's (the guest's) point of view: rx = frames the switch
- * delivered to the port, tx = frames the port sent into the switch. */
+ * delivered to the port (handed to its socket or to slirp), tx = frames
+ * the port sent into the switch while enabled and of a valid size. */
 struct netsw_counters {
 	uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
-	uint64_t dropped;     /* frames from this port lost to links/queues */
-	uint64_t errors;      /* send/recv errors on the port's socket */
+	uint64_t dropped;     /* frames from this port lost to links/queues, one
+	                         per lost copy (a broadcast can lose several);
+	                         also unicast to a disabled port and every frame
+	                         sent while this port was disabled */
+	uint64_t errors;      /* send/recv errors on the port's socket, and
+	                         frames under 14 or over NETSW_FRAME_MAX bytes */
 };
 
 struct netsw_stats {
-	uint64_t frames;      /* frames received from ports */
+	uint64_t frames;      /* frames received from ports (any size, any
+	                         port state; bytes likewise) */
 	uint64_t bytes;
 	uint64_t deliveries;  /* frames sent to ports */
 	uint64_t cpu_ns;      /* the switch thread's CPU time */
