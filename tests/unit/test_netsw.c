@@ -786,41 +786,76 @@ static size_t arp_request(uint8_t *f, const uint8_t *mac, uint32_t sip, uint32_t
 	return 60;
 }
 
-static size_t tcp_syn(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint32_t sip,
-                      uint32_t dip, uint16_t sport, uint16_t dport, uint32_t seq)
+/* A TCP segment (no options) of guest (smac, sip:sport) to (dmac, dip:dport). */
+struct seg {
+	const uint8_t *dmac, *smac;
+	uint32_t sip, dip;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	const char *data;
+};
+
+static size_t tcp_seg(uint8_t *f, const struct seg *s)
 {
+	size_t dlen = s->data ? strlen(s->data) : 0;
 	uint8_t *iph = f + 14, *th = iph + 20;
 	memset(f, 0, 14 + 40);
-	memcpy(f, dmac, 6);
-	memcpy(f + 6, smac, 6);
+	memcpy(f, s->dmac, 6);
+	memcpy(f + 6, s->smac, 6);
 	put16(f + 12, ET_IPV4);
 	iph[0] = 0x45;
-	put16(iph + 2, 40);
+	put16(iph + 2, (uint16_t)(40 + dlen));
 	put16(iph + 4, 1);
 	put16(iph + 6, 0x4000);  /* DF */
 	iph[8] = 64;
 	iph[9] = 6;
-	memcpy(iph + 12, &sip, 4);
-	memcpy(iph + 16, &dip, 4);
+	memcpy(iph + 12, &s->sip, 4);
+	memcpy(iph + 16, &s->dip, 4);
 	put16(iph + 10, csum(0, iph, 20));
-	put16(th, sport);
-	put16(th + 2, dport);
-	put16(th + 4, (uint16_t)(seq >> 16));
-	put16(th + 6, (uint16_t)seq);
+	put16(th, s->sport);
+	put16(th + 2, s->dport);
+	put16(th + 4, (uint16_t)(s->seq >> 16));
+	put16(th + 6, (uint16_t)s->seq);
+	put16(th + 8, (uint16_t)(s->ack >> 16));
+	put16(th + 10, (uint16_t)s->ack);
 	th[12] = 5 << 4;
-	th[13] = 0x02;           /* SYN */
+	th[13] = s->flags;
 	put16(th + 14, 65535);
+	memcpy(th + 20, s->data ? s->data : "", dlen);
 	uint8_t pseudo[12];
-	memcpy(pseudo, &sip, 4);
-	memcpy(pseudo + 4, &dip, 4);
+	memcpy(pseudo, &s->sip, 4);
+	memcpy(pseudo + 4, &s->dip, 4);
 	pseudo[8] = 0;
 	pseudo[9] = 6;
-	put16(pseudo + 10, 20);
+	put16(pseudo + 10, (uint16_t)(20 + dlen));
 	uint32_t sum = 0;
 	for (int i = 0; i < 12; i += 2)
 		sum += get16(pseudo + i);
-	put16(th + 16, csum(sum, th, 20));
-	return 14 + 40;
+	put16(th + 16, csum(sum, th, 20 + dlen));
+	return 14 + 40 + dlen;
+}
+
+/* The next TCP segment from HOST on fd that has a flag of want (other
+ * frames, e.g. slirp's ARP or bare ACKs, are skipped); its TCP header. */
+static const uint8_t *next_tcp(int fd, uint8_t *f, size_t cap, uint8_t want, size_t *plen)
+{
+	int64_t end = now_ms() + WAIT_MS;
+	while (now_ms() < end) {
+		ssize_t n = recv_frame(fd, f, cap, WAIT_MS);
+		assert_true(n > 0);
+		if (get16(f + 12) != ET_IPV4 || f[14 + 9] != 6)
+			continue;
+		size_t ihl = (size_t)(f[14] & 15) * 4;
+		const uint8_t *th = f + 14 + ihl;
+		size_t thl = (size_t)(th[12] >> 4) * 4;
+		*plen = get16(f + 14 + 2) - ihl - thl;
+		if (!(th[13] & want) && !(want == 0 && *plen))
+			continue;
+		return th;
+	}
+	fail_msg("no TCP segment with flags %#x", want);
+	return NULL;
 }
 
 /* A listener on 127.0.0.1, ephemeral port. */
@@ -839,7 +874,7 @@ static int listener(uint16_t *port_out)
 
 static const uint8_t HOST_BYTES[4] = { 198, 18, 3, 254 };
 
-static void uplink_answers_arp_and_reaches_host_loopback(void **state)
+static void uplink_arp_and_tcp_to_host_loopback(void **state)
 {
 	static const uint8_t GMAC[6] = { 0x02, 0x42, 0, 0, 0, 1 };
 	uint8_t f[2048], smac[6];
@@ -869,27 +904,38 @@ static void uplink_answers_arp_and_reaches_host_loopback(void **state)
 
 	/* TCP SYN to HOST:lport reaches 127.0.0.1:lport; slirp answers SYN-ACK */
 	int ls = listener(&lport);
-	send_raw(fg, f, tcp_syn(f, smac, GMAC, ip(GUEST), ip(HOST), 40000, lport, 1000));
-	bool synack = false;
-	int64_t end = now_ms() + WAIT_MS;
-	while (!synack && now_ms() < end) {
-		n = recv_frame(fg, f, sizeof f, WAIT_MS);
-		assert_true(n > 0);
-		if (get16(f + 12) != ET_IPV4 || f[14 + 9] != 6)
-			continue;                               /* e.g. slirp's own ARP */
-		const uint8_t *th = f + 14 + (f[14] & 15) * 4;
-		assert_memory_equal(f + 14 + 12, HOST_BYTES, 4);
-		assert_int_equal(get16(th), lport);
-		assert_int_equal(get16(th + 2), 40000);
-		assert_int_equal(th[13] & 0x12, 0x12);          /* SYN|ACK */
-		assert_int_equal(get32(th + 8), 1001);
-		synack = true;
-	}
-	assert_true(synack);
+	struct seg s = { .dmac = smac, .smac = GMAC, .sip = ip(GUEST), .dip = ip(HOST),
+	                 .sport = 40000, .dport = lport, .seq = 1000, .flags = 0x02 };
+	send_raw(fg, f, tcp_seg(f, &s));
+	size_t plen;
+	const uint8_t *th = next_tcp(fg, f, sizeof f, 0x02, &plen);
+	assert_memory_equal(f + 14 + 12, HOST_BYTES, 4);
+	assert_int_equal(get16(th), lport);
+	assert_int_equal(get16(th + 2), 40000);
+	assert_int_equal(th[13] & 0x12, 0x12);              /* SYN|ACK */
+	assert_int_equal(get32(th + 8), 1001);
+	uint32_t hseq = get32(th + 4) + 1;
 	struct pollfd p = { .fd = ls, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, WAIT_MS), 1);
 	int cs = accept(ls, NULL, NULL);
 	assert_true(cs >= 0);
+
+	/* data both ways: guest "ping" -> host socket, host "pong" -> guest */
+	s.seq = 1001;
+	s.ack = hseq;
+	s.flags = 0x18;                                     /* PSH|ACK */
+	s.data = "ping";
+	send_raw(fg, f, tcp_seg(f, &s));
+	char got[8] = "";
+	p.fd = cs;
+	assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+	assert_int_equal(read(cs, got, sizeof got), 4);
+	assert_memory_equal(got, "ping", 4);
+	assert_int_equal(write(cs, "pong", 4), 4);
+	th = next_tcp(fg, f, sizeof f, 0, &plen);           /* first with data */
+	assert_int_equal(plen, 4);
+	assert_memory_equal(th + (th[12] >> 4) * 4, "pong", 4);
+	assert_int_equal(get32(th + 4), hseq);
 	struct netsw_counters cu = ctr(sw, up);
 	assert_true(cu.rx_packets >= 2 && cu.tx_packets >= 2);
 
@@ -955,7 +1001,7 @@ int main(void)
 		cmocka_unit_test(capture_whole_switch),
 		cmocka_unit_test(capture_one_port),
 		cmocka_unit_test(capture_reader_may_leave),
-		cmocka_unit_test(uplink_answers_arp_and_reaches_host_loopback),
+		cmocka_unit_test(uplink_arp_and_tcp_to_host_loopback),
 		cmocka_unit_test(uplink_config_is_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
