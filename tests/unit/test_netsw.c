@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -560,6 +561,32 @@ static void remove_port(void **state)
 	trio_close(&t);
 }
 
+static void adopt_an_existing_socket(void **state)
+{
+	struct trio t;
+	int sv[2], pp[2];
+	(void)state;
+	trio_open(&t, 1, false);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	static const uint8_t MAC_D[6] = { 0x02, 0, 0, 0, 0, 0x0d };
+	int d = netsw_port_adopt(t.sw, "d", MAC_D, sv[0], err, sizeof err);
+	assert_true(d > t.c);
+	send_tagged(t.fa, MAC_D, MAC_A, 1, 64);
+	expect_tag(sv[1], 1);
+	send_tagged(sv[1], BCAST, MAC_D, 2, 64);
+	expect_tag(t.fa, 2);
+	assert_int_equal(netsw_port_remove(t.sw, d, err, sizeof err), 0);   /* closes sv[0] */
+	close(sv[1]);
+	/* not a datagram socket: refused, and the fd is closed all the same */
+	assert_int_equal(pipe(pp), 0);
+	err[0] = 0;
+	assert_int_equal(netsw_port_adopt(t.sw, "e", NULL, pp[0], err, sizeof err), -1);
+	assert_true(strstr(err, "datagram") != NULL);
+	assert_int_equal(fcntl(pp[0], F_GETFD), -1);
+	close(pp[1]);
+	trio_close(&t);
+}
+
 static void link_set_validates(void **state)
 {
 	struct trio t;
@@ -997,6 +1024,7 @@ int main(void)
 		cmocka_unit_test(slow_link_queue_is_bounded),
 		cmocka_unit_test(dead_guest_is_counted_not_spun_on),
 		cmocka_unit_test(remove_port),
+		cmocka_unit_test(adopt_an_existing_socket),
 		cmocka_unit_test(link_set_validates),
 		cmocka_unit_test(capture_whole_switch),
 		cmocka_unit_test(capture_one_port),

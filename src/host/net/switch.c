@@ -183,6 +183,7 @@ static void wake(struct netsw *sw)
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* The live port with this id, or NULL. */
 static struct port *port_by_id(const struct netsw *sw, int id)
 {
 	for (size_t i = 0; i < sw->nports; i++)
@@ -202,6 +203,7 @@ static void grow_sockbuf(int fd, bool rcv)
 		(void)setsockopt(fd, SOL_SOCKET, plain, &sz, sizeof sz);
 }
 
+/* O_NONBLOCK on fd: 0, or -1 with errno. */
 static int set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -210,6 +212,7 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
+/* The calling thread's CPU time (0 if the clock fails). */
 static int64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -247,6 +250,7 @@ static uint64_t mix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
+/* FNV-1a-64 of p[0..n) continuing from h. */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -321,6 +325,7 @@ static int64_t draw_jitter_ns(uint64_t r, double jitter_ms)
 
 /* ---- MAC table --------------------------------------------------------- */
 
+/* The table entry for mac, or NULL. */
 static struct mac_ent *mac_find(struct netsw *sw, const uint8_t mac[6])
 {
 	for (size_t i = 0; i < sw->nmacs; i++)
@@ -353,6 +358,7 @@ static void mac_learn(struct netsw *sw, const uint8_t mac[6], int port)
 	e->port = port;
 }
 
+/* Forget every address learned on (or preset for) port. */
 static void mac_forget_port(struct netsw *sw, int port)
 {
 	for (size_t i = 0; i < sw->nmacs;)
@@ -471,6 +477,7 @@ static void capture_drop_at(struct netsw *sw, size_t i)
 	capture_close(c);
 }
 
+/* Flush every capture with buffered bytes; close those whose reader left. */
 static void capture_flush_all(struct netsw *sw)
 {
 	for (size_t i = 0; i < sw->ncaps;)
@@ -482,11 +489,13 @@ static void capture_flush_all(struct netsw *sw)
 
 /* ---- the timer heap (min on (due, seq)) -------------------------------- */
 
+/* Heap order: earlier due first, then first queued. */
 static bool frame_before(const struct frame *a, const struct frame *b)
 {
 	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
+/* Restore the heap order above / below index i. */
 static void heap_sift_up(struct frame **h, size_t i)
 {
 	while (i > 0) {
@@ -517,6 +526,7 @@ static void heap_sift_down(struct frame **h, size_t n, size_t i)
 	}
 }
 
+/* Push f (its seq assigned here): 0, or -1 when the heap cannot grow. */
 static int heap_push(struct netsw *sw, struct frame *f)
 {
 	if (sw->nheap == sw->capheap) {
@@ -534,6 +544,7 @@ static int heap_push(struct netsw *sw, struct frame *f)
 	return 0;
 }
 
+/* Pop the earliest frame (the heap is not empty). */
 static struct frame *heap_pop(struct netsw *sw)
 {
 	struct frame *top = sw->heap[0];
@@ -545,6 +556,7 @@ static struct frame *heap_pop(struct netsw *sw)
 
 /* ---- queued frames ----------------------------------------------------- */
 
+/* A queued copy of data on link l (counted in l->queued), or NULL. */
 static struct frame *frame_new(struct link *l, const uint8_t *data, size_t len, int64_t due)
 {
 	struct frame *f = malloc(sizeof *f + len);
@@ -567,6 +579,7 @@ static void frame_done(struct frame *f)
 	free(f);
 }
 
+/* f waits at the end of p's pending list. */
 static void pending_append(struct port *p, struct frame *f)
 {
 	f->next = NULL;
@@ -721,6 +734,7 @@ static struct link *link_get(struct port *from, struct port *to)
 	return l;
 }
 
+/* Free a link (its frames are already gone). */
 static void link_free(struct link *l)
 {
 	free(l->cls);
@@ -902,6 +916,7 @@ static int64_t poll_build(struct netsw *sw, int *up_id)
 	return timeout;
 }
 
+/* Port id is writable / readable / failed (gone meanwhile: nothing). */
 static void on_port_event(struct netsw *sw, int id, short re)
 {
 	struct port *p = port_by_id(sw, id);
@@ -917,6 +932,7 @@ static void on_port_event(struct netsw *sw, int id, short re)
 		p->hung = true;
 }
 
+/* Capture id is writable, or its reader left (then it is closed). */
 static void on_capture_event(struct netsw *sw, int id, short re)
 {
 	for (size_t i = 0; i < sw->ncaps; i++) {
@@ -961,6 +977,7 @@ static void poll_dispatch(struct netsw *sw, int up_id, bool failed)
 	}
 }
 
+/* The switch thread: loop turns (see the top of the file) until stop. */
 static void *switch_main(void *arg)
 {
 	struct netsw *sw = arg;
@@ -1122,44 +1139,73 @@ static struct port *port_new(struct netsw *sw, const char *label, char *err, siz
 	return p;
 }
 
-int netsw_port_add(struct netsw *sw, const char *label, const uint8_t mac[6],
-                   int *peer_fd, char *err, size_t errlen)
+/* Is fd a datagram socket we can make ours (non-blocking, close-on-exec,
+ * big buffers)? 0, or -1 with err filled. */
+static int adopt_prepare(struct netsw *sw, int fd, char *err, size_t errlen)
 {
-	int sv[2];
-	if (!label || !peer_fd) {
-		err_set(err, errlen, "netsw %s: port needs a label and peer_fd", sw->name);
+	int type = 0;
+	socklen_t sl = sizeof type;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_DGRAM) {
+		err_set(err, errlen, "netsw %s: fd %d is not a datagram socket", sw->name, fd);
 		return -1;
 	}
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		err_set(err, errlen, "netsw %s: socketpair: %s", sw->name, strerror(errno));
+	if (set_nonblock(fd) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		err_set(err, errlen, "netsw %s: fd %d: fcntl: %s", sw->name, fd, strerror(errno));
 		return -1;
 	}
-	if (set_nonblock(sv[0]) < 0) {
-		err_set(err, errlen, "netsw %s: O_NONBLOCK: %s", sw->name, strerror(errno));
+	grow_sockbuf(fd, false);
+	grow_sockbuf(fd, true);
+	return 0;
+}
+
+int netsw_port_adopt(struct netsw *sw, const char *label, const uint8_t mac[6], int fd,
+                     char *err, size_t errlen)
+{
+	if (!label) {
+		err_set(err, errlen, "netsw %s: a port needs a label", sw->name);
 		goto fail;
 	}
-	for (int i = 0; i < 2; i++) {
-		grow_sockbuf(sv[i], false);
-		grow_sockbuf(sv[i], true);
-	}
+	if (adopt_prepare(sw, fd, err, errlen) < 0)
+		goto fail;
 	lock_api(sw);
 	struct port *p = port_new(sw, label, err, errlen);
 	if (!p) {
 		pthread_mutex_unlock(&sw->mu);
 		goto fail;
 	}
-	p->fd = sv[0];
+	p->fd = fd;
 	if (mac)
 		mac_learn(sw, mac, p->id);
 	int id = p->id;
 	wake(sw);
 	pthread_mutex_unlock(&sw->mu);
-	*peer_fd = sv[1];
 	return id;
 fail:
-	close(sv[0]);
-	close(sv[1]);
+	if (fd >= 0)
+		close(fd);
 	return -1;
+}
+
+int netsw_port_add(struct netsw *sw, const char *label, const uint8_t mac[6],
+                   int *peer_fd, char *err, size_t errlen)
+{
+	int sv[2];
+	if (!peer_fd) {
+		err_set(err, errlen, "netsw %s: port_add needs peer_fd", sw->name);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		err_set(err, errlen, "netsw %s: socketpair: %s", sw->name, strerror(errno));
+		return -1;
+	}
+	grow_sockbuf(sv[1], false);
+	grow_sockbuf(sv[1], true);
+	int id = netsw_port_adopt(sw, label, mac, sv[0], err, errlen);   /* owns sv[0] */
+	if (id < 0)
+		close(sv[1]);
+	else
+		*peer_fd = sv[1];
+	return id;
 }
 
 int netsw_uplink_add(struct netsw *sw, const struct netsw_uplink_cfg *cfg,
