@@ -45,6 +45,7 @@
 #include "lua/lsnapshot.h"
 
 extern const char embedded_framework_lua[], embedded_framework_lua_end[];
+extern const char embedded_net_lua[], embedded_net_lua_end[];
 
 /* Read a whole file into a malloc'd buffer. 0 or -1/errno. */
 static int read_file(const char *path, char **out, size_t *outlen)
@@ -314,6 +315,9 @@ lua_State *runner_new_state(const struct runner_opts *o, char *err, size_t errle
 	if (lua_pcall(L, 1, 0, 0) != LUA_OK)
 		goto fail;
 	if (run_prelude(L, embedded_lab_lua, embedded_lab_lua_end, "=[provium lab]") < 0)
+		goto fail;
+	lua_pop(L, 1);
+	if (run_prelude(L, embedded_net_lua, embedded_net_lua_end, "=[provium net]") < 0)
 		goto fail;
 	lua_pop(L, 1);
 	if (run_prelude(L, embedded_framework_lua, embedded_framework_lua_end,

@@ -86,7 +86,8 @@ test("ops needing a guest kernel say so", function(t)
 	-- say the local backend has no console socket
 	t:assert(errmsg(function() v:console():read() end):find(
 		"vm `k`: console:read: VMM does not expose a console socket", 1, true))
-	for _, op in ipairs({"syscall", "ioctl", "spawn_worker", "nic"}) do
+	t:assert(errmsg(v.nic, v, "x"):find("vm `k`: nic(\"x\"): no such NIC (attached bridges: none)", 1, true))
+	for _, op in ipairs({"syscall", "ioctl", "spawn_worker"}) do
 		local e = errmsg(v[op], v, "x")
 		t:assert(e:find(("vm `k`: %s is not supported by the local backend " ..
 			"(it runs no guest kernel); use --vmm qemu"):format(op), 1, true), e)

@@ -451,6 +451,10 @@ local function run_test(tc)
 		end
 	end
 	local duration = mono_ns() - start
+	if status == "failed" and _provium_net_failure_note then
+		local ok, note = pcall(_provium_net_failure_note)
+		if ok and note then message = tostring(message) .. "\n" .. note end
+	end
 
 	if #t._log > 0 then emit("_test_log", {name = tc.name, log = t._log}) end
 	if status == "passed" then

@@ -33,8 +33,6 @@
 local S = setmetatable({}, {__mode = "k"})   -- lab -> private state
 local Lab = {}                                -- methods
 local LabMT = {}
-local Bridge = {}
-local BridgeMT = {__index = Bridge}
 
 local RESERVED = {pack = true, unpack = true, vm_fixture = true, lab_fixture = true}
 local PRIORITY = {stream = 1, process = 2, file = 3, worker = 4, vm = 5, bridge = 5, lab = 5}
@@ -60,7 +58,8 @@ local function emit(kind, payload)
 end
 
 local function is_lab(v) return type(v) == "table" and S[v] ~= nil end
-local function is_bridge(v) return type(v) == "table" and getmetatable(v) == BridgeMT end
+-- Bridges are net.lua's (loaded after this file).
+local function is_bridge(v) return _provium_is_bridge(v) end
 local function is_vm(v) return _provium_is_vm(v) end
 
 local function check_name(name, what)
@@ -233,10 +232,10 @@ function Lab:bridge(name, opts)
 	local b = lookup(self, "bridge", name)
 	if b then return b end
 	check_name(name, "bridge")
-	-- Bridges are graph objects only for now: a name and the recorded
-	-- membership. Host-side networking (TAPs, partitions, impairments,
-	-- capture) comes later.
-	b = setmetatable({_name = name, _members = {}, _closed = false}, BridgeMT)
+	if S[self].bridges[name] or parent_holding(self, name) then
+		add_member(self, "bridge", name, nil)   -- raises the precise error
+	end
+	b = _provium_net_bridge_new(name, opts)
 	add_member(self, "bridge", name, b)
 	register(self, b, "bridge")
 	return b
@@ -498,7 +497,8 @@ local function lab_snapshot_to(lab, dir)
 			end
 			idx.vms[#idx.vms + 1] = e
 		elseif m.kind == "bridge" then
-			idx.bridges[#idx.bridges + 1] = {name = m.name, members = m.obj:members()}
+			idx.bridges[#idx.bridges + 1] = {name = m.name, members = m.obj:members(),
+				state = m.obj:_state()}
 		elseif m.kind == "sub_lab" then
 			local sub = ("lab-%d"):format(#idx.labs + 1)
 			_provium_mkdir(dir .. "/" .. sub)
@@ -573,13 +573,8 @@ local function restore_lab(lab, dir, idx)
 		if e.snap then v:restore(dir .. "/" .. e.snap) end
 	end
 	for _, b in ipairs(idx.bridges or {}) do
-		local br = st.bridges[b.name]
-		if br then
-			br._members = {}
-		else
-			br = lab:bridge(b.name)
-		end
-		if b.members and #b.members > 0 then br:attach(b.members) end
+		local br = st.bridges[b.name] or lab:bridge(b.name)
+		br:_restore(b.members, b.state, function(n) return st.vms[n] end)
 	end
 	for _, l in ipairs(idx.labs or {}) do
 		restore_lab(st.labs[l.name] or lab:lab(l.name), dir .. "/" .. l.dir)
@@ -722,7 +717,7 @@ function _provium_baseline_restore(root)
 	end
 	for _, e in ipairs(b.idx.bridges or {}) do
 		local br = st.bridges[e.name]
-		if br then br._members = {table.unpack(e.members or {})} end
+		if br then br:_restore(e.members, e.state, function(n) return st.vms[n] end) end
 	end
 	-- The baseline covers the root's sub-labs too (snapshots go downward).
 	for _, l in ipairs(b.idx.labs or {}) do
@@ -759,56 +754,6 @@ LabMT.__newindex = function(lab, key, value)
 	rawset(lab, key, value)
 end
 LabMT.__tostring = function(lab) return ("lab `%s`"):format(S[lab].name) end
-
--- Bridges ------------------------------------------------------------------
-
-function Bridge:name() return self._name end
-
-function Bridge:attach(x)
-	local items = (type(x) == "table" and not is_bridge(x)) and x or {x}
-	local names_ = {}
-	for i, it in ipairs(items) do
-		if is_vm(it) then names_[i] = it:name()
-		elseif type(it) == "string" then names_[i] = it
-		else raise(("bridge `%s`: attach: item %d is a %s, not a vm or name")
-			:format(self._name, i, type(it))) end
-	end
-	for _, n in ipairs(names_) do
-		local dup = false
-		for _, m in ipairs(self._members) do if m == n then dup = true end end
-		if not dup then self._members[#self._members + 1] = n end
-	end
-end
-
-function Bridge:detach(x)
-	local n = is_vm(x) and x:name() or x
-	for i, m in ipairs(self._members) do
-		if m == n then table.remove(self._members, i); return end
-	end
-end
-
-function Bridge:members()
-	local out = {}
-	for i, m in ipairs(self._members) do out[i] = m end
-	return out
-end
-
-function Bridge:close() self._closed = true end
-
--- Every other documented Bridge method (the Bridge reference page) exists
--- and says clearly that host networking is not there yet.
-for _, op in ipairs({"partition", "unpartition", "partition_all", "restore_all",
-		"is_partitioned", "add_latency", "drop_rate", "bandwidth_limit",
-		"add_directional_latency", "directional_drop_rate", "reset", "latency_ms",
-		"drop_rate_pct", "bandwidth_bps", "isolate", "unisolate", "is_isolated",
-		"route", "routes", "enable_uplink", "disable_uplink", "nic", "capture"}) do
-	Bridge[op] = function(self)
-		raise(("bridge `%s`: %s is not available yet (bridges are graph objects " ..
-			"only; host networking comes later)"):format(self._name, op))
-	end
-end
-
-BridgeMT.__tostring = function(b) return ("bridge `%s`"):format(b._name) end
 
 -- Runner hooks (docs/internals.md section 3) -------------------------------
 

@@ -80,16 +80,18 @@ void lstream_new(lua_State *L, int vm_idx, const char *kind, const char *detail,
                  const char *closed_msg)
 {
 	struct lstream *s;
-	vm_idx = lua_absindex(L, vm_idx);
+	vm_idx = vm_idx ? lua_absindex(L, vm_idx) : 0;
 	s = lua_newuserdatauv(L, sizeof(*s), 3);
 	memset(s, 0, sizeof(*s));
 	s->closed = true;         /* until attached */
 	luaL_setmetatable(L, STREAM_MT);
-	s->vm = lvm_check(L, vm_idx);
+	s->vm = vm_idx ? lvm_check(L, vm_idx) : NULL;
 	snprintf(s->kind, sizeof s->kind, "%s", kind);
 	snprintf(s->closed_msg, sizeof s->closed_msg, "%s", closed_msg);
-	lua_pushvalue(L, vm_idx);
-	lua_setiuservalue(L, -2, 1);
+	if (vm_idx) {
+		lua_pushvalue(L, vm_idx);
+		lua_setiuservalue(L, -2, 1);
+	}
 	lua_pushstring(L, detail);
 	lua_setiuservalue(L, -2, 3);
 	capture_site(L, s);
@@ -103,15 +105,18 @@ void lstream_attach(lua_State *L, int idx, const struct lstream_src *src, void *
 	s->src = src;
 	s->ctx = ctx;
 	s->closed = false;
-	s->vm->open_streams++;
-	lua_getiuservalue(L, idx, 1);            /* vm */
-	lua_getiuservalue(L, -1, 2);             /* live set */
-	if (lua_istable(L, -1)) {
-		lua_pushvalue(L, idx);
-		lua_pushboolean(L, 1);
-		lua_rawset(L, -3);
+	if (s->vm)
+		s->vm->open_streams++;
+	if (s->vm) {
+		lua_getiuservalue(L, idx, 1);        /* vm */
+		lua_getiuservalue(L, -1, 2);         /* live set */
+		if (lua_istable(L, -1)) {
+			lua_pushvalue(L, idx);
+			lua_pushboolean(L, 1);
+			lua_rawset(L, -3);
+		}
+		lua_pop(L, 2);
 	}
-	lua_pop(L, 2);
 	lvm_register_resource(L, idx, "stream");
 }
 
@@ -123,16 +128,19 @@ static void stream_shut(lua_State *L, int idx, struct lstream *s)
 		return;
 	s->closed = true;
 	s->ctx = NULL;
-	s->vm->open_streams--;
+	if (s->vm)
+		s->vm->open_streams--;
 	lua_pushnil(L);
 	lua_setiuservalue(L, idx, 2);
-	if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA &&
-	    lua_getiuservalue(L, -1, 2) == LUA_TTABLE) {
-		lua_pushvalue(L, idx);
-		lua_pushnil(L);
-		lua_rawset(L, -3);
+	if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA) {
+		if (lua_getiuservalue(L, -1, 2) == LUA_TTABLE) {
+			lua_pushvalue(L, idx);
+			lua_pushnil(L);
+			lua_rawset(L, -3);
+		}
+		lua_pop(L, 1);
 	}
-	lua_pop(L, 2);
+	lua_pop(L, 1);
 	if (ctx)
 		s->src->close(ctx);
 }
@@ -352,7 +360,8 @@ static int s_gc(lua_State *L)
 		void *ctx = s->ctx;
 		s->closed = true;
 		s->ctx = NULL;
-		s->vm->open_streams--;
+		if (s->vm)
+			s->vm->open_streams--;
 		if (ctx)
 			s->src->close(ctx);
 	}

@@ -578,6 +578,7 @@ static int vm_boot(lua_State *L)
 	emit(L, "vm_spawned");
 	lua_settop(L, 1);
 	ldisk_plug_all(L, 1, "boot");
+	lnet_hook(L, 1, "_provium_net_vm_up");
 	return 1;
 }
 
@@ -663,6 +664,8 @@ static int vm_reset(lua_State *L)
 	if (v->state == VM_BOOTED)
 		lconsole_reset_begin(v);
 	lifecycle(L, v, "reset", VM_BOOTED, v->ops->reset, VM_BOOTED);
+	lua_settop(L, 1);
+	lnet_hook(L, 1, "_provium_net_vm_up");  /* the rebooted guest lost its addresses */
 	return 0;
 }
 
@@ -756,14 +759,6 @@ static int vm_is_quiescent(lua_State *L)
 	return 1;
 }
 
-/* Hypervisor resources no backend builds yet (nic):
- * the clear "not supported by the <backend> backend" error. */
-static int vm_unsupported(lua_State *L)
-{
-	struct lvm *v = checkvm(L, 1);
-	return unsupported(L, v, lua_tostring(L, lua_upvalueindex(1)));
-}
-
 /* vm:_console_tail(max) -> string or nil (no console in this backend). */
 static int vm_console_tail(lua_State *L)
 {
@@ -845,6 +840,7 @@ static int vm_snapshot(lua_State *L)
 	int rc;
 	if (v->state != VM_BOOTED && v->state != VM_PAUSED)
 		return lvm_state_error(L, v, "snapshot");
+	lnet_hook(L, 1, "_provium_net_before_snapshot");
 	refuse_live_streams(L, 1);
 	if (v->open_files)   /* the precondition is quiescence: no open files either */
 		return luaL_error(L, "vm `%s`: cannot snapshot: %d open file handle(s) "
@@ -900,6 +896,8 @@ static int vm_restore(lua_State *L)
 	lua_setfield(L, -2, "cid");
 	emit(L, "vm_spawned");
 	ldisk_plug_all(L, 1, "restore");
+	lua_settop(L, 1);
+	lnet_hook(L, 1, "_provium_net_vm_up");
 	return 0;
 }
 
@@ -915,11 +913,6 @@ static const luaL_Reg vm_methods[] = {
 	{"snapshot", vm_snapshot}, {"restore", vm_restore},
 	{"_live_streams", lstream_live},
 	{NULL, NULL}
-};
-
-/* Need a guest kernel (or the agent's streams): "not supported" here. */
-static const char *const vm_kernel_ops[] = {
-	"nic", NULL
 };
 
 static const luaL_Reg vm_meta[] = {
@@ -953,12 +946,8 @@ void lvm_register(lua_State *L)
 	lua_getfield(L, -1, "__index");
 	lrun_register(L);
 	lfile_register(L);
-	for (int i = 0; vm_kernel_ops[i]; i++) {
-		lua_pushstring(L, vm_kernel_ops[i]);
-		lua_pushcclosure(L, vm_unsupported, 1);
-		lua_setfield(L, -2, vm_kernel_ops[i]);
-	}
 	ldisk_register(L);
+	lnet_register(L);
 	lconsole_register(L);
 	lclock_register(L);
 	lvmops_register(L);

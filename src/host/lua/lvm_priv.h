@@ -119,7 +119,8 @@ struct lstream_src {
 	            char *err, size_t errlen);
 	void (*close)(void *ctx);
 };
-/* Push a new, not yet attached stream of the VM at vm_idx. kind names it
+/* Push a new, not yet attached stream of the VM at vm_idx (0: a stream of
+ * no VM, e.g. a bridge-wide capture). kind names it
  * ("tail_file", "console"...), detail says what it follows, closed_msg is
  * what read_until/expect raise after close ("stream closed"). Records the
  * creation site. */
@@ -146,5 +147,11 @@ void lconsole_reset_begin(struct lvm *v);
 void lclock_register(lua_State *L);
 void lvmops_register(lua_State *L);
 void lworker_register(lua_State *L);
+
+/* lnet.c: the Switch userdata and the VM's NIC methods (VM methods table
+ * at the top of the stack); lnet_hook calls the Lua global hook(vm) when
+ * net.lua defines it (after boot/restore, before a snapshot). */
+void lnet_register(lua_State *L);
+void lnet_hook(lua_State *L, int vm_idx, const char *hook);
 
 #endif

@@ -31,8 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 2: the q35 machine gained QEMU_DISK_SLOTS pcie-root-ports (hotplug) */
-#define SNAPFILE_VERSION 2u
+/* 2: the q35 machine gained QEMU_DISK_SLOTS pcie-root-ports (hotplug)
+ * 3: ... and QEMU_NET_SLOTS more for NICs; qemu backend_data lists NICs */
+#define SNAPFILE_VERSION 3u
 #define SNAPFILE_MAX_HEADER (1u << 20)
 
 struct snap_header {

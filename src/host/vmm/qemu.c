@@ -200,6 +200,7 @@ void qvm_stop_guest(struct vmm_vm *vm)
 	if (vm->ac)
 		agent_client_disconnect(vm->ac);
 	qdisk_forget_all(vm);
+	qnet_forget_slots(vm);
 }
 
 /* Mark the VM unusable with reason (ops then fail fast with it). */
@@ -688,7 +689,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			.cmdline = cmdline, .memory = mem, .cpus = o->cpus,
 			.accel = qvm_pick_accel(vm, initrd, cmdline), .agent = true, .console = true,
 			.vmgenid = true,
-			.disk_slots = true,
+			.disk_slots = true, .net_slots = true,
 		};
 		if (vm->ram_fd >= 0)
 			close(vm->ram_fd);
@@ -697,8 +698,11 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			qvm_extra_add_ram(&xa, &ra);
 		if (qvm_extra_add_rng(vm, &xa, err, errlen) < 0)
 			goto out;
+		qnet_boot_args(vm, &xa);
 		if (xa.n)
 			s.extra = xa.v;
+		s.pass_fds = xa.fds;
+		s.npass_fds = xa.nfds;
 		/* the console log of an earlier boot of this VM is not this one's */
 		qvm_run_path(vm, "console.log", path, sizeof path);
 		unlink(path);
@@ -716,6 +720,10 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		}
 		free(vm->gone);
 		vm->gone = NULL;
+		qvm_stop_guest(vm);
+		goto out;
+	}
+	if (qnet_after_start(vm, err, errlen) < 0) {
 		qvm_stop_guest(vm);
 		goto out;
 	}
@@ -845,6 +853,7 @@ static void vm_free(struct vmm_vm *vm)
 	free(vm->profile); free(vm->boot_cmdline); free(vm->qemu_version); free(vm->boot_cpio);
 	if (vm->ram_fd >= 0)
 		close(vm->ram_fd);
+	qnet_free(vm);
 	free(vm);
 }
 
@@ -919,6 +928,8 @@ int qemu_vm_reconnect(struct vmm_vm *vm, char *err, size_t errlen)
 const struct vmm_ops vmm_qemu_ops = {
 	.name = "qemu",
 	.unsupported_hint = " yet",
+	.nic_add = qemu_nic_add,
+	.nic_link = qemu_nic_link,
 	.create = qemu_create,
 	.boot = qemu_boot,
 	.shutdown = qemu_shutdown,

@@ -224,6 +224,12 @@ int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t e
 		sv_addf(&v, "pcie-root-port,id=pdisk%d-port,bus=pcie.0,chassis=%d,slot=%d",
 		        i, 16 + i, 16 + i);
 	}
+	/* NIC root ports "pnet<N>-port" (qemu_net.c) */
+	for (int i = 0; s->net_slots && i < QEMU_NET_SLOTS; i++) {
+		sv_add(&v, "-device");
+		sv_addf(&v, "pcie-root-port,id=pnet%d-port,bus=pcie.0,chassis=%d,slot=%d",
+		        i, 32 + i, 32 + i);
+	}
 	if (s->vmgenid) {
 		sv_add(&v, "-device");
 		sv_add(&v, "vmgenid");
@@ -265,7 +271,8 @@ out:
 /* ---- the child ------------------------------------------------------ */
 
 /* Only async-signal-safe calls between fork and exec. */
-static void child_exec(char **argv, pid_t parent, int in, int out, int errpipe)
+static void child_exec(char **argv, pid_t parent, int in, int out, int errpipe,
+		       const int *pass, size_t npass)
 {
 	int e;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -286,6 +293,9 @@ static void child_exec(char **argv, pid_t parent, int in, int out, int errpipe)
 	 * io.open, the caller's) close at exec; errpipe stays usable until then. */
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 #endif
+	for (size_t i = 0; i < npass; i++)
+		if (fcntl(pass[i], F_SETFD, 0) < 0)
+			goto fail;
 	execvp(argv[0], argv);
 fail:
 	e = errno;
@@ -330,7 +340,7 @@ int qemu_spawn(const struct qemu_spec *s, struct qemu_proc *p, char *err, size_t
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(argv, parent, in, out, pfd[1]);
+		child_exec(argv, parent, in, out, pfd[1], s->pass_fds, s->npass_fds);
 	close(pfd[1]);
 	pfd[1] = -1;
 	int childerr = 0;

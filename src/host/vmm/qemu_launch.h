@@ -38,6 +38,9 @@
 #define QEMU_DEFAULT_MEMORY  (256ull << 20)
 /* PCIe root ports "pdisk0".."pdisk3" for vm:attach_disk hotplug */
 #define QEMU_DISK_SLOTS      4
+/* PCIe root ports "pnet0".."pnet7" for NICs (bridges): cold-plugged at
+ * boot/restore or hotplugged later (qemu_net.c) */
+#define QEMU_NET_SLOTS       8
 
 struct qemu_spec {
 	const char *qemu;          /* binary; NULL = $PROVIUM_QEMU or "qemu-system-x86_64" */
@@ -55,6 +58,12 @@ struct qemu_spec {
 	bool incoming_defer;       /* -incoming defer (restores) */
 	bool paused;               /* -S: start with vCPUs stopped */
 	bool disk_slots;           /* QEMU_DISK_SLOTS empty pcie-root-ports */
+	bool net_slots;            /* QEMU_NET_SLOTS pcie-root-ports for NICs */
+	/* fds QEMU inherits under the same numbers (NIC sockets named by
+	 * -netdev dgram,local.type=fd,local.str=N in extra); every other fd
+	 * above 2 is closed at exec */
+	const int *pass_fds;
+	size_t npass_fds;
 	const char *const *extra;  /* NULL-terminated extra arguments, or NULL */
 };
 

@@ -63,6 +63,16 @@ struct vmm_vm {
 		unsigned gen;         /* names of the current fault-chain nodes */
 		bool stuck;           /* device_del never completed: slot unusable */
 	} disks[QEMU_DISK_SLOTS];
+	/* NICs (qemu_net.c): entries in nic_add order; slot = the root port
+	 * "pnet<slot>-port" while QEMU has it, -1 before the next boot */
+	struct qnic {
+		char *id;             /* the bridge's name; NULL = entry free */
+		char mac[18];
+		int fd;               /* QEMU's end of the NIC's socketpair */
+		int host;             /* the other end (switch ports get dups) */
+		int slot;
+		bool link_up;
+	} nics[QEMU_NET_SLOTS];
 	/* the running guest */
 	struct qemu_proc proc;
 	struct qmp *qmp;
@@ -174,7 +184,10 @@ struct ram_args {
  * guest RAM in a file (ram_args) and the seeded virtio-rng. */
 struct extra_args {
 	char rng_obj[4200];
-	const char *v[10];
+	char net[QEMU_NET_SLOTS][2][160];
+	int fds[QEMU_NET_SLOTS];
+	size_t nfds;
+	const char *v[10 + 4 * QEMU_NET_SLOTS];
 	size_t n;
 };
 
@@ -187,6 +200,28 @@ void qvm_extra_add_ram(struct extra_args *x, const struct ram_args *ra);
 /* With rng_seed: start the generator on <run dir>/rng.fifo and add a
  * virtio-rng-pci device reading it. 0, or -1 with err. */
 int qvm_extra_add_rng(struct vmm_vm *vm, struct extra_args *x, char *err, size_t errlen);
+
+/* ---- NICs (qemu_net.c) ---- */
+/* Boot: give every NIC a slot (in id order) and add its -netdev/-device
+ * arguments and fd to x. */
+void qnet_boot_args(struct vmm_vm *vm, struct extra_args *x);
+/* Restore: put each NIC of the snapshot's list (backend_data "nics", a
+ * JSON array, may be NULL) in its recorded slot with its MAC, making a
+ * new one for an id the VM lacks, and add the arguments to x. The
+ * VM's other NICs get slot -1 (hotplugged by qnet_after_start). */
+int qnet_restore_args(struct vmm_vm *vm, json_t *nics, struct extra_args *x,
+                      char *err, size_t errlen);
+/* After QMP is up: hotplug NICs without a slot, apply link states. */
+int qnet_after_start(struct vmm_vm *vm, char *err, size_t errlen);
+/* The NIC list a snapshot records (new reference). */
+json_t *qnet_snapshot_json(const struct vmm_vm *vm);
+/* QEMU is gone: every NIC loses its slot. */
+void qnet_forget_slots(struct vmm_vm *vm);
+/* Close every NIC fd (destroy). */
+void qnet_free(struct vmm_vm *vm);
+int qemu_nic_add(struct vmm_vm *vm, const char *id, const char *mac, int *host_fd,
+                 char *err, size_t errlen);
+int qemu_nic_link(struct vmm_vm *vm, const char *id, bool up, char *err, size_t errlen);
 
 /* ---- the vmm_ops entries defined outside qemu.c ----------------------------- */
 

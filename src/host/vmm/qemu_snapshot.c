@@ -51,11 +51,13 @@
  * pinned initial_time. vmgenid: the new QEMU picks a new generation id,
  * which the guest kernel turns into an RNG reseed. */
 
+/* NICs (virtio-net-pci in the pnet ports) are listed in backend_data */
 #define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
-	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\"]"
+	"\",\"pcie-root-port*4\",\"pcie-root-port:net*8\",\"isa-serial:console\",\"vmgenid\"]"
 /* the same plus the seeded virtio-rng of a VM booted with rng_seed */
 #define SNAP_DEVICES_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
-	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
+	"\",\"pcie-root-port*4\",\"pcie-root-port:net*8\",\"isa-serial:console\",\"vmgenid\"," \
+	"\"virtio-rng-pci\"]"
 #define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
 
 static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
@@ -81,7 +83,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 {
 	struct snap_writer *w = NULL;
 	struct snap_header h = { 0 };
-	char bd[256], e2[256];
+	char bd[64], e2[256], *bdata = NULL;
 	unsigned char rnd[16];
 	const char *ver;
 	int running, rc = -1;
@@ -144,13 +146,23 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	}
 	{
 		char id[33];
+		json_t *o;
+		char *txt;
 		for (int i = 0; i < 16; i++)
 			snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-		snprintf(bd, sizeof bd, "{\"ram\":\"%s\",\"ram_id\":\"%s\",\"ram_size\":%llu,"
-			 "\"rng_seed\":%s%llu%s}",
-			 fast ? "file" : "stream", id, (unsigned long long)vm->memory,
-			 vm->has_rng_seed ? "\"" : "", (unsigned long long)vm->rng_seed,
-			 vm->has_rng_seed ? "\"" : "");
+		snprintf(bd, sizeof bd, "%llu", (unsigned long long)vm->rng_seed);
+		/* rng_seed is a decimal string (u64 does not fit a JSON integer) */
+		o = json_pack("{s:s,s:s,s:I,s:o,s:o}", "ram", fast ? "file" : "stream", "ram_id", id,
+			      "ram_size", (json_int_t)vm->memory,
+			      "rng_seed", vm->has_rng_seed ? json_string(bd) : json_integer(0),
+			      "nics", qnet_snapshot_json(vm));
+		txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!txt) {
+			err_set(err, errlen, "out of memory");
+			goto out;
+		}
+		bdata = txt;
 	}
 	h.vm_name = vm->name;
 	h.profile = vm->profile ? vm->profile : (char *)(uintptr_t)"";
@@ -161,7 +173,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	h.kernel_cmdline = vm->boot_cmdline;
 	h.devices = (char *)(uintptr_t)(vm->has_rng_seed ? SNAP_DEVICES_RNG : SNAP_DEVICES);
 	h.has_initial_time = vm->has_initial_time;
-	h.backend_data = bd;
+	h.backend_data = bdata;
 	if (snapfile_create(&w, path, &h, err, errlen) < 0)
 		goto out;
 	if (vm->boot_cpio_len &&
@@ -180,6 +192,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	rc = snapfile_finish(w, err, errlen);
 	w = NULL;
 out:
+	free(bdata);
 	snapfile_abort(w);
 	if (running && qvm_qmp_cmd(vm, "cont", NULL, rc < 0 ? e2 : err, rc < 0 ? sizeof e2 : errlen) < 0)
 		rc = -1;
@@ -191,7 +204,7 @@ out:
 /* Fill *fast, *ram_id (malloc'd) and vm's rng seed from the header's
  * backend_data. */
 static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, const char *path,
-			     bool *fast, char **ram_id, char *err, size_t errlen)
+			     bool *fast, char **ram_id, json_t **nics, char *err, size_t errlen)
 {
 	json_t *o = h->backend_data ? json_loads(h->backend_data, 0, NULL) : NULL;
 	const char *ram = json_string_value(json_object_get(o, "ram"));
@@ -211,6 +224,16 @@ static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, con
 			return -1;
 		}
 		*ram_id = strdup(id);
+	}
+	*nics = json_incref(json_object_get(o, "nics"));
+	if (*nics && !json_is_array(*nics)) {
+		json_decref(*nics);
+		*nics = NULL;
+		json_decref(o);
+		free(*ram_id);
+		*ram_id = NULL;
+		err_set(err, errlen, "snapshot `%s`: corrupt header (NIC list)", path);
+		return -1;
 	}
 	json_decref(o);
 	return 0;
@@ -288,6 +311,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	const char *sect, *ver;
 	uint64_t raw;
 	bool fast = false, have_h = false;
+	json_t *nics = NULL;
 	int rc = -1, k;
 	int64_t deadline, t0 = qmp_now_ns();
 
@@ -309,7 +333,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		err_set(err, errlen, "snapshot `%s`: corrupt header (memory/cpus)", path);
 		goto out;
 	}
-	if (snap_backend_data(vm, &h, path, &fast, &ram_id, err, errlen) < 0)
+	if (snap_backend_data(vm, &h, path, &fast, &ram_id, &nics, err, errlen) < 0)
 		goto out;
 	k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	if (k == 1 && !strcmp(sect, "boot_files")) {
@@ -378,7 +402,8 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
 			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
 			.accel = qvm_pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
-			.console = true, .vmgenid = true, .disk_slots = true, .incoming_defer = true, .paused = true,
+			.console = true, .vmgenid = true, .disk_slots = true, .net_slots = true,
+			.incoming_defer = true, .paused = true,
 		};
 		struct extra_args xa = { .n = 0 };
 		if (fast) {
@@ -387,8 +412,16 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		}
 		if (qvm_extra_add_rng(vm, &xa, err, errlen) < 0)
 			goto out;
+		if (qnet_restore_args(vm, nics, &xa, err, errlen) < 0) {
+			char e2[1024];
+			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+			err_set(err, errlen, "%s", e2);
+			goto out;
+		}
 		if (xa.n)
 			s.extra = xa.v;
+		s.pass_fds = xa.fds;
+		s.npass_fds = xa.nfds;
 		qvm_run_path(vm, "console.log", apath, sizeof apath);
 		unlink(apath);
 		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
@@ -440,6 +473,8 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	restore_trace(t0, "agent Hello answered");
+	if (qnet_after_start(vm, err, errlen) < 0)
+		goto fail;
 	vm->memory = h.memory;
 	vm->cpus = h.cpus;
 	vm->has_initial_time = h.has_initial_time;
@@ -479,6 +514,7 @@ fail:
 	vm->gone = NULL;
 	qvm_stop_guest(vm);
 out:
+	json_decref(nics);
 	snapfile_close(r);
 	if (have_h)
 		snap_header_free(&h);

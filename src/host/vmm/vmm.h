@@ -254,6 +254,22 @@ struct vmm_ops {
 	int (*disk_faults)(struct vmm_vm *vm, const char *id, unsigned faults,
 	                   char *err, size_t errlen);
 	int (*disk_detach)(struct vmm_vm *vm, const char *id, char *err, size_t errlen);
+
+	/* ---- NICs (NULL: bridges are graph state only in this backend) ----
+	 * nic_add gives the VM a virtio-net NIC named id (the bridge's name)
+	 * with mac ("52:56:.."). Its frames go through a SOCK_DGRAM socketpair
+	 * the VM owns for its whole life (QEMU gets one end at every boot and
+	 * restore); *host_fd is a new fd (O_CLOEXEC, the caller's) on the other
+	 * end, for a switch port to adopt. Before boot the NIC is recorded and
+	 * cold-plugged at boot (root ports in id order, so eth<N> is the Nth
+	 * NIC by id); while running it is hotplugged at once. Adding an id the
+	 * VM already has (e.g. a NIC a restore brought back) just returns its
+	 * host end again. nic_link sets its carrier (QMP set_link; remembered
+	 * for later boots). A restore recreates the NICs its snapshot lists,
+	 * in the same slots with the same MACs. */
+	int (*nic_add)(struct vmm_vm *vm, const char *id, const char *mac, int *host_fd,
+	               char *err, size_t errlen);
+	int (*nic_link)(struct vmm_vm *vm, const char *id, bool up, char *err, size_t errlen);
 };
 
 /* disk fault bits (disk:fault_inject modes) */
