@@ -170,7 +170,7 @@ function Lab:vm(name, profile, opts) end
 
 ---Create a bridge, or return the existing one of that name.
 ---@param name string
----@param opts? table Reserved.
+---@param opts? {seed?: integer} seed: the loss/jitter PRNG seed (default $PROVIUM_NET_SEED, else 1).
 ---@return Bridge
 function Lab:bridge(name, opts) end
 

@@ -209,12 +209,12 @@ local function link_params(b, from, to)
 	local bps = w.bps
 	local d = b._dbw[pair(from, to)]
 	if d and (bps == 0 or d < bps) then bps = d end
-	if drop > 0 then RANDOM_USED[b._name] = b._seed end
 	return {blocked = blocked, latency_ms = lat, drop_pct = drop, bps = bps, jitter_ms = 0}
 end
 
 -- Push the whole link matrix and every port's enabled state.
 local function apply(b)
+	if b._whole.drop > 0 or next(b._ddrop) then RANDOM_USED[b._name] = b._seed end
 	local sw = b._sw
 	if not sw then return end
 	local ports = {}
