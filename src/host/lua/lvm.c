@@ -655,6 +655,8 @@ static int vm_resume(lua_State *L)
 {
 	struct lvm *v = checkvm(L, 1);
 	lifecycle(L, v, "resume", VM_PAUSED, v->ops->resume, VM_BOOTED);
+	lua_settop(L, 1);
+	lnet_hook(L, 1, "_provium_net_vm_up");  /* NICs attached while it was paused */
 	return 0;
 }
 
