@@ -46,6 +46,8 @@ int buf_add(struct buf *b, const void *p, size_t n);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 void buf_free(struct buf *b);
+/* Write all n bytes of buf to fd (EINTR retried). 0, or -1 with errno. */
+int agent_write_all(int fd, const void *buf, size_t n);
 
 /* ---- boot.c (PID 1 duties) ---- */
 void boot_console(void);

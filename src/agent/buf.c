@@ -1,4 +1,5 @@
-/* buf.c — the agent's growable byte buffer and console logging.
+/* buf.c — the agent's growable byte buffer, console logging, and
+ * agent_write_all (a whole buffer to an fd, EINTR retried).
  *
  * struct buf is a plain (pointer, length, capacity) triple: buf_add
  * appends, buf_consume drops a prefix, buf_free releases. Logging writes
@@ -72,4 +73,20 @@ void agent_log(const char *fmt, ...)
 	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
 		/* nowhere left to report it */
 	}
+}
+
+int agent_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
 }

@@ -117,23 +117,6 @@ out:
 	free(path);
 }
 
-/* Write all n bytes. 0 or -1/errno. */
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 void op_write_file(uint64_t id, const msgpack_object *req)
 {
 	char *path = need_path(id, req, "path");
@@ -159,7 +142,7 @@ void op_write_file(uint64_t id, const msgpack_object *req)
 		reply_errno(id, errno);
 		goto out;
 	}
-	if (write_all(fd, data, n) < 0) {
+	if (agent_write_all(fd, data, n) < 0) {
 		int e = errno;
 
 		close(fd);

@@ -437,23 +437,6 @@ static int set_gateway(int s, const char *ifname, enum gw_mode mode,
 	return 0;
 }
 
-/* Write all n bytes. 0 or -1/errno. */
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Replace path with n bytes of data: a temp file next to it (O_EXCL),
  * the old file's mode and owner (else 0644), fsync, rename. 0 or -1 with
  * errno; a failed call removes its temp file. */
@@ -476,7 +459,7 @@ static int install_file(const char *path, const char *data, size_t n)
 		st.st_mode = 0644;
 	else if (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
 		goto fail;  /* EPERM: not root, the file stays ours */
-	if (fchmod(fd, st.st_mode & 07777) < 0 || write_all(fd, data, n) < 0 ||
+	if (fchmod(fd, st.st_mode & 07777) < 0 || agent_write_all(fd, data, n) < 0 ||
 	    fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {

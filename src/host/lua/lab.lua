@@ -39,18 +39,25 @@ local PRIORITY = {stream = 1, process = 2, file = 3, worker = 4, vm = 5, bridge 
 
 local THIS = debug.getinfo(1, "S").source
 
--- Raise msg at the first caller outside this chunk.
-local function raise(msg)
-	local level = 2
-	while true do
-		local info = debug.getinfo(level, "S")
-		if not info then return error(msg, 0) end
-		if info.source ~= THIS and info.what ~= "C" then
-			return error(msg, level)
+-- A raise(msg) that blames the first Lua caller outside the given chunks
+-- (the embedded preludes), i.e. the user's line. net.lua uses it too.
+function _provium_make_raise(...)
+	local skip = {}
+	for _, src in ipairs({...}) do skip[src] = true end
+	return function(msg)
+		local level = 2
+		while true do
+			local info = debug.getinfo(level, "S")
+			if not info then return error(msg, 0) end
+			if not skip[info.source] and info.what ~= "C" then
+				return error(msg, level)
+			end
+			level = level + 1
 		end
-		level = level + 1
 	end
 end
+
+local raise = _provium_make_raise(THIS)
 
 local function emit(kind, payload)
 	local f = rawget(_G, "_provium_emit")

@@ -33,19 +33,8 @@
 --
 -- Errors point at the user's line and name the bridge (and the VM).
 
-local THIS = debug.getinfo(1, "S").source
-
-local function raise(msg)
-	local level = 2
-	while true do
-		local info = debug.getinfo(level, "S")
-		if not info then return error(msg, 0) end
-		if info.source ~= THIS and info.what ~= "C" then
-			return error(msg, level)
-		end
-		level = level + 1
-	end
-end
+-- errors blame the user's line, past lab.lua's frames too (lab:bridge)
+local raise = _provium_make_raise(debug.getinfo(1, "S").source, "=[provium lab]")
 
 local Bridge = {}
 local BridgeMT = {__index = Bridge}
