@@ -8,6 +8,18 @@
 #   lab fixture; vm:run("true") round trip (median/p90 over 200); write +
 #   read of 1 KiB; write_file of 16 MiB; disk hotplug / slow fault /
 #   unplug; four files on one cold fixture (wall time, build count).
+# Networking, two guests on one bridge (provium's user-space switch):
+#   ping RTT median a -> b.lan vs the guest's own loopback (the switch
+#   path's overhead per round trip); 20 MiB of TCP a -> b (dd | nc, timed
+#   until b's nc exits; median and range of 3) and MB/s; the switch
+#   thread's CPU per MB and per frame over those transfers (goal <= 20
+#   us/frame); hotplug of a NIC into
+#   a restored VM (attach() alone, attach to first ping); a lab fixture
+#   with a bridge (cold build, cache hit + one ping). As root, with
+#   `ip netns`: the same ping and transfer between two guests on a Linux
+#   bridge + TAPs in a private network namespace (bench/net_kernel_bridge.py)
+#   and the ratio switch / kernel bridge transfer time (goal <= 1.2x);
+#   otherwise that row says it was skipped.
 # Usage: bench/run.sh   (needs `make` and `make guest`)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +27,20 @@ P=${PROVIUM_BIN:-$ROOT/build/provium}
 [ -x "$P" ] || { echo "build provium first (make)"; exit 1; }
 [ -f "$ROOT/build/guest/vmlinuz" ] || { echo "build the guest kit first (make guest)"; exit 1; }
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+NETNS=""     # the kernel-bridge namespace, once made
+KBPID=""     # the kernel-bridge driver, while it runs
+cleanup() {
+	if [ -n "$KBPID" ]; then
+		kill -TERM "$KBPID" 2>/dev/null
+		wait "$KBPID" 2>/dev/null
+	fi
+	[ -n "$NETNS" ] && ip netns del "$NETNS" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 W=$T/w
 mkdir -p "$W/tests/fixtures" "$W/par/fixtures"
 OUT=$T/results
@@ -33,6 +58,15 @@ cat >"$W/tests/fixtures/pair.fixture.lua" <<'LUA'
 local a = provium:vm("a", "default", {memory = "256M"}):boot()
 local b = provium:vm("b", "default")
 b:restore(a:snapshot())
+return provium:snapshot()
+LUA
+cat >"$W/tests/fixtures/netpair.fixture.lua" <<'LUA'
+local lan = provium:bridge("lan")
+local a = provium:vm("a", "default", {memory = "256M"}):boot()
+local b = provium:vm("b", "default")
+b:restore(a:snapshot())
+lan:attach({a, b})
+a:run("ping -c 1 -W 5 b.lan"):assert_ok()
 return provium:snapshot()
 LUA
 cat >"$W/tests/bench.test.lua" <<LUA
@@ -100,6 +134,11 @@ end)
 test("lab", function(t)
 	provium:lab_fixture("fixtures/pair")  -- build (cold)
 end)
+test("netpair cold", function(t)
+	local s = now()
+	provium:lab_fixture("fixtures/netpair")  -- build (cold)
+	rec("netpair_cold_build_and_restore", now() - s)
+end)
 LUA
 cat >"$W/tests/lab2.test.lua" <<LUA
 local out = assert(io.open("$OUT", "a"))
@@ -114,6 +153,81 @@ LUA
 cd "$W"
 "$P" --vmm qemu --no-preflight tests/bench.test.lua >"$T/o1" 2>&1 || { cat "$T/o1"; exit 1; }
 "$P" --vmm qemu --no-preflight tests/lab2.test.lua >"$T/o2" 2>&1 || { cat "$T/o2"; exit 1; }
+cat >"$W/tests/net.test.lua" <<LUA
+-- networking through provium's switch; a fresh process, so every fixture
+-- below is a cache hit (bench.test.lua built them)
+local out = assert(io.open("$OUT", "a"))
+local function rec(k, v) out:write(k, " ", string.format("%.6f", v), "\n"); out:flush() end
+local now = _provium_now
+local function median(v) table.sort(v); return v[math.max(1, math.ceil(#v * 0.5))] end
+-- RTTs (s) of 20 pings
+local function rtts(vm, host)
+	local r = vm:run("ping -c 20 -i 0.2 " .. host, {timeout = "60s"})
+	local v = {}
+	for ms in r.stdout:gmatch("time=([%d%.]+) ms") do v[#v + 1] = tonumber(ms) / 1000 end
+	assert(#v >= 10, ("ping %s: %d replies of 20\n%s%s"):format(host, #v, r.stdout, r.stderr))
+	return v
+end
+local function reach(vm, host)
+	wait_until(function() return vm:run("ping -c 1 -W 1 " .. host):ok() end,
+		{timeout = "30s", desc = vm:name() .. " reaches " .. host})
+end
+
+test("net", function(t)
+	local s = now()
+	local l = provium:lab_fixture("fixtures/netpair")
+	local first = l.a:run("ping -c 1 -W 1 b.lan")
+	rec("netpair_hit_restore_ping", now() - s)
+	rec("netpair_hit_ping_ok", first:ok() and 1 or 0)
+	local lan, a, b = l.lan, l.a, l.b
+	reach(a, "b.lan"); reach(b, "a.lan")
+
+	rec("net_ping_switch_median", median(rtts(a, "b.lan")))
+	rec("net_ping_loopback_median", median(rtts(a, "127.0.0.1")))
+
+	-- 20 MiB a -> b, timed until b's nc has seen a's FIN and exited;
+	-- three times (median, range), the switch's counters over all three
+	local times, frames, bytes, cpu = {}, 0, 0, 0
+	for i = 1, 3 do
+		local port = 9100 + i
+		local srv = b:run_async(("nc -l -p %d > /dev/null"):format(port))
+		wait_until(function() return b:run(("netstat -lnt | grep -q ':%d '"):format(port)):ok() end,
+			{timeout = "30s", desc = "b listens on " .. port})
+		local st0 = assert(lan:_stats(), "bridge lan has no switch")
+		s = now()
+		local cli = a:run_async(("dd if=/dev/zero bs=64k count=320 2>/dev/null | nc -w 2 b.lan %d")
+			:format(port))
+		local r = srv:wait("600s")
+		times[i] = now() - s
+		local st1 = lan:_stats()
+		local rc = cli:wait("60s")
+		assert(r:ok(), "b's nc: " .. r.status .. " " .. r.stderr)
+		assert(rc:ok(), "a's dd | nc: " .. rc.status .. " " .. rc.stderr)
+		frames = frames + st1.frames - st0.frames
+		bytes = bytes + st1.bytes - st0.bytes
+		cpu = cpu + st1.cpu_ns - st0.cpu_ns
+	end
+	rec("net_xfer_20m_s", median(times))
+	rec("net_xfer_20m_min", times[1]); rec("net_xfer_20m_max", times[#times])
+	rec("net_xfer_frames", frames)
+	rec("net_xfer_bytes", bytes)
+	rec("net_xfer_cpu_ns", cpu)
+
+	-- hotplug: a restored VM (no NIC yet) joins lan
+	local vm = provium:vm_fixture("fixtures/base")
+	vm:run("true")
+	s = now()
+	lan:attach(vm)
+	rec("net_hotplug_attach", now() - s)
+	local deadline = now() + 60
+	while not vm:run("ping -c 1 -W 1 a.lan"):ok() do
+		assert(now() < deadline, "base never reached a.lan after attach")
+	end
+	rec("net_hotplug_attach_first_ping", now() - s)
+end)
+LUA
+"$P" --vmm qemu --no-preflight tests/net.test.lua >"$T/o4" 2>&1 || { cat "$T/o4"; exit 1; }
+
 entry=$(ls "$W"/cache/*.snap | head -n 1)
 echo "entry_bytes $(stat -c %s "$entry")" >>"$OUT"
 echo "entry_ram_file_blocks_bytes $(( $(stat -c %b "$(ls "$entry".ram-* | head -n 1)") * 512 ))" >>"$OUT"
@@ -137,6 +251,22 @@ e=$(date +%s.%N)
 echo "four_files_wall $(echo "$e - $s" | bc)" >>"$OUT"
 echo "four_files_builds $(python3 "$ROOT/tests/cli/cli/decode_events.py" "$T/ev" | grep -c '"fixture_build_started"')" >>"$OUT"
 
+# the kernel-bridge baseline: root only, in a namespace of our own
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "provium-bench-$$" 2>/dev/null; then
+	NETNS=provium-bench-$$
+	python3 "$ROOT/bench/net_kernel_bridge.py" --netns "$NETNS" --tmpdir "$T" >"$T/kb" 2>"$T/kb.err" &
+	KBPID=$!
+	wait "$KBPID"; kbrc=$?
+	KBPID=""
+	ip netns del "$NETNS" 2>/dev/null; NETNS=""
+	if [ "$kbrc" = 0 ]; then
+		cat "$T/kb" >>"$OUT"
+	else
+		cat "$T/kb.err" >&2
+		echo "kb_failed $kbrc" >>"$OUT"
+	fi
+fi
+
 python3 - "$OUT" <<'PY'
 import sys
 r = {}
@@ -144,6 +274,8 @@ for line in open(sys.argv[1]):
     k, v = line.split()
     r[k] = float(v)
 ms = lambda k: "%.1f ms" % (r[k] * 1000)
+ms_d = lambda v: "%+.2f ms" % (v * 1000)
+ms2 = lambda k: "%.2f ms" % (r[k] * 1000)
 ram = 256 << 20
 rows = [
     ("cold boot to first op (256 MiB, TCG)", ms("cold_boot_first_op")),
@@ -163,6 +295,40 @@ rows = [
     ("disk: detach", ms("disk_detach")),
     ("4 files, 1 cold fixture: wall / builds", "%.2f s / %d" % (r["four_files_wall"], r["four_files_builds"])),
 ]
+us = lambda s: "%.0f us" % (s * 1e6)
+mb = 20 * 2**20 / 1e6
+frames, nbytes, cpu = r["net_xfer_frames"], r["net_xfer_bytes"], r["net_xfer_cpu_ns"]
+per_frame = cpu / 1000 / frames if frames else float("nan")
+rows += [
+    ("net (switch): ping RTT median a -> b.lan (n=20)", ms2("net_ping_switch_median")),
+    ("  guest loopback ping RTT median (n=20)", ms2("net_ping_loopback_median")),
+    ("  switch path overhead per round trip", ms_d(r["net_ping_switch_median"] - r["net_ping_loopback_median"])),
+    ("net (switch): 20 MiB TCP a -> b (median of 3)", "%s (%.1f MB/s; %.0f..%.0f ms)" % (
+        ms("net_xfer_20m_s"), mb / r["net_xfer_20m_s"], r["net_xfer_20m_min"] * 1000, r["net_xfer_20m_max"] * 1000)),
+    ("  switch CPU per MB (3 runs: %d frames, %.1f MB)" % (frames, nbytes / 1e6),
+     "%.2f ms" % (cpu / 1e6 / (nbytes / 1e6)) if nbytes else "n/a"),
+    ("  switch CPU per frame (goal <= 20 us)", "%.1f us (%s)" % (per_frame, "met" if per_frame <= 20 else "NOT met")),
+    ("net: hotplug attach() of a restored VM", ms("net_hotplug_attach")),
+    ("  attach to first ping", ms("net_hotplug_attach_first_ping")),
+    ("lab fixture with a bridge: cold build + restore", ms("netpair_cold_build_and_restore")),
+    ("lab fixture with a bridge: hit + 1 ping", ms("netpair_hit_restore_ping") +
+     ("" if r["netpair_hit_ping_ok"] else " (that ping FAILED)")),
+]
+if "kb_xfer_s" in r:
+    rows += [
+        ("kernel bridge: ping RTT median a -> b.lan (n=20)", ms2("kb_ping_median")),
+        ("  guest loopback ping RTT median (n=20)", ms2("kb_loop_median")),
+        ("  bridge path overhead per round trip", ms_d(r["kb_ping_median"] - r["kb_loop_median"])),
+        ("kernel bridge: 20 MiB TCP a -> b (median of 3)", "%s (%.1f MB/s; %.0f..%.0f ms)" % (
+            ms("kb_xfer_s"), mb / r["kb_xfer_s"], r["kb_xfer_min"] * 1000, r["kb_xfer_max"] * 1000)),
+        ("ratio switch / kernel bridge, 20 MiB medians (goal <= 1.2x)", "%.2fx (%s)" % (
+            r["net_xfer_20m_s"] / r["kb_xfer_s"], "met" if r["net_xfer_20m_s"] / r["kb_xfer_s"] <= 1.2 else "NOT met")),
+        ("ping RTT median, switch - kernel bridge", ms_d(r["net_ping_switch_median"] - r["kb_ping_median"])),
+    ]
+elif "kb_failed" in r:
+    rows.append(("kernel bridge: FAILED (exit %d; its stderr is above)" % r["kb_failed"], ""))
+else:
+    rows.append(("kernel bridge: skipped (needs root and ip netns)", ""))
 w = max(len(a) for a, _ in rows)
 print("%-*s  %s" % (w, "measure", "value"))
 print("-" * (w + 30))
