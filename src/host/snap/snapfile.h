@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 /* 2: the q35 machine gained QEMU_DISK_SLOTS pcie-root-ports (hotplug)
- * 3: ... and QEMU_NET_SLOTS more for NICs; qemu backend_data lists NICs */
+ * 3: qemu backend_data lists the VM's NICs (bridges) and where each sits */
 #define SNAPFILE_VERSION 3u
 #define SNAPFILE_MAX_HEADER (1u << 20)
 

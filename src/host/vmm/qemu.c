@@ -689,7 +689,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			.cmdline = cmdline, .memory = mem, .cpus = o->cpus,
 			.accel = qvm_pick_accel(vm, initrd, cmdline), .agent = true, .console = true,
 			.vmgenid = true,
-			.disk_slots = true, .net_slots = true,
+			.disk_slots = true,
 		};
 		if (vm->ram_fd >= 0)
 			close(vm->ram_fd);

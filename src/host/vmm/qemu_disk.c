@@ -185,10 +185,11 @@ int qdisk_attach(struct vmm_vm *vm, const char *id, const char *image,
 		return -1;
 	}
 	for (n = 0; n < QEMU_DISK_SLOTS && !d; n++)
-		if (!vm->disks[n].id && !vm->disks[n].stuck)
+		if (!vm->disks[n].id && !vm->disks[n].stuck && !qnet_port_used(vm, n))
 			d = &vm->disks[n];
 	if (!d) {
-		err_set(err, errlen, "all %d disk slots of this VM are in use", QEMU_DISK_SLOTS);
+		err_set(err, errlen, "all %d hotplug slots of this VM are in use (disks and NICs "
+		        "attached while it ran)", QEMU_DISK_SLOTS);
 		return -1;
 	}
 	n = slot_of(vm, d);

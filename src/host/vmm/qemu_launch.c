@@ -218,17 +218,12 @@ int qemu_build_argv(const struct qemu_spec *s, char ***argv, char *err, size_t e
 		sv_add(&v, "virtserialport,bus=vser0.0,chardev=agent,name=" QEMU_AGENT_PORT_NAME);
 	}
 	/* Empty root ports: q35 cannot hotplug onto pcie.0 itself. Their
-	 * qdev ids are "pdisk<N>-port" (qemu_disk.c plugs into them). */
+	 * qdev ids are "pdisk<N>-port" (qemu_disk.c and qemu_net.c plug into
+	 * them). */
 	for (int i = 0; s->disk_slots && i < QEMU_DISK_SLOTS; i++) {
 		sv_add(&v, "-device");
 		sv_addf(&v, "pcie-root-port,id=pdisk%d-port,bus=pcie.0,chassis=%d,slot=%d",
 		        i, 16 + i, 16 + i);
-	}
-	/* NIC root ports "pnet<N>-port" (qemu_net.c) */
-	for (int i = 0; s->net_slots && i < QEMU_NET_SLOTS; i++) {
-		sv_add(&v, "-device");
-		sv_addf(&v, "pcie-root-port,id=pnet%d-port,bus=pcie.0,chassis=%d,slot=%d",
-		        i, 32 + i, 32 + i);
 	}
 	if (s->vmgenid) {
 		sv_add(&v, "-device");

@@ -36,10 +36,12 @@
 #define QEMU_AGENT_PORT_NAME "org.provium.agent"
 #define QEMU_AGENT_RDINIT    "/sbin/provium-agent"
 #define QEMU_DEFAULT_MEMORY  (256ull << 20)
-/* PCIe root ports "pdisk0".."pdisk3" for vm:attach_disk hotplug */
+/* PCIe root ports "pdisk0".."pdisk3": the hotplug slots, shared by
+ * vm:attach_disk (qemu_disk.c) and NICs attached to a running VM
+ * (qemu_net.c). Every root port costs QEMU start-up time under TCG
+ * (~25 ms each, measured), so there are no more of them. */
 #define QEMU_DISK_SLOTS      4
-/* PCIe root ports "pnet0".."pnet7" for NICs (bridges): cold-plugged at
- * boot/restore or hotplugged later (qemu_net.c) */
+/* NICs a VM can have: cold-plugged ones sit on pcie.0 (no root port) */
 #define QEMU_NET_SLOTS       8
 
 struct qemu_spec {
@@ -58,7 +60,6 @@ struct qemu_spec {
 	bool incoming_defer;       /* -incoming defer (restores) */
 	bool paused;               /* -S: start with vCPUs stopped */
 	bool disk_slots;           /* QEMU_DISK_SLOTS empty pcie-root-ports */
-	bool net_slots;            /* QEMU_NET_SLOTS pcie-root-ports for NICs */
 	/* fds QEMU inherits under the same numbers (NIC sockets named by
 	 * -netdev dgram,local.type=fd,local.str=N in extra); every other fd
 	 * above 2 is closed at exec */

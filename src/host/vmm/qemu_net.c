@@ -3,23 +3,24 @@
  * through one end of a SOCK_DGRAM socketpair (-netdev dgram,local.type=fd)
  * whose other end a user-space switch (net/switch.h) serves.
  *
- * Every VM is launched with QEMU_NET_SLOTS empty pcie-root-ports
- * ("pnet<N>-port", qemu_launch.c); a NIC in slot N uses the QEMU names
+ * Where a NIC sits (the migration stream needs the same place on restore):
  *
- *   pn<N>     the netdev (dgram over our fd; hotplug passes it with getfd
- *             under the same name)
- *   pnic<N>   the virtio-net-pci device in pnet<N>-port (set_link target)
+ *   cold  plugged at QEMU start (boot: every NIC, in id order; restore:
+ *         where the snapshot says) on pcie.0 at addr 0x10 + k, with the
+ *         QEMU names pn<k> (netdev) and pnic<k> (device); no root port,
+ *         since each root port costs QEMU start-up time
+ *   hot   added while QEMU runs, into a free hotplug root port
+ *         "pdisk<n>-port" (shared with qemu_disk.c), named pnh<n> /
+ *         pnich<n>; hotplug passes the fd with getfd under the netdev name
  *
  * The VM owns both ends of each NIC's socketpair for its whole life, so
  * every boot and every restore hands the same socket to the new QEMU, and
  * a switch port (which adopts a dup of the host end) never changes. Boot
  * cold-plugs all NICs in id order (eth<N> is the Nth bridge by name); a
- * NIC added while QEMU runs is hotplugged into the first free slot; a
- * restore puts each NIC its snapshot lists back in the recorded slot with
- * the recorded MAC (the migration stream expects that device there),
- * creating the NIC when the VM had not been given it (its frames wait in
- * the socket until a bridge adopts the host end). Link state is ours to
- * remember: applied after every start.
+ * restore puts each NIC its snapshot lists back where it was with the
+ * recorded MAC, creating the NIC when the VM had not been given it (its
+ * frames wait in the socket until a bridge adopts the host end). Link
+ * state is ours to remember: applied after every start.
  *
  * Errors: 0 / -1 with err filled (no "vm `x`:" prefix). */
 #include <errno.h>
@@ -49,12 +50,37 @@ static struct qnic *free_entry(struct vmm_vm *vm)
 	return NULL;
 }
 
-static bool slot_used(const struct vmm_vm *vm, int slot)
+static bool cold_used(const struct vmm_vm *vm, int k)
 {
 	for (int i = 0; i < QEMU_NET_SLOTS; i++)
-		if (vm->nics[i].id && vm->nics[i].slot == slot)
+		if (vm->nics[i].id && vm->nics[i].cold == k)
 			return true;
 	return false;
+}
+
+bool qnet_port_used(const struct vmm_vm *vm, int n)
+{
+	for (int i = 0; i < QEMU_NET_SLOTS; i++)
+		if (vm->nics[i].id && vm->nics[i].port == n)
+			return true;
+	return false;
+}
+
+static bool plugged(const struct qnic *n)
+{
+	return n->cold >= 0 || n->port >= 0;
+}
+
+/* The QEMU names of n where it sits. */
+static void names(const struct qnic *n, char *netdev, char *dev, size_t len)
+{
+	if (n->cold >= 0) {
+		snprintf(netdev, len, "pn%d", n->cold);
+		snprintf(dev, len, "pnic%d", n->cold);
+	} else {
+		snprintf(netdev, len, "pnh%d", n->port);
+		snprintf(dev, len, "pnich%d", n->port);
+	}
 }
 
 static bool mac_ok(const char *mac)
@@ -79,7 +105,7 @@ static void entry_clear(struct qnic *n)
 	free(n->id);
 	memset(n, 0, sizeof *n);
 	n->fd = n->host = -1;
-	n->slot = -1;
+	n->cold = n->port = -1;
 }
 
 /* A new entry for id with a fresh socketpair (link up, no slot). Both
@@ -96,7 +122,7 @@ static struct qnic *entry_new(struct vmm_vm *vm, const char *id, const char *mac
 	}
 	memset(n, 0, sizeof *n);
 	n->fd = n->host = -1;
-	n->slot = -1;
+	n->cold = n->port = -1;
 	n->link_up = true;
 	snprintf(n->mac, sizeof n->mac, "%s", mac);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
@@ -113,20 +139,26 @@ static struct qnic *entry_new(struct vmm_vm *vm, const char *id, const char *mac
 	return n;
 }
 
-static void add_args(struct vmm_vm *vm, struct qnic *n, struct extra_args *x)
+/* The -netdev/-device pair of n (plugged where n->cold / n->port say). */
+static void add_args(struct qnic *n, struct extra_args *x)
 {
-	int k = n->slot;
-	snprintf(x->net[k][0], sizeof x->net[k][0], "dgram,id=pn%d,local.type=fd,local.str=%d",
-		 k, n->fd);
-	snprintf(x->net[k][1], sizeof x->net[k][1],
-		 "virtio-net-pci,id=pnic%d,netdev=pn%d,mac=%s,bus=pnet%d-port", k, k, n->mac, k);
+	char nd[32], dev[32], where[48];
+	int k = (int)x->nfds;
+	names(n, nd, dev, sizeof nd);
+	if (n->cold >= 0)
+		snprintf(where, sizeof where, "bus=pcie.0,addr=0x%x", 0x10 + n->cold);
+	else
+		snprintf(where, sizeof where, "bus=pdisk%d-port", n->port);
+	snprintf(x->net[k][0], sizeof x->net[k][0], "dgram,id=%s,local.type=fd,local.str=%d",
+		 nd, n->fd);
+	snprintf(x->net[k][1], sizeof x->net[k][1], "virtio-net-pci,id=%s,netdev=%s,mac=%s,%s",
+		 dev, nd, n->mac, where);
 	x->v[x->n++] = "-netdev";
 	x->v[x->n++] = x->net[k][0];
 	x->v[x->n++] = "-device";
 	x->v[x->n++] = x->net[k][1];
 	x->v[x->n] = NULL;
 	x->fds[x->nfds++] = n->fd;
-	(void)vm;
 }
 
 static int by_id(const void *a, const void *b)
@@ -144,8 +176,9 @@ void qnet_boot_args(struct vmm_vm *vm, struct extra_args *x)
 			order[n++] = &vm->nics[i];
 	qsort(order, n, sizeof order[0], by_id);
 	for (size_t i = 0; i < n; i++) {
-		order[i]->slot = (int)i;
-		add_args(vm, order[i], x);
+		order[i]->cold = (int)i;
+		order[i]->port = -1;
+		add_args(order[i], x);
 	}
 }
 
@@ -158,11 +191,13 @@ int qnet_restore_args(struct vmm_vm *vm, json_t *nics, struct extra_args *x,
 	json_array_foreach(nics, i, e) {
 		const char *id = json_string_value(json_object_get(e, "id"));
 		const char *mac = json_string_value(json_object_get(e, "mac"));
-		json_t *js = json_object_get(e, "slot");
-		int slot = json_is_integer(js) ? (int)json_integer_value(js) : -1;
+		json_t *jc = json_object_get(e, "cold"), *jp = json_object_get(e, "port");
+		int cold = json_is_integer(jc) ? (int)json_integer_value(jc) : -1;
+		int port = json_is_integer(jp) ? (int)json_integer_value(jp) : -1;
 		struct qnic *n;
-		if (!id || !*id || !mac || !mac_ok(mac) || slot < 0 || slot >= QEMU_NET_SLOTS ||
-		    slot_used(vm, slot)) {
+		bool place_ok = (cold >= 0 && cold < QEMU_NET_SLOTS && port < 0 && !cold_used(vm, cold)) ||
+				(port >= 0 && port < QEMU_DISK_SLOTS && cold < 0 && !qnet_port_used(vm, port));
+		if (!id || !*id || !mac || !mac_ok(mac) || !place_ok) {
 			err_set(err, errlen, "corrupt header (NIC list entry %zu)", i);
 			return -1;
 		}
@@ -175,8 +210,9 @@ int qnet_restore_args(struct vmm_vm *vm, json_t *nics, struct extra_args *x,
 			n->link_up = !json_is_false(json_object_get(e, "link"));
 		}
 		snprintf(n->mac, sizeof n->mac, "%s", mac);
-		n->slot = slot;
-		add_args(vm, n, x);
+		n->cold = cold;
+		n->port = port;
+		add_args(n, x);
 	}
 	return 0;
 }
@@ -201,42 +237,47 @@ static int qmp_do(struct vmm_vm *vm, const char *cmd, json_t *args, int fd, char
 
 static int set_link(struct vmm_vm *vm, const struct qnic *n, char *err, size_t errlen)
 {
-	char dev[32];
-	snprintf(dev, sizeof dev, "pnic%d", n->slot);
+	char nd[32], dev[32];
+	names(n, nd, dev, sizeof nd);
 	return qmp_do(vm, "set_link", json_pack("{s:s,s:b}", "name", dev, "up", n->link_up), -1,
 		      err, errlen);
 }
 
-/* Hotplug n into the first free slot of the running QEMU. */
+/* Hotplug n into the first free hotplug root port of the running QEMU. */
 static int hotplug(struct vmm_vm *vm, struct qnic *n, char *err, size_t errlen)
 {
 	char name[32], dev[32], bus[32];
-	int slot = 0;
-	while (slot < QEMU_NET_SLOTS && slot_used(vm, slot))
-		slot++;
-	if (slot == QEMU_NET_SLOTS) {
-		err_set(err, errlen, "no free NIC slot (a VM has at most %d)", QEMU_NET_SLOTS);
+	int p = 0;
+	while (p < QEMU_DISK_SLOTS && (qnet_port_used(vm, p) || vm->disks[p].id || vm->disks[p].stuck))
+		p++;
+	if (p == QEMU_DISK_SLOTS) {
+		err_set(err, errlen, "all %d hotplug slots of this VM are in use (disks and NICs "
+			"attached while it ran); attach bridges before boot to cold-plug NICs",
+			QEMU_DISK_SLOTS);
 		return -1;
 	}
-	snprintf(name, sizeof name, "pn%d", slot);
-	snprintf(dev, sizeof dev, "pnic%d", slot);
-	snprintf(bus, sizeof bus, "pnet%d-port", slot);
+	n->cold = -1;
+	n->port = p;
+	names(n, name, dev, sizeof name);
+	snprintf(bus, sizeof bus, "pdisk%d-port", p);
 	if (qmp_do(vm, "getfd", json_pack("{s:s}", "fdname", name), n->fd, err, errlen) < 0)
-		return -1;
+		goto fail;
 	if (qmp_do(vm, "netdev_add", json_pack("{s:s,s:s,s:{s:s,s:s}}", "type", "dgram",
 			"id", name, "local", "type", "fd", "str", name), -1, err, errlen) < 0) {
 		char e[256];
 		qmp_do(vm, "closefd", json_pack("{s:s}", "fdname", name), -1, e, sizeof e);
-		return -1;
+		goto fail;
 	}
 	if (qmp_do(vm, "device_add", json_pack("{s:s,s:s,s:s,s:s,s:s}", "driver", "virtio-net-pci",
 			"id", dev, "netdev", name, "mac", n->mac, "bus", bus), -1, err, errlen) < 0) {
 		char e[256];
 		qmp_do(vm, "netdev_del", json_pack("{s:s}", "id", name), -1, e, sizeof e);
-		return -1;
+		goto fail;
 	}
-	n->slot = slot;
 	return 0;
+fail:
+	n->port = -1;
+	return -1;
 }
 
 int qnet_after_start(struct vmm_vm *vm, char *err, size_t errlen)
@@ -245,7 +286,7 @@ int qnet_after_start(struct vmm_vm *vm, char *err, size_t errlen)
 		struct qnic *n = &vm->nics[i];
 		if (!n->id)
 			continue;
-		if (n->slot < 0 && hotplug(vm, n, err, errlen) < 0)
+		if (!plugged(n) && hotplug(vm, n, err, errlen) < 0)
 			return -1;
 		if (set_link(vm, n, err, errlen) < 0)
 			return -1;
@@ -258,10 +299,11 @@ json_t *qnet_snapshot_json(const struct vmm_vm *vm)
 	json_t *a = json_array();
 	for (int i = 0; a && i < QEMU_NET_SLOTS; i++) {
 		const struct qnic *n = &vm->nics[i];
-		if (!n->id || n->slot < 0)
+		if (!n->id || !plugged(n))
 			continue;
 		json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:b}", "id", n->id, "mac", n->mac,
-						   "slot", n->slot, "link", n->link_up));
+						   n->cold >= 0 ? "cold" : "port",
+						   n->cold >= 0 ? n->cold : n->port, "link", n->link_up));
 	}
 	return a;
 }
@@ -269,7 +311,7 @@ json_t *qnet_snapshot_json(const struct vmm_vm *vm)
 void qnet_forget_slots(struct vmm_vm *vm)
 {
 	for (int i = 0; i < QEMU_NET_SLOTS; i++)
-		vm->nics[i].slot = -1;
+		vm->nics[i].cold = vm->nics[i].port = -1;
 }
 
 void qnet_free(struct vmm_vm *vm)
@@ -314,7 +356,7 @@ int qemu_nic_link(struct vmm_vm *vm, const char *id, bool up, char *err, size_t 
 		return -1;
 	}
 	n->link_up = up;
-	if (running(vm) && n->slot >= 0)
+	if (running(vm) && plugged(n))
 		return set_link(vm, n, err, errlen);
 	return 0;
 }

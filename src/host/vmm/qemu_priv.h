@@ -63,14 +63,16 @@ struct vmm_vm {
 		unsigned gen;         /* names of the current fault-chain nodes */
 		bool stuck;           /* device_del never completed: slot unusable */
 	} disks[QEMU_DISK_SLOTS];
-	/* NICs (qemu_net.c): entries in nic_add order; slot = the root port
-	 * "pnet<slot>-port" while QEMU has it, -1 before the next boot */
+	/* NICs (qemu_net.c), entries in nic_add order. Where the running
+	 * QEMU has one: cold >= 0 = on pcie.0 at addr 0x10 + cold (boot,
+	 * restore); port >= 0 = hotplugged into root port pdisk<port>-port;
+	 * both -1 = not plugged (before the next boot) */
 	struct qnic {
 		char *id;             /* the bridge's name; NULL = entry free */
 		char mac[18];
 		int fd;               /* QEMU's end of the NIC's socketpair */
 		int host;             /* the other end (switch ports get dups) */
-		int slot;
+		int cold, port;
 		bool link_up;
 	} nics[QEMU_NET_SLOTS];
 	/* the running guest */
@@ -184,7 +186,7 @@ struct ram_args {
  * guest RAM in a file (ram_args) and the seeded virtio-rng. */
 struct extra_args {
 	char rng_obj[4200];
-	char net[QEMU_NET_SLOTS][2][160];
+	char net[QEMU_NET_SLOTS][2][192];
 	int fds[QEMU_NET_SLOTS];
 	size_t nfds;
 	const char *v[10 + 4 * QEMU_NET_SLOTS];
@@ -202,21 +204,23 @@ void qvm_extra_add_ram(struct extra_args *x, const struct ram_args *ra);
 int qvm_extra_add_rng(struct vmm_vm *vm, struct extra_args *x, char *err, size_t errlen);
 
 /* ---- NICs (qemu_net.c) ---- */
-/* Boot: give every NIC a slot (in id order) and add its -netdev/-device
- * arguments and fd to x. */
+/* Boot: cold-plug every NIC on pcie.0 (in id order) and add its
+ * -netdev/-device arguments and fd to x. */
 void qnet_boot_args(struct vmm_vm *vm, struct extra_args *x);
 /* Restore: put each NIC of the snapshot's list (backend_data "nics", a
- * JSON array, may be NULL) in its recorded slot with its MAC, making a
- * new one for an id the VM lacks, and add the arguments to x. The
- * VM's other NICs get slot -1 (hotplugged by qnet_after_start). */
+ * JSON array, may be NULL) where it was, with its MAC, making a new one
+ * for an id the VM lacks, and add the arguments to x. The VM's other
+ * NICs stay unplugged (hotplugged by qnet_after_start). */
 int qnet_restore_args(struct vmm_vm *vm, json_t *nics, struct extra_args *x,
                       char *err, size_t errlen);
 /* After QMP is up: hotplug NICs without a slot, apply link states. */
 int qnet_after_start(struct vmm_vm *vm, char *err, size_t errlen);
 /* The NIC list a snapshot records (new reference). */
 json_t *qnet_snapshot_json(const struct vmm_vm *vm);
-/* QEMU is gone: every NIC loses its slot. */
+/* QEMU is gone: every NIC is unplugged. */
 void qnet_forget_slots(struct vmm_vm *vm);
+/* Does a NIC sit in hotplug root port n (qemu_disk.c must not use it)? */
+bool qnet_port_used(const struct vmm_vm *vm, int n);
 /* Close every NIC fd (destroy). */
 void qnet_free(struct vmm_vm *vm);
 int qemu_nic_add(struct vmm_vm *vm, const char *id, const char *mac, int *host_fd,

@@ -51,13 +51,13 @@
  * pinned initial_time. vmgenid: the new QEMU picks a new generation id,
  * which the guest kernel turns into an RNG reseed. */
 
-/* NICs (virtio-net-pci in the pnet ports) are listed in backend_data */
+/* NICs (virtio-net-pci on pcie.0 or in a root port) are listed in
+ * backend_data "nics" (qemu_net.c) */
 #define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
-	"\",\"pcie-root-port*4\",\"pcie-root-port:net*8\",\"isa-serial:console\",\"vmgenid\"]"
+	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\"]"
 /* the same plus the seeded virtio-rng of a VM booted with rng_seed */
 #define SNAP_DEVICES_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
-	"\",\"pcie-root-port*4\",\"pcie-root-port:net*8\",\"isa-serial:console\",\"vmgenid\"," \
-	"\"virtio-rng-pci\"]"
+	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
 #define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
 
 static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
@@ -402,7 +402,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
 			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
 			.accel = qvm_pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
-			.console = true, .vmgenid = true, .disk_slots = true, .net_slots = true,
+			.console = true, .vmgenid = true, .disk_slots = true,
 			.incoming_defer = true, .paused = true,
 		};
 		struct extra_args xa = { .n = 0 };
