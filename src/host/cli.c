@@ -215,6 +215,24 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 			fail(a, "--timeout: %s", e);
 	} else if (take_flag(a, "--fail-fast", NULL)) {
 		o->fail_fast = true;
+	} else if (take_flag(a, "--allow-empty", NULL)) {
+		o->allow_empty = true;
+	} else if (take_flag(a, "--shard", &v)) {
+		char buf[64], *slash;
+		long k, nn;
+		if (!v)
+			return;
+		snprintf(buf, sizeof buf, "%s", v);
+		slash = strchr(buf, '/');
+		if (slash)
+			*slash = '\0';
+		if (!slash || parse_int(buf, 1, 1 << 20, &k) < 0 ||
+		    parse_int(slash + 1, 1, 1 << 20, &nn) < 0 || k > nn) {
+			fail(a, "--shard: expected K/N with 1 <= K <= N (e.g. 2/4), got `%s`", v);
+			return;
+		}
+		o->shard_k = (int)k;
+		o->shard_n = (int)nn;
 	} else if (take_flag(a, "--verbose", NULL) || take_flag(a, "-v", NULL)) {
 		if (o->verbosity == VERB_QUIET)
 			fail(a, "-v/--verbose and -q/--quiet are mutually exclusive");
@@ -396,6 +414,8 @@ void cli_usage(FILE *f, const char *topic)
 	      "  --rerun-failed         only files that failed in the last run\n"
 	      "  --since PATH           only files modified after PATH\n"
 	      "  --watch                re-run when files change (500 ms poll)\n"
+	      "  --shard K/N            only the K-th of N disjoint parts of the selection (CI jobs)\n"
+	      "  --allow-empty          no file selected or no test run is not an error (exit 0)\n"
 	      "VMM and resources:\n"
 	      "  --vmm qemu|local       VMM backend (default qemu)\n"
 	      "  --accel auto|kvm|tcg   accelerator for every profile (default: the profile's, auto)\n"
@@ -417,5 +437,6 @@ void cli_usage(FILE *f, const char *topic)
 	      "  --coverage             after the run, pipe the events to provium-coverage (on PATH)\n"
 	      "  -h, --help             this text;  -V, --version  the version\n"
 	      "\n"
-	      "Exit status: 0 all files passed, 1 some file failed, 2 usage/config/internal error.\n", f);
+	      "Exit status: 0 all files passed, 1 some file failed, 2 usage/config/internal error,\n"
+	      "5 nothing ran (no file selected, or every test skipped; --allow-empty makes it 0).\n", f);
 }

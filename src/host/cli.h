@@ -30,6 +30,8 @@ struct cli_opts {
 	struct test_filter tf;
 	bool rerun_failed, watch;
 	const char *since;
+	int shard_k, shard_n;       /* --shard K/N (1 <= K <= N); 0/0 = all files */
+	bool allow_empty;           /* --allow-empty: no file / no test run is exit 0 */
 	enum vmm_kind vmm;
 	int accel;                  /* -1 = per profile; else an enum accel_kind (--accel) */
 	uint64_t mem;               /* 0 = default (80 % of RAM) */

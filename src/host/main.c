@@ -158,8 +158,59 @@ static int keep_since(const struct found_file *f, void *arg)
 	       (f->mtime.tv_sec == ref->tv_sec && f->mtime.tv_nsec > ref->tv_nsec);
 }
 
-/* Discover and apply --filter / --rerun-failed / --since.
- * 0 ok, 1 nothing to rerun (notice printed), 2 error (printed). */
+/* --shard K/N: the files whose rank in byte order of their display path
+ * is K-1 modulo N (round robin: the N shards differ by at most one file,
+ * and every machine running the same command from the same directory
+ * computes the same split). */
+struct shard_sel {
+	const struct found_file *base;
+	const bool *keep;
+};
+
+static const struct file_list *shard_sort_list;
+
+static int cmp_rank(const void *a, const void *b)
+{
+	const struct found_file *v = shard_sort_list->v;
+	return strcmp(v[*(const size_t *)a].display, v[*(const size_t *)b].display);
+}
+
+static int keep_shard(const struct found_file *f, void *arg)
+{
+	const struct shard_sel *s = arg;
+	return s->keep[f - s->base];
+}
+
+/* Apply --shard to fl. 0, or -1 (out of memory). */
+static int shard_files(const struct cli_opts *o, struct file_list *fl)
+{
+	size_t *order;
+	bool *keep;
+	if (o->shard_n <= 1 || fl->n == 0)
+		return 0;
+	order = malloc(fl->n * sizeof *order);
+	keep = calloc(fl->n, sizeof *keep);
+	if (!order || !keep) {
+		free(order);
+		free(keep);
+		return -1;
+	}
+	for (size_t i = 0; i < fl->n; i++)
+		order[i] = i;
+	shard_sort_list = fl;
+	qsort(order, fl->n, sizeof *order, cmp_rank);
+	for (size_t r = 0; r < fl->n; r++)
+		keep[order[r]] = (int)(r % (size_t)o->shard_n) == o->shard_k - 1;
+	struct shard_sel s = { .base = fl->v, .keep = keep };
+	file_list_filter(fl, keep_shard, &s);
+	free(order);
+	free(keep);
+	return 0;
+}
+
+/* Discover and apply --filter / --rerun-failed / --since / --shard.
+ * 0 ok, 1 nothing to do and that is fine (nothing to rerun, an empty
+ * shard: notice printed), 2 error (printed). */
 static int select_files(const struct cli_opts *o, const char *const *paths, size_t np, struct file_list *fl,
 			bool rerun)
 {
@@ -202,18 +253,38 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 		else
 			file_list_filter(fl, keep_since, &st.st_mtim);
 	}
+	size_t before = fl->n;
+	if (shard_files(o, fl) < 0) {
+		file_list_free(fl);
+		return die2("out of memory");
+	}
+	if (before > 0 && fl->n == 0) {
+		/* more shards than files: this job has nothing to do, and that
+		 * is not a typo in the selection */
+		fprintf(stderr, "provium: shard %d/%d is empty (%zu file(s) selected in all)\n",
+			o->shard_k, o->shard_n, before);
+		file_list_free(fl);
+		return 1;
+	}
 	return 0;
 }
 
-/* An empty selection is not an error (exit 0); it is said on stdout, as
- * one JSON object under --json so line-by-line consumers can parse it
- * (stderr under --events-stdout, which reserves stdout for frames). */
+/* An empty selection is said on stdout, as one JSON object under --json
+ * so line-by-line consumers can parse it (stderr under --events-stdout,
+ * which reserves stdout for frames). It exits NOTHING_RAN_EXIT unless
+ * --allow-empty: a typo in a path, --filter or --tag must not turn CI
+ * green (pytest's exit 5, nextest's --no-tests=fail). */
+#define NOTHING_RAN_EXIT 5
+
 static void no_tests_notice(const struct cli_opts *o)
 {
 	if (o->json)
 		printf("{\"type\":\"no_files\",\"message\":\"no *.test.lua files found\"}\n");
 	else
 		fprintf(o->events_stdout ? stderr : stdout, "provium: no *.test.lua files found\n");
+	if (!o->watch && !o->allow_empty)
+		fprintf(stderr, "provium: nothing to run: exit %d (check the paths, --filter, "
+			"--since, --shard; --allow-empty accepts an empty run)\n", NOTHING_RAN_EXIT);
 	if (o->watch)
 		fprintf(stderr, "provium --watch: no *.test.lua files match yet — watching for new files\n");
 	fflush(NULL);
@@ -345,7 +416,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		if (fl.n == 0) {
 			file_list_free(&fl);
 			no_tests_notice(o);
-			rc = 0;
+			rc = o->allow_empty ? 0 : NOTHING_RAN_EXIT;
 			if (!o->watch)
 				break;
 			goto wait_change;
@@ -377,6 +448,16 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		if (sinks.err[0])
 			fprintf(stderr, "provium: %s\n", sinks.err);
 		rc = oc.totals.files_failed ? 1 : 0;
+		/* Nothing selected to run: every test was left out by a selection
+		 * flag (tests skipped by meta.skip / todo / t:skip were selected,
+		 * as in pytest), or the files define none. */
+		if (!rc && !o->allow_empty &&
+		    oc.totals.passed + oc.totals.failed + oc.totals.skipped - oc.totals.filtered == 0) {
+			fprintf(stderr, "provium: no test ran (%zu left out by the selection flags): exit %d "
+				"(check --tag, --no-tag, --tag-meta, --include-slow; --allow-empty accepts "
+				"an empty run)\n", oc.totals.filtered, NOTHING_RAN_EXIT);
+			rc = NOTHING_RAN_EXIT;
+		}
 		if (o->coverage) {
 			/* documented: a failed coverage post-run makes the exit 1 */
 			int cr = coverage_run(&cov, o->json || o->events_stdout, err, sizeof err);
@@ -467,5 +548,5 @@ int main(int argc, char **argv)
 	rc = o.cmd == CMD_LIST ? cmd_list(&o, &cfg) : cmd_run(&o, &cfg);
 	config_free(&cfg);
 	cli_opts_free(&o);
-	return rc > 2 ? 2 : rc;
+	return rc == NOTHING_RAN_EXIT ? rc : rc > 2 ? 2 : rc;
 }

@@ -226,6 +226,10 @@ void report_totals_add(struct run_totals *t, const struct file_result *r)
 	t->passed += p;
 	t->failed += f;
 	t->skipped += s;
+	for (size_t i = 0; i < r->ntests; i++)
+		if (r->tests[i].status == TS_SKIPPED && r->tests[i].message &&
+		    !strncmp(r->tests[i].message, "filtered:", 9))
+			t->filtered++;
 	if (r->status != FS_PASSED)
 		t->files_failed++;
 	if (r->chunk_error || r->status == FS_TIMED_OUT)

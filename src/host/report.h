@@ -50,6 +50,8 @@ struct run_totals {
 	size_t files, passed, failed, skipped;
 	size_t files_failed;      /* files whose status is not passed */
 	size_t files_errored;     /* files with a chunk error or timed out */
+	size_t filtered;          /* of skipped: left out by a selection flag
+	                           * (--tag, --include-slow, ...), not by the test */
 };
 
 const char *file_status_name(enum file_status s);

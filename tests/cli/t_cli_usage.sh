@@ -27,10 +27,11 @@ expect_in "$err" "bad.toml" "parse error names the file"
 ok "config errors exit 2"
 
 mkdir -p "$T/empty"; cd "$T/empty"
-run "$P" --vmm local --no-preflight;  expect_rc 0 "no provium.toml, no tests"
+run "$P" --vmm local --no-preflight;  expect_rc 5 "no provium.toml, no tests"
+run "$P" --vmm local --no-preflight --allow-empty;  expect_rc 0 "no tests, --allow-empty"
 expect_in "$out" "provium: no *.test.lua files found" "empty notice"
 run "$P" --vmm local does-not-exist;  expect_rc 2 "missing path"; expect_in "$err" "does-not-exist" "missing path named"
-run "$P" --vmm local --since "$T/no-ref";  expect_rc 0 "missing --since reference does not narrow"
+run "$P" --vmm local --allow-empty --since "$T/no-ref";  expect_rc 0 "missing --since reference does not narrow"
 expect_in "$err" "no-ref" "--since reference named"
 ok "paths and --since reference"
 

@@ -17,10 +17,10 @@ L="$P --vmm local --no-preflight --config $W/provium.toml"
 mkdir empty
 echo "-- only a helper" >empty/helper.lua
 run $L empty
-expect_rc 0 "empty selection"
+expect_rc 5 "empty selection"
 [ "$out" = "provium: no *.test.lua files found" ] || fail "empty notice: [$out]"
 run $L --json empty
-expect_rc 0 "empty selection --json"
+expect_rc 5 "empty selection --json"
 python3 - "$out" <<'PY' || fail "--json empty selection is not one no_files object: [$out]"
 import json, sys
 lines = [l for l in sys.argv[1].splitlines() if l.strip()]

@@ -17,10 +17,10 @@ echo "-- not a test" >only-helpers/helper.lua
 echo "-- nor this" >only-helpers/config.lua
 echo "return provium:vm('a', 'default'):snapshot()" >only-helpers/x.fixture.lua
 run $L only-helpers
-expect_rc 0 "no test files"
+expect_rc 5 "no test files"
 expect_in "$out" "no *.test.lua files found" "helpers and fixtures are not tests"
 run $L only-helpers/x.fixture.lua only-helpers/helper.lua
-expect_rc 0 "named non-test files"
+expect_rc 5 "named non-test files"
 expect_in "$out" "no *.test.lua files found" "named helpers and fixtures are not run"
 ok "only *.test.lua files run"
 

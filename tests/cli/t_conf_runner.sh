@@ -30,7 +30,7 @@ run "$P" --vmm local --no-preflight tests --filter "$(printf 'tests/smoke.test.l
 expect_rc 1 "sharding recipe"
 expect_in "$out" "2 file(s);" "both shard files ran"
 run "$P" --vmm local --no-preflight tests --filter 'nomatch'
-expect_rc 0 "filter matching nothing"
+expect_rc 5 "filter matching nothing"
 expect_in "$out" "provium: no *.test.lua files found" "nothing ran"
 ok "--filter alternation"
 

@@ -3,7 +3,7 @@
 # declared profile and lists the known ones; a missing kernel on a
 # profile of the user's points at that profile's entry in provium.toml
 # (not at `make guest`, which only builds the built-in `default` kit);
-# running a directory with no tests says so on stderr (exit stays 0).
+# running a directory with no tests says so and exits 5 (nothing ran).
 . "$(dirname "$0")/cli/lib.sh"
 W=$T/w
 mkdir -p "$W/tests" "$W/empty"
@@ -28,7 +28,8 @@ expect_in "$out" 'Known profiles: default, mine' "lists the known profiles"
 ok "profile typo"
 
 run "$P" --vmm local --no-preflight empty
-expect_rc 0 "empty dir"
+expect_rc 5 "empty dir"
+expect_in "$err" "provium: nothing to run: exit 5" "says why it exits 5"
 expect_in "$out" 'provium: no *.test.lua files found' "no-tests notice"
 expect_not_in "$out" "0 file(s)" "no summary for an empty selection"
 ok "no tests"
