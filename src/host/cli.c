@@ -243,6 +243,16 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 		o->verbosity = VERB_QUIET;
 	} else if (take_flag(a, "--json", NULL)) {
 		o->json = true;
+	} else if (take_flag(a, "--durations", &v)) {
+		if (v && parse_int(v, 0, 1 << 30, &n) < 0)
+			fail(a, "--durations: expected a count >= 0 (0 = all), got `%s`", v);
+		else if (v)
+			o->durations = n;
+	} else if (take_flag(a, "--junit", &v)) {
+		if (v && !*v)
+			fail(a, "--junit: expected a file path");
+		else if (v)
+			o->junit_path = v;
 	} else if (take_flag(a, "--save-events", &v)) {
 		o->save_events = v;
 	} else if (take_flag(a, "--events-stdout", NULL)) {
@@ -319,6 +329,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 	o->timeout_ns = DEFAULT_TIMEOUT_NS;
 	o->vmm = VMM_QEMU;
 	o->accel = -1;
+	o->durations = -1;
 	err[0] = '\0';
 
 	for (; a.i < argc && !a.failed; a.i++) {
@@ -431,6 +442,9 @@ void cli_usage(FILE *f, const char *topic)
 	      "  -v, --verbose          show passing and skipped tests too\n"
 	      "  -q, --quiet            show only failing files and the summary\n"
 	      "  --json                 one JSON object per file on stdout\n"
+	      "  --durations N          list the N slowest tests after the summary (0 = all)\n"
+	      "  --junit PATH           after the run, write a JUnit XML report to PATH\n"
+	      "                         (CI test reporters; exit 2 if it cannot be written)\n"
 	      "  --save-events PATH     write the event stream to PATH\n"
 	      "  --events-stdout        event frames on stdout (human output to stderr)\n"
 	      "  --events-socket PATH   serve the event stream on a unix socket\n"

@@ -44,6 +44,8 @@ struct cli_opts {
 	enum verbosity verbosity;
 	bool json, events_stdout, coverage;
 	const char *save_events, *events_socket;
+	long durations;             /* --durations N: list the N slowest tests (0 = all); -1 = off */
+	const char *junit_path;     /* --junit PATH: JUnit XML report, or NULL */
 	/* list */
 	bool list_fixtures;
 	/* lsp-setup */

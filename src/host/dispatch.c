@@ -322,6 +322,7 @@ static void close_open_events(struct run *rn, struct job *j, const char *reason)
 			msgpack_pack_map(&eb.pk, 0);
 		emit(rn->o->sinks, &eb);
 		file_result_add_test(&j->r, name ? name : "?", TS_FAILED, reason);
+		file_result_set_duration(&j->r, dur);
 		free(name);
 	}
 	msgpack_unpacked_destroy(&u);
@@ -401,7 +402,10 @@ static void handle_frame(struct run *rn, struct job *j, const unsigned char *bod
 		char *name = obj_str(map_get(payload, "name"));
 		char *reason = k[5] == 'p' ? NULL : obj_str(map_get(payload, "reason"));
 		enum test_status st = k[5] == 'p' ? TS_PASSED : k[5] == 'f' ? TS_FAILED : TS_SKIPPED;
+		const msgpack_object *d = map_get(payload, "duration_ns");
 		file_result_add_test(&j->r, name ? name : "?", st, reason);
+		if (st != TS_SKIPPED && d && d->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			file_result_set_duration(&j->r, d->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)d->via.u64);
 		if (st == TS_FAILED) {
 			char *con = obj_str(map_get(payload, "console_excerpt"));
 			file_result_set_console(&j->r, con);
@@ -545,10 +549,27 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 	return 0;
 }
 
+/* Move *r into out->results (for --durations / --junit); *r is left
+ * zeroed. On allocation failure the file is just not kept. */
+static void keep_result(struct dispatch_outcome *out, struct file_result *r)
+{
+	struct file_result *k = malloc(sizeof *k);
+	struct file_result **nv = realloc(out->results, (out->nresults + 1) * sizeof *nv);
+	if (nv)
+		out->results = nv;
+	if (!k || !nv) {
+		free(k);
+		return;
+	}
+	*k = *r;
+	memset(r, 0, sizeof *r);
+	nv[out->nresults++] = k;
+}
+
 /* Render one finished file and count it in the summary, unless
  * --fail-fast already rendered a failed file before it (discovery order):
  * like the reference, output stops after the first failed file. */
-static void render(struct run *rn, const struct file_result *r)
+static void render(struct run *rn, struct file_result *r)
 {
 	const struct dispatch_opts *o = rn->o;
 
@@ -558,6 +579,7 @@ static void render(struct run *rn, const struct file_result *r)
 	report_totals_add(&rn->out->totals, r);
 	if (o->fail_fast && r->status != FS_PASSED)
 		rn->cut = true;
+	keep_result(rn->out, r);
 }
 
 /* Print the finished results that are next in discovery order; with all,
@@ -929,5 +951,10 @@ void dispatch_outcome_free(struct dispatch_outcome *out)
 	for (size_t i = 0; i < out->nfailed; i++)
 		free(out->failed_abs[i]);
 	free(out->failed_abs);
+	for (size_t i = 0; i < out->nresults; i++) {
+		file_result_free(out->results[i]);
+		free(out->results[i]);
+	}
+	free(out->results);
 	memset(out, 0, sizeof *out);
 }

@@ -14,7 +14,8 @@
  * reservation does not fit), forwards each runner's public frames to the sinks, consumes
  * the private ones (_test_log, _chunk_error, _file_done), emits pool_state
  * at 1 Hz while runners are alive and file_completed per file, and renders
- * each file as it completes. It returns 0 after every admitted file
+ * each file as it completes; the rendered file_results are kept in
+ * outcome->results (for --durations and --junit). It returns 0 after every admitted file
  * finished (or the run was interrupted: outcome->signal != 0, every runner
  * group killed); -1 only on an internal failure (err).
  *
@@ -59,6 +60,7 @@ struct dispatch_outcome {
 	struct run_totals totals;
 	char **failed_abs; size_t nfailed;   /* canonical paths of files that did not pass */
 	int signal;                          /* SIGINT/SIGTERM that stopped the run, else 0 */
+	struct file_result **results; size_t nresults; /* rendered files, in render order */
 };
 
 int dispatch_signals_install(void);

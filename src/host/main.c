@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -25,6 +26,7 @@
 #include "dispatch.h"
 #include "events.h"
 #include "fixture/cli_fixture.h"
+#include "junit.h"
 #include "lsp.h"
 #include "pool.h"
 #include "report.h"
@@ -343,6 +345,23 @@ static uint64_t tree_stamp(const char *const *paths, size_t np)
 	return h;
 }
 
+/* --junit: write the report of the files in oc. 0 (also without --junit),
+ * -1 after saying why on stderr. */
+static int write_junit(const struct cli_opts *o, const struct dispatch_outcome *oc,
+		       time_t started, int64_t elapsed_ns)
+{
+	char err[1024];
+
+	if (!o->junit_path)
+		return 0;
+	if (junit_write(o->junit_path, oc->results, oc->nresults, started, elapsed_ns,
+			err, sizeof err) < 0) {
+		fprintf(stderr, "provium: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_run(struct cli_opts *o, const struct config *cfg)
 {
 	char err[1024];
@@ -429,6 +448,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 			.verbosity = o->verbosity, .json = o->json, .tmp_dir = tmp,
 		};
 		int64_t t0 = event_now_ns();
+		time_t wall0 = time(NULL);
 		if (dispatch_run(&d, &fl, &oc, err, sizeof err) < 0) {
 			file_list_free(&fl);
 			fprintf(stderr, "provium: %s\n", err);
@@ -438,6 +458,8 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		file_list_free(&fl);
 		if (oc.signal) {
 			int sig = oc.signal;
+			/* interrupted: the report holds the files that finished */
+			write_junit(o, &oc, wall0, event_now_ns() - t0);
 			dispatch_outcome_free(&oc);
 			sinks_close(&sinks);
 			free_strv(roots);
@@ -445,9 +467,14 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 			exit(128 + sig); /* atexit removes the run dir */
 		}
 		report_summary(sum, &oc.totals, event_now_ns() - t0);
+		if (o->durations >= 0)
+			report_durations(sum, oc.results, oc.nresults, (size_t)o->durations);
+		int jr = write_junit(o, &oc, wall0, event_now_ns() - t0);
 		if (sinks.err[0])
 			fprintf(stderr, "provium: %s\n", sinks.err);
 		rc = oc.totals.files_failed ? 1 : 0;
+		if (jr < 0)
+			rc = 2; /* CI would read a stale or missing report as the result */
 		/* Nothing selected to run: every test was left out by a selection
 		 * flag (tests skipped by meta.skip / todo / t:skip were selected,
 		 * as in pytest), or the files define none. */

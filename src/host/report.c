@@ -50,6 +50,12 @@ int file_result_add_test(struct file_result *r, const char *name, enum test_stat
 	return 0;
 }
 
+void file_result_set_duration(struct file_result *r, int64_t ns)
+{
+	if (r->ntests)
+		r->tests[r->ntests - 1].duration_ns = ns < 0 ? 0 : ns;
+}
+
 void file_result_set_console(struct file_result *r, const char *excerpt)
 {
 	struct test_result *t;
@@ -169,9 +175,11 @@ static void report_json(FILE *out, const struct file_result *r)
 		json_object_set_new(to, "status", json_string(st[t->status]));
 		json_object_set_new(to, "message", nullable(t->message));
 		json_object_set_new(to, "log", strv_json(t->log, t->nlog));
+		json_object_set_new(to, "duration_ns", json_integer(t->duration_ns));
 		json_array_append_new(tests, to);
 	}
 	json_object_set_new(o, "tests", tests);
+	json_object_set_new(o, "duration_ns", json_integer(r->duration_ns < 0 ? 0 : r->duration_ns));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (s)
 		fprintf(out, "%s\n", s);
@@ -193,9 +201,15 @@ void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool 
 	if (v == VERB_QUIET && r->status == FS_PASSED)
 		return;
 	count(r, &p, &f, &s);
-	fprintf(out, "%s %s (%zu passed, %zu failed, %zu skipped)\n",
+	fprintf(out, "%s %s (%zu passed, %zu failed, %zu skipped)",
 		r->status == FS_PASSED ? "PASS" : r->status == FS_TIMED_OUT ? "TIME" : "FAIL",
 		r->path, p, f, s);
+	if (v == VERB_VERBOSE) {
+		char secs[32];
+		format_seconds(r->duration_ns, secs, sizeof secs);
+		fprintf(out, " %s", secs);
+	}
+	fputc('\n', out);
 	if (r->chunk_error)
 		print_lines(out, "    ERROR ", "        ", r->chunk_error);
 	for (size_t i = 0; i < r->ntests; i++) {
@@ -207,7 +221,7 @@ void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool 
 			if (t->console)
 				print_lines(out, "        ", "        ", t->console);
 		} else if (v == VERB_VERBOSE && t->status == TS_PASSED) {
-			fprintf(out, "    PASS %s\n", t->name);
+			fprintf(out, "    PASS %s (%lld ms)\n", t->name, (long long)(t->duration_ns / 1000000));
 		} else if (v == VERB_VERBOSE) {
 			if (t->message && *t->message)
 				fprintf(out, "    SKIP %s (%s)\n", t->name, t->message);
@@ -249,4 +263,47 @@ void report_summary(FILE *out, const struct run_totals *t, int64_t elapsed_ns)
 		fprintf(out, ", %zu file(s) errored", t->files_errored);
 	fprintf(out, "; %s\n", secs);
 	fflush(out);
+}
+
+struct timed { int64_t ns; const char *path, *name; size_t seq; };
+
+/* Slowest first; equal durations keep run order (qsort is not stable). */
+static int cmp_timed(const void *a, const void *b)
+{
+	const struct timed *x = a, *y = b;
+	if (x->ns != y->ns)
+		return x->ns > y->ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void report_durations(FILE *out, struct file_result *const *results, size_t nresults, size_t n)
+{
+	struct timed *v = NULL;
+	size_t nv = 0, total = 0;
+
+	for (size_t i = 0; i < nresults; i++)
+		total += results[i]->ntests;
+	if (total && !(v = calloc(total, sizeof *v)))
+		return;
+	for (size_t i = 0; i < nresults; i++)
+		for (size_t k = 0; k < results[i]->ntests; k++) {
+			const struct test_result *t = &results[i]->tests[k];
+			if (t->status == TS_SKIPPED)
+				continue;
+			v[nv] = (struct timed){ t->duration_ns, results[i]->path, t->name, nv };
+			nv++;
+		}
+	if (nv) {
+		qsort(v, nv, sizeof *v, cmp_timed);
+		if (n == 0 || n > nv)
+			n = nv;
+		fprintf(out, "\nslowest %zu tests:\n", n);
+		for (size_t i = 0; i < n; i++) {
+			char secs[32];
+			format_seconds(v[i].ns, secs, sizeof secs);
+			fprintf(out, "  %s  %s::%s\n", secs, v[i].path, v[i].name);
+		}
+		fflush(out);
+	}
+	free(v);
 }

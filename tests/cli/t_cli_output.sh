@@ -45,10 +45,10 @@ lines = [l for l in open(sys.argv[1]) if l.strip()]
 assert len(lines) == 2, lines
 objs = {o["path"]: o for o in map(json.loads, lines)}
 for o in objs.values():
-    assert list(o) == ["path", "timeout", "passed", "chunk_error", "tests"], list(o)
+    assert list(o) == ["path", "timeout", "passed", "chunk_error", "tests", "duration_ns"], list(o)
     assert o["timeout"] == "in_time"
     for t in o["tests"]:
-        assert list(t) == ["name", "status", "message", "log"], list(t)
+        assert list(t) == ["name", "status", "message", "log", "duration_ns"], list(t)
 s = objs["tests/smoke.test.lua"]
 assert s["passed"] is True and s["chunk_error"] is None
 assert [t["status"] for t in s["tests"]] == ["passed", "passed", "skipped"]

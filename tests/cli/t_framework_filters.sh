@@ -15,7 +15,7 @@ case_run() {
 # ran NAMES...: exactly these tests passed (the rest were skipped).
 ran() {
 	local got want
-	got=$(grep -E '^    PASS ' <<<"$out" | sed 's/^    PASS //' | sort | paste -sd,)
+	got=$(grep -E '^    PASS ' <<<"$out" | sed 's/^    PASS //; s/ ([0-9]* ms)$//' | sort | paste -sd,)
 	want=$(printf '%s\n' "$@" | sort | paste -sd,)
 	[ "$got" = "$want" ] || fail "$what: ran [$got], expected [$want]:
 $out"
