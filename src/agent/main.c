@@ -151,8 +151,10 @@ static void minimal_init(void)
 				continue;
 			while (read(p[i].fd, &ev, sizeof ev) == (ssize_t)sizeof ev)
 				if (ev.type == EV_KEY && ev.code == KEY_POWER &&
-				    ev.value == 1)
+				    ev.value == 1) {
+					agent_log("power button pressed (%s)", names[i]);
 					agent_poweroff(0);
+				}
 		}
 	}
 }
