@@ -199,6 +199,66 @@ static void tree_round_trip(void **st)
 	assert_string_equal(buf, "content");
 }
 
+/* One raw tree record (the format in snaptree.c). */
+static void put_rec(struct snap_writer *w, char type, const char *rel, unsigned mode,
+                    const char *data)
+{
+	unsigned char b[1 + 2 + 4 + 8 + 8];
+	size_t pl = strlen(rel), dl = data ? strlen(data) : 0;
+	char err[256];
+	memset(b, 0, sizeof b);
+	b[0] = (unsigned char)type;
+	b[1] = (unsigned char)(pl >> 8);
+	b[2] = (unsigned char)pl;
+	b[5] = (unsigned char)(mode >> 8);
+	b[6] = (unsigned char)mode;
+	b[22] = (unsigned char)dl;
+	assert_int_equal(snapfile_write(w, b, 3, err, sizeof err), 0);
+	assert_int_equal(snapfile_write(w, rel, pl, err, sizeof err), 0);
+	assert_int_equal(snapfile_write(w, b + 3, sizeof b - 3, err, sizeof err), 0);
+	if (dl)
+		assert_int_equal(snapfile_write(w, data, dl, err, sizeof err), 0);
+}
+
+/* A crafted tree: a symlink to a file outside the target, then a directory
+ * record of the same name with mode 0777. Extraction must refuse it and
+ * leave the outside file's mode alone (it used to chmod through the link). */
+static void tree_symlink_then_dir(void **st)
+{
+	char outside[128], dst[128], path[160], err[512];
+	char name[] = "t", be[] = "local";
+	struct snap_header h = {.vm_name = name, .profile = be, .backend = be, .qemu_version = be};
+	struct snap_writer *w;
+	struct snap_reader *r;
+	const char *sect;
+	uint64_t raw;
+	struct stat sb;
+	FILE *f;
+	(void)st;
+	snprintf(outside, sizeof outside, "%s/outside", dir);
+	snprintf(dst, sizeof dst, "%s/dst2", dir);
+	mkdir(dst, 0755);
+	f = fopen(outside, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(chmod(outside, 0600), 0);
+	snprintf(path, sizeof path, "%s/evil.snap", dir);
+	assert_int_equal(snapfile_create(&w, path, &h, err, sizeof err), 0);
+	assert_int_equal(snapfile_section_begin(w, "fs", err, sizeof err), 0);
+	put_rec(w, 'L', "x", 0777, outside);
+	put_rec(w, 'D', "x", 0777, NULL);
+	put_rec(w, 'E', "", 0, NULL);
+	assert_int_equal(snapfile_finish(w, err, sizeof err), 0);
+	assert_int_equal(snapfile_open(&r, path, &h, err, sizeof err), 0);
+	snap_header_free(&h);
+	assert_int_equal(snapfile_next_section(r, &sect, &raw, err, sizeof err), 1);
+	assert_int_equal(snaptree_extract(r, dst, err, sizeof err), -1);
+	snapfile_close(r);
+	assert_non_null(strstr(err, "is not a directory"));
+	assert_int_equal(stat(outside, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +267,7 @@ int main(void)
 		cmocka_unit_test(garbled),
 		cmocka_unit_test(wrong_version),
 		cmocka_unit_test(tree_round_trip),
+		cmocka_unit_test(tree_symlink_then_dir),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

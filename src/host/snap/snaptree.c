@@ -179,6 +179,27 @@ static int take(struct snap_reader *r, void *p, size_t n, char *err, size_t errl
 	return 0;
 }
 
+/* Write all n bytes; a write that makes no progress is a full disk
+ * (ENOSPC), so the message never shows a stale errno. 0 / -1. */
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t k = write(fd, c, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 /* A safe relative path: no leading '/', no empty, '.' or '..' component,
  * and every parent already extracted as a real directory. */
 static int safe_path(const char *dir, const char *rel)
@@ -237,11 +258,20 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 			return -1;
 		}
 		if (h[0] == 'D') {
+			int dfd;
 			if (mkdir(ap, 0700) < 0 && errno != EEXIST) {
 				err_set(err, errlen, "restore: mkdir `%s`: %s", ap, strerror(errno));
 				return -1;
 			}
-			chmod(ap, mode);
+			/* An earlier record may have put a symlink (or a file)
+			 * at this name: never chmod through it. */
+			dfd = open(ap, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (dfd < 0) {
+				err_set(err, errlen, "snapshot: corrupt tree archive (`%s` is not a directory)", rel);
+				return -1;
+			}
+			fchmod(dfd, mode);
+			close(dfd);
 		} else if (h[0] == 'L') {
 			char tgt[MAX_PATH];
 			if (size >= sizeof tgt) {
@@ -268,7 +298,7 @@ int snaptree_extract(struct snap_reader *r, const char *dir, char *err, size_t e
 					close(fd);
 					return -1;
 				}
-				if (write(fd, buf, n) != (ssize_t)n) {
+				if (write_all(fd, buf, n) < 0) {
 					err_set(err, errlen, "restore: write `%s`: %s", ap, strerror(errno));
 					close(fd);
 					return -1;
