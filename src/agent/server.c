@@ -442,7 +442,8 @@ static void handle_frame(const char *p, size_t n)
 	uint64_t id;
 
 	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+	if (proto_msgpack_sane(p, n) < 0 ||
+	    msgpack_unpack_next(&u, p, n, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    u.data.type != MSGPACK_OBJECT_MAP ||
 	    proto_get_int(&u.data, PROTO_F_KIND, &kind) < 0) {
 		agent_log("ignoring a malformed frame (%zu bytes)", n);

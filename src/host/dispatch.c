@@ -45,6 +45,7 @@
 #include "events.h"
 #include "frame.h"
 #include "luascan.h"
+#include "proto/protocol.h"
 #include "psi.h"
 #include "units.h"
 
@@ -355,7 +356,8 @@ static void handle_frame(struct run *rn, struct job *j, const unsigned char *bod
 	char *k = NULL;
 
 	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	if (proto_msgpack_sane(body, len) < 0 ||
+	    msgpack_unpack_next(&u, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    !(k = obj_str(kind = map_get(&u.data, "kind")))) {
 		file_result_add_chunk_error(&j->r, "runner sent a malformed event frame");
 		goto out;

@@ -251,3 +251,79 @@ const char *proto_errno_name(int err_no, char *buf, size_t buflen)
 	snprintf(buf, buflen, "E%d", err_no);
 	return buf;
 }
+
+/* ---- untrusted input ----------------------------------------------- */
+
+static uint64_t be_uint(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* See protocol.h. Every value needs at least one byte, so a container
+ * may declare at most as many elements as bytes remain. */
+int proto_msgpack_sane(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	size_t i = 0;
+	uint64_t need = 1; /* values still expected */
+	while (need) {
+		if (i >= n)
+			return -1;
+		unsigned b = p[i++];
+		uint64_t skip = 0, elems = 0;
+		int lb = 0;
+		need--;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			skip = 0;
+		else if (b <= 0x8f)
+			elems = 2 * (uint64_t)(b & 0x0f);
+		else if (b <= 0x9f)
+			elems = b & 0x0f;
+		else if (b <= 0xbf)
+			skip = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xc4: case 0xd9: lb = 1; break;
+			case 0xc5: case 0xda: lb = 2; break;
+			case 0xc6: case 0xdb: lb = 4; break;
+			case 0xc7: lb = 1; skip = 1; break;
+			case 0xc8: lb = 2; skip = 1; break;
+			case 0xc9: lb = 4; skip = 1; break;
+			case 0xca: skip = 4; break;
+			case 0xcb: skip = 8; break;
+			case 0xcc: case 0xd0: skip = 1; break;
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xce: case 0xd2: skip = 4; break;
+			case 0xcf: case 0xd3: skip = 8; break;
+			case 0xd4: skip = 2; break;
+			case 0xd5: skip = 3; break;
+			case 0xd6: skip = 5; break;
+			case 0xd7: skip = 9; break;
+			case 0xd8: skip = 17; break;
+			case 0xdc: case 0xde: lb = 2; break;
+			case 0xdd: case 0xdf: lb = 4; break;
+			default: return -1; /* 0xc1 */
+			}
+			if (lb) {
+				if (n - i < (size_t)lb)
+					return -1;
+				uint64_t v = be_uint(p + i, lb);
+				i += (size_t)lb;
+				if (b >= 0xdc)
+					elems = (b == 0xde || b == 0xdf) ? 2 * v : v;
+				else
+					skip += v;
+			}
+		}
+		if (skip > n - i)
+			return -1;
+		i += (size_t)skip;
+		need += elems;
+		if (need > n - i)
+			return -1;
+	}
+	return i == n ? 0 : -1;
+}

@@ -373,6 +373,12 @@ int proto_obj_int(const msgpack_object *o, int64_t *out);
 int proto_obj_bytes(const msgpack_object *o, const char **p, size_t *n);
 /* Name of a kind ("exec", "hello_ok", ...), or NULL if unknown. */
 const char *proto_kind_name(int kind);
+/* Structural pre-check of untrusted msgpack, run before msgpack-c sees
+ * it on every decode path: exactly one value filling [0, n), and no
+ * container declaring more elements than bytes remain (msgpack-c
+ * allocates the declared count up front, so a 5-byte frame could
+ * otherwise ask for 64 GiB). 0 or -1. */
+int proto_msgpack_sane(const void *p, size_t n);
 /* Symbolic errno name ("ENOENT"), or "EIO"-style fallback "E<num>" in buf. */
 const char *proto_errno_name(int err_no, char *buf, size_t buflen);
 

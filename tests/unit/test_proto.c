@@ -227,6 +227,31 @@ static void errno_names(void **state)
 	assert_string_equal(proto_errno_name(99999, buf, sizeof buf), "E99999");
 }
 
+/* The pre-check every decode path runs on untrusted msgpack. */
+static void msgpack_precheck(void **state)
+{
+	struct enc e;
+	(void)state;
+	enc_init(&e);
+	proto_pack_hello(&e.pk, PROTOCOL_VERSION);
+	assert_int_equal(proto_msgpack_sane(e.sb.data, e.sb.size), 0);
+	/* trailing byte, and a value cut short */
+	msgpack_sbuffer_write(&e.sb, "\xc0", 1);
+	assert_int_equal(proto_msgpack_sane(e.sb.data, e.sb.size), -1);
+	assert_int_equal(proto_msgpack_sane(e.sb.data, e.sb.size - 2), -1);
+	msgpack_sbuffer_destroy(&e.sb);
+	/* array32 / map32 declaring 2^32-1 elements in a 5-byte frame */
+	assert_int_equal(proto_msgpack_sane("\xdd\xff\xff\xff\xff", 5), -1);
+	assert_int_equal(proto_msgpack_sane("\xdf\xff\xff\xff\xff", 5), -1);
+	/* bin32 longer than the frame; the never-used byte 0xc1 */
+	assert_int_equal(proto_msgpack_sane("\xc6\x00\x01\x00\x00\x41", 6), -1);
+	assert_int_equal(proto_msgpack_sane("\xc1", 1), -1);
+	assert_int_equal(proto_msgpack_sane("", 0), -1);
+	/* nested containers that fit */
+	assert_int_equal(proto_msgpack_sane("\x81\xa1k\x92\x01\x93\x02\x03\xc0", 9), 0);
+	assert_int_equal(proto_msgpack_sane("\x81\xa1k\x92\x01\x93\x02\x03", 8), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +266,7 @@ int main(void)
 		cmocka_unit_test(pin_request_head),
 		cmocka_unit_test(decode_helpers),
 		cmocka_unit_test(errno_names),
+		cmocka_unit_test(msgpack_precheck),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

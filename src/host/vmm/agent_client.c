@@ -199,80 +199,6 @@ static void reset_connection(struct agent_client *c)
 
 /* ---- dispatch ------------------------------------------------------- */
 
-static uint64_t be(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* Structural pre-check of untrusted msgpack before msgpack-c sees it:
- * exactly one value filling [0, n), and no container declaring more
- * elements than bytes remain (msgpack-c allocates the declared count up
- * front, so a 5-byte frame could otherwise ask for 64 GiB). 0 or -1. */
-static int msgpack_sane(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-	uint64_t need = 1; /* values still expected */
-	while (need) {
-		if (i >= n)
-			return -1;
-		unsigned b = p[i++];
-		uint64_t skip = 0, elems = 0;
-		int lb = 0;
-		need--;
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-			skip = 0;
-		else if (b <= 0x8f)
-			elems = 2 * (uint64_t)(b & 0x0f);
-		else if (b <= 0x9f)
-			elems = b & 0x0f;
-		else if (b <= 0xbf)
-			skip = b & 0x1f;
-		else {
-			switch (b) {
-			case 0xc4: case 0xd9: lb = 1; break;
-			case 0xc5: case 0xda: lb = 2; break;
-			case 0xc6: case 0xdb: lb = 4; break;
-			case 0xc7: lb = 1; skip = 1; break;
-			case 0xc8: lb = 2; skip = 1; break;
-			case 0xc9: lb = 4; skip = 1; break;
-			case 0xca: skip = 4; break;
-			case 0xcb: skip = 8; break;
-			case 0xcc: case 0xd0: skip = 1; break;
-			case 0xcd: case 0xd1: skip = 2; break;
-			case 0xce: case 0xd2: skip = 4; break;
-			case 0xcf: case 0xd3: skip = 8; break;
-			case 0xd4: skip = 2; break;
-			case 0xd5: skip = 3; break;
-			case 0xd6: skip = 5; break;
-			case 0xd7: skip = 9; break;
-			case 0xd8: skip = 17; break;
-			case 0xdc: case 0xde: lb = 2; break;
-			case 0xdd: case 0xdf: lb = 4; break;
-			default: return -1; /* 0xc1 */
-			}
-			if (lb) {
-				if (n - i < (size_t)lb)
-					return -1;
-				uint64_t v = be(p + i, lb);
-				i += (size_t)lb;
-				if (b >= 0xdc)
-					elems = (b == 0xde || b == 0xdf) ? 2 * v : v;
-				else
-					skip += v;
-			}
-		}
-		if (skip > n - i)
-			return -1;
-		i += (size_t)skip;
-		need += elems;
-		if (need > n - i)
-			return -1;
-	}
-	return i == n ? 0 : -1;
-}
 
 /* Route one frame body (copied first: objects point into it). */
 static int dispatch(struct agent_client *c, const unsigned char *body, size_t len,
@@ -287,7 +213,7 @@ static int dispatch(struct agent_client *c, const unsigned char *body, size_t le
 	size_t off = 0;
 	int64_t kind;
 	const char *why = NULL;
-	int r = msgpack_sane(copy, len) < 0 ? MSGPACK_UNPACK_PARSE_ERROR
+	int r = proto_msgpack_sane(copy, len) < 0 ? MSGPACK_UNPACK_PARSE_ERROR
 					    : msgpack_unpack_next(&u, (const char *)copy, len, &off);
 	if (r != MSGPACK_UNPACK_SUCCESS)
 		why = "frame is not valid msgpack";
