@@ -284,16 +284,28 @@ static int load_provium(struct loader *ld, struct config *cfg, const struct toml
 
 /* Contents of file with runs of whitespace collapsed to one space and the
  * ends trimmed; malloc'd. NULL with errno on failure. */
+/* Bounds on what we read for a config: a provium.toml is small, and a
+ * kernel command line is at most a few KiB (2048 bytes on x86), so
+ * `cmdline_file = "/dev/zero"` is an error, not an endless read. */
+#define CONFIG_FILE_MAX (16 << 20)
+#define CMDLINE_FILE_MAX (64 << 10)
+
 static char *read_collapsed(const char *file)
 {
 	FILE *f = fopen(file, "re");
 	char *out = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0, cap = 0, raw = 0;
 	int c, pending = 0;
 
 	if (!f)
 		return NULL;
 	while ((c = getc(f)) != EOF) {
+		if (++raw > CMDLINE_FILE_MAX) {
+			free(out);
+			fclose(f);
+			errno = EFBIG;
+			return NULL;
+		}
 		if (isspace(c)) {
 			pending = len > 0;
 			continue;
@@ -434,8 +446,12 @@ static int load_profile(struct loader *ld, struct profile *pr, const struct toml
 	if (pr->cmdline_file) {
 		char *fc = read_collapsed(pr->cmdline_file);
 		if (!fc) {
-			invalid(ld, "profile `%s`: read cmdline_file `%s`: %s", pr->name,
-				pr->cmdline_file, strerror(errno));
+			if (errno == EFBIG)
+				invalid(ld, "profile `%s`: cmdline_file `%s` is larger than %d KiB",
+					pr->name, pr->cmdline_file, CMDLINE_FILE_MAX / 1024);
+			else
+				invalid(ld, "profile `%s`: read cmdline_file `%s`: %s", pr->name,
+					pr->cmdline_file, strerror(errno));
 			goto out;
 		}
 		if (have_cmdline && !blank(inline_cmdline) && !blank(fc)) {
@@ -517,6 +533,10 @@ static int slurp(const char *path, char **out, size_t *outlen)
 		len += n;
 		if (n == 0)
 			break;
+		if (len > CONFIG_FILE_MAX) {
+			errno = EFBIG;
+			goto fail;
+		}
 	}
 	if (ferror(f)) {
 		if (!errno)
@@ -560,7 +580,11 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 
 	config_init_default(cfg);
 	if (slurp(path, &buf, &len) < 0) {
-		snprintf(err, errlen, "read `%s`: %s", path, strerror(errno));
+		if (errno == EFBIG)
+			snprintf(err, errlen, "read `%s`: larger than %d MiB; not a provium.toml",
+				 path, CONFIG_FILE_MAX >> 20);
+		else
+			snprintf(err, errlen, "read `%s`: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!(root = toml_parse(buf, len, &terr))) {

@@ -302,8 +302,12 @@ static void close_open_events(struct run *rn, struct job *j, const char *reason)
 		char *name = obj_str(map_get(pl, "name"));
 		int64_t dur = 0;
 
-		if (ts && ts->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			dur = event_now_ns() - (int64_t)ts->via.u64;
+		/* ts comes from the runner: a hostile value (>= 2^63, or
+		 * in the future) must not overflow the subtraction. */
+		if (ts && ts->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			uint64_t now = (uint64_t)event_now_ns();
+			dur = ts->via.u64 < now ? (int64_t)(now - ts->via.u64) : 0;
+		}
 		event_begin(&eb, "test_failed");
 		msgpack_pack_map(&eb.pk, 6);
 		event_pack_str(&eb.pk, "path");

@@ -61,6 +61,12 @@ check wrong-type $'[profiles.x]\ncmdline = "a"\ncpus = "2"\n' 2 \
 	'provium: parse `@CFG@`: 3:8 `cpus` in [profiles.x] must be a positive integer, got string'
 check wrong-type-roots $'[provium]\nroots = "tests"\n' 2 \
 	'provium: parse `@CFG@`: 2:9 `roots` in [provium] must be an array of strings, got string'
+# Bounded reads: an endless cmdline_file or config file is an error, not a hang.
+check endless-cmdline-file $'[profiles.x]\ncmdline_file = "/dev/zero"\n' 2 \
+	'profile `x`: cmdline_file `/dev/zero` is larger than 64 KiB'
+ln -s /dev/zero "$tmp/endless-config.toml"
+check endless-config - 2 \
+	'provium: read `@CFG@`: larger than 16 MiB; not a provium.toml'
 check valid $'[provium]\ncache_max_size = "1G"\n[profiles.x]\ncmdline = "console=ttyS0"\n' 0
 
 if [ "$fails" -ne 0 ]; then
