@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -234,6 +236,65 @@ static void drain_reads_what_arrived(void **st)
 	assert_int_equal(agent_client_pending(c), 0);
 }
 
+/* Finished streams settle: more of them than AGENT_MAX_CHANNELS in one
+ * session (read to EOF, or closed by the host before their StreamEnd)
+ * never reach the cap. */
+static void settled_streams_do_not_count(void **st)
+{
+	char err[256];
+	struct agent_chunk ch;
+	(void)st;
+	for (uint64_t i = 1000; i < 1000 + AGENT_MAX_CHANNELS + 2000; i++) {
+		fake_stream(i, "x");
+		if (i & 1) {
+			fake_stream(i, NULL);
+			assert_int_equal(agent_stream_next(c, i, 1000, &ch, err, sizeof err), 1);
+			free(ch.data);
+			assert_int_equal(agent_stream_next(c, i, 1000, &ch, err, sizeof err), 1);
+			assert_true(ch.eof);
+			agent_stream_forget(c, i);          /* a second close is harmless */
+		} else {
+			agent_stream_forget(c, i);          /* closed before anything came */
+			fake_stream(i, NULL);
+			assert_int_equal(agent_client_drain(c, err, sizeof err), 0);
+		}
+	}
+	assert_null(agent_client_broken(c));
+	assert_int_equal(agent_client_pending(c), 0);
+}
+
+/* A guest flooding StreamEnd frames on distinct channels hits the cap
+ * and the connection breaks with a clear protocol error (a lookup per
+ * frame is O(1), so this is quick). */
+static void channel_flood_breaks_connection(void **st)
+{
+	int sv[2];
+	char err[256];
+	struct agent_client *fc;
+	pid_t pid;
+	(void)st;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fc = agent_client_from_fd("flood", sv[0]);
+	assert_non_null(fc);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		peer = sv[1];
+		for (uint64_t i = 1; i <= 65536; i++)
+			fake_stream(i, NULL);
+		_exit(0);
+	}
+	close(sv[1]);
+	for (int i = 0; i < 100000 && !agent_client_broken(fc); i++)
+		if (agent_client_drain(fc, err, sizeof err) < 0)
+			break;
+	assert_non_null(agent_client_broken(fc));
+	assert_non_null(strstr(agent_client_broken(fc), "stream channels open at once"));
+	agent_client_free(fc);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +302,8 @@ int main(void)
 		cmocka_unit_test(streams_in_flight),
 		cmocka_unit_test(drain_reads_what_arrived),
 		cmocka_unit_test(new_session_ends_abandoned),
+		cmocka_unit_test(settled_streams_do_not_count),
+		cmocka_unit_test(channel_flood_breaks_connection),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -55,8 +55,8 @@ struct chunkq {
 struct chan {
 	uint64_t ch;
 	struct chunkq *head, *tail;
-	bool ended, forgotten;
-	char error[256];
+	bool ended, forgotten, settled;
+	char *error;                /* StreamEnd's error, NULL if none */
 	struct chan *next;
 };
 
@@ -67,14 +67,19 @@ struct agent_client {
 	struct frame_reader rd;
 	uint64_t next_id;
 	struct pending *pend;
-	struct chan *chans;
-	size_t nchans;
+	struct chan **chans;        /* hash table by channel id, chained */
+	size_t nbuckets;            /* a power of two, or 0 before the first */
+	size_t nchans;              /* entries in the table */
+	size_t nlive;               /* of them, not settled (the capped number) */
 	size_t buffered;
 	bool is_broken;
 	char broken[256];
 	bool want_hello;
 	struct pending hello;       /* the HelloOk/HelloErr once it arrived */
 };
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static int64_t deadline_ms(int ms)
 {
@@ -157,21 +162,76 @@ static void chan_free_data(struct agent_client *c, struct chan *ch)
 	ch->tail = NULL;
 }
 
+static size_t chan_bucket(const struct agent_client *c, uint64_t channel)
+{
+	/* Fibonacci hashing: agent ids are sequential, the table is 2^k. */
+	return (size_t)((channel * 0x9E3779B97F4A7C15ull) >> 32) & (c->nbuckets - 1);
+}
+
+/* Double the table when it is as full as it is wide. -1 on ENOMEM (the
+ * old table stays). */
+static int chans_grow(struct agent_client *c)
+{
+	size_t n = c->nbuckets ? c->nbuckets * 2 : 64, old = c->nbuckets;
+	struct chan **t = calloc(n, sizeof *t), **ot = c->chans;
+	if (!t)
+		return -1;
+	c->chans = t;
+	c->nbuckets = n;
+	for (size_t i = 0; i < old; i++) {
+		while (ot[i]) {
+			struct chan *ch = ot[i];
+			size_t b = chan_bucket(c, ch->ch);
+			ot[i] = ch->next;
+			ch->next = t[b];
+			t[b] = ch;
+		}
+	}
+	free(ot);
+	return 0;
+}
+
+/* The channel's entry, created when asked to and under the cap; NULL
+ * otherwise (with errno EMFILE at the cap). O(1) on average. */
 static struct chan *find_chan(struct agent_client *c, uint64_t channel, bool create)
 {
-	for (struct chan *ch = c->chans; ch; ch = ch->next)
-		if (ch->ch == channel)
-			return ch;
-	if (!create || c->nchans >= AGENT_MAX_CHANNELS)
+	if (c->nbuckets) {
+		for (struct chan *ch = c->chans[chan_bucket(c, channel)]; ch; ch = ch->next)
+			if (ch->ch == channel)
+				return ch;
+	}
+	if (!create)
+		return NULL;
+	if (c->nlive >= AGENT_MAX_CHANNELS) {
+		errno = EMFILE;
+		return NULL;
+	}
+	if (c->nchans >= c->nbuckets && chans_grow(c) < 0)
 		return NULL;
 	struct chan *ch = calloc(1, sizeof *ch);
 	if (!ch)
 		return NULL;
+	size_t b = chan_bucket(c, channel);
 	ch->ch = channel;
-	ch->next = c->chans;
-	c->chans = ch;
+	ch->next = c->chans[b];
+	c->chans[b] = ch;
 	c->nchans++;
+	c->nlive++;
 	return ch;
+}
+
+/* A channel is settled once nothing more can come for it and nobody
+ * will read it (ended and forgotten): its entry stays, small, so late or
+ * repeated frames are recognised, but it no longer counts against the
+ * cap. */
+static void chan_settle_check(struct agent_client *c, struct chan *ch)
+{
+	if (ch->ended && ch->forgotten && !ch->settled) {
+		ch->settled = true;
+		free(ch->error);
+		ch->error = NULL;
+		c->nlive--;
+	}
 }
 
 static void reset_connection(struct agent_client *c)
@@ -183,13 +243,20 @@ static void reset_connection(struct agent_client *c)
 	frame_reader_init(&c->rd, PROTO_FRAME_MAX);
 	while (c->pend)
 		drop_pending(c, c->pend->id);
-	while (c->chans) {
-		struct chan *ch = c->chans;
-		c->chans = ch->next;
-		chan_free_data(c, ch);
-		free(ch);
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		while (c->chans[i]) {
+			struct chan *ch = c->chans[i];
+			c->chans[i] = ch->next;
+			chan_free_data(c, ch);
+			free(ch->error);
+			free(ch);
+		}
 	}
+	free(c->chans);
+	c->chans = NULL;
+	c->nbuckets = 0;
 	c->nchans = 0;
+	c->nlive = 0;
 	c->buffered = 0;
 	pending_clear(&c->hello);
 	c->want_hello = false;
@@ -273,17 +340,24 @@ static int dispatch(struct agent_client *c, const unsigned char *body, size_t le
 		}
 		struct chan *ch = find_chan(c, channel, true);
 		if (!ch) {
-			why = "too many stream channels";
+			why = errno == EMFILE
+				? "more than " STR(AGENT_MAX_CHANNELS) " stream channels open at once"
+				: "out of memory for a stream channel";
 			break;
 		}
-		if (ch->forgotten || ch->ended)
+		if (ch->ended)
 			break;
+		if (ch->forgotten) {
+			ch->ended = kind == PROTO_K_STREAM_END;
+			chan_settle_check(c, ch);
+			break;
+		}
 		if (kind == PROTO_K_STREAM_END) {
 			const char *e = NULL;
 			size_t el = 0;
 			ch->ended = true;
 			if (proto_get_bytes(&u.data, PROTO_F_ERROR, &e, &el) == 0)
-				snprintf(ch->error, sizeof ch->error, "%.*s", (int)(el > 200 ? 200 : el), e);
+				ch->error = strndup(e, el > 200 ? 200 : el);
 			break;
 		}
 		if (dl == 0)
@@ -755,7 +829,7 @@ int agent_stream_next(struct agent_client *c, uint64_t channel, int timeout_ms,
 		}
 		if (ch && ch->ended) {
 			chunk->eof = true;
-			snprintf(chunk->error, sizeof chunk->error, "%s", ch->error);
+			snprintf(chunk->error, sizeof chunk->error, "%s", ch->error ? ch->error : "");
 			agent_stream_forget(c, channel);
 			return 1;
 		}
@@ -777,6 +851,7 @@ void agent_stream_forget(struct agent_client *c, uint64_t channel)
 		return;
 	chan_free_data(c, ch);
 	ch->forgotten = true;
+	chan_settle_check(c, ch);
 }
 
 /* ---- accessors and teardown ----------------------------------------- */
@@ -794,8 +869,9 @@ int agent_client_pending(const struct agent_client *c)
 		return 0;
 	for (const struct pending *p = c->pend; p; p = p->next)
 		n += !p->done;
-	for (const struct chan *ch = c->chans; ch; ch = ch->next)
-		n += chan_open(ch);
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (const struct chan *ch = c->chans[i]; ch; ch = ch->next)
+			n += chan_open(ch);
 	return n;
 }
 
@@ -823,13 +899,15 @@ size_t agent_client_describe_pending(const struct agent_client *c, char *buf, si
 					      p->abandoned ? ", its caller timed out" : "");
 		cnt++;
 	}
-	for (const struct chan *ch = c->chans; ch; ch = ch->next) {
-		if (!chan_open(ch))
-			continue;
-		if (n < len)
-			n += (size_t)snprintf(buf + n, len - n, "%sstream channel %llu", cnt ? ", " : "",
-					      (unsigned long long)ch->ch);
-		cnt++;
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		for (const struct chan *ch = c->chans[i]; ch; ch = ch->next) {
+			if (!chan_open(ch))
+				continue;
+			if (n < len)
+				n += (size_t)snprintf(buf + n, len - n, "%sstream channel %llu",
+						      cnt ? ", " : "", (unsigned long long)ch->ch);
+			cnt++;
+		}
 	}
 	return cnt;
 }

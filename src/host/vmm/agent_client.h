@@ -25,7 +25,7 @@
  * over PROTO_FRAME_MAX, a body that is not exactly one msgpack map with an
  * integer kind, an unknown kind, an OpResult without a valid id/outcome,
  * stream buffers above AGENT_STREAM_BUFFER_MAX, or more than
- * AGENT_MAX_CHANNELS channels break the connection
+ * AGENT_MAX_CHANNELS channels at once break the connection
  * with an error naming the VM ("vm `x`: agent: ..."); every waiting call
  * then fails with that error. Everything blocks only until a deadline.
  *
@@ -43,7 +43,10 @@
 #include "proto/protocol.h"
 
 #define AGENT_STREAM_BUFFER_MAX (256u << 20)
-#define AGENT_MAX_CHANNELS 65536   /* channels seen on one connection */
+/* Channels with state at once: open, or ended and not yet read, or
+ * closed by the host before their StreamEnd. A finished stream's entry
+ * is dropped, so only a guest that floods channels reaches it. */
+#define AGENT_MAX_CHANNELS 8192
 
 struct agent_client;
 
