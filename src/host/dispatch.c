@@ -43,10 +43,12 @@
 #include "errbuf.h"
 #include "dispatch.h"
 #include "events.h"
+#include "fixture/cache.h"
 #include "frame.h"
 #include "luascan.h"
 #include "proto/protocol.h"
 #include "psi.h"
+#include "rundir.h"
 #include "units.h"
 
 /* ---- signals and the self-pipe ---- */
@@ -130,8 +132,15 @@ int dispatch_tmp_create(char **out, char *err, size_t errlen)
 
 	if (!base || !*base)
 		base = "/tmp";
+	rundir_sweep_stale(base);
 	if (asprintf(&t, "%s/provium-run-XXXXXX", base) < 0 || !mkdtemp(t)) {
 		snprintf(err, errlen, "creating a run directory under `%s`: %s", base, strerror(errno));
+		free(t);
+		return -1;
+	}
+	if (rundir_mark_owner(t) < 0) {
+		snprintf(err, errlen, "writing `%s/owner`: %s", t, strerror(errno));
+		cache_rm_rf(t);
 		free(t);
 		return -1;
 	}
