@@ -23,7 +23,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
 # libslirp (the bridge uplink) is linked directly: its .pc file pulls in
 # glib-2.0 for nothing, the header needs none.
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto) \
-           -lslirp -lpthread -lm
+           -lslirp -lxxhash -lpthread -lm
 
 ifeq ($(V),1)
 Q :=

@@ -230,7 +230,10 @@ LUA
 
 entry=$(ls "$W"/cache/*.snap | head -n 1)
 echo "entry_bytes $(stat -c %s "$entry")" >>"$OUT"
-echo "entry_ram_file_blocks_bytes $(( $(stat -c %b "$(ls "$entry".ram-* | head -n 1)") * 512 ))" >>"$OUT"
+ramf=$(ls "$entry".ram-* | grep -v -e '\.sum$' -e '\.tmp\.' | head -n 1)
+echo "entry_ram_file_blocks_bytes $(( $(stat -c %b "$ramf") * 512 ))" >>"$OUT"
+# the RAM file's integrity check, run by every restore (median of 9)
+make -s -C "$ROOT" bench-tools >/dev/null && "$ROOT/build/ramsum-check" "$ramf" 9 >>"$OUT"
 
 # four files on one cold fixture (a fresh cache)
 cat >"$W/par/fixtures/p.fixture.lua" <<'LUA'
@@ -286,6 +289,7 @@ rows = [
     ("  its restore to first op", ms("restored_vm_snapshot_restore_first_op")),
     ("cached entry size (.snap)", "%.1f MiB (%.0f%% of guest RAM)" % (r["entry_bytes"] / 2**20, 100 * r["entry_bytes"] / ram)),
     ("expanded RAM file (sparse, on disk)", "%.1f MiB" % (r["entry_ram_file_blocks_bytes"] / 2**20)),
+    ("  its integrity check per restore (xxh3-64)", "%.1f ms over %.1f MiB of data (%.0f%% of a hit)" % (r["ramsum_check_ms"], r["ramsum_check_data_bytes"] / 2**20, 100 * r["ramsum_check_ms"] / 1000 / r["fixture_hit_restore_first_op"])),
     ("lab fixture hit: 2 VMs restored + 1 op each", ms("lab_fixture_hit_restore_2vms")),
     ("vm:run(\"true\") median / p90 (n=200)", "%s / %s" % (ms("run_true_median"), ms("run_true_p90"))),
     ("write_file + read_file 1 KiB (median)", ms("rw_1k_median")),

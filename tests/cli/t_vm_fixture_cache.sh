@@ -114,3 +114,45 @@ for how in truncate garble; do
 	$DECODE "$T/ev3" | grep -q '"fixture_build_done"' || fail "$how: no rebuild"
 	ok "$how entry (qemu) -> warning, rebuild, tests pass"
 done
+
+# --- a damaged expanded RAM file: one flipped byte ---
+# The RAM file is checked against the digest recorded at expansion before
+# a guest maps it: a flipped byte in a page the guest uses, or a byte
+# written into one of its holes, makes the restore expand it again from
+# the (checksummed) snapshot, with a warning; the entry is not evicted.
+run "$P" --vmm qemu --no-preflight tests/f1.test.lua
+expect_rc 0 "run that expands the RAM file"
+for where in data hole; do
+	ram=$(ls "$W"/cache/*.snap.ram-* | grep -v -e '\.tmp\.' -e '\.sum$' | head -n 1)
+	[ -f "$ram.sum" ] || fail "no digest next to $ram"
+	python3 - "$ram" "$where" <<'PY' || fail "could not damage $ram"
+import os, sys
+path, where = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_RDWR)
+size = os.fstat(fd).st_size
+data = os.lseek(fd, 0, os.SEEK_DATA)
+hole = os.lseek(fd, data, os.SEEK_HOLE)
+if where == "data":
+    off = data + 4096 * 7
+    while True:            # a byte of a non-zero page
+        page = os.pread(fd, 4096, off - off % 4096)
+        if page.strip(b"\0"):
+            off = off - off % 4096 + next(i for i, b in enumerate(page) if b)
+            break
+        off += 4096
+    b = os.pread(fd, 1, off)
+    os.pwrite(fd, bytes([b[0] ^ 0x01]), off)
+else:
+    os.pwrite(fd, b"\x01", hole + 123)
+os.close(fd)
+PY
+	run "$P" --vmm qemu --no-preflight --save-events "$T/ev4" tests/f1.test.lua
+	expect_rc 0 "$where: run with a damaged RAM file"
+	expect_in "$err" "failed its integrity check" "$where: warning"
+	expect_in "$err" "expanding it again" "$where: warning says what happens"
+	$DECODE "$T/ev4" | grep -q '"fixture_build_done"' && fail "$where: the entry was rebuilt"
+	run "$P" --vmm qemu --no-preflight tests/f1.test.lua
+	expect_rc 0 "$where: the run after"
+	expect_not_in "$err" "integrity" "$where: the re-expanded file is good"
+	ok "a flipped byte in the RAM file ($where) -> warning, expanded again, no rebuild"
+done

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "errbuf.h"
+#include "vmm/qemu_ramsum.h"
 #include "vmm/qemu_snap.h"
 
 #define CHUNK (1u << 20)
@@ -331,7 +332,11 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 {
 	char *tmp = NULL;
 	unsigned char *buf = malloc(CHUNK), hdr[16];
+	uint64_t next = 0;  /* extents are page aligned and ascending */
+	struct ramsum sum;
 	int fd = -1, rc = -1;
+
+	ramsum_init(&sum);
 
 	if (!buf || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
 		tmp = NULL;
@@ -361,6 +366,12 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 			       (unsigned long long)size);
 			goto out;
 		}
+		if (off < next || off % PAGE || len % PAGE) {
+			err_set(err, errlen, "corrupt RAM section (extent at %llu not page aligned "
+				"or out of order)", (unsigned long long)off);
+			goto out;
+		}
+		next = off + len;
 		while (len) {
 			size_t n = len < CHUNK ? (size_t)len : CHUNK;
 			int k2 = read_exact(r, buf, n, err, errlen);
@@ -369,10 +380,13 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 					err_set(err, errlen, "corrupt RAM section (extent cut short)");
 				goto out;
 			}
+			errno = 0;
 			if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
-				err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno ? errno : EIO));
+				/* a short write without an error is a full disk */
+				err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno ? errno : ENOSPC));
 				goto out;
 			}
+			ramsum_pages(&sum, off, buf, n);
 			off += n;
 			len -= n;
 		}
@@ -383,6 +397,9 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 		goto out;
 	}
 	fd = -1;
+	/* the digest first: a RAM file under its final name always has one */
+	if (ramsum_write(path, ramsum_digest(&sum), err, errlen) < 0)
+		goto out;
 	if (rename(tmp, path) < 0) {
 		err_set(err, errlen, "rename `%s`: %s", path, strerror(errno));
 		goto out;

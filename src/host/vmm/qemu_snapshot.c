@@ -23,6 +23,7 @@
 #include "vmm/guest_ops.h"
 #include "vmm/qemu_launch.h"
 #include "vmm/qemu_priv.h"
+#include "vmm/qemu_ramsum.h"
 #include "vmm/qemu_snap.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
@@ -310,7 +311,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	size_t cpio_len = 0;
 	const char *sect, *ver;
 	uint64_t raw;
-	bool fast = false, have_h = false;
+	bool fast = false, have_h = false, expand = true;
 	json_t *nics = NULL;
 	int rc = -1, k;
 	int64_t deadline, t0 = qmp_now_ns();
@@ -358,9 +359,21 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			goto out;
 		}
 		/* Only complete files ever carry the final name (qsnap_expand_ram
-		 * renames a fsync'd temp), so one of the right size is trusted. */
-		if (!ram_file_ok(ram_path, h.memory) &&
-		    qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
+		 * renames a fsync'd temp), but the bytes in them are checked
+		 * against the digest recorded at expansion before a guest sees
+		 * them: a damaged file is expanded again from the snapshot. */
+		if (ram_file_ok(ram_path, h.memory)) {
+			char why[256];
+			if (ramsum_check(ram_path, why, sizeof why) == 1) {
+				expand = false;
+			} else {
+				fprintf(stderr, "provium: warning: RAM file `%s` failed its integrity "
+					"check (%s); expanding it again from `%s`\n", ram_path, why, path);
+				unlink(ram_path);
+				ramsum_remove(ram_path);
+			}
+		}
+		if (expand && qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
 			char e2[1024];
 			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
 			err_set(err, errlen, "%s", e2);
