@@ -59,3 +59,25 @@ test("a failing boot's error carries more than 1 KiB of console", function(t)
 	t:assert_contains(full, "Kernel panic - not syncing", "the console log has the panic")
 	t:assert_eq(full:sub(-#console), console, "the error's console part is the log's tail")
 end)
+
+-- A ConsoleStream open across vm:power_button() delivers what the guest
+-- wrote, through its power-down, then EOF (the Streams page: data is
+-- dropped only by :close).
+test("a console stream open across power_button drains to EOF", function(t)
+	local vm = provium:vm("cs", PROFILE):boot()
+	local s = vm:console():read()
+	vm:run("echo hello-from-the-console > /dev/console"):assert_ok()
+	vm:power_button()
+	local all = {}
+	for _ = 1, 10000 do
+		local d = s:next("5s")
+		if not d then break end
+		all[#all + 1] = d
+	end
+	all = table.concat(all)
+	t:assert_contains(all, "hello-from-the-console")
+	t:assert_contains(all, PRESSED)
+	t:assert_contains(all, "Power down")
+	t:assert(s:eof(), "the stream is at EOF after the guest powered off")
+	t:assert_eq(s:next("1s"), nil)
+end)

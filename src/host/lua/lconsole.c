@@ -13,8 +13,9 @@
  * since ("the boot log, login prompt, and anything the guest has written
  * since the last read"). It reaches EOF where vm:reset() found the log
  * (lconsole_reset_begin: the reference's chardev connection ends there),
- * when the guest has died, or when another QEMU took over (restore);
- * shutdown closes it. Nothing holds the socket, so a stream nobody reads
+ * and where the log ended when the guest died, shut down, or another
+ * QEMU took over (restore): the data before that point is always
+ * delivered first, then EOF (the Streams page). Nothing holds the socket, so a stream nobody reads
  * never stalls the guest's console.
  *
  * console:expect reads console.log, not the socket, and CONSUMES: each VM
@@ -151,9 +152,17 @@ static int con_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, boo
 		size_t want = 65536;
 		ssize_t n;
 		int64_t left;
+		/* The guest is gone (shut down, or another QEMU took over):
+		 * nothing more can come, but what it wrote is still delivered
+		 * (the fd keeps the log even once its directory is removed),
+		 * then EOF. */
+		if (c->eof_at < 0 && (c->epoch != v->boot_ns || !v->be)) {
+			struct stat st;
+			c->eof_at = fstat(c->fd, &st) == 0 ? (int64_t)st.st_size : c->off;
+		}
 		if (c->eof_at >= 0 && c->off >= c->eof_at)
 			c->eof = true;
-		if (c->eof || c->epoch != v->boot_ns || !v->be)
+		if (c->eof)
 			break;
 		if (c->eof_at >= 0 && (int64_t)want > c->eof_at - c->off)
 			want = (size_t)(c->eof_at - c->off);

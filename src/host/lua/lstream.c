@@ -368,7 +368,7 @@ static int s_gc(lua_State *L)
 	return 0;
 }
 
-void lstream_close_all(lua_State *L, int vm_idx)
+void lstream_close_all(lua_State *L, int vm_idx, bool keep_console)
 {
 	vm_idx = lua_absindex(L, vm_idx);
 	if (lua_getiuservalue(L, vm_idx, 2) != LUA_TTABLE) {
@@ -387,7 +387,9 @@ void lstream_close_all(lua_State *L, int vm_idx)
 	for (int i = 1; i <= n; i++) {
 		lua_rawgeti(L, -1, i);
 		struct lstream *s = luaL_testudata(L, -1, STREAM_MT);
-		if (s)
+		/* A console stream outlives its guest: it delivers what the
+		 * guest wrote up to its end, then EOF (lconsole.c). */
+		if (s && !(keep_console && !strcmp(s->kind, "console")))
 			stream_shut(L, lua_gettop(L), s);
 		lua_pop(L, 1);
 	}

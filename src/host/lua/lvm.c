@@ -597,7 +597,7 @@ static void do_stop(lua_State *L, struct lvm *v, lifecycle_fn stop, const char *
 		v->state = VM_SHUTDOWN;
 		return;
 	}
-	lstream_close_all(L, 1);  /* streams follow guest state: end them first */
+	lstream_close_all(L, 1, true);  /* streams follow guest state: end them first */
 	v->state = VM_SHUTDOWN;
 	if (was_up && stop && stop(v->be, err, sizeof err) < 0) {
 		lua_pushfstring(L, "vm `%s`: %s: %s", v->name, op, err);

@@ -129,8 +129,9 @@ void lstream_new(lua_State *L, int vm_idx, const char *kind, const char *detail,
 /* Attach the transport to the stream at idx and register it (VM live set
  * and the auto-close walker, kind "stream"). */
 void lstream_attach(lua_State *L, int idx, const struct lstream_src *src, void *ctx);
-/* Close every live stream of the VM at vm_idx (before shutdown). */
-void lstream_close_all(lua_State *L, int vm_idx);
+/* Close every live stream of the VM at vm_idx (before shutdown); with
+ * keep_console, ConsoleStreams stay open to drain the log to EOF. */
+void lstream_close_all(lua_State *L, int vm_idx, bool keep_console);
 /* vm:_live_streams() -> array of {kind=, detail=, site={file=,line=}|nil} */
 int lstream_live(lua_State *L);
 /* Guest-agent/back-end streams: open one and push the Stream. */
