@@ -48,13 +48,11 @@ static int die2(const char *msg)
 static int load_config(const struct cli_opts *o, struct config *cfg)
 {
 	char err[1024];
-	const char *path = o->config_path ? o->config_path : "provium.toml";
 
-	if (!o->config_path && access(path, F_OK) < 0 && errno == ENOENT)
-		config_init_default(cfg);
-	else if (config_load(cfg, path, err, sizeof err) < 0)
+	/* --config, else the nearest provium.toml upwards from the cwd */
+	if (config_open(cfg, o->config_path, err, sizeof err) < 0)
 		return die2(err);
-	if (config_add_builtin_default(cfg) < 0)
+	if (config_add_builtin_default(cfg) < 0 || discover_set_base(cfg->dir) < 0)
 		return die2("out of memory");
 	if (o->accel >= 0)
 		for (size_t i = 0; i < cfg->nprofiles; i++)
@@ -213,8 +211,8 @@ static int shard_files(const struct cli_opts *o, struct file_list *fl)
 /* Discover and apply --filter / --rerun-failed / --since / --shard.
  * 0 ok, 1 nothing to do and that is fine (nothing to rerun, an empty
  * shard: notice printed), 2 error (printed). */
-static int select_files(const struct cli_opts *o, const char *const *paths, size_t np, struct file_list *fl,
-			bool rerun)
+static int select_files(const struct cli_opts *o, const char *project, const char *const *paths, size_t np,
+			struct file_list *fl, bool rerun)
 {
 	char err[1024];
 
@@ -227,7 +225,7 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 	}
 	if (rerun) {
 		struct strset s = { 0 };
-		char *sp = rerun_state_path();
+		char *sp = rerun_state_path(project);
 		int r = sp ? rerun_load(sp, &s.v, &s.n, err, sizeof err) : -1;
 		if (r < 0) {
 			free(sp);
@@ -235,8 +233,9 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 			return die2(sp ? err : "out of memory");
 		}
 		if (r == 0) {
-			fprintf(stderr, "provium --rerun-failed: no prior failure state at `%s` — nothing to re-run. "
-				"Run `provium <paths>` once to populate.\n", sp);
+			fprintf(stderr, "provium --rerun-failed: no prior failure state at `%s` — nothing to re-run "
+				"(this project's last runs left no failed file). Run `provium <paths>` "
+				"once to populate.\n", sp);
 			free(sp);
 			file_list_free(fl);
 			return 1;
@@ -301,7 +300,7 @@ static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 
 	if (!o->list_fixtures) {
 		/* the run's own selection: --filter, --rerun-failed, --since */
-		int s = select_files(o, paths, np, &fl, o->rerun_failed);
+		int s = select_files(o, cfg->dir, paths, np, &fl, o->rerun_failed);
 		if (s != 0)
 			return s == 1 ? 0 : 2;
 	} else if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0) {
@@ -343,6 +342,51 @@ static uint64_t tree_stamp(const char *const *paths, size_t np)
 	h += fl.n;
 	file_list_free(&fl);
 	return h;
+}
+
+/* Update the project's --rerun-failed list after a completed run: the
+ * files that failed join it, the files that passed leave it (see
+ * rerun.h). A problem is a warning: the run's result stands. */
+static void rerun_record(const struct cli_opts *o, const char *project, const struct file_list *fl,
+			 const struct dispatch_outcome *oc)
+{
+	char err[1024];
+	char **list = NULL, **passed = NULL;
+	size_t n = 0, np = 0;
+	char *sp = rerun_state_path(project);
+	int r = sp ? rerun_load(sp, &list, &n, err, sizeof err) : -1;
+
+	(void)o;
+	if (r < 0) {
+		fprintf(stderr, "provium: warning: not updating the rerun state: %s\n",
+			sp ? err : "out of memory");
+		goto out;
+	}
+	if (r == 0 && oc->nfailed == 0 && access(sp, F_OK) < 0)
+		goto out; /* never failed: create nothing */
+	passed = calloc(fl->n + 1, sizeof *passed);
+	if (!passed)
+		goto oom;
+	for (size_t i = 0; i < oc->nresults; i++) {
+		const struct file_result *res = oc->results[i];
+		if (res->status != FS_PASSED)
+			continue;
+		for (size_t j = 0; j < fl->n; j++)
+			if (!strcmp(fl->v[j].display, res->path))
+				passed[np++] = fl->v[j].abs;
+	}
+	r = rerun_update(&list, &n, oc->failed_abs, oc->nfailed, passed, np);
+	if (r < 0)
+		goto oom;
+	if (r > 0 && rerun_save(sp, list, n, err, sizeof err) < 0)
+		fprintf(stderr, "provium: warning: could not save rerun state: %s\n", err);
+	goto out;
+oom:
+	fprintf(stderr, "provium: warning: not updating the rerun state: out of memory\n");
+out:
+	free(passed);
+	rerun_free(list, n);
+	free(sp);
 }
 
 /* --junit: write the report of the files in oc. 0 (also without --junit),
@@ -421,7 +465,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 	for (;;) {
 		struct file_list fl;
 		struct dispatch_outcome oc;
-		int s = select_files(o, paths, np, &fl, o->rerun_failed);
+		int s = select_files(o, cfg->dir, paths, np, &fl, o->rerun_failed);
 		if (s == 1) {
 			rc = 0;
 			break;
@@ -455,6 +499,8 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 			rc = 2;
 			break;
 		}
+		if (!oc.signal)
+			rerun_record(o, cfg->dir, &fl, &oc);
 		file_list_free(&fl);
 		if (oc.signal) {
 			int sig = oc.signal;
@@ -492,12 +538,6 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 				fprintf(stderr, "provium: %s\n", err);
 				rc = cr < 0 ? 2 : rc ? rc : 1;
 			}
-		}
-		if (oc.nfailed) {
-			char *sp = rerun_state_path();
-			if (sp && rerun_save(sp, oc.failed_abs, oc.nfailed, err, sizeof err) < 0)
-				fprintf(stderr, "provium: warning: could not save rerun state: %s\n", err);
-			free(sp);
 		}
 		dispatch_outcome_free(&oc);
 		if (!o->watch)
