@@ -143,6 +143,17 @@ static int ends_with(const char *s, const char *suf)
 	return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+static void found_file_free(struct found_file *f)
+{
+	free(f->path);
+	free(f->display);
+	free(f->relroot);
+	free(f->abs);
+	for (size_t i = 0; i < f->ntests; i++)
+		free(f->tests[i]);
+	free(f->tests);
+}
+
 static int add(struct file_list *l, const char *path, const char *relroot, const struct stat *st)
 {
 	struct found_file *f;
@@ -166,7 +177,7 @@ static int add(struct file_list *l, const char *path, const char *relroot, const
 	f->mtime = st->st_mtim;
 	f->size = st->st_size;
 	if (!f->path || !f->display || !f->relroot || !f->abs) {
-		free(f->path); free(f->display); free(f->relroot); free(f->abs);
+		found_file_free(f);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -267,7 +278,7 @@ int discover_roots(const char *const *roots, size_t nroots, const char *suffix, 
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && strcmp(out->v[w - 1].display, out->v[i].display) == 0) {
 			struct found_file *f = &out->v[i];
-			free(f->path); free(f->display); free(f->relroot); free(f->abs);
+			found_file_free(f);
 			continue;
 		}
 		out->v[w++] = out->v[i];
@@ -289,7 +300,7 @@ void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *
 		if (keep(f, arg)) {
 			l->v[w++] = *f;
 		} else {
-			free(f->path); free(f->display); free(f->relroot); free(f->abs);
+			found_file_free(f);
 		}
 	}
 	l->n = w;
@@ -297,12 +308,8 @@ void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *
 
 void file_list_free(struct file_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].path);
-		free(l->v[i].display);
-		free(l->v[i].relroot);
-		free(l->v[i].abs);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		found_file_free(&l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof *l);
 }

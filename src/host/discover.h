@@ -21,6 +21,7 @@
 
 struct found_file {
 	char *path, *display, *relroot, *abs;
+	char **tests; size_t ntests;  /* path::NAME selection (testsel.c); 0 = every test */
 	struct timespec mtime;
 	off_t size;
 };

@@ -27,6 +27,7 @@
 #include "events.h"
 #include "fixture/cli_fixture.h"
 #include "junit.h"
+#include "listing.h"
 #include "lsp.h"
 #include "pool.h"
 #include "report.h"
@@ -34,6 +35,7 @@
 #include "preflight.h"
 #include "repl.h"
 #include "sinks.h"
+#include "testsel.h"
 
 #ifndef PROVIUM_VERSION
 #define PROVIUM_VERSION "unknown"
@@ -211,8 +213,8 @@ static int shard_files(const struct cli_opts *o, struct file_list *fl)
 /* Discover and apply --filter / --rerun-failed / --since / --shard.
  * 0 ok, 1 nothing to do and that is fine (nothing to rerun, an empty
  * shard: notice printed), 2 error (printed). */
-static int select_files(const struct cli_opts *o, const char *project, const char *const *paths, size_t np,
-			struct file_list *fl, bool rerun)
+static int select_files(const struct cli_opts *o, const struct testsel *ts, const char *project,
+			const char *const *paths, size_t np, struct file_list *fl, bool rerun)
 {
 	char err[1024];
 
@@ -267,6 +269,10 @@ static int select_files(const struct cli_opts *o, const char *project, const cha
 		file_list_free(fl);
 		return 1;
 	}
+	if (testsel_apply(ts, fl) < 0) {
+		file_list_free(fl);
+		return die2("out of memory");
+	}
 	return 0;
 }
 
@@ -291,7 +297,7 @@ static void no_tests_notice(const struct cli_opts *o)
 	fflush(NULL);
 }
 
-static int cmd_list(const struct cli_opts *o, const struct config *cfg)
+static int cmd_list(const struct cli_opts *o, const struct testsel *ts, const struct config *cfg)
 {
 	struct file_list fl;
 	char err[1024];
@@ -300,22 +306,23 @@ static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 
 	if (!o->list_fixtures) {
 		/* the run's own selection: --filter, --rerun-failed, --since */
-		int s = select_files(o, cfg->dir, paths, np, &fl, o->rerun_failed);
+		int s = select_files(o, ts, cfg->dir, paths, np, &fl, o->rerun_failed);
 		if (s != 0)
 			return s == 1 ? 0 : 2;
 	} else if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0) {
 		return die2(err);
 	}
+	if (!o->list_fixtures) {
+		int r = list_test_files(stdout, &fl, &o->tf, o->list_tests, o->json);
+		file_list_free(&fl);
+		return r < 0 ? die2("out of memory") : 0;
+	}
 	for (size_t i = 0; i < fl.n; i++) {
 		const struct found_file *f = &fl.v[i];
-		if (o->list_fixtures && o->filter && !filter_match(f->display, o->filter))
+		if (o->filter && !filter_match(f->display, o->filter))
 			continue;
-		if (o->list_fixtures) {
-			size_t n = strlen(f->relroot);
-			printf("%.*s\n", (int)(n >= 12 ? n - 12 : n), f->relroot);
-		} else {
-			printf("%s\n", f->display);
-		}
+		size_t n = strlen(f->relroot);
+		printf("%.*s\n", (int)(n >= 12 ? n - 12 : n), f->relroot);
 	}
 	file_list_free(&fl);
 	return 0;
@@ -346,7 +353,9 @@ static uint64_t tree_stamp(const char *const *paths, size_t np)
 
 /* Update the project's --rerun-failed list after a completed run: the
  * files that failed join it, the files that passed leave it (see
- * rerun.h). A problem is a warning: the run's result stands. */
+ * rerun.h) — unless the run picked some of their tests by name (-k,
+ * path::NAME): the test that failed may be one it left out. A problem is
+ * a warning: the run's result stands. */
 static void rerun_record(const struct cli_opts *o, const char *project, const struct file_list *fl,
 			 const struct dispatch_outcome *oc)
 {
@@ -356,7 +365,6 @@ static void rerun_record(const struct cli_opts *o, const char *project, const st
 	char *sp = rerun_state_path(project);
 	int r = sp ? rerun_load(sp, &list, &n, err, sizeof err) : -1;
 
-	(void)o;
 	if (r < 0) {
 		fprintf(stderr, "provium: warning: not updating the rerun state: %s\n",
 			sp ? err : "out of memory");
@@ -372,7 +380,7 @@ static void rerun_record(const struct cli_opts *o, const char *project, const st
 		if (res->status != FS_PASSED)
 			continue;
 		for (size_t j = 0; j < fl->n; j++)
-			if (!strcmp(fl->v[j].display, res->path))
+			if (!strcmp(fl->v[j].display, res->path) && !o->tf.nnames && !fl->v[j].ntests)
 				passed[np++] = fl->v[j].abs;
 	}
 	r = rerun_update(&list, &n, oc->failed_abs, oc->nfailed, passed, np);
@@ -406,7 +414,7 @@ static int write_junit(const struct cli_opts *o, const struct dispatch_outcome *
 	return 0;
 }
 
-static int cmd_run(struct cli_opts *o, const struct config *cfg)
+static int cmd_run(struct cli_opts *o, const struct testsel *ts, const struct config *cfg)
 {
 	char err[1024];
 	size_t np;
@@ -465,7 +473,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 	for (;;) {
 		struct file_list fl;
 		struct dispatch_outcome oc;
-		int s = select_files(o, cfg->dir, paths, np, &fl, o->rerun_failed);
+		int s = select_files(o, ts, cfg->dir, paths, np, &fl, o->rerun_failed);
 		if (s == 1) {
 			rc = 0;
 			break;
@@ -527,8 +535,8 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		if (!rc && !o->allow_empty &&
 		    oc.totals.passed + oc.totals.failed + oc.totals.skipped - oc.totals.filtered == 0) {
 			fprintf(stderr, "provium: no test ran (%zu left out by the selection flags): exit %d "
-				"(check --tag, --no-tag, --tag-meta, --include-slow; --allow-empty accepts "
-				"an empty run)\n", oc.totals.filtered, NOTHING_RAN_EXIT);
+				"(check -k/--test, path::NAME, --tag, --no-tag, --tag-meta, --include-slow; "
+				"--allow-empty accepts an empty run)\n", oc.totals.filtered, NOTHING_RAN_EXIT);
 			rc = NOTHING_RAN_EXIT;
 		}
 		if (o->coverage) {
@@ -606,14 +614,22 @@ int main(int argc, char **argv)
 			return die2(err);
 		return 0; /* LSP_KEPT too: refusing to overwrite is a notice, not a failure */
 	}
+	struct testsel ts;
+	/* path::NAME words: split before anything looks at the paths */
+	if (testsel_split(o.paths, o.npaths, &ts, err, sizeof err) < 0) {
+		cli_opts_free(&o);
+		return die2(err);
+	}
 	memset(&cfg, 0, sizeof cfg);
 	if (load_config(&o, &cfg) != 0) {
 		config_free(&cfg);
+		testsel_free(&ts);
 		cli_opts_free(&o);
 		return 2;
 	}
-	rc = o.cmd == CMD_LIST ? cmd_list(&o, &cfg) : cmd_run(&o, &cfg);
+	rc = o.cmd == CMD_LIST ? cmd_list(&o, &ts, &cfg) : cmd_run(&o, &ts, &cfg);
 	config_free(&cfg);
+	testsel_free(&ts);
 	cli_opts_free(&o);
 	return rc == NOTHING_RAN_EXIT ? rc : rc > 2 ? 2 : rc;
 }
