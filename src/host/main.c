@@ -2,9 +2,13 @@
  * config, then run one of: the test run (default), `list`, `lsp-setup`,
  * `fixture` (fixture/cli_fixture.c) or `repl` (repl.c).
  *
- * The test run: discovery roots are the CLI paths, else the config's
- * roots, else `.`; the selection filters apply in the documented order
- * (--filter, --rerun-failed, --since); dispatch_run() does the rest.
+ * The config is --config, else the nearest provium.toml from the cwd
+ * upwards; its directory is the project (display paths, rerun state).
+ * The test run: discovery roots are the CLI paths (`FILE::NAME` words
+ * split by testsel.c), else the config's roots, else `.`; the selection
+ * filters apply in the documented order (--filter, --rerun-failed,
+ * --since, then --shard; names picked by path::NAME attached last);
+ * dispatch_run() does the rest, and the project's rerun list is updated.
  * Under --watch the whole sequence repeats whenever a stat of the watched
  * tree changes (500 ms poll, rediscovering every tick).
  *
