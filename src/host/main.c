@@ -309,18 +309,19 @@ static int cmd_list(const struct cli_opts *o, const struct testsel *ts, const st
 	const char *const *paths = scan_paths(o, cfg, &np);
 
 	if (!o->list_fixtures) {
-		/* the run's own selection: --filter, --rerun-failed, --since */
+		/* the run's own selection: --filter, --rerun-failed, --since,
+		 * --shard, path::NAME (and -k for --tests) */
 		int s = select_files(o, ts, cfg->dir, paths, np, &fl, o->rerun_failed);
+		if (s == 1 && o->json)
+			printf("{\"files\": []}\n"); /* still one document */
 		if (s != 0)
 			return s == 1 ? 0 : 2;
-	} else if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0) {
-		return die2(err);
-	}
-	if (!o->list_fixtures) {
-		int r = list_test_files(stdout, &fl, &o->tf, o->list_tests, o->json);
+		s = list_test_files(stdout, &fl, &o->tf, o->list_tests, o->json);
 		file_list_free(&fl);
-		return r < 0 ? die2("out of memory") : 0;
+		return s < 0 ? die2("out of memory") : 0;
 	}
+	if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0)
+		return die2(err);
 	for (size_t i = 0; i < fl.n; i++) {
 		const struct found_file *f = &fl.v[i];
 		if (o->filter && !filter_match(f->display, o->filter))

@@ -132,6 +132,10 @@ fi
 run "$P" list --json
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d == {"files": [{"path": "tests/boot.test.lua"}, {"path": "tests/sub/other.test.lua"}]}, d' "$out" ||
 	fail "list --json: $out"
+run env PROVIUM_RERUN_STATE="$T/none.json" "$P" list --json --rerun-failed
+expect_rc 0 "list --json with nothing to rerun"
+python3 -c 'import json,sys; assert json.loads(sys.argv[1]) == {"files": []}' "$out" ||
+	fail "list --json with nothing to rerun is not an empty document: $out"
 run "$P" list --tests --fixtures
 expect_rc 2 "list --tests --fixtures"
 ok "list --tests (text, -k, path::NAME, --json)"
