@@ -146,7 +146,12 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 
 	if (common_flag(a, o))
 		return;
-	if (take_flag(a, "--include-slow", NULL)) {
+	if (take_flag(a, "--test", &v) || take_flag(a, "-k", &v)) {
+		if (v && !*v)
+			fail(a, "-k/--test: expected a part of a test name");
+		else if (v && push_str(&o->tf.names, &o->tf.nnames, v) < 0)
+			fail(a, "out of memory");
+	} else if (take_flag(a, "--include-slow", NULL)) {
 		o->tf.include_slow = true;
 	} else if (take_flag(a, "--tag", &v)) {
 		if (v && push_str(&o->tf.tags, &o->tf.ntags, v) < 0)
@@ -300,6 +305,8 @@ static int parse_sub(struct argp *a, struct cli_opts *o, char *err, size_t errle
 			 * --filter, --since and --rerun-failed select. */
 			if (take_flag(a, "--fixtures", NULL))
 				o->list_fixtures = true;
+			else if (take_flag(a, "--tests", NULL))
+				o->list_tests = true;
 			else if (w[0] == '-' && w[1] != '\0')
 				run_flag(a, o);
 			else if (push_str(&o->paths, &o->npaths, w) < 0)
@@ -316,6 +323,8 @@ static int parse_sub(struct argp *a, struct cli_opts *o, char *err, size_t errle
 		else
 			o->lsp_dir = w;
 	}
+	if (!a->failed && o->list_fixtures && o->list_tests)
+		fail(a, "list: --fixtures and --tests are mutually exclusive");
 	return a->failed ? CLI_ERROR : CLI_OK;
 }
 
@@ -379,10 +388,14 @@ void cli_opts_free(struct cli_opts *o)
 void cli_usage(FILE *f, const char *topic)
 {
 	if (topic && !strcmp(topic, "list")) {
-		fputs("usage: provium list [--fixtures] [--config PATH] [--filter STR] [PATHS]...\n"
+		fputs("usage: provium list [--tests | --fixtures] [--json] [--config PATH] [--filter STR] [PATHS]...\n"
 		      "  List discovered *.test.lua files (or, with --fixtures, fixture names:\n"
 		      "  root-relative paths without the .fixture.lua suffix). Runs nothing.\n"
-		      "  Run flags are accepted; --filter, --since and --rerun-failed select.\n", f);
+		      "  --tests    also each file's tests and their tags, as a static scan sees\n"
+		      "             them (a computed name is listed with its line)\n"
+		      "  --json     one JSON document {\"files\": [{\"path\", \"tests\"}]}\n"
+		      "  Run flags are accepted; --filter, --since, --rerun-failed, --shard,\n"
+		      "  -k/--test and path::NAME select.\n", f);
 		return;
 	}
 	if (topic && !strcmp(topic, "lsp-setup")) {
@@ -406,23 +419,27 @@ void cli_usage(FILE *f, const char *topic)
 		return;
 	}
 	fputs("usage: provium [PATHS]... [FLAGS]\n"
-	      "       provium list [--fixtures]\n"
+	      "       provium list [--tests | --fixtures] [--json]\n"
 	      "       provium lsp-setup [DIR] [--force]\n"
 	      "       provium fixture list|build|rebuild|clean|stale\n"
 	      "       provium repl <PROFILE> [--name NAME] [--fixture PATH]\n"
 	      "       provium help [SUBCOMMAND]\n"
 	      "\n"
 	      "Runs every *.test.lua under PATHS (or the config's roots, or `.`).\n"
+	      "A PATH of the form FILE::NAME runs only the test named NAME (exact) of FILE.\n"
 	      "\n"
 	      "Selection:\n"
-	      "  --config PATH          config file (default ./provium.toml)\n"
+	      "  --config PATH          config file (default: the nearest provium.toml\n"
+	      "                         in the cwd or a parent directory)\n"
 	      "  --filter STR           only files whose path contains STR\n"
+	      "  -k, --test STR         only tests whose name contains STR (repeatable: any)\n"
 	      "  --include-slow         include meta.slow tests\n"
 	      "  --tag TAG              only tests with one of these tags (repeatable)\n"
 	      "  --no-tag TAG           skip tests with any of these tags (repeatable)\n"
 	      "  --tag-meta KEY=VALUE   only tests whose meta[KEY] contains VALUE (repeatable)\n"
 	      "  --no-tag-meta KEY=VALUE  skip tests whose meta[KEY] contains VALUE\n"
-	      "  --rerun-failed         only files that failed in the last run\n"
+	      "  --rerun-failed         only files in this project's failed list (failed\n"
+	      "                         files join it, passing files leave it)\n"
 	      "  --since PATH           only files modified after PATH\n"
 	      "  --watch                re-run when files change (500 ms poll)\n"
 	      "  --shard K/N            only the K-th of N disjoint parts of the selection (CI jobs)\n"

@@ -48,6 +48,7 @@ struct cli_opts {
 	const char *junit_path;     /* --junit PATH: JUnit XML report, or NULL */
 	/* list */
 	bool list_fixtures;
+	bool list_tests;            /* list --tests: each file's tests (static scan) */
 	/* lsp-setup */
 	const char *lsp_dir; bool lsp_force;
 	/* fixture / repl: the rest of the words, unparsed */

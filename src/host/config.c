@@ -13,8 +13,9 @@
  *   parse `p.toml`: 9:8 `cpus` in [profiles.x] must be a positive integer, got string
  *   invalid config in `p.toml`: unknown key `foo` in [profiles.x] at 7:1
  *
- * Calling sequence: config_load() (or config_init_default() when there is
- * no file), config_profile() lookups, config_free(). config_load()
+ * Calling sequence: config_open() (--config, else the nearest
+ * provium.toml from the cwd upwards via config_find(), else
+ * config_init_default()), config_profile() lookups, config_free(). config_load()
  * initialises cfg itself; on failure cfg holds the defaults, so
  * config_free() is always safe afterwards. Nothing here prints. */
 #include "config.h"
@@ -138,6 +139,58 @@ void config_init_default(struct config *cfg)
 	if (asprintf(&cfg->cache_dir, "%s/.cache/provium/fixtures", home_dir()) < 0)
 		cfg->cache_dir = NULL;
 	cfg->cache_max_size = DEFAULT_CACHE_MAX;
+}
+
+char *config_find(void)
+{
+	char *dir = getcwd(NULL, 0);
+
+	while (dir) {
+		char *p = NULL;
+		char *slash;
+
+		if (asprintf(&p, "%s%sprovium.toml", dir, dir[1] ? "/" : "") < 0) {
+			free(dir);
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (access(p, F_OK) == 0) {
+			free(dir);
+			return p;
+		}
+		free(p);
+		if (errno != ENOENT && errno != ENOTDIR && errno != EACCES)
+			break;
+		if (!dir[1]) /* tried `/` */
+			break;
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	free(dir);
+	errno = ENOENT;
+	return NULL;
+}
+
+int config_open(struct config *cfg, const char *explicit, char *err, size_t errlen)
+{
+	char *found = NULL;
+	int rc;
+
+	if (!explicit && !(found = config_find())) {
+		if (errno != ENOENT) {
+			config_init_default(cfg);
+			snprintf(err, errlen, "looking for provium.toml: %s", strerror(errno));
+			return -1;
+		}
+		config_init_default(cfg);
+		return 0;
+	}
+	rc = config_load(cfg, explicit ? explicit : found, err, errlen);
+	free(found);
+	return rc;
 }
 
 const struct profile *config_profile(const struct config *cfg, const char *name)

@@ -48,6 +48,17 @@ struct config {
 /* Fill cfg with the defaults (no roots, no profiles). */
 void config_init_default(struct config *cfg);
 
+/* The provium.toml nearest the working directory, as git finds .git: the
+ * cwd, then each parent up to `/`. malloc'd absolute path, or NULL when
+ * there is none (errno ENOENT) or on error (errno). */
+char *config_find(void);
+
+/* What every command does before it runs: load `explicit` (--config) if
+ * given, else the file config_find() returns, else the defaults with the
+ * cwd as the project directory. 0, or -1 with err (one of the shapes
+ * above; cfg then holds defaults and config_free() is safe). */
+int config_open(struct config *cfg, const char *explicit, char *err, size_t errlen);
+
 /* Load and validate path into cfg. 0 on success; -1 with err filled. */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 

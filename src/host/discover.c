@@ -6,7 +6,12 @@
  * directories are not descended (no cycles). Hidden directories
  * (`.git`, `.provium-meta`) are skipped. A root that is a file is taken
  * only when its name has the suffix. The result is sorted by display
- * path so runs, listings and rerun state are reproducible. */
+ * path so runs, listings and rerun state are reproducible.
+ *
+ * Display paths are relative to the project directory (the config
+ * file's, set by main with discover_set_base) whatever the cwd, so
+ * `cd tests && provium smoke.test.lua` prints tests/smoke.test.lua and
+ * --filter / --shard / path::NAME see the same names from anywhere. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -52,19 +57,83 @@ static char *clean_path(const char *p)
 	return out;
 }
 
+/* The directory display paths are relative to (discover_set_base), or
+ * NULL for the cwd. Set once by main before any discovery. */
+static char *display_base;
+
+int discover_set_base(const char *dir)
+{
+	char *d = dir ? strdup(dir) : NULL;
+
+	if (dir && !d)
+		return -1;
+	free(display_base);
+	display_base = d;
+	return 0;
+}
+
+/* Drop `..` components of an absolute, cleaned path in place (lexically:
+ * the display must name the path the user gave, not its symlink target). */
+static void drop_dotdot(char *a)
+{
+	char *w = a, *r = a;
+
+	while (*r) {
+		const char *e;
+		size_t len;
+
+		while (*r == '/')
+			r++;
+		if (!*r)
+			break;
+		e = strchr(r, '/');
+		len = e ? (size_t)(e - r) : strlen(r);
+		if (len == 2 && r[0] == '.' && r[1] == '.') {
+			while (w > a && *--w != '/')
+				;
+		} else {
+			*w++ = '/';
+			memmove(w, r, len);
+			w += len;
+		}
+		r += len;
+	}
+	if (w == a)
+		*w++ = '/';
+	*w = '\0';
+}
+
 char *display_path(const char *p)
 {
 	char cwd[PATH_MAX];
-	char *c = clean_path(p);
+	char *c = clean_path(p), *a = NULL;
+	const char *base = display_base;
 
-	if (!c || c[0] != '/' || !getcwd(cwd, sizeof cwd))
+	if (!c || !getcwd(cwd, sizeof cwd))
 		return c;
-	size_t n = strlen(cwd);
-	if (strncmp(c, cwd, n) == 0 && c[n] == '/') {
-		char *r = strdup(c + n + 1);
+	if (!base)
+		base = cwd;
+	if (c[0] == '/')
+		a = strdup(c);
+	else if (asprintf(&a, "%s/%s", cwd, c) < 0)
+		a = NULL;
+	if (!a)
+		return c;
+	drop_dotdot(a);
+	size_t n = strlen(base);
+	if (n > 1 && strncmp(a, base, n) == 0 && a[n] == '/') {
+		char *r = strdup(a + n + 1);
+		free(a);
 		free(c);
 		return r;
 	}
+	if (strcmp(base, cwd) != 0) {
+		/* outside the project, run from elsewhere: a cwd-relative
+		 * path would read as project-relative; say it whole */
+		free(c);
+		return a;
+	}
+	free(a);
 	return c;
 }
 
@@ -72,6 +141,17 @@ static int ends_with(const char *s, const char *suf)
 {
 	size_t n = strlen(s), m = strlen(suf);
 	return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+static void found_file_free(struct found_file *f)
+{
+	free(f->path);
+	free(f->display);
+	free(f->relroot);
+	free(f->abs);
+	for (size_t i = 0; i < f->ntests; i++)
+		free(f->tests[i]);
+	free(f->tests);
 }
 
 static int add(struct file_list *l, const char *path, const char *relroot, const struct stat *st)
@@ -97,7 +177,7 @@ static int add(struct file_list *l, const char *path, const char *relroot, const
 	f->mtime = st->st_mtim;
 	f->size = st->st_size;
 	if (!f->path || !f->display || !f->relroot || !f->abs) {
-		free(f->path); free(f->display); free(f->relroot); free(f->abs);
+		found_file_free(f);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -198,7 +278,7 @@ int discover_roots(const char *const *roots, size_t nroots, const char *suffix, 
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && strcmp(out->v[w - 1].display, out->v[i].display) == 0) {
 			struct found_file *f = &out->v[i];
-			free(f->path); free(f->display); free(f->relroot); free(f->abs);
+			found_file_free(f);
 			continue;
 		}
 		out->v[w++] = out->v[i];
@@ -220,7 +300,7 @@ void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *
 		if (keep(f, arg)) {
 			l->v[w++] = *f;
 		} else {
-			free(f->path); free(f->display); free(f->relroot); free(f->abs);
+			found_file_free(f);
 		}
 	}
 	l->n = w;
@@ -228,12 +308,8 @@ void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *
 
 void file_list_free(struct file_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].path);
-		free(l->v[i].display);
-		free(l->v[i].relroot);
-		free(l->v[i].abs);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		found_file_free(&l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof *l);
 }

@@ -5,8 +5,9 @@
  * directories, and returns them sorted by display path (deterministic).
  * A root that was given as a file is kept whatever its name.
  *   path     openable path (as given, joined)
- *   display  path relative to the cwd, `./` and duplicate slashes removed;
- *            absolute only when the file lies outside the cwd
+ *   display  path relative to the project directory (discover_set_base;
+ *            default the cwd), `./` and duplicate slashes removed; as
+ *            given only when the file lies outside it
  *   relroot  path relative to the root it was found under
  *   abs      canonical absolute path (realpath), used for --rerun-failed
  *   mtime    st_mtim, for --since and --watch */
@@ -20,6 +21,7 @@
 
 struct found_file {
 	char *path, *display, *relroot, *abs;
+	char **tests; size_t ntests;  /* path::NAME selection (testsel.c); 0 = every test */
 	struct timespec mtime;
 	off_t size;
 };
@@ -42,8 +44,12 @@ void file_list_filter(struct file_list *l, int (*keep)(const struct found_file *
 
 void file_list_free(struct file_list *l);
 
-/* Path relative to the cwd when `p` lies under it, else the cleaned path.
- * malloc'd. */
+/* Make display paths relative to dir (absolute; the project directory)
+ * instead of the cwd. NULL restores the cwd. 0, or -1 (out of memory). */
+int discover_set_base(const char *dir);
+
+/* Path relative to the display base (see above) when `p` (relative to the
+ * cwd, or absolute) lies under it, else the cleaned path. malloc'd. */
 char *display_path(const char *p);
 
 #endif

@@ -505,6 +505,8 @@ static void child_main(struct run *rn, struct job *j, int wfd)
 	ro.relpath = f->display;
 	ro.roots = o->roots;
 	ro.filter = o->filter;
+	ro.only = f->tests;
+	ro.nonly = f->ntests;
 	ro.vmm = o->vmm;
 	ro.run_dir = run_dir;
 	ro.event_fd = wfd;

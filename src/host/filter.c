@@ -3,7 +3,8 @@
  * Owns parsing of KEY=VALUE pairs and the JSON form the dispatcher exports
  * as PROVIUM_TEST_FILTER, one member per flag:
  *   {"include_slow": bool, "tag": [..], "no_tag": [..],
- *    "tag_meta": [{"key": k, "value": v}, ..], "no_tag_meta": [..]}
+ *    "tag_meta": [{"key": k, "value": v}, ..], "no_tag_meta": [..]
+ *    [, "test": [..] (-k/--test, only when given)]}
  * (informational: the runners get the same selection as _provium_filter;
  * matching happens in Lua, OR within a key and AND across keys). */
 #include <stdlib.h>
@@ -56,6 +57,8 @@ char *test_filter_to_json(const struct test_filter *f)
 	json_object_set_new(o, "no_tag", str_array(f->no_tags, f->nno_tags));
 	json_object_set_new(o, "tag_meta", kv_array(f->tag_meta, f->ntag_meta));
 	json_object_set_new(o, "no_tag_meta", kv_array(f->no_tag_meta, f->nno_tag_meta));
+	if (f->nnames) /* after the reference's members, only when given */
+		json_object_set_new(o, "test", str_array(f->names, f->nnames));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;
@@ -79,6 +82,7 @@ static void free_kvs(struct kv *v, size_t n)
 
 void test_filter_free(struct test_filter *f)
 {
+	free_strs(f->names, f->nnames);
 	free_strs(f->tags, f->ntags);
 	free_strs(f->no_tags, f->nno_tags);
 	free_kvs(f->tag_meta, f->ntag_meta);

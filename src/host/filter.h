@@ -1,5 +1,5 @@
-/* filter.h — per-test selection flags (--include-slow, --tag, --no-tag,
- * --tag-meta, --no-tag-meta) as the dispatcher hands them to each runner.
+/* filter.h — per-test selection flags (-k/--test, --include-slow, --tag,
+ * --no-tag, --tag-meta, --no-tag-meta) as the dispatcher hands them to each runner.
  * The matching itself happens in the Lua framework (framework.lua); this
  * struct is only the carrier, plus the JSON form exported as
  * PROVIUM_TEST_FILTER. */
@@ -12,6 +12,7 @@
 struct kv { char *key; char *value; };
 
 struct test_filter {
+	char **names;       size_t nnames;   /* -k/--test: name substrings, OR'd */
 	bool include_slow;
 	char **tags;        size_t ntags;
 	char **no_tags;     size_t nno_tags;

@@ -651,6 +651,81 @@ static int call_args(const struct token *toks, size_t i, struct luascan_call *c,
 	return 0;
 }
 
+static int push_tag(struct luascan_call *c, const struct token *t)
+{
+	char **nv = realloc(c->tags, (c->ntags + 1) * sizeof *nv);
+	if (!nv)
+		return -1;
+	c->tags = nv;
+	if (!(nv[c->ntags] = malloc(t->slen + 1)))
+		return -1;
+	memcpy(nv[c->ntags], t->str, t->slen + 1);
+	c->ntags++;
+	return 0;
+}
+
+/* test(NAME, {tags = ...}, fn): read the literal tags of the meta table,
+ * the argument after the first top-level comma of the call at toks[i]
+ * (callee) when it is a table constructor. */
+static int test_meta(const struct token *toks, size_t i, struct luascan_call *c)
+{
+	size_t k = i + 2;
+	int depth = 0;
+
+	for (; toks[k].type != T_EOF; k++) {
+		if (opens(&toks[k])) {
+			depth++;
+		} else if (closes(&toks[k])) {
+			if (depth-- == 0)
+				return 0; /* the call's `)`: no meta */
+		} else if (depth == 0 && sym(&toks[k], ",")) {
+			break;
+		}
+	}
+	if (toks[k].type == T_EOF || !sym(&toks[k + 1], "{"))
+		return 0;
+	depth = 0;
+	for (k = k + 1; toks[k].type != T_EOF; k++) {
+		const struct token *t = &toks[k];
+
+		if (opens(t)) {
+			depth++;
+			continue;
+		}
+		if (closes(t)) {
+			if (--depth == 0)
+				return 0;
+			continue;
+		}
+		if (depth != 1 || !tok_is(t, T_NAME, "tags") || !sym(&toks[k + 1], "=") ||
+		    !(sym(&toks[k - 1], "{") || sym(&toks[k - 1], ",") || sym(&toks[k - 1], ";")))
+			continue;
+		const struct token *v = &toks[k + 2];
+		if (v->type == T_STRING &&
+		    (sym(&toks[k + 3], ",") || sym(&toks[k + 3], ";") || sym(&toks[k + 3], "}")))
+			return push_tag(c, v);
+		if (!sym(v, "{")) {
+			c->tags_dynamic = true;
+			return 0;
+		}
+		/* {"a", "b"}: string literals only */
+		for (size_t j = k + 3;; j += 2) {
+			if (sym(&toks[j], "}"))
+				return 0;
+			if (toks[j].type != T_STRING ||
+			    !(sym(&toks[j + 1], ",") || sym(&toks[j + 1], ";") || sym(&toks[j + 1], "}"))) {
+				c->tags_dynamic = true;
+				return 0;
+			}
+			if (push_tag(c, &toks[j]) < 0)
+				return -1;
+			if (sym(&toks[j + 1], "}"))
+				return 0;
+		}
+	}
+	return 0;
+}
+
 /* Whether the callee NAME at toks[i] is the end of a `function a.b:c`
  * definition head rather than a call. */
 static bool is_definition(const struct token *toks, size_t i)
@@ -731,6 +806,26 @@ static int recognize(const struct token *toks, size_t ntoks, struct luascan_resu
 		}
 		if (t->type != T_NAME)
 			continue;
+		if (tok_is(t, T_NAME, "test") && sym(&toks[i + 1], "(") && !is_definition(toks, i) &&
+		    !(i > 0 && (sym(&toks[i - 1], ".") || sym(&toks[i - 1], ":")))) {
+			struct luascan_call c;
+
+			memset(&c, 0, sizeof c);
+			c.fn = LS_TEST;
+			c.line = t->line;
+			c.at_top_level = funcs == 0;
+			if (call_args(toks, i, &c, err, errlen) || test_meta(toks, i, &c) < 0 ||
+			    add_call(out, &cap, &c, err, errlen)) {
+				free(c.arg);
+				for (size_t j = 0; j < c.ntags; j++)
+					free(c.tags[j]);
+				free(c.tags);
+				snprintf(err, errlen, "out of memory");
+				rc = -1;
+				goto out;
+			}
+			continue;
+		}
 		for (size_t n = 0; n < sizeof callees / sizeof callees[0]; n++) {
 			struct luascan_call c;
 			const struct token *next = &toks[i + 1];
@@ -858,8 +953,12 @@ void luascan_free(struct luascan_result *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->ncalls; i++)
+	for (size_t i = 0; i < r->ncalls; i++) {
 		free(r->calls[i].arg);
+		for (size_t j = 0; j < r->calls[i].ntags; j++)
+			free(r->calls[i].tags[j]);
+		free(r->calls[i].tags);
+	}
 	free(r->calls);
 	r->calls = NULL;
 	r->ncalls = 0;

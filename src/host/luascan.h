@@ -2,12 +2,15 @@
  *
  * Finds calls whose callee name is one of: push_file, depends_on_file,
  * require, vm_fixture, lab_fixture, claim — whether written f("x"), f "x",
- * obj:f("x"), obj.f("x") or obj:f{...}. Comments, long strings, long
+ * obj:f("x"), obj.f("x") or obj:f{...} — and test registrations: a bare
+ * global `test(` call (not obj:test / obj.test). Comments, long strings, long
  * comments and escapes never produce a call. For each call it records
  * the first argument if it is a string literal (decoded), and, when the
  * call has a table-literal argument, the fields that are literal:
  *   push_file:  auto_dep = false   -> no_auto_dep = true
  *   claim:      memory (or memory_bytes) = <int or string>, cpus = <int>
+ *   test:       the meta table (second argument) field tags = "t" or
+ *               {"a", "b"}; anything else there sets tags_dynamic
  * A call whose first argument is not a literal is still reported with
  * arg == NULL so callers can tell it was seen but not folded. */
 #ifndef PROVIUM_LUASCAN_H
@@ -19,7 +22,7 @@
 
 enum luascan_fn {
 	LS_PUSH_FILE, LS_DEPENDS_ON_FILE, LS_REQUIRE,
-	LS_VM_FIXTURE, LS_LAB_FIXTURE, LS_CLAIM
+	LS_VM_FIXTURE, LS_LAB_FIXTURE, LS_CLAIM, LS_TEST
 };
 
 struct luascan_call {
@@ -33,6 +36,9 @@ struct luascan_call {
 	bool has_memory, has_cpus;
 	uint64_t memory;          /* bytes (strings parsed with parse_size_bytes) */
 	int64_t cpus;
+	/* test only: literal tags of the meta table, malloc'd */
+	char **tags; size_t ntags;
+	bool tags_dynamic;        /* a `tags` field the scanner cannot read */
 };
 
 struct luascan_result {

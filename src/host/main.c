@@ -2,9 +2,13 @@
  * config, then run one of: the test run (default), `list`, `lsp-setup`,
  * `fixture` (fixture/cli_fixture.c) or `repl` (repl.c).
  *
- * The test run: discovery roots are the CLI paths, else the config's
- * roots, else `.`; the selection filters apply in the documented order
- * (--filter, --rerun-failed, --since); dispatch_run() does the rest.
+ * The config is --config, else the nearest provium.toml from the cwd
+ * upwards; its directory is the project (display paths, rerun state).
+ * The test run: discovery roots are the CLI paths (`FILE::NAME` words
+ * split by testsel.c), else the config's roots, else `.`; the selection
+ * filters apply in the documented order (--filter, --rerun-failed,
+ * --since, then --shard; names picked by path::NAME attached last);
+ * dispatch_run() does the rest, and the project's rerun list is updated.
  * Under --watch the whole sequence repeats whenever a stat of the watched
  * tree changes (500 ms poll, rediscovering every tick).
  *
@@ -27,6 +31,7 @@
 #include "events.h"
 #include "fixture/cli_fixture.h"
 #include "junit.h"
+#include "listing.h"
 #include "lsp.h"
 #include "pool.h"
 #include "report.h"
@@ -34,6 +39,7 @@
 #include "preflight.h"
 #include "repl.h"
 #include "sinks.h"
+#include "testsel.h"
 
 #ifndef PROVIUM_VERSION
 #define PROVIUM_VERSION "unknown"
@@ -48,13 +54,11 @@ static int die2(const char *msg)
 static int load_config(const struct cli_opts *o, struct config *cfg)
 {
 	char err[1024];
-	const char *path = o->config_path ? o->config_path : "provium.toml";
 
-	if (!o->config_path && access(path, F_OK) < 0 && errno == ENOENT)
-		config_init_default(cfg);
-	else if (config_load(cfg, path, err, sizeof err) < 0)
+	/* --config, else the nearest provium.toml upwards from the cwd */
+	if (config_open(cfg, o->config_path, err, sizeof err) < 0)
 		return die2(err);
-	if (config_add_builtin_default(cfg) < 0)
+	if (config_add_builtin_default(cfg) < 0 || discover_set_base(cfg->dir) < 0)
 		return die2("out of memory");
 	if (o->accel >= 0)
 		for (size_t i = 0; i < cfg->nprofiles; i++)
@@ -213,8 +217,8 @@ static int shard_files(const struct cli_opts *o, struct file_list *fl)
 /* Discover and apply --filter / --rerun-failed / --since / --shard.
  * 0 ok, 1 nothing to do and that is fine (nothing to rerun, an empty
  * shard: notice printed), 2 error (printed). */
-static int select_files(const struct cli_opts *o, const char *const *paths, size_t np, struct file_list *fl,
-			bool rerun)
+static int select_files(const struct cli_opts *o, const struct testsel *ts, const char *project,
+			const char *const *paths, size_t np, struct file_list *fl, bool rerun)
 {
 	char err[1024];
 
@@ -227,7 +231,7 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 	}
 	if (rerun) {
 		struct strset s = { 0 };
-		char *sp = rerun_state_path();
+		char *sp = rerun_state_path(project);
 		int r = sp ? rerun_load(sp, &s.v, &s.n, err, sizeof err) : -1;
 		if (r < 0) {
 			free(sp);
@@ -235,8 +239,9 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 			return die2(sp ? err : "out of memory");
 		}
 		if (r == 0) {
-			fprintf(stderr, "provium --rerun-failed: no prior failure state at `%s` — nothing to re-run. "
-				"Run `provium <paths>` once to populate.\n", sp);
+			fprintf(stderr, "provium --rerun-failed: no prior failure state at `%s` — nothing to re-run "
+				"(this project's last runs left no failed file). Run `provium <paths>` "
+				"once to populate.\n", sp);
 			free(sp);
 			file_list_free(fl);
 			return 1;
@@ -268,6 +273,10 @@ static int select_files(const struct cli_opts *o, const char *const *paths, size
 		file_list_free(fl);
 		return 1;
 	}
+	if (testsel_apply(ts, fl) < 0) {
+		file_list_free(fl);
+		return die2("out of memory");
+	}
 	return 0;
 }
 
@@ -292,7 +301,7 @@ static void no_tests_notice(const struct cli_opts *o)
 	fflush(NULL);
 }
 
-static int cmd_list(const struct cli_opts *o, const struct config *cfg)
+static int cmd_list(const struct cli_opts *o, const struct testsel *ts, const struct config *cfg)
 {
 	struct file_list fl;
 	char err[1024];
@@ -300,23 +309,25 @@ static int cmd_list(const struct cli_opts *o, const struct config *cfg)
 	const char *const *paths = scan_paths(o, cfg, &np);
 
 	if (!o->list_fixtures) {
-		/* the run's own selection: --filter, --rerun-failed, --since */
-		int s = select_files(o, paths, np, &fl, o->rerun_failed);
+		/* the run's own selection: --filter, --rerun-failed, --since,
+		 * --shard, path::NAME (and -k for --tests) */
+		int s = select_files(o, ts, cfg->dir, paths, np, &fl, o->rerun_failed);
+		if (s == 1 && o->json)
+			printf("{\"files\": []}\n"); /* still one document */
 		if (s != 0)
 			return s == 1 ? 0 : 2;
-	} else if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0) {
-		return die2(err);
+		s = list_test_files(stdout, &fl, &o->tf, o->list_tests, o->json);
+		file_list_free(&fl);
+		return s < 0 ? die2("out of memory") : 0;
 	}
+	if (discover_roots(paths, np, ".fixture.lua", o->npaths == 0, &fl, err, sizeof err) < 0)
+		return die2(err);
 	for (size_t i = 0; i < fl.n; i++) {
 		const struct found_file *f = &fl.v[i];
-		if (o->list_fixtures && o->filter && !filter_match(f->display, o->filter))
+		if (o->filter && !filter_match(f->display, o->filter))
 			continue;
-		if (o->list_fixtures) {
-			size_t n = strlen(f->relroot);
-			printf("%.*s\n", (int)(n >= 12 ? n - 12 : n), f->relroot);
-		} else {
-			printf("%s\n", f->display);
-		}
+		size_t n = strlen(f->relroot);
+		printf("%.*s\n", (int)(n >= 12 ? n - 12 : n), f->relroot);
 	}
 	file_list_free(&fl);
 	return 0;
@@ -345,6 +356,52 @@ static uint64_t tree_stamp(const char *const *paths, size_t np)
 	return h;
 }
 
+/* Update the project's --rerun-failed list after a completed run: the
+ * files that failed join it, the files that passed leave it (see
+ * rerun.h) — unless the run picked some of their tests by name (-k,
+ * path::NAME): the test that failed may be one it left out. A problem is
+ * a warning: the run's result stands. */
+static void rerun_record(const struct cli_opts *o, const char *project, const struct file_list *fl,
+			 const struct dispatch_outcome *oc)
+{
+	char err[1024];
+	char **list = NULL, **passed = NULL;
+	size_t n = 0, np = 0;
+	char *sp = rerun_state_path(project);
+	int r = sp ? rerun_load(sp, &list, &n, err, sizeof err) : -1;
+
+	if (r < 0) {
+		fprintf(stderr, "provium: warning: not updating the rerun state: %s\n",
+			sp ? err : "out of memory");
+		goto out;
+	}
+	if (r == 0 && oc->nfailed == 0 && access(sp, F_OK) < 0)
+		goto out; /* never failed: create nothing */
+	passed = calloc(fl->n + 1, sizeof *passed);
+	if (!passed)
+		goto oom;
+	for (size_t i = 0; i < oc->nresults; i++) {
+		const struct file_result *res = oc->results[i];
+		if (res->status != FS_PASSED)
+			continue;
+		for (size_t j = 0; j < fl->n; j++)
+			if (!strcmp(fl->v[j].display, res->path) && !o->tf.nnames && !fl->v[j].ntests)
+				passed[np++] = fl->v[j].abs;
+	}
+	r = rerun_update(&list, &n, oc->failed_abs, oc->nfailed, passed, np);
+	if (r < 0)
+		goto oom;
+	if (r > 0 && rerun_save(sp, list, n, err, sizeof err) < 0)
+		fprintf(stderr, "provium: warning: could not save rerun state: %s\n", err);
+	goto out;
+oom:
+	fprintf(stderr, "provium: warning: not updating the rerun state: out of memory\n");
+out:
+	free(passed);
+	rerun_free(list, n);
+	free(sp);
+}
+
 /* --junit: write the report of the files in oc. 0 (also without --junit),
  * -1 after saying why on stderr. */
 static int write_junit(const struct cli_opts *o, const struct dispatch_outcome *oc,
@@ -362,7 +419,7 @@ static int write_junit(const struct cli_opts *o, const struct dispatch_outcome *
 	return 0;
 }
 
-static int cmd_run(struct cli_opts *o, const struct config *cfg)
+static int cmd_run(struct cli_opts *o, const struct testsel *ts, const struct config *cfg)
 {
 	char err[1024];
 	size_t np;
@@ -421,7 +478,7 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 	for (;;) {
 		struct file_list fl;
 		struct dispatch_outcome oc;
-		int s = select_files(o, paths, np, &fl, o->rerun_failed);
+		int s = select_files(o, ts, cfg->dir, paths, np, &fl, o->rerun_failed);
 		if (s == 1) {
 			rc = 0;
 			break;
@@ -455,6 +512,8 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 			rc = 2;
 			break;
 		}
+		if (!oc.signal)
+			rerun_record(o, cfg->dir, &fl, &oc);
 		file_list_free(&fl);
 		if (oc.signal) {
 			int sig = oc.signal;
@@ -481,8 +540,8 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 		if (!rc && !o->allow_empty &&
 		    oc.totals.passed + oc.totals.failed + oc.totals.skipped - oc.totals.filtered == 0) {
 			fprintf(stderr, "provium: no test ran (%zu left out by the selection flags): exit %d "
-				"(check --tag, --no-tag, --tag-meta, --include-slow; --allow-empty accepts "
-				"an empty run)\n", oc.totals.filtered, NOTHING_RAN_EXIT);
+				"(check -k/--test, path::NAME, --tag, --no-tag, --tag-meta, --include-slow; "
+				"--allow-empty accepts an empty run)\n", oc.totals.filtered, NOTHING_RAN_EXIT);
 			rc = NOTHING_RAN_EXIT;
 		}
 		if (o->coverage) {
@@ -492,12 +551,6 @@ static int cmd_run(struct cli_opts *o, const struct config *cfg)
 				fprintf(stderr, "provium: %s\n", err);
 				rc = cr < 0 ? 2 : rc ? rc : 1;
 			}
-		}
-		if (oc.nfailed) {
-			char *sp = rerun_state_path();
-			if (sp && rerun_save(sp, oc.failed_abs, oc.nfailed, err, sizeof err) < 0)
-				fprintf(stderr, "provium: warning: could not save rerun state: %s\n", err);
-			free(sp);
 		}
 		dispatch_outcome_free(&oc);
 		if (!o->watch)
@@ -566,14 +619,22 @@ int main(int argc, char **argv)
 			return die2(err);
 		return 0; /* LSP_KEPT too: refusing to overwrite is a notice, not a failure */
 	}
+	struct testsel ts;
+	/* path::NAME words: split before anything looks at the paths */
+	if (testsel_split(o.paths, o.npaths, &ts, err, sizeof err) < 0) {
+		cli_opts_free(&o);
+		return die2(err);
+	}
 	memset(&cfg, 0, sizeof cfg);
 	if (load_config(&o, &cfg) != 0) {
 		config_free(&cfg);
+		testsel_free(&ts);
 		cli_opts_free(&o);
 		return 2;
 	}
-	rc = o.cmd == CMD_LIST ? cmd_list(&o, &cfg) : cmd_run(&o, &cfg);
+	rc = o.cmd == CMD_LIST ? cmd_list(&o, &ts, &cfg) : cmd_run(&o, &ts, &cfg);
 	config_free(&cfg);
+	testsel_free(&ts);
 	cli_opts_free(&o);
 	return rc == NOTHING_RAN_EXIT ? rc : rc > 2 ? 2 : rc;
 }

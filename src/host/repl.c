@@ -389,9 +389,7 @@ int cmd_repl(const struct cli_opts *o)
 	if ((rc = parse_args(o, &a)) != 0)
 		return rc;
 	memset(&cfg, 0, sizeof cfg);
-	if (!a.config && access("provium.toml", F_OK) < 0 && errno == ENOENT) {
-		config_init_default(&cfg);
-	} else if (config_load(&cfg, a.config ? a.config : "provium.toml", err, sizeof err) < 0) {
+	if (config_open(&cfg, a.config, err, sizeof err) < 0) {
 		fprintf(stderr, "provium: %s\n", err);
 		config_free(&cfg);
 		return 2;

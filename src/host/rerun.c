@@ -1,11 +1,14 @@
-/* rerun.c — load and atomically save the failed-file set (see rerun.h).
+/* rerun.c — where the failed-file set of a project lives, how a run
+ * updates it, and loading / atomically saving it (see rerun.h).
  *
  * Save: mkdir -p the parent, write to `<path>.tmp.<pid>` opened
  * O_CREAT|O_EXCL|O_CLOEXEC, fsync, rename over the target; the temp file
  * is unlinked on any failure. A reader therefore sees the old or the new
  * set, never a torn one. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +19,77 @@
 
 #include "rerun.h"
 
-char *rerun_state_path(void)
+/* FNV-1a 64 of s: the project key (not security sensitive). */
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+char *rerun_state_path(const char *project_dir)
 {
 	const char *e = getenv("PROVIUM_RERUN_STATE");
 	const char *home = getenv("HOME");
-	char *p = NULL;
+	const char *base;
+	char name[41], *p = NULL;
+	size_t k = 0;
 
 	if (e && *e)
 		return strdup(e);
-	if (home && *home) {
-		if (asprintf(&p, "%s/.cache/provium/rerun.json", home) < 0)
-			return NULL;
-		return p;
+	if (!project_dir || !*project_dir)
+		project_dir = "/";
+	/* <last component, sanitized>-<hash of the whole path>.json: unique
+	 * per project directory, readable in `ls` */
+	base = strrchr(project_dir, '/');
+	base = base && base[1] ? base + 1 : "root";
+	for (; *base && k < sizeof name - 1; base++)
+		name[k++] = isalnum((unsigned char)*base) || strchr("._-", *base) ? *base : '_';
+	name[k] = '\0';
+	if (asprintf(&p, "%s/.cache/provium/rerun/%s-%016" PRIx64 ".json",
+		     home && *home ? home : "/tmp", name, fnv1a(project_dir)) < 0)
+		return NULL;
+	return p;
+}
+
+static ssize_t find(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return (ssize_t)i;
+	return -1;
+}
+
+int rerun_update(char ***list, size_t *n, char *const *failed, size_t nfailed,
+		 char *const *passed, size_t npassed)
+{
+	int changed = 0;
+	size_t w = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (find(passed, npassed, (*list)[i]) >= 0 && find(failed, nfailed, (*list)[i]) < 0) {
+			free((*list)[i]);
+			changed = 1;
+			continue;
+		}
+		(*list)[w++] = (*list)[i];
 	}
-	return strdup("/tmp/provium-rerun.json");
+	*n = w;
+	for (size_t i = 0; i < nfailed; i++) {
+		char **nv;
+		if (find(*list, *n, failed[i]) >= 0)
+			continue;
+		nv = realloc(*list, (*n + 2) * sizeof *nv);
+		if (!nv)
+			return -1;
+		*list = nv;
+		if (!(nv[*n] = strdup(failed[i])))
+			return -1;
+		nv[++*n] = NULL;
+		changed = 1;
+	}
+	return changed;
 }
 
 int rerun_load(const char *path, char ***paths, size_t *n, char *err, size_t errlen)

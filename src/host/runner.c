@@ -126,9 +126,13 @@ static void push_kv_groups(lua_State *L, const struct kv *kv, size_t n)
 	}
 }
 
-static void push_filter(lua_State *L, const struct test_filter *f)
+static void push_filter(lua_State *L, const struct test_filter *f, char *const *only, size_t nonly)
 {
 	lua_newtable(L);
+	push_strv(L, f ? f->names : NULL, f ? f->nnames : 0);
+	lua_setfield(L, -2, "names");
+	push_strv(L, only, nonly);
+	lua_setfield(L, -2, "only");
 	lua_pushboolean(L, f && f->include_slow);
 	lua_setfield(L, -2, "include_slow");
 	push_strv(L, f ? f->tags : NULL, f ? f->ntags : 0);
@@ -241,7 +245,7 @@ static int setup(lua_State *L)
 	set_str(L, "_provium_vmm", o->vmm == VMM_LOCAL ? "local" : "qemu");
 	push_profiles(L, o->cfg);
 	lua_setfield(L, -2, "_provium_profiles");
-	push_filter(L, o->filter);
+	push_filter(L, o->filter, o->only, o->nonly);
 	lua_setfield(L, -2, "_provium_filter");
 	lua_newtable(L);
 	for (size_t i = 0; o->roots && o->roots[i]; i++) {

@@ -22,6 +22,7 @@ struct runner_opts {
 	const char *relpath;        /* display path used in every event */
 	const char *const *roots;   /* NULL-terminated absolute dirs for require/fixtures */
 	const struct test_filter *filter;
+	char *const *only; size_t nonly; /* path::NAME: run only these tests (exact names); 0 = all */
 	enum vmm_kind vmm;
 	const char *run_dir;        /* private scratch directory for this file (exists) */
 	int event_fd;               /* write end of the event pipe */

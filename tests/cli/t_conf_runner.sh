@@ -96,7 +96,12 @@ tests/sub/bad.test.lua" ] || fail "list with run flags: $out"
 touch -d '2001-01-01' "$T/ref" tests/smoke.test.lua
 run "$P" list --since "$T/ref" tests
 [ "$out" = "tests/sub/bad.test.lua" ] || fail "list --since: $out"
+# bad.test.lua failed above and has not run since (the $T/q run did not
+# select it): it is still in the rerun list
 run "$P" list --rerun-failed tests
+expect_rc 0 "list --rerun-failed"
+[ "$out" = "tests/sub/bad.test.lua" ] || fail "list --rerun-failed: $out"
+run env PROVIUM_RERUN_STATE="$T/none.json" "$P" list --rerun-failed tests
 expect_rc 0 "list --rerun-failed without state"
 [ -z "$out" ] || fail "list --rerun-failed without state listed: $out"
 run "$P" list --bogus

@@ -147,6 +147,36 @@ static void overcommit_clamped(void **state)
 	cli_opts_free(&o);
 }
 
+static void test_name_selection(void **state)
+{
+	struct cli_opts o;
+	(void)state;
+	assert_int_equal(PARSE(&o, "-k", "boot", "--test", "ping", "--test=a b", "t/x.test.lua::n"), CLI_OK);
+	assert_int_equal(o.tf.nnames, 3);
+	assert_string_equal(o.tf.names[0], "boot");
+	assert_string_equal(o.tf.names[1], "ping");
+	assert_string_equal(o.tf.names[2], "a b");
+	assert_int_equal(o.npaths, 1);
+	assert_string_equal(o.paths[0], "t/x.test.lua::n");
+	char *j = test_filter_to_json(&o.tf);
+	assert_non_null(strstr(j, "\"test\":[\"boot\",\"ping\",\"a b\"]"));
+	free(j);
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "-k"), CLI_ERROR);
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--test="), CLI_ERROR);
+	assert_non_null(strstr(err, "-k/--test"));
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "--tests"), CLI_ERROR); /* a list flag, not a run flag */
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "list", "--tests", "-k", "x"), CLI_OK);
+	assert_true(o.list_tests);
+	assert_int_equal(o.tf.nnames, 1);
+	cli_opts_free(&o);
+	assert_int_equal(PARSE(&o, "list", "--tests", "--fixtures"), CLI_ERROR);
+	cli_opts_free(&o);
+}
+
 static void watch_drops_rerun_failed(void **state)
 {
 	struct cli_opts o;
@@ -318,6 +348,7 @@ int main(void)
 		cmocka_unit_test(usage_errors),
 		cmocka_unit_test(overcommit_clamped),
 		cmocka_unit_test(watch_drops_rerun_failed),
+		cmocka_unit_test(test_name_selection),
 		cmocka_unit_test(subcommands),
 		cmocka_unit_test(subcommand_after_flags),
 		cmocka_unit_test(filter_json),

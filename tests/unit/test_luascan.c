@@ -307,6 +307,34 @@ static void test_claim_memory_strings(void **state)
 	assert_false(res.calls[2].has_memory);
 }
 
+/* test() registrations: literal names and tags; dynamic ones still seen. */
+static void test_test_calls(void **state)
+{
+	scan_ok("test(\"boots fast\", {tags = {\"smoke\", 'net'}, slow = true}, function(t)\n"
+		"  vm:test(\"not a registration\")\n"
+		"  local x = {tags = {\"inner\"}}\n"
+		"end)\n"
+		"test('plain', function(t) end)\n"
+		"for _, n in ipairs({1, 2}) do test(\"n\" .. n, {tags = \"gen\"}, function() end) end\n"
+		"test(name_of(3), {tags = tag_list}, function() end)\n"
+		"obj.test(\"no\") local function test(x) end\n"
+		"-- test(\"commented\")\n");
+	assert_int_equal(res.ncalls, 4);
+	call_is(0, LS_TEST, 1, "boots fast");
+	assert_int_equal(res.calls[0].ntags, 2);
+	assert_string_equal(res.calls[0].tags[0], "smoke");
+	assert_string_equal(res.calls[0].tags[1], "net");
+	assert_false(res.calls[0].tags_dynamic);
+	call_is(1, LS_TEST, 5, "plain");
+	assert_int_equal(res.calls[1].ntags, 0);
+	call_is(2, LS_TEST, 6, NULL);
+	assert_int_equal(res.calls[2].ntags, 1);
+	assert_string_equal(res.calls[2].tags[0], "gen");
+	call_is(3, LS_TEST, 7, NULL);
+	assert_int_equal(res.calls[3].ntags, 0);
+	assert_true(res.calls[3].tags_dynamic);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +350,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_errors, teardown),
 		cmocka_unit_test_teardown(test_file, teardown),
 		cmocka_unit_test_teardown(test_claim_memory_strings, teardown),
+		cmocka_unit_test_teardown(test_test_calls, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,8 @@
 --
 -- Owns: test() registration, todo(), wait_until(), the per-test `t` context
 -- (assertions, skip, fail, log, the sticky failure flag), per-test
--- selection (meta.skip, slow, --tag / --no-tag / --tag-meta /
--- --no-tag-meta) and the run loop that turns each test into events.
+-- selection (path::NAME, -k/--test, meta.skip, slow, --tag / --no-tag /
+-- --tag-meta / --no-tag-meta) and the run loop that turns each test into events.
 --
 -- Calling sequence (runner.c): lab.lua runs first and defines the lab-side
 -- hooks (_provium_new_root, _provium_open_test_scope, ...; see
@@ -273,7 +273,8 @@ end
 ---------------------------------------------------------------------------
 -- selection
 
-local filter = {include_slow = false, tags = {}, no_tags = {}, tag_meta = {}, no_tag_meta = {}}
+local filter = {names = {}, only = {}, include_slow = false, tags = {}, no_tags = {}, tag_meta = {},
+	no_tag_meta = {}}
 
 local function tag_list(meta)
 	local tg = meta.tags
@@ -316,9 +317,27 @@ local function sorted_keys(m)
 	return ks
 end
 
+-- Selection by name comes first: path::NAME (exact) and -k/--test
+-- (substring, OR'd) pick tests the way paths pick files, so a test they
+-- leave out is "filtered" even when it would skip itself.
+local function name_selection(name)
+	if #filter.only > 0 and not has(filter.only, name) then
+		return "filtered: not named by path::NAME"
+	end
+	if #filter.names > 0 then
+		for _, part in ipairs(filter.names) do
+			if name:find(part, 1, true) then return nil end
+		end
+		return "filtered: name did not match -k/--test"
+	end
+	return nil
+end
+
 -- The skip reason for a test that must not run, or nil. Order is the
 -- documented filter precedence.
-local function selection(meta)
+local function selection(meta, name)
+	local byname = name_selection(name)
+	if byname then return byname end
 	if todo_reason then return todo_reason end
 	local sk = meta.skip
 	if type(sk) == "string" then return "skipped: " .. sk end
@@ -394,7 +413,7 @@ local function run_test(tc)
 		return p
 	end
 
-	local why = selection(tc.meta)
+	local why = selection(tc.meta, tc.name)
 	if why then
 		emit("test_skipped", payload({reason = why}))
 		return
@@ -493,6 +512,19 @@ local function run_file(chunk, load_err)
 		emit("_chunk_error", {message = errstr(err)})
 		close_file()
 		return
+	end
+	-- path::NAME naming a test the file does not define: a usage error
+	-- of this file, said before anything runs
+	for _, want in ipairs(filter.only) do
+		if not by_name[want] then
+			local have = {}
+			for _, tc in ipairs(tests) do have[#have + 1] = show(tc.name) end
+			emit("_chunk_error", {message = string.format(
+				"no test named %s in %s (path::NAME takes an exact name; defined: %s)",
+				show(want), FILE, #have > 0 and table.concat(have, ", ") or "none")})
+			close_file()
+			return
+		end
 	end
 	for _, tc in ipairs(tests) do run_test(tc) end
 	close_file()
