@@ -473,8 +473,17 @@ static int load_profile(struct loader *ld, struct profile *pr, const struct toml
 				goto out;
 			}
 		} else if (strcmp(k, "memory") == 0) {
+			char written[64], msg[256];
 			if (get_size(ld, kv, table, &pr->memory) < 0)
 				goto out;
+			if (v->type == TOML_INTEGER)
+				snprintf(written, sizeof written, "%lld", (long long)v->u.i);
+			else
+				snprintf(written, sizeof written, "%s", v->u.str.ptr);
+			if (check_guest_memory(pr->memory, written, msg, sizeof msg) < 0) {
+				invalid(ld, "`memory` in [%s]: %s at %d:%d", table, msg, v->line, v->col);
+				goto out;
+			}
 		} else if (strcmp(k, "cpus") == 0) {
 			if (v->type != TOML_INTEGER) {
 				wrong_type(ld, kv, table, "a positive integer");

@@ -10,8 +10,9 @@
  *      _provium_profiles) plus _provium_filter (the per-test selection
  *      flags) and _provium_roots; package.path so `require("a.b")`
  *      resolves beside the file and under every root;
- *   4. the embedded preludes: lab.lua (when present), then framework.lua,
- *      which returns {run_file = fn};
+ *   4. the embedded preludes: lab.lua (when present), net.lua,
+ *      compare.lua (how assertions show and compare values), then
+ *      framework.lua, which returns {run_file = fn};
  *   5. the file's chunk is loaded (chunk name "@<display path>", so errors
  *      read `tests/x.test.lua:3: ...`) and handed to run_file, which runs
  *      it and every test and emits the per-test events and _chunk_error;
@@ -45,6 +46,7 @@
 #include "lua/lsnapshot.h"
 
 extern const char embedded_framework_lua[], embedded_framework_lua_end[];
+extern const char embedded_compare_lua[], embedded_compare_lua_end[];
 extern const char embedded_net_lua[], embedded_net_lua_end[];
 
 /* Read a whole file into a malloc'd buffer. 0 or -1/errno. */
@@ -322,6 +324,9 @@ lua_State *runner_new_state(const struct runner_opts *o, char *err, size_t errle
 		goto fail;
 	lua_pop(L, 1);
 	if (run_prelude(L, embedded_net_lua, embedded_net_lua_end, "=[provium net]") < 0)
+		goto fail;
+	lua_pop(L, 1);
+	if (run_prelude(L, embedded_compare_lua, embedded_compare_lua_end, "=[provium compare]") < 0)
 		goto fail;
 	lua_pop(L, 1);
 	if (run_prelude(L, embedded_framework_lua, embedded_framework_lua_end,

@@ -157,6 +157,20 @@ bad:
 	return -1;
 }
 
+int check_guest_memory(uint64_t bytes, const char *written, char *err, size_t errlen)
+{
+	if (bytes >= GUEST_MEMORY_MIN)
+		return 0;
+	if (*written && written[strspn(written, "0123456789")] == 0)
+		snprintf(err, errlen, "%s is %llu bytes (a size without a unit is bytes), less than "
+			 "the 16M a guest needs; write \"%sM\" for %s MiB", written,
+			 (unsigned long long)bytes, written, written);
+	else
+		snprintf(err, errlen, "`%s` is %llu bytes, less than the 16M a guest needs", written,
+			 (unsigned long long)bytes);
+	return -1;
+}
+
 void format_seconds(int64_t ns, char *buf, size_t len)
 {
 	uint64_t a = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;

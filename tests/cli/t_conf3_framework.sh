@@ -38,7 +38,7 @@ assert f["chunk_error"] is None, f
 got = [(t["name"], t["status"], t["message"], t["log"]) for t in f["tests"]]
 want = [
     ("t:assert false", "failed", "o.test.lua:1: intentional failure", []),
-    ("assert_eq diff", "failed", "o.test.lua:2: apple ~= orange", []),
+    ("assert_eq diff", "failed", 'o.test.lua:2: "apple" ~= "orange"', []),
     ("assert_neq match", "failed", "o.test.lua:3: 7 == 7", []),
     ("eq fails", "failed", "o.test.lua:4: intentional: 1 ~= 2", []),
     ("skipped", "skipped", "kernel doesn't support this yet", []),

@@ -67,6 +67,11 @@ check endless-cmdline-file $'[profiles.x]\ncmdline_file = "/dev/zero"\n' 2 \
 ln -s /dev/zero "$tmp/endless-config.toml"
 check endless-config - 2 \
 	'provium: read `@CFG@`: larger than 16 MiB; not a provium.toml'
+# sizes without a unit are bytes: `memory = 512` (MiB meant) is named here
+# with the key and line:col instead of failing inside QEMU
+check memory-bare-int $'[profiles.x]\ncmdline = "a"\nmemory = 512\n' 2 \
+	'provium: invalid config in `@CFG@`: `memory` in [profiles.x]: 512 is 512 bytes (a size without a unit is bytes), less than the 16M a guest needs; write "512M" for 512 MiB at 3:10'
+check memory-bytes $'[profiles.x]\ncmdline = "a"\nmemory = 536870912\n' 0
 check valid $'[provium]\ncache_max_size = "1G"\n[profiles.x]\ncmdline = "console=ttyS0"\n' 0
 
 if [ "$fails" -ne 0 ]; then

@@ -28,19 +28,20 @@ case_run() {
 
 case_run asserts
 expect_rc 1 "failing assertions"
-expect_in "$out" "FAIL asserts.test.lua (1 passed, 11 failed, 0 skipped)" "file line"
+expect_in "$out" "FAIL asserts.test.lua (1 passed, 14 failed, 0 skipped)" "file line"
 # Assertion failures are the documented shapes behind the position of the
-# line that called the assertion (like error(msg, 2)), compared values via
-# tostring. Each block is matched whole, so the message line is exact. A
-# failure swallowed by pcall is reported by its bare message.
+# line that called the assertion (like error(msg, 2)), strings quoted and
+# escaped, tables compared by value with the differing key paths below.
+# Each block is matched whole, so the message line is exact. A failure
+# swallowed by pcall is reported by its bare message.
 expect_block "    FAIL eq
         asserts.test.lua:2: numbers: 1 ~= 2
 " "assert_eq: <msg>: <a> ~= <b>"
-expect_block "    FAIL neq
-        asserts.test.lua:3: a == a
-" "assert_neq without msg: just <a> == <b>"
+expect_block '    FAIL neq
+        asserts.test.lua:3: "a" == "a"
+' "assert_neq without msg: just <a> == <b>, strings quoted"
 expect_block '    FAIL contains
-        asserts.test.lua:4: search: needle not found in: haystack
+        asserts.test.lua:4: search: "needle" not found in: "haystack"
 ' "assert_contains"
 expect_block "    FAIL contains type
         asserts.test.lua:5: assert_contains: haystack (argument 1) must be a string, got nil (slice 2 limit: both arguments must be strings; use tostring)
@@ -68,6 +69,23 @@ expect_block "    FAIL user error
 expect_block "    FAIL runtime error
         asserts.test.lua:10: attempt to index a nil value (local 'x')
 " "runtime error keeps file:line"
+expect_block '    FAIL table eq
+        asserts.test.lua:14: cfg: {hosts = {"a", "b"}, port = 80} ~= {hosts = {"a", "c"}, port = 8080}
+          hosts[2]: "b" ~= "c"
+          port: 80 ~= 8080
+' "assert_eq on tables: by value, the differing paths"
+expect_block '    FAIL lines eq
+        asserts.test.lua:15: "ok\nready\n" ~= "ok\nrady\n"
+          first difference at line 2, column 2:
+            left:  "ready\n"
+            right: "rady\n"
+' "assert_eq on multi-line strings: quoted, first differing line"
+expect_block '    FAIL run assert_ok
+        asserts.test.lua:17: command `echo to-out; exit 3` failed: status exited, exit code 3
+        stdout:
+        to-out
+' "vm:run():assert_ok() with file:line"
+expect_not_in "$out" "table: 0x" "no table identities"
 expect_in "$out" "    PASS passes" "tests after failures still run"
 expect_not_in "$out" "framework" "no framework-internal positions"
 ok "assertion messages"

@@ -16,7 +16,7 @@ end)
 test("assert_raises around a nested helper leaves the flag clear", function(t)
 	local err = t:assert_raises(function() helper_that_asserts(t) end)
 	-- raised at the helper's line (the assertion's caller)
-	t:assert_eq(err, "tests/harness/framework_sticky.test.lua:5: helper check: left ~= right")
+	t:assert_eq(err, 'tests/harness/framework_sticky.test.lua:5: helper check: "left" ~= "right"')
 	t:assert_eq(t._failed, false)
 end)
 

@@ -49,6 +49,14 @@ test("boot opts: validated at creation, merged at boot", function(t)
 	t:assert(e:find("unknown boot opt `memroy`", 1, true), e)
 	local e2 = errmsg(provium.vm, provium, "bad2", PROFILE, {memory = "lots"})
 	t:assert(e2:find("memory", 1, true), e2)
+	-- an integer is bytes: 512 is a mistake named at creation, not a
+	-- guest that fails inside QEMU
+	local e3 = errmsg(provium.vm, provium, "bad3", PROFILE, {memory = 512})
+	t:assert(e3:find('vm `bad3`: boot opt memory: 512 is 512 bytes (a size without a unit is bytes), '
+		.. 'less than the 16M a guest needs; write "512M" for 512 MiB', 1, true), e3)
+	local e4 = errmsg(provium.vm, provium, "bad4", PROFILE, {memory = "1M"})
+	t:assert(e4:find("boot opt memory: `1M` is 1048576 bytes, less than the 16M a guest needs", 1, true), e4)
+	provium:vm("ok", PROFILE, {memory = 16 * 1024 * 1024})  -- 16 MiB in bytes is fine
 	local v = provium:vm("f", PROFILE, {
 		memory = "256M", cpus = 2, rng_seed = 42, initial_time = 1700000000,
 		files = {{path = "/etc/hostname", content = "f\n"}},

@@ -38,6 +38,18 @@ test("exit codes and stderr", function(t)
 	t:assert(e:find("stderr:\noops", 1, true), e)
 end)
 
+test("assert_ok failures carry the caller's file:line", function(t)
+	local line = debug.getinfo(1, "l").currentline
+	local e = t:assert_raises(function() vm:run("echo out; echo err >&2; exit 4"):assert_ok() end)
+	t:assert_eq(e, ("tests/harness/vm_local_run.test.lua:%d: command `echo out; echo err >&2; exit 4` "
+		.. "failed: status exited, exit code 4\nstdout:\nout\n\nstderr:\nerr\n"):format(line + 1))
+	local r = vm:run("exit 5")
+	e = t:assert_raises(function()
+		r:assert_ok()
+	end)
+	t:assert_contains(e, ("vm_local_run.test.lua:%d: command `exit 5` failed"):format(line + 6))
+end)
+
 test("signalled", function(t)
 	local r = vm:run("kill -9 $$")
 	t:assert_eq(r.status, "signalled")

@@ -147,7 +147,7 @@ static void test_full_config(void **state)
 		"[profiles.alpha]\n"
 		"cmdline = 'a'\n"
 		"agent_boot_timeout = 1.5\n"
-		"memory = 1048576\n"
+		"memory = 268435456\n"
 		"accel = 'kvm'\n");
 	assert_int_equal(cfg.nroots, 3);
 	snprintf(want, sizeof want, "%s/tests", tmpdir);
@@ -183,7 +183,7 @@ static void test_full_config(void **state)
 	p = config_profile(&cfg, "alpha");
 	assert_non_null(p);
 	assert_true(p->agent_boot_timeout_ns == INT64_C(1500000000));
-	assert_true(p->memory == 1048576);
+	assert_true(p->memory == 268435456);
 	assert_int_equal(p->accel, ACCEL_KVM);
 	assert_null(config_profile(&cfg, "nope"));
 	config_free(&cfg);
@@ -253,6 +253,16 @@ static void test_validation_errors(void **state)
 		 NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nmemory = 'lots'\n", "`memory` in [profiles.x]",
 		 "bad size `lots`", NULL);
+	/* integers are bytes; one too small for a guest is MiB written as
+	 * bytes: a config error naming the key and where, not a QEMU failure */
+	load_bad("[profiles.x]\ncmdline = 'a'\nmemory = 512\n", pre,
+		 "`memory` in [profiles.x]: 512 is 512 bytes (a size without a unit is bytes), "
+		 "less than the 16M a guest needs; write \"512M\" for 512 MiB at 3:10", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nmemory = '2048'\n", pre,
+		 "`memory` in [profiles.x]: 2048 is 2048 bytes", "write \"2048M\"", "at 3:10", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nmemory = '8M'\n", pre,
+		 "`memory` in [profiles.x]: `8M` is 8388608 bytes, less than the 16M a guest needs at 3:10",
+		 NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nagent_boot_timeout = 'soon'\n",
 		 "`agent_boot_timeout` in [profiles.x]", "bad duration `soon`", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nagent_boot_timeout = -1\n", "agent_boot_timeout",

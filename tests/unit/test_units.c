@@ -110,6 +110,22 @@ static void test_size_errors(void **state)
 	size_bad("20000000T", "too large");
 }
 
+static void test_guest_memory(void **state)
+{
+	char err[256] = "";
+	(void)state;
+	assert_int_equal(check_guest_memory(GUEST_MEMORY_MIN, "16M", err, sizeof err), 0);
+	assert_int_equal(check_guest_memory(UINT64_C(512) << 20, "536870912", err, sizeof err), 0);
+	assert_int_equal(check_guest_memory(512, "512", err, sizeof err), -1);
+	assert_string_equal(err, "512 is 512 bytes (a size without a unit is bytes), less than the "
+			    "16M a guest needs; write \"512M\" for 512 MiB");
+	assert_int_equal(check_guest_memory(GUEST_MEMORY_MIN - 1, "16777215", err, sizeof err), -1);
+	assert_int_equal(check_guest_memory(UINT64_C(8) << 20, "8M", err, sizeof err), -1);
+	assert_string_equal(err, "`8M` is 8388608 bytes, less than the 16M a guest needs");
+	assert_int_equal(check_guest_memory(100, "100B", err, sizeof err), -1);
+	assert_string_equal(err, "`100B` is 100 bytes, less than the 16M a guest needs");
+}
+
 static void test_format_seconds(void **state)
 {
 	char buf[32];
@@ -133,6 +149,7 @@ int main(void)
 		cmocka_unit_test(test_duration_errors),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_size_errors),
+		cmocka_unit_test(test_guest_memory),
 		cmocka_unit_test(test_format_seconds),
 	};
 	return cmocka_run_group_tests_name("units", tests, NULL, NULL);

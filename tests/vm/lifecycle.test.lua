@@ -64,18 +64,20 @@ test("state errors name the state", function(t)
 	t:assert_contains(t:assert_raises(function() vm:boot() end), "cannot boot: vm is Shutdown")
 end)
 
-test("a guest whose init is not the agent: QEMU exits, error has the console", function(t)
+test("a guest whose init is not the agent: the panic and QEMU's exit, error has the console", function(t)
 	-- A boot file replaces the injected agent with a script that exits:
 	-- PID 1 dies, the kernel panics (panic=-1 -> reboot -> QEMU's
-	-- -no-reboot exit) before any handshake.
+	-- -no-reboot exit) before any handshake. The error names the panic.
 	local vm = provium:vm("noagent", PROFILE, {
 		agent_timeout = 60,
 		files = {{path = "/sbin/provium-agent", content = "#!/bin/sh\necho init-exits-now\nexit 3\n",
 			mode = tonumber("755", 8)}},
 	})
 	local err = t:assert_raises(function() vm:boot() end)
-	t:assert_contains(err, "vm `noagent`: boot: QEMU exited with status")
-	t:assert_contains(err, "--- console (last lines) ---")
+	t:assert_contains(err, "vm `noagent`: boot: the guest kernel panicked: Kernel panic - not syncing: "
+		.. "Attempted to kill init!")
+	t:assert_contains(err, "(QEMU exited with status 0)")
+	t:assert_contains(err, "--- console (around the kernel panic) ---")
 	t:assert(err:match("%[%s*%d+%.%d+%]"), "kernel log lines in the error: " .. err)
 	t:assert_eq(vm:state(), "created")
 end)

@@ -35,22 +35,13 @@ local FILE = _provium_file or "?"
 ---------------------------------------------------------------------------
 -- helpers
 
--- Human form of a value inside an option error: strings quoted with
--- control characters escaped, everything else via tostring.
-local function show(v)
-	if type(v) == "string" then
-		if #v > 1024 then
-			v = v:sub(1, 1024) .. string.format("...(%d more bytes)", #v - 1024)
-		end
-		return '"' .. v:gsub('[%c"\\]', function(c)
-			if c == "\n" then return "\\n" end
-			if c == "\t" then return "\\t" end
-			if c == '"' or c == "\\" then return "\\" .. c end
-			return string.format("\\%d", c:byte())
-		end) .. '"'
-	end
-	return tostring(v)
-end
+-- Human form of a value (compare.lua): strings quoted with control
+-- characters escaped, tables as compact constructors.
+local show = _provium_repr
+local quote = _provium_quote
+local show_pair = _provium_repr_pair
+local deep_equal = _provium_deep_equal
+local explain_diff = _provium_explain_diff
 
 -- "2s", "0.5s"
 local function secs(s)
@@ -209,19 +200,46 @@ function T:assert(cond, msg)
 	return cond
 end
 
+-- "<a> ~= <b>" (or ==) with both values shown by compare.lua, then,
+-- indented, what differs: the key paths of two tables, the first
+-- differing line of multi-line strings.
+local function compared(a, op, b)
+	local lines = op == "~=" and explain_diff(a, b)
+	-- with the first differing line shown below, long strings are cut short
+	local ra, rb = show_pair(a, b, lines and 200 or nil)
+	local s = ra .. " " .. op .. " " .. rb
+	if lines then s = s .. "\n  " .. table.concat(lines, "\n  ") end
+	return s
+end
+
+-- Tables are equal by value (deep_equal), everything else by ==.
 function T:assert_eq(a, b, msg)
-	if a ~= b then raise(self, prefixed(msg, tostring(a) .. " ~= " .. tostring(b))) end
+	if not deep_equal(a, b) then raise(self, prefixed(msg, compared(a, "~=", b))) end
 end
 
 function T:assert_neq(a, b, msg)
-	if a == b then raise(self, prefixed(msg, tostring(a) .. " == " .. tostring(b))) end
+	if deep_equal(a, b) then raise(self, prefixed(msg, compared(a, "==", b))) end
 end
 
 -- Non-string arguments raise at once, with the reference's "slice 2
 -- limit" pointer (only string containment is supported). A miss reads
 -- "<msg or `assert_contains failed`>: <needle> not found in: <haystack>",
--- as in the reference implementation.
+-- as in the reference implementation, both quoted; a multi-line haystack
+-- follows as an indented block, one quoted line per line.
 local CONTAINS_LIMIT = " (slice 2 limit: both arguments must be strings; use tostring)"
+local HAYSTACK_MAX = 4096
+
+local function haystack_block(h)
+	if not h:find("\n", 1, true) then return " " .. quote(h, HAYSTACK_MAX) end
+	local more = #h > HAYSTACK_MAX and #h - HAYSTACK_MAX or 0
+	if more > 0 then h = h:sub(1, HAYSTACK_MAX) end
+	local out = {}
+	for l in h:gmatch("[^\n]*\n?") do
+		if l ~= "" then out[#out + 1] = "    " .. quote(l, HAYSTACK_MAX) end
+	end
+	if more > 0 then out[#out + 1] = string.format("    ...(%d more bytes)", more) end
+	return "\n" .. table.concat(out, "\n")
+end
 
 function T:assert_contains(haystack, needle, msg)
 	if type(haystack) ~= "string" then
@@ -233,11 +251,8 @@ function T:assert_contains(haystack, needle, msg)
 			type(needle) .. CONTAINS_LIMIT)
 	end
 	if not string.find(haystack, needle, 1, true) then
-		if #haystack > 4096 then
-			haystack = haystack:sub(1, 4096) ..
-				string.format("...(%d more bytes)", #haystack - 4096)
-		end
-		raise(self, prefixed(msg or "assert_contains failed", needle .. " not found in: " .. haystack))
+		raise(self, prefixed(msg or "assert_contains failed",
+			show(needle) .. " not found in:" .. haystack_block(haystack)))
 	end
 end
 

@@ -120,7 +120,8 @@ static int rr_ok(lua_State *L)
 	return 1;
 }
 
-/* Raise "<what> failed: status ..., stdout: ..., stderr: ..." unless ok. */
+/* Raise "<file:line>: command `<cmd>` failed: status ...\nstdout:\n...
+ * \nstderr:\n..." unless ok; the position is the caller's. */
 static int rr_assert_ok(lua_State *L)
 {
 	luaL_Buffer b;
@@ -130,8 +131,11 @@ static int rr_assert_ok(lua_State *L)
 		lua_settop(L, 1);
 		return 1;
 	}
-	luaL_where(L, 1);
+	/* "file:line: " of the caller, as every t:assert* has. The buffer
+	 * comes first: in Lua 5.4 luaL_buffinit pushes a placeholder, so a
+	 * value pushed before it is not the top luaL_addvalue takes. */
 	luaL_buffinit(L, &b);
+	luaL_where(L, 1);
 	luaL_addvalue(&b);
 	lua_getfield(L, 1, "command");
 	if (lua_isstring(L, -1)) {

@@ -59,13 +59,15 @@ local TestContext = {}
 ---@param msg? string
 function TestContext:assert(cond, msg) end
 
----Fail the test unless `a == b`. The message reads `<msg>: <a> ~= <b>`.
+---Fail the test unless `a == b`; tables compare by value (deep). The
+---message reads `<msg>: <a> ~= <b>` (strings quoted), then the differing
+---key paths of two tables or the first differing line of two strings.
 ---@param a any
 ---@param b any
 ---@param msg? string
 function TestContext:assert_eq(a, b, msg) end
 
----Fail the test if `a == b`.
+---Fail the test if `a == b` (tables by value, as in assert_eq).
 ---@param a any
 ---@param b any
 ---@param msg? string

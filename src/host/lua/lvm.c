@@ -255,6 +255,13 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 			           "or a size string like \"512M\"", v->name);
 		o->memory = (uint64_t)lua_tointeger(L, -1);
 	}
+	if (o->memory) {
+		/* integers are bytes (the reference's `int (bytes)`): 512 is a
+		 * mistake to name here, not a guest that dies inside QEMU */
+		char e[256];
+		if (check_guest_memory(o->memory, lua_tostring(L, -1), e, sizeof e) < 0)
+			luaL_error(L, "vm `%s`: boot opt memory: %s", v->name, e);
+	}
 	lua_pop(L, 1);
 	if (lua_getfield(L, idx, "cpus") != LUA_TNIL) {
 		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0 || lua_tointeger(L, -1) > 1024)

@@ -11,7 +11,9 @@
  * every later call on that connection fails with it.
  *
  * All waiting goes through pump(): one poll() on the socket bounded by a
- * deadline, one read, then every complete frame is dispatched. A request
+ * deadline (woken every watch interval to run the liveness watch, whose
+ * verdict breaks the connection), one read, then every complete frame is
+ * dispatched. A request
  * is a struct pending on c->pend; its reply is stored there (the frame
  * body copied, since msgpack objects point into it) until agent_wait
  * collects it. Frames are written by hand (same 4-byte BE framing as
@@ -76,6 +78,10 @@ struct agent_client {
 	char broken[256];
 	bool want_hello;
 	struct pending hello;       /* the HelloOk/HelloErr once it arrived */
+	agent_watch_fn watch;       /* agent_client_set_watch */
+	void *watch_ctx;
+	int watch_ms;
+	int64_t watch_next;         /* when pump calls it next */
 };
 
 #define STR_(x) #x
@@ -397,6 +403,38 @@ static int dispatch(struct agent_client *c, const unsigned char *body, size_t le
 	return 0;
 }
 
+/* Run the watch when it is due: 0, or -1 (broken with its reason). */
+static int run_watch(struct agent_client *c, char *err, size_t errlen)
+{
+	char why[256] = "";
+	if (!c->watch || mono_now_ns() < c->watch_next)
+		return 0;
+	c->watch_next = mono_now_ns() + (int64_t)c->watch_ms * 1000000;
+	if (c->watch(c->watch_ctx, why, sizeof why) == 0)
+		return 0;
+	return set_broken(c, err, errlen, "%s", why[0] ? why : "the guest died");
+}
+
+/* poll() on fd for events until deadline, waking for the watch: the
+ * poll result, 0 only once the deadline has passed. */
+static int poll_watched(struct agent_client *c, struct pollfd *pfd, int64_t deadline,
+			char *err, size_t errlen)
+{
+	for (;;) {
+		int wait = ms_left(deadline), pr;
+		if (c->watch) {
+			int w = ms_left(c->watch_next);
+			if (wait < 0 || w < wait)
+				wait = w;
+		}
+		pr = poll(pfd, 1, wait);
+		if (run_watch(c, err, errlen) < 0)
+			return -2;
+		if (pr != 0 || ms_left(deadline) == 0)
+			return pr;
+	}
+}
+
 /* Read what is available (after waiting up to deadline) and dispatch every
  * complete frame. 1 = read something, 0 = timeout, -1 = broken. */
 static int pump(struct agent_client *c, int64_t deadline, char *err, size_t errlen)
@@ -406,7 +444,9 @@ static int pump(struct agent_client *c, int64_t deadline, char *err, size_t errl
 	if (c->fd < 0)
 		return set_broken(c, err, errlen, "not connected");
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	int pr = poll(&pfd, 1, ms_left(deadline));
+	int pr = poll_watched(c, &pfd, deadline, err, errlen);
+	if (pr == -2)
+		return -1;
 	if (pr < 0)
 		return errno == EINTR ? 1 : set_broken(c, err, errlen, "poll: %s", strerror(errno));
 	if (pr == 0)
@@ -460,7 +500,9 @@ static int write_frame(struct agent_client *c, const void *body, size_t len, int
 	size_t off = 0, total = len + 4;
 	while (off < total) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT | POLLIN };
-		int pr = poll(&pfd, 1, ms_left(deadline));
+		int pr = poll_watched(c, &pfd, deadline, err, errlen);
+		if (pr == -2)
+			return -1;
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
@@ -855,6 +897,15 @@ void agent_stream_forget(struct agent_client *c, uint64_t channel)
 }
 
 /* ---- accessors and teardown ----------------------------------------- */
+
+void agent_client_set_watch(struct agent_client *c, agent_watch_fn fn, void *ctx,
+			    int interval_ms)
+{
+	c->watch = fn;
+	c->watch_ctx = ctx;
+	c->watch_ms = interval_ms > 0 ? interval_ms : 250;
+	c->watch_next = mono_now_ns() + (int64_t)c->watch_ms * 1000000;
+}
 
 /* An open channel: data seen, no StreamEnd yet, not closed by the host. */
 static bool chan_open(const struct chan *ch)

@@ -143,6 +143,15 @@ int agent_client_drain(struct agent_client *c, char *err, size_t errlen);
  * (truncated to len); returns the count. */
 size_t agent_client_describe_pending(const struct agent_client *c, char *buf, size_t len);
 
+/* A liveness check for the waits (agent_wait, agent_stream_next, Hello,
+ * writes): called at least every interval_ms while a call blocks; when it
+ * returns -1 (why filled) the connection breaks with why as the reason and
+ * the waiting call fails at once (the qemu backend: a kernel panic on the
+ * console, QEMU's exit). NULL fn removes it. Kept across accepts. */
+typedef int (*agent_watch_fn)(void *ctx, char *why, size_t whylen);
+void agent_client_set_watch(struct agent_client *c, agent_watch_fn fn, void *ctx,
+			    int interval_ms);
+
 /* Non-NULL once the connection is unusable: the reason. */
 const char *agent_client_broken(const struct agent_client *c);
 

@@ -167,6 +167,62 @@ static void err_with_console(const struct vmm_vm *vm, char *err, size_t errlen, 
 	free(tail);
 }
 
+/* err = "<what>" + the console around the kernel panic (conwatch). */
+static void err_with_panic(const struct vmm_vm *vm, char *err, size_t errlen, const char *what)
+{
+	static const char sep[] = "\n--- console (around the kernel panic) ---\n";
+	size_t wl = strlen(what), room;
+	char path[4096], *ex;
+
+	if (!err || !errlen)
+		return;
+	room = errlen > wl + sizeof sep + 1 ? errlen - wl - sizeof sep - 1 : 0;
+	if (room > CONSOLE_TAIL_MAX)
+		room = CONSOLE_TAIL_MAX;
+	qvm_run_path(vm, "console.log", path, sizeof path);
+	ex = conwatch_excerpt(&vm->con, path, room);
+	if (ex && *ex)
+		err_set(err, errlen, "%s%s%s", what, sep, ex);
+	else
+		err_set(err, errlen, "%s", what);
+	free(ex);
+}
+
+void qvm_console_restart(struct vmm_vm *vm)
+{
+	char path[4096];
+	qvm_run_path(vm, "console.log", path, sizeof path);
+	unlink(path);
+	conwatch_reset(&vm->con);
+}
+
+/* Has the kernel panicked (console.log read up to now)? */
+static bool console_panicked(struct vmm_vm *vm)
+{
+	char path[4096];
+	if (vm->con.dead)
+		return true;
+	qvm_run_path(vm, "console.log", path, sizeof path);
+	return path[0] && conwatch_poll(&vm->con, path);
+}
+
+/* The agent channel's watch (agent_client_set_watch): a panic on the
+ * console or QEMU's exit ends an op's wait at once, instead of at its
+ * timeout. qvm_check_qemu_died then describes it. */
+int qvm_guest_watch(void *ctx, char *why, size_t whylen)
+{
+	struct vmm_vm *vm = ctx;
+	if (console_panicked(vm)) {
+		snprintf(why, whylen, "the guest kernel panicked: %s", vm->con.panic);
+		return -1;
+	}
+	if (vm->proc.pid > 0 && qemu_wait(&vm->proc, 0) == 1) {
+		snprintf(why, whylen, "QEMU exited");
+		return -1;
+	}
+	return 0;
+}
+
 /* The last line of qemu.log (QEMU's own error), or "". */
 static void qemu_log_line(const struct vmm_vm *vm, char *buf, size_t len)
 {
@@ -215,15 +271,38 @@ void qvm_set_gone(struct vmm_vm *vm, const char *reason)
  * the VM gone. Returns true when QEMU is gone. */
 bool qvm_check_qemu_died(struct vmm_vm *vm, int wait_ms, char *err, size_t errlen)
 {
-	char st[160], what[512], line[300];
+	char st[160], what[600], line[300];
 	if (vm->proc.pid <= 0 && !vm->proc.reaped)
 		return false;
-	if (vm->proc.pid > 0 && qemu_wait(&vm->proc, wait_ms) != 1)
-		return false;
-	qemu_describe_status(&vm->proc, st, sizeof st);
-	qemu_log_line(vm, line, sizeof line);
-	snprintf(what, sizeof what, "QEMU %s%s", st, line);
-	err_with_console(vm, err, errlen, what);
+	if (console_panicked(vm)) {
+		/* Let the kernel finish its banner (up to the end marker) or
+		 * QEMU exit (panic=-1 reboots: -no-reboot), within a second. */
+		for (int i = 0; i < 20 && !vm->con.ended && vm->proc.pid > 0; i++) {
+			if (qemu_wait(&vm->proc, 50) == 1)
+				break;
+			console_panicked(vm);
+		}
+		console_panicked(vm);
+		if (vm->proc.pid > 0 && qemu_wait(&vm->proc, 0) != 1)
+			snprintf(st, sizeof st, "QEMU was still running and has been killed");
+		else {
+			char s2[140];
+			qemu_describe_status(&vm->proc, s2, sizeof s2);
+			snprintf(st, sizeof st, "QEMU %s", s2);
+		}
+		snprintf(what, sizeof what, "the guest kernel panicked: %s (%s)", vm->con.panic, st);
+		err_with_panic(vm, err, errlen, what);
+	} else {
+		if (vm->proc.pid > 0 && qemu_wait(&vm->proc, wait_ms) != 1)
+			return false;
+		/* a panic printed just before QEMU went away */
+		if (console_panicked(vm))
+			return qvm_check_qemu_died(vm, 0, err, errlen);
+		qemu_describe_status(&vm->proc, st, sizeof st);
+		qemu_log_line(vm, line, sizeof line);
+		snprintf(what, sizeof what, "QEMU %s%s", st, line);
+		err_with_console(vm, err, errlen, what);
+	}
 	qvm_set_gone(vm, err);
 	qvm_stop_guest(vm);
 	return true;
@@ -467,7 +546,7 @@ int qvm_handshake(struct vmm_vm *vm, struct qemu_proc *proc, struct qmp **qmp,
 
 	qvm_run_path(vm, "qmp.sock", path, sizeof path);
 	while (qmp && !*qmp) {
-		if (qemu_wait(proc, 0) != 0)
+		if (qemu_wait(proc, 0) != 0 || console_panicked(vm))
 			return -1;
 		slice = qmp_now_ns() + 250000000;
 		*qmp = qmp_connect(path, slice < deadline ? slice : deadline, err, errlen);
@@ -475,7 +554,7 @@ int qvm_handshake(struct vmm_vm *vm, struct qemu_proc *proc, struct qmp **qmp,
 			return -1;
 	}
 	while (accept) {
-		if (qemu_wait(proc, 0) != 0)
+		if (qemu_wait(proc, 0) != 0 || console_panicked(vm))
 			return -1;
 		slice = qmp_now_ns() + 250000000;
 		if (agent_client_accept(ac, slice < deadline ? slice : deadline, err, errlen) == 0)
@@ -484,7 +563,7 @@ int qvm_handshake(struct vmm_vm *vm, struct qemu_proc *proc, struct qmp **qmp,
 			return -1;
 	}
 	for (;;) {
-		if (qemu_wait(proc, 0) != 0)
+		if (qemu_wait(proc, 0) != 0 || console_panicked(vm))
 			return -1;
 		slice = qmp_now_ns() + 1000000000;
 		if (agent_client_hello(ac, slice < deadline ? slice : deadline, NULL, err, errlen) == 0)
@@ -677,6 +756,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			qvm_strip_vm_prefix(vm, err);
 			goto out;
 		}
+		agent_client_set_watch(vm->ac, qvm_guest_watch, vm, QVM_WATCH_MS);
 	}
 	vm->has_rng_seed = o->has_rng_seed;
 	vm->rng_seed = o->rng_seed;
@@ -704,8 +784,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		s.pass_fds = xa.fds;
 		s.npass_fds = xa.nfds;
 		/* the console log of an earlier boot of this VM is not this one's */
-		qvm_run_path(vm, "console.log", path, sizeof path);
-		unlink(path);
+		qvm_console_restart(vm);
 		deadline = qmp_now_ns() + timeout;
 		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
 			goto out;

@@ -19,6 +19,7 @@
 #include <msgpack.h>
 
 #include "vmm/agent_client.h"
+#include "vmm/conwatch.h"
 #include "vmm/qemu_launch.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
@@ -80,6 +81,10 @@ struct vmm_vm {
 	struct qmp *qmp;
 	struct agent_client *ac;
 	char *gone;               /* why ops fail fast; NULL while usable */
+	/* console.log watched for a kernel panic (conwatch.h): polled by the
+	 * handshake and, as the agent channel's watch, while an op waits;
+	 * reset whenever a new QEMU recreates the log */
+	struct conwatch con;
 	char pathbuf[4096];       /* qemu_run_path_op's answer */
 	int refs;                 /* 1 for the VM + 1 per open file/process */
 	bool destroyed;
@@ -143,9 +148,11 @@ void qdisk_forget_all(struct vmm_vm *vm);
 /* Mark the VM unusable with reason (ops then fail fast with it). */
 void qvm_set_gone(struct vmm_vm *vm, const char *reason);
 
-/* After a failed channel operation: if QEMU has exited (or does so
- * within wait_ms), describe that with the console tail into err and mark
- * the VM gone. Returns true when QEMU is gone. */
+/* After a failed channel operation: if the guest died — a kernel panic
+ * on the console, or QEMU exited (or does so within wait_ms) — describe
+ * that into err (the panic line and the console around it, or QEMU's
+ * status and the console tail), mark the VM gone and stop QEMU. Returns
+ * true when the guest is gone. */
 bool qvm_check_qemu_died(struct vmm_vm *vm, int wait_ms, char *err, size_t errlen);
 
 /* -1 with EIO and "the VM is gone: <why>". */
@@ -164,10 +171,20 @@ int qvm_boot_initrd(const struct vmm_vm *vm, const unsigned char *cpio, size_t c
 		    char **out, char *err, size_t errlen);
 
 /* Wait for QMP (when qmp is non-NULL), QEMU's connection to agent.sock
- * (when accept) and HelloOk, in slices so that an early QEMU exit is seen
- * at once. 0, or -1 with err. */
+ * (when accept) and HelloOk, in slices so that an early QEMU exit or a
+ * kernel panic on the console is seen at once. 0, or -1 with err. */
 int qvm_handshake(struct vmm_vm *vm, struct qemu_proc *proc, struct qmp **qmp,
 		  struct agent_client *ac, bool accept, int64_t deadline, char *err, size_t errlen);
+
+/* A new QEMU is about to (re)create console.log: remove the old log and
+ * start watching afresh. */
+void qvm_console_restart(struct vmm_vm *vm);
+
+/* The agent channel's watch (agent_client_set_watch, ctx = the VM, every
+ * QVM_WATCH_MS): -1 with why once the console shows a kernel panic or
+ * QEMU has exited, so a waiting op fails at once, not at its timeout. */
+#define QVM_WATCH_MS 250
+int qvm_guest_watch(void *ctx, char *why, size_t whylen);
 
 /* The accelerator for this VM ($PROVIUM_ACCEL, then the profile's;
  * "auto" probes KVM by booting this guest). */

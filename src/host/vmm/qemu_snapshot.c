@@ -409,6 +409,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			qvm_strip_vm_prefix(vm, err);
 			goto out;
 		}
+		agent_client_set_watch(vm->ac, qvm_guest_watch, vm, QVM_WATCH_MS);
 	}
 	{
 		struct qemu_spec s = {
@@ -435,8 +436,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			s.extra = xa.v;
 		s.pass_fds = xa.fds;
 		s.npass_fds = xa.nfds;
-		qvm_run_path(vm, "console.log", apath, sizeof apath);
-		unlink(apath);
+		qvm_console_restart(vm);
 		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
 			goto out;
 	}
