@@ -39,7 +39,7 @@ static size_t columns(FILE *out)
 
 void live_draw(struct live *l, const struct live_progress *p, bool force)
 {
-	char line[512], el[32], sl[32];
+	char line[768], el[32], sl[32];
 	int64_t now = mono_now_ns();
 	size_t n, width;
 
@@ -49,15 +49,31 @@ void live_draw(struct live *l, const struct live_progress *p, bool force)
 	n = (size_t)snprintf(line, sizeof line, "[%zu/%zu] %zu running, %zu queued; %zu passed, %zu failed; %s",
 			     p->done, p->done + p->running + p->queued, p->running, p->queued,
 			     p->passed, p->failed, el);
-	if (p->slowest && n < sizeof line) {
+	/* one column short of the width: a full last column wraps on some
+	 * terminals */
+	width = columns(l->out) - 1;
+	if (p->slowest && n < width) {
+		/* `; slowest <path> <secs>`, the path cut from the left
+		 * (`...<end of path>`) to fit: its file name is what tells */
+		size_t plen = strlen(p->slowest), room;
+		const char *path = p->slowest;
 		format_seconds(p->slowest_ns, sl, sizeof sl);
-		n += (size_t)snprintf(line + n, sizeof line - n, "; slowest: %s (%s)", p->slowest, sl);
+		room = width - n;
+		size_t fixed = strlen("; slowest  ") + strlen(sl);
+		if (room > fixed + 8) {
+			size_t avail = room - fixed;
+			bool cut = plen > avail;
+			if (cut) {
+				path += plen - (avail - 3);
+				while (((unsigned char)*path & 0xc0) == 0x80)
+					path++; /* never start inside a UTF-8 sequence */
+			}
+			n += (size_t)snprintf(line + n, sizeof line - n, "; slowest %s%s %s",
+					      cut ? "..." : "", path, sl);
+		}
 	}
 	if (n >= sizeof line)
 		n = sizeof line - 1;
-	/* one column short of the width: a full last column wraps on some
-	 * terminals; never cut a UTF-8 sequence in two */
-	width = columns(l->out) - 1;
 	if (n > width) {
 		n = width;
 		while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
