@@ -372,6 +372,16 @@ static void handle_frame(struct run *rn, struct job *j, const unsigned char *bod
 	if (k[0] == '_') {
 		if (!strcmp(k, "_file_done")) {
 			j->file_done = true;
+		} else if (!strcmp(k, "_diag")) {
+			/* a harness message from the runner: straight to the
+			 * user's stderr (the runner's own is captured) */
+			char *m = obj_str(map_get(payload, "message"));
+			if (m) {
+				live_erase(&rn->live);
+				fprintf(stderr, "%s\n", m);
+				fflush(stderr);
+			}
+			free(m);
 		} else if (!strcmp(k, "_chunk_error")) {
 			char *m = obj_str(map_get(payload, "message"));
 			file_result_add_chunk_error(&j->r, m ? m : "chunk error");
