@@ -4,7 +4,7 @@
 # when piped; colour with --color=always, never under NO_COLOR/--color=never;
 # on a terminal (a pty) a progress line redrawn in place (\r ESC[K) and
 # colour, none under NO_COLOR; Ctrl-C prints the partial summary and the
-# files that did not finish, exit 130.
+# files that did not finish, exit 130 (by kill -INT and by ^C on a pty).
 . "$(dirname "$0")/cli/lib.sh"
 mkdir -p "$T/p/tests"
 cd "$T/p"
@@ -157,3 +157,41 @@ expect_in "$err" "interrupted: exit 130" "stderr notice"
 sleep 0.2
 pgrep -f "$marker" >/dev/null && fail "the interrupted file's child survived"
 ok "Ctrl-C: partial summary, unfinished files, exit 130"
+
+# a real Ctrl-C on the terminal: the tty sends SIGINT to provium's
+# process group only (runners have their own); once the progress line
+# shows the hanging file, ^C; the partial summary follows on a clean line
+rm -f tests/b_queued.test.lua tests/0_*.test.lua "$T/started"
+python3 - "$T/pty2.out" $L tests <<'PY' || fail "Ctrl-C on a terminal: $(cat -v "$T/pty2.out")"
+import os, pty, re, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+env = dict(os.environ, TERM="xterm")
+pid, fd = pty.fork()
+if pid == 0:
+    import fcntl, struct, termios
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    os.execvpe(argv[0], argv, env)
+buf, sent, t0 = b"", False, time.time()
+while True:
+    try:
+        d = os.read(fd, 65536)
+    except OSError:
+        break
+    if not d:
+        break
+    buf += d
+    if not sent and b"slowest tests/a_hang.test.lua" in buf:
+        os.write(fd, b"\x03")
+        sent = True
+    assert time.time() - t0 < 30, "no progress line naming the hanging file"
+_, st = os.waitpid(pid, 0)
+open(out, "wb").write(buf)
+rc = os.waitstatus_to_exitcode(st)
+assert sent and rc == 130, (sent, rc)
+b = buf.decode()
+assert "interrupted by SIGINT: 1 file(s) did not finish" in b, b
+assert re.search(r"\r\n    (\x1b\[31m)?INTERRUPTED(\x1b\[0m)? tests/a_hang.test.lua\r\n", b), b
+assert "running" not in b.split("interrupted by SIGINT")[1], "progress line after the interrupt"
+PY
+pgrep -f "$marker" >/dev/null && { sleep 0.5; pgrep -f "$marker" >/dev/null; } && fail "a runner's child survived Ctrl-C"
+ok "Ctrl-C on a terminal"
