@@ -240,7 +240,6 @@ struct run {
 	struct file_result **done;
 	size_t next_print;
 	bool cut;   /* --fail-fast: a failed file was rendered; render no later one */
-	size_t next;        /* next file to admit */
 	size_t ndone;       /* files completed */
 	int64_t t0;         /* monotonic start of the run */
 	struct live live;   /* the progress line (human output on a terminal) */
@@ -475,8 +474,7 @@ static void read_job(struct run *rn, struct job *j)
 
 static void progress(struct run *rn, bool force)
 {
-	struct live_progress p = { .done = rn->ndone, .queued = rn->files->n - rn->next,
-				   .passed = rn->out->totals.passed, .failed = rn->out->totals.failed };
+	struct live_progress p = { .done = rn->ndone, .passed = rn->out->totals.passed, .failed = rn->out->totals.failed };
 	int64_t now = mono_now_ns();
 	const struct job *slow = NULL;
 
@@ -494,6 +492,7 @@ static void progress(struct run *rn, bool force)
 		if (!slow || j->start < slow->start)
 			slow = j;
 	}
+	p.queued = rn->files->n - rn->ndone - p.running; /* under --fail-fast: never run */
 	p.elapsed_ns = now - rn->t0;
 	if (slow) {
 		p.slowest = slow->r.path;
@@ -908,6 +907,7 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 	bool *psi_blocked = rn.psi_blocked = calloc(files->n + 1, sizeof *psi_blocked);
 
 	rn.done = calloc(files->n + 1, sizeof *rn.done);
+	size_t next = 0;
 	int64_t last_pool = 0;
 
 	rn.t0 = mono_now_ns();
@@ -953,53 +953,53 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		if (got_signal)
 			break;
 		/* admit FIFO while the pool has room */
-		while (!rn.stop && rn.next < files->n) {
-			struct amount a = res[rn.next];
+		while (!rn.stop && next < files->n) {
+			struct amount a = res[next];
 			struct event_buf eb;
 			if (!pool_ever_fits(o->pool, a)) {
 				struct file_result r;
 				char m[512], need[32], have[32];
 				memset(&r, 0, sizeof r);
-				r.path = strdup(files->v[rn.next].display);
+				r.path = strdup(files->v[next].display);
 				fmt_gib(a.mem, need, sizeof need);
 				fmt_gib(o->pool->total.mem, have, sizeof have);
 				snprintf(m, sizeof m, "file needs %s and %u CPU(s), which exceeds pool total: the whole pool is %s and %u CPU(s); "
 					 "lower its claim or raise --mem/--cpus", need, a.cpus, have, o->pool->total.cpus);
 				file_result_add_chunk_error(&r, m);
 				r.status = FS_CRASHED; /* an infrastructure failure, no test ran */
-				complete(&rn, rn.next, &r, 0);
+				complete(&rn, next, &r, 0);
 				file_result_free(&r);
-				rn.next++;
+				next++;
 				continue;
 			}
 			if (psi_holds(&rn)) {
-				if (!psi_blocked[rn.next]) {
-					psi_blocked[rn.next] = true;
-					emit_blocked(&rn, files->v[rn.next].display, a, "psi_pressure");
+				if (!psi_blocked[next]) {
+					psi_blocked[next] = true;
+					emit_blocked(&rn, files->v[next].display, a, "psi_pressure");
 				}
 				break;
 			}
 			if (!pool_fits(o->pool, a)) {
-				if (!blocked[rn.next]) {
-					blocked[rn.next] = true;
-					emit_blocked(&rn, files->v[rn.next].display, a, "pool_full");
+				if (!blocked[next]) {
+					blocked[next] = true;
+					emit_blocked(&rn, files->v[next].display, a, "pool_full");
 				}
 				break;
 			}
-			if (spawn(&rn, rn.next, a) < 0) {
+			if (spawn(&rn, next, a) < 0) {
 				snprintf(err, errlen, "starting a runner for `%s`: %s",
-					 files->v[rn.next].display, strerror(errno));
+					 files->v[next].display, strerror(errno));
 				goto out;
 			}
 			pool_take(o->pool, a);
 			event_begin(&eb, "file_dispatched");
 			msgpack_pack_map(&eb.pk, 2);
 			event_pack_str(&eb.pk, "path");
-			event_pack_str(&eb.pk, files->v[rn.next].display);
+			event_pack_str(&eb.pk, files->v[next].display);
 			event_pack_str(&eb.pk, "reservation");
 			pack_amount(&eb.pk, a);
 			emit(o->sinks, &eb);
-			rn.next++;
+			next++;
 		}
 		if (rn.njobs == 0)
 			break;
@@ -1083,8 +1083,8 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		for (size_t i = 0; i < rn.njobs; i++)
 			kill(-rn.jobs[i].pid, SIGKILL);
 		out->interrupted = calloc(rn.njobs + 1, sizeof *out->interrupted);
-		out->not_run = calloc(files->n - rn.next + 1, sizeof *out->not_run);
-		for (size_t i = rn.next; out->not_run && i < files->n; i++)
+		out->not_run = calloc(files->n - next + 1, sizeof *out->not_run);
+		for (size_t i = next; out->not_run && i < files->n; i++)
 			if ((out->not_run[out->nnot_run] = strdup(files->v[i].display)))
 				out->nnot_run++;
 		for (size_t i = 0; i < rn.njobs; i++) {
