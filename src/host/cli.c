@@ -258,6 +258,19 @@ static void run_flag(struct argp *a, struct cli_opts *o)
 			fail(a, "--junit: expected a file path");
 		else if (v)
 			o->junit_path = v;
+	} else if (take_flag(a, "--no-capture", NULL)) {
+		o->no_capture = true;
+	} else if (take_flag(a, "--color", &v)) {
+		if (!v)
+			return;
+		if (!strcmp(v, "auto"))
+			o->color = COLOR_AUTO;
+		else if (!strcmp(v, "always"))
+			o->color = COLOR_ALWAYS;
+		else if (!strcmp(v, "never"))
+			o->color = COLOR_NEVER;
+		else
+			fail(a, "--color must be `auto`, `always` or `never`, got `%s`", v);
 	} else if (take_flag(a, "--save-events", &v)) {
 		o->save_events = v;
 	} else if (take_flag(a, "--events-stdout", NULL)) {
@@ -459,6 +472,9 @@ void cli_usage(FILE *f, const char *topic)
 	      "  -v, --verbose          show passing and skipped tests too\n"
 	      "  -q, --quiet            show only failing files and the summary\n"
 	      "  --json                 one JSON object per file on stdout\n"
+	      "  --no-capture           stream each file's stdout/stderr live, `[path] ` prefixed\n"
+	      "                         (default: captured, shown under failing files; all with -v)\n"
+	      "  --color auto|always|never  PASS/FAIL colours (auto: on a terminal, unless NO_COLOR)\n"
 	      "  --durations N          list the N slowest tests after the summary (0 = all)\n"
 	      "  --junit PATH           after the run, write a JUnit XML report to PATH\n"
 	      "                         (CI test reporters; exit 2 if it cannot be written)\n"
@@ -469,5 +485,6 @@ void cli_usage(FILE *f, const char *topic)
 	      "  -h, --help             this text;  -V, --version  the version\n"
 	      "\n"
 	      "Exit status: 0 all files passed, 1 some file failed, 2 usage/config/internal error,\n"
-	      "5 nothing ran (no file selected, or every test skipped; --allow-empty makes it 0).\n", f);
+	      "5 nothing ran (no file selected, or every test skipped; --allow-empty makes it 0),\n"
+	      "130 interrupted by Ctrl-C (143 by SIGTERM): the files that finished are summarised.\n", f);
 }

@@ -20,6 +20,7 @@
 enum cli_cmd { CMD_RUN = 0, CMD_LIST, CMD_LSP_SETUP, CMD_FIXTURE, CMD_REPL, CMD_VERSION };
 enum cli_result { CLI_OK = 0, CLI_HELP = 1, CLI_ERROR = -1 };
 enum verbosity { VERB_NORMAL = 0, VERB_VERBOSE, VERB_QUIET };
+enum color_mode { COLOR_AUTO = 0, COLOR_ALWAYS, COLOR_NEVER };
 
 struct cli_opts {
 	enum cli_cmd cmd;
@@ -46,6 +47,8 @@ struct cli_opts {
 	const char *save_events, *events_socket;
 	long durations;             /* --durations N: list the N slowest tests (0 = all); -1 = off */
 	const char *junit_path;     /* --junit PATH: JUnit XML report, or NULL */
+	bool no_capture;            /* --no-capture: runner output streamed live, `[path] ` prefixed */
+	enum color_mode color;      /* --color=auto|always|never */
 	/* list */
 	bool list_fixtures;
 	bool list_tests;            /* list --tests: each file's tests (static scan) */

@@ -45,6 +45,7 @@
 #include "events.h"
 #include "fixture/cache.h"
 #include "frame.h"
+#include "live.h"
 #include "luascan.h"
 #include "proto/protocol.h"
 #include "psi.h"
@@ -224,6 +225,8 @@ struct job {
 	size_t idx;
 	pid_t pid;
 	int fd;
+	int ofd;                       /* read end of the capture pipe (fds 1/2) */
+	char *line; size_t nline;      /* streamed output: the partial last line */
 	struct frame_reader fr;
 	int64_t start, deadline;       /* monotonic ns; deadline 0 = none */
 	bool timed_out, file_done, reaped, proto_error;
@@ -247,6 +250,10 @@ struct run {
 	struct file_result **done;
 	size_t next_print;
 	bool cut;   /* --fail-fast: a failed file was rendered; render no later one */
+	size_t ndone;       /* files completed */
+	int64_t t0;         /* monotonic start of the run */
+	struct live live;   /* the progress line (human output on a terminal) */
+	FILE *stream;       /* where streamed runner output goes, or NULL (captured) */
 	/* dispatch_run's per-file reservations and admission flags, and its
 	 * poll set. Kept here, not in locals, so that a runner forked off
 	 * the dispatcher still reaches them (an ASan build checks each
@@ -379,6 +386,16 @@ static void handle_frame(struct run *rn, struct job *j, const unsigned char *bod
 	if (k[0] == '_') {
 		if (!strcmp(k, "_file_done")) {
 			j->file_done = true;
+		} else if (!strcmp(k, "_diag")) {
+			/* a harness message from the runner: straight to the
+			 * user's stderr (the runner's own is captured) */
+			char *m = obj_str(map_get(payload, "message"));
+			if (m) {
+				live_erase(&rn->live);
+				fprintf(stderr, "%s\n", m);
+				fflush(stderr);
+			}
+			free(m);
 		} else if (!strcmp(k, "_chunk_error")) {
 			char *m = obj_str(map_get(payload, "message"));
 			file_result_add_chunk_error(&j->r, m ? m : "chunk error");
@@ -470,7 +487,112 @@ static void read_job(struct run *rn, struct job *j)
 	}
 }
 
-static void child_main(struct run *rn, struct job *j, int wfd)
+static void progress(struct run *rn, bool force)
+{
+	struct live_progress p = { .done = rn->ndone, .passed = rn->out->totals.passed, .failed = rn->out->totals.failed };
+	int64_t now = mono_now_ns();
+	const struct job *slow = NULL;
+
+	if (!rn->live.on)
+		return;
+	for (size_t i = 0; i < rn->njobs; i++) {
+		const struct job *j = &rn->jobs[i];
+		if (j->reaped)
+			continue; /* being finished: already counted as done */
+		p.running++;
+		for (size_t k = 0; k < j->r.ntests; k++) {
+			p.passed += j->r.tests[k].status == TS_PASSED;
+			p.failed += j->r.tests[k].status == TS_FAILED;
+		}
+		if (!slow || j->start < slow->start)
+			slow = j;
+	}
+	p.queued = rn->files->n - rn->ndone - p.running; /* under --fail-fast: never run */
+	p.elapsed_ns = now - rn->t0;
+	if (slow) {
+		p.slowest = slow->r.path;
+		p.slowest_ns = now - slow->start;
+	}
+	live_draw(&rn->live, &p, force);
+}
+
+/* Streamed output: write j's complete lines as `[path] line` (all of it,
+ * newline added, when final). */
+static void stream_lines(struct run *rn, struct job *j, bool final)
+{
+	size_t off = 0;
+	bool any = false;
+
+	for (;;) {
+		char *nl = memchr(j->line + off, '\n', j->nline - off);
+		size_t n = nl ? (size_t)(nl - (j->line + off)) : j->nline - off;
+		if (!nl && !(final && n) && n < 65536)
+			break;
+		if (!any && rn->stream == rn->o->out)
+			live_erase(&rn->live);
+		any = true;
+		fprintf(rn->stream, "[%s] %.*s\n", j->r.path, (int)n, j->line + off);
+		off += n + (nl ? 1 : 0);
+	}
+	memmove(j->line, j->line + off, j->nline - off);
+	j->nline -= off;
+	if (any) {
+		fflush(rn->stream);
+		progress(rn, true);
+	}
+}
+
+static void take_output(struct run *rn, struct job *j, const char *buf, size_t n)
+{
+	file_result_add_output(&j->r, buf, n); /* also when streamed: --junit keeps it */
+	if (!rn->stream)
+		return;
+	char *nb = realloc(j->line, j->nline + n);
+	if (!nb)
+		return;
+	j->line = nb;
+	memcpy(j->line + j->nline, buf, n);
+	j->nline += n;
+	stream_lines(rn, j, false);
+}
+
+/* Read the capture pipe without blocking: a bounded number of reads from
+ * the poll loop (a runner writing without pause cannot hold it), until
+ * empty when drain. EOF closes it. */
+static void read_output(struct run *rn, struct job *j, bool drain)
+{
+	char buf[65536];
+
+	for (int k = 0; j->ofd >= 0 && (drain || k < 16); k++) {
+		ssize_t n = read(j->ofd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+				close(j->ofd);
+				j->ofd = -1;
+			}
+			return;
+		}
+		take_output(rn, j, buf, (size_t)n);
+	}
+}
+
+/* The job is over: drain its capture pipe, close it, flush its last line. */
+static void end_output(struct run *rn, struct job *j)
+{
+	read_output(rn, j, true);
+	if (j->ofd >= 0)
+		close(j->ofd);
+	j->ofd = -1;
+	if (rn->stream)
+		stream_lines(rn, j, true);
+	free(j->line);
+	j->line = NULL;
+	j->nline = 0;
+}
+
+static void child_main(struct run *rn, struct job *j, int wfd, int ofd)
 {
 	const struct dispatch_opts *o = rn->o;
 	const struct found_file *f = &rn->files->v[j->idx];
@@ -489,13 +611,21 @@ static void child_main(struct run *rn, struct job *j, int wfd)
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
 	sig_pipe[0] = sig_pipe[1] = -1;
-	for (size_t i = 0; i < rn->njobs; i++)
+	for (size_t i = 0; i < rn->njobs; i++) {
 		if (rn->jobs[i].fd >= 0)
 			close(rn->jobs[i].fd);
+		if (rn->jobs[i].ofd >= 0)
+			close(rn->jobs[i].ofd);
+	}
 	sinks_close_in_child(o->sinks);
-	/* stdout carries frames or JSON lines: a test's print() goes to stderr */
-	if (o->events_stdout || o->json)
-		dup2(2, 1);
+	/* fds 1 and 2 are the capture pipe: nothing the file prints reaches
+	 * the terminal or the frame / JSON stream directly. stdout was
+	 * flushed before fork, so its buffering can still be set: line
+	 * buffered, so a killed runner loses at most a partial line. */
+	if (dup2(ofd, 1) < 0 || dup2(ofd, 2) < 0)
+		_exit(126);
+	close(ofd);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* unique per file and per --watch iteration */
 	if (asprintf(&run_dir, "%s/%zu-XXXXXX", o->tmp_dir, j->idx) < 0 || !mkdtemp(run_dir))
 		_exit(126);
@@ -522,7 +652,7 @@ static void child_main(struct run *rn, struct job *j, int wfd)
 
 static int spawn(struct run *rn, size_t idx, struct amount res)
 {
-	int p[2];
+	int p[2], c[2];
 	struct job *j;
 
 	if (rn->njobs == rn->capjobs) {
@@ -535,10 +665,18 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 	}
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
+	if (pipe2(c, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = e;
+		return -1;
+	}
 	j = &rn->jobs[rn->njobs];
 	memset(j, 0, sizeof *j);
 	j->idx = idx;
 	j->fd = p[0];
+	j->ofd = c[0];
 	j->res = res;
 	j->r.path = strdup(rn->files->v[idx].display);
 	frame_reader_init(&j->fr, FRAME_MAX_DEFAULT);
@@ -548,6 +686,8 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 		int e = errno;
 		close(p[0]);
 		close(p[1]);
+		close(c[0]);
+		close(c[1]);
 		free(j->r.path);
 		frame_reader_free(&j->fr);
 		errno = e;
@@ -555,11 +695,14 @@ static int spawn(struct run *rn, size_t idx, struct amount res)
 	}
 	if (j->pid == 0) {
 		close(p[0]);
-		child_main(rn, j, p[1]);
+		close(c[0]);
+		child_main(rn, j, p[1], c[1]);
 	}
 	setpgid(j->pid, j->pid); /* also from the parent: no window where -pid is wrong */
 	close(p[1]);
+	close(c[1]);
 	fcntl(j->fd, F_SETFL, fcntl(j->fd, F_GETFL) | O_NONBLOCK);
+	fcntl(j->ofd, F_SETFL, fcntl(j->ofd, F_GETFL) | O_NONBLOCK);
 	j->start = mono_now_ns();
 	j->deadline = rn->o->timeout_ns > 0 ? j->start + rn->o->timeout_ns : 0;
 	rn->njobs++;
@@ -584,19 +727,23 @@ static void keep_result(struct dispatch_outcome *out, struct file_result *r)
 }
 
 /* Render one finished file and count it in the summary, unless
- * --fail-fast already rendered a failed file before it (discovery order):
+ * --fail-fast already rendered a failed file before it (in render order):
  * like the reference, output stops after the first failed file. */
 static void render(struct run *rn, struct file_result *r)
 {
 	const struct dispatch_opts *o = rn->o;
+	struct report_style st = { .verbosity = o->verbosity, .json = o->json, .color = o->color,
+				   .show_output = !rn->stream };
 
 	if (rn->cut)
 		return;
-	report_file(o->out, r, o->verbosity, o->json);
+	live_erase(&rn->live);
+	report_file(o->out, r, &st);
 	report_totals_add(&rn->out->totals, r);
 	if (o->fail_fast && r->status != FS_PASSED)
 		rn->cut = true;
 	keep_result(rn->out, r);
+	progress(rn, true);
 }
 
 /* Print the finished results that are next in discovery order; with all,
@@ -617,8 +764,9 @@ static void flush_done(struct run *rn, bool all)
 	}
 }
 
-/* File idx finished: its file_completed now, its rendering in order.
- * Takes the contents of *r (left zeroed). */
+/* File idx finished: its file_completed now, its rendering now (human
+ * output) or in discovery order (--json). Takes the contents of *r (left
+ * zeroed). */
 static void complete(struct run *rn, size_t idx, struct file_result *r, int64_t dur)
 {
 	const struct dispatch_opts *o = rn->o;
@@ -649,6 +797,11 @@ static void complete(struct run *rn, size_t idx, struct file_result *r, int64_t 
 		if (o->fail_fast)
 			rn->stop = true;
 	}
+	rn->ndone++;
+	if (!o->json) {
+		render(rn, r);
+		return;
+	}
 	struct file_result *keep = malloc(sizeof *keep);
 	if (keep && idx < rn->files->n && !rn->done[idx]) {
 		*keep = *r;
@@ -673,6 +826,7 @@ static void finish_job(struct run *rn, struct job *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
+	end_output(rn, j);            /* after the kill: the group wrote its last */
 	if (j->timed_out) {
 		char secs[32];
 		format_seconds(rn->o->timeout_ns, secs, sizeof secs);
@@ -772,6 +926,13 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 	rn.done = calloc(files->n + 1, sizeof *rn.done);
 	size_t next = 0;
 	int64_t last_pool = 0;
+
+	rn.t0 = mono_now_ns();
+	/* the progress line: human output only (a JSON reader wants lines) */
+	live_init(&rn.live, o->out);
+	if (o->json)
+		rn.live.on = false;
+	rn.stream = o->json ? stderr : o->no_capture ? o->out : NULL;
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
@@ -866,6 +1027,8 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 			last_pool = now;
 		}
 		int wait_ms = 1000 - (int)((now - last_pool) / 1000000);
+		if (rn.live.on && wait_ms > 250)
+			wait_ms = 250; /* the progress line's clock */
 		for (size_t i = 0; i < rn.njobs; i++) {
 			struct job *j = &rn.jobs[i];
 			if (j->deadline && !j->timed_out) {
@@ -875,15 +1038,17 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 			}
 		}
 		free(rn.pfd);
-		rn.pfd = calloc(rn.njobs + 2, sizeof *rn.pfd);
+		rn.pfd = calloc(2 * rn.njobs + 2, sizeof *rn.pfd);
 		if (!rn.pfd) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
 		size_t np = 0;
 		rn.pfd[np++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
-		for (size_t i = 0; i < rn.njobs; i++)
+		for (size_t i = 0; i < rn.njobs; i++) {
 			rn.pfd[np++] = (struct pollfd){ .fd = rn.jobs[i].fd, .events = POLLIN };
+			rn.pfd[np++] = (struct pollfd){ .fd = rn.jobs[i].ofd, .events = POLLIN };
+		}
 		if (o->sinks->listen_fd >= 0)
 			rn.pfd[np++] = (struct pollfd){ .fd = o->sinks->listen_fd, .events = POLLIN };
 		if (poll(rn.pfd, np, wait_ms) < 0 && errno != EINTR) {
@@ -892,9 +1057,12 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		}
 		drain_sig_pipe();
 		sinks_accept(o->sinks);
-		for (size_t i = 0; i < rn.njobs; i++)
-			if (rn.jobs[i].fd >= 0 && rn.pfd[i + 1].revents)
+		for (size_t i = 0; i < rn.njobs; i++) {
+			if (rn.jobs[i].fd >= 0 && rn.pfd[2 * i + 1].revents)
 				read_job(&rn, &rn.jobs[i]);
+			if (rn.jobs[i].ofd >= 0 && rn.pfd[2 * i + 2].revents)
+				read_output(&rn, &rn.jobs[i], false);
+		}
 
 		/* reap */
 		pid_t pid;
@@ -922,15 +1090,25 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 			}
 			i++;
 		}
+		progress(&rn, false);
 	}
 
 	if (got_signal) {
-		/* Interrupted: kill every runner group, reap them, report nothing more. */
+		/* Interrupted: kill every runner group, reap them, list the
+		 * files that did not finish; what finished is rendered. */
 		out->signal = got_signal;
 		for (size_t i = 0; i < rn.njobs; i++)
 			kill(-rn.jobs[i].pid, SIGKILL);
+		out->interrupted = calloc(rn.njobs + 1, sizeof *out->interrupted);
+		out->not_run = calloc(files->n - next + 1, sizeof *out->not_run);
+		for (size_t i = next; out->not_run && i < files->n; i++)
+			if ((out->not_run[out->nnot_run] = strdup(files->v[i].display)))
+				out->nnot_run++;
 		for (size_t i = 0; i < rn.njobs; i++) {
 			waitpid(rn.jobs[i].pid, NULL, 0);
+			if (out->interrupted && (out->interrupted[out->ninterrupted] = strdup(rn.jobs[i].r.path)))
+				out->ninterrupted++;
+			end_output(&rn, &rn.jobs[i]); /* streamed: its last lines */
 			if (rn.jobs[i].fd >= 0)
 				close(rn.jobs[i].fd);
 			pool_give(o->pool, rn.jobs[i].res);
@@ -947,6 +1125,9 @@ out:
 			waitpid(rn.jobs[i].pid, NULL, 0);
 			if (rn.jobs[i].fd >= 0)
 				close(rn.jobs[i].fd);
+			if (rn.jobs[i].ofd >= 0)
+				close(rn.jobs[i].ofd);
+			free(rn.jobs[i].line);
 			file_result_free(&rn.jobs[i].r);
 			frame_reader_free(&rn.jobs[i].fr);
 		}
@@ -955,6 +1136,7 @@ out:
 		flush_done(&rn, true); /* what finished, also when interrupted */
 		free(rn.done);
 	}
+	live_erase(&rn.live); /* the summary follows on a clean line */
 	free(rn.jobs);
 	free(rn.pfd);
 	free(res);
@@ -973,5 +1155,11 @@ void dispatch_outcome_free(struct dispatch_outcome *out)
 		free(out->results[i]);
 	}
 	free(out->results);
+	for (size_t i = 0; i < out->ninterrupted; i++)
+		free(out->interrupted[i]);
+	free(out->interrupted);
+	for (size_t i = 0; i < out->nnot_run; i++)
+		free(out->not_run[i]);
+	free(out->not_run);
 	memset(out, 0, sizeof *out);
 }

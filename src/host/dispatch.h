@@ -14,16 +14,33 @@
  * reservation does not fit), forwards each runner's public frames to the sinks, consumes
  * the private ones (_test_log, _chunk_error, _file_done), emits pool_state
  * at 1 Hz while runners are alive and file_completed per file, and renders
- * each file as it completes; the rendered file_results are kept in
- * outcome->results (for --durations and --junit). It returns 0 after every admitted file
+ * each file as it completes (human output in completion order, --json in
+ * discovery order: report.h); the rendered file_results are kept in
+ * outcome->results (for --durations and --junit). On a terminal (human
+ * output) it keeps one progress line redrawn in place (live.h), erased
+ * before every result and at the end. It returns 0 after every admitted file
  * finished (or the run was interrupted: outcome->signal != 0, every runner
  * group killed); -1 only on an internal failure (err).
  *
  * Runner child: setpgid(0,0), PR_SET_PDEATHSIG SIGKILL, closes every fd of
- * the dispatcher, creates <tmp>/<n>-XXXXXX as its private run dir, calls
- * runner_main() and _exit()s with its return value. With --events-stdout
- * its stdout is redirected to stderr so Lua print() cannot corrupt the
- * frame stream. */
+ * the dispatcher, points its fds 1 and 2 at one capture pipe (line
+ * buffered stdout), creates <tmp>/<n>-XXXXXX as its private run dir, calls
+ * runner_main() and _exit()s with its return value.
+ *
+ * Output capture: everything written to the runner's fds 1/2 (print,
+ * io.write, io.stderr, os.execute and io.popen children) is read by the
+ * poll loop (never blocking: non-blocking reads, so a chatty runner cannot
+ * stall it) into the file's result (report.h keeps the last 1 MiB), and
+ * drained once more after the runner is reaped and its group SIGKILLed, so
+ * nothing it wrote is lost. QEMU's own stdout/stderr go to qemu.log in the
+ * run dir, not here (qemu_launch.h). With no_capture, or --json (whose
+ * stdout is for objects), each complete line is instead written live as
+ * `[<path>] <line>` to the human stream (stderr under --json). Frames
+ * travel on their own pipe, so output never corrupts them.
+ *
+ * Interrupt (SIGINT/SIGTERM): every runner group is SIGKILLed and reaped;
+ * outcome->interrupted lists the files that were running, outcome->not_run
+ * the ones never started; the finished files stay rendered and counted. */
 #ifndef PROVIUM_DISPATCH_H
 #define PROVIUM_DISPATCH_H
 
@@ -53,6 +70,8 @@ struct dispatch_opts {
 	FILE *out;                       /* human / JSON renderer stream */
 	enum verbosity verbosity;
 	bool json;
+	bool no_capture;                 /* stream runner output live, prefixed */
+	bool color;                      /* colour the human status words */
 	const char *tmp_dir;             /* from dispatch_tmp_create() */
 };
 
@@ -61,6 +80,8 @@ struct dispatch_outcome {
 	char **failed_abs; size_t nfailed;   /* canonical paths of files that did not pass */
 	int signal;                          /* SIGINT/SIGTERM that stopped the run, else 0 */
 	struct file_result **results; size_t nresults; /* rendered files, in render order */
+	char **interrupted; size_t ninterrupted; /* interrupted run: display paths of files killed while running */
+	char **not_run; size_t nnot_run;         /* ... and of files never started */
 };
 
 int dispatch_signals_install(void);

@@ -6,6 +6,9 @@
  * msgpack_sbuffer, so a caller that needs the raw body (the dispatcher
  * feeding its sinks) may read eb.sb.data / eb.sb.size before discarding. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -50,4 +53,35 @@ int event_write(int fd, struct event_buf *eb)
 void event_discard(struct event_buf *eb)
 {
 	msgpack_sbuffer_destroy(&eb->sb);
+}
+
+static int diag_fd = -1;
+
+void event_set_diag_fd(int fd)
+{
+	diag_fd = fd;
+}
+
+void event_diag(const char *fmt, ...)
+{
+	struct event_buf eb;
+	char *msg = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (diag_fd < 0) {
+		fprintf(stderr, "%s\n", msg);
+	} else {
+		event_begin(&eb, "_diag");
+		msgpack_pack_map(&eb.pk, 1);
+		event_pack_str(&eb.pk, "message");
+		event_pack_str(&eb.pk, msg);
+		event_write(diag_fd, &eb);
+	}
+	free(msg);
 }

@@ -24,4 +24,12 @@ void event_pack_str(msgpack_packer *pk, const char *s);
 int event_write(int fd, struct event_buf *eb);
 void event_discard(struct event_buf *eb);
 
+/* Harness warnings from deep inside a runner (a cache entry repaired, a
+ * RAM file expanded again): with a diag fd set (the runner's event pipe)
+ * they travel as a private _diag frame and the dispatcher prints them on
+ * its stderr at once; without one they go to stderr. One line, no
+ * trailing newline needed. */
+void event_set_diag_fd(int fd);
+void event_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -12,6 +12,8 @@
  *       a file whose top level did not finish (chunk error, crash, timeout)
  *       gets one more testcase, name "(file)", holding an <error> with the
  *       file's error text, so such a file is never green in a reporter.
+ *       <system-out> the file's captured stdout/stderr (after the
+ *       testcases, as the JUnit schema orders it), when it wrote any
  * Text is escaped for XML 1.0: & < > " ' as entities; control bytes other
  * than \t \n \r, and invalid UTF-8, become U+FFFD (guest output is raw).
  *
@@ -216,6 +218,13 @@ static void suite(FILE *f, const struct file_result *r, const char *stamp, const
 		fprintf(f, "\" type=\"%s\">", file_status_name(r->status));
 		xml_str(f, msg);
 		fputs("</error>\n    </testcase>\n", f);
+	}
+	if (r->output_len) {
+		fputs("    <system-out>", f);
+		if (r->output_dropped)
+			fprintf(f, "[... %zu earlier bytes dropped ...]\n", r->output_dropped);
+		xml_text(f, r->output, r->output_len);
+		fputs("</system-out>\n", f);
 	}
 	fputs("  </testsuite>\n", f);
 }

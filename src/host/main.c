@@ -13,7 +13,8 @@
  * tree changes (500 ms poll, rediscovering every tick).
  *
  * Exit status: 0 every file passed, 1 some file did not, 2 usage, config
- * or internal error. Messages: `provium: <message>` on stderr. */
+ * or internal error, 5 nothing ran, 128 + signal (130 for Ctrl-C) when
+ * interrupted. Messages: `provium: <message>` on stderr. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include "fixture/cli_fixture.h"
 #include "junit.h"
 #include "listing.h"
+#include "live.h"
 #include "lsp.h"
 #include "pool.h"
 #include "report.h"
@@ -503,6 +505,7 @@ static int cmd_run(struct cli_opts *o, const struct testsel *ts, const struct co
 			.timeout_ns = o->timeout_ns, .fail_fast = o->fail_fast,
 			.events_stdout = o->events_stdout, .pool = &pool, .sinks = &sinks, .out = out,
 			.verbosity = o->verbosity, .json = o->json, .tmp_dir = tmp,
+			.no_capture = o->no_capture, .color = !o->json && live_color(out, o->color),
 		};
 		int64_t t0 = event_now_ns();
 		time_t wall0 = time(NULL);
@@ -517,7 +520,12 @@ static int cmd_run(struct cli_opts *o, const struct testsel *ts, const struct co
 		file_list_free(&fl);
 		if (oc.signal) {
 			int sig = oc.signal;
-			/* interrupted: the report holds the files that finished */
+			/* interrupted: the summary and the report hold the files
+			 * that finished; the ones that did not are listed */
+			report_interrupted(sum, sig, oc.interrupted, oc.ninterrupted, oc.not_run, oc.nnot_run,
+					   d.color && sum == out);
+			report_summary(sum, &oc.totals, event_now_ns() - t0);
+			fprintf(stderr, "provium: interrupted: exit %d\n", 128 + sig);
 			write_junit(o, &oc, wall0, event_now_ns() - t0);
 			dispatch_outcome_free(&oc);
 			sinks_close(&sinks);

@@ -66,6 +66,43 @@ void file_result_set_console(struct file_result *r, const char *excerpt)
 	t->console = strdup(excerpt);
 }
 
+int file_result_add_output(struct file_result *r, const char *buf, size_t n)
+{
+	if (n >= REPORT_OUTPUT_MAX) {
+		/* keep only the last REPORT_OUTPUT_MAX bytes of this chunk */
+		r->output_dropped += r->output_len + (n - REPORT_OUTPUT_MAX);
+		r->output_len = 0;
+		buf += n - REPORT_OUTPUT_MAX;
+		n = REPORT_OUTPUT_MAX;
+	} else if (r->output_len + n > REPORT_OUTPUT_MAX) {
+		/* drop the oldest bytes, up to a line boundary when there is one */
+		size_t cut = r->output_len + n - REPORT_OUTPUT_MAX;
+		char *nl = memchr(r->output + cut, '\n', r->output_len - cut);
+		if (nl)
+			cut = (size_t)(nl + 1 - r->output);
+		memmove(r->output, r->output + cut, r->output_len - cut);
+		r->output_len -= cut;
+		r->output_dropped += cut;
+	}
+	if (r->output_len + n + 1 > r->output_cap) {
+		size_t cap = r->output_cap ? r->output_cap : 4096;
+		while (cap < r->output_len + n + 1)
+			cap *= 2;
+		char *nb = realloc(r->output, cap);
+		if (!nb)
+			return -1;
+		r->output = nb;
+		r->output_cap = cap;
+	}
+	memcpy(r->output + r->output_len, buf, n);
+	for (size_t i = r->output_len; i < r->output_len + n; i++)
+		if (!r->output[i])
+			r->output[i] = '?'; /* rendered as a C string */
+	r->output_len += n;
+	r->output[r->output_len] = '\0';
+	return 0;
+}
+
 void file_result_add_chunk_error(struct file_result *r, const char *msg)
 {
 	if (!r->chunk_error) {
@@ -97,6 +134,7 @@ void file_result_free(struct file_result *r)
 	free(r->tests);
 	free(r->path);
 	free(r->chunk_error);
+	free(r->output);
 	free(r->pending_log_name);
 	free_strv(r->pending_log, r->npending_log);
 	memset(r, 0, sizeof *r);
@@ -187,11 +225,44 @@ static void report_json(FILE *out, const struct file_result *r)
 	json_decref(o);
 }
 
-void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool json)
+/* A status word, coloured when asked (PASS green, FAIL/TIME/ERROR red,
+ * SKIP yellow). */
+static void word(FILE *out, const char *w, bool color)
 {
+	const char *c = !color ? NULL : !strcmp(w, "PASS") ? "32" : !strcmp(w, "SKIP") || !strcmp(w, "NOT RUN") ? "33" : "31";
+	if (c)
+		fprintf(out, "\033[%sm%s\033[0m", c, w);
+	else
+		fputs(w, out);
+}
+
+static void print_log(FILE *out, const struct test_result *t)
+{
+	if (!t->nlog)
+		return;
+	fputs("        --- log ---\n", out);
+	for (size_t i = 0; i < t->nlog; i++)
+		print_lines(out, "        ", "        ", t->log[i]);
+}
+
+static void print_output(FILE *out, const struct file_result *r)
+{
+	if (!r->output_len)
+		return;
+	fputs("    --- output ---\n", out);
+	if (r->output_dropped)
+		fprintf(out, "        [... %zu earlier bytes dropped ...]\n", r->output_dropped);
+	/* print_lines stops at a trailing newline; empty lines inside stay */
+	print_lines(out, "        ", "        ", r->output);
+}
+
+void report_file(FILE *out, const struct file_result *r, const struct report_style *st)
+{
+	enum verbosity v = st->verbosity;
+	bool c = st->color;
 	size_t p, f, s;
 
-	if (json) {
+	if (st->json) {
 		report_json(out, r);
 		fflush(out);
 		return;
@@ -201,34 +272,47 @@ void report_file(FILE *out, const struct file_result *r, enum verbosity v, bool 
 	if (v == VERB_QUIET && r->status == FS_PASSED)
 		return;
 	count(r, &p, &f, &s);
-	fprintf(out, "%s %s (%zu passed, %zu failed, %zu skipped)",
-		r->status == FS_PASSED ? "PASS" : r->status == FS_TIMED_OUT ? "TIME" : "FAIL",
-		r->path, p, f, s);
+	word(out, r->status == FS_PASSED ? "PASS" : r->status == FS_TIMED_OUT ? "TIME" : "FAIL", c);
+	fprintf(out, " %s (%zu passed, %zu failed, %zu skipped)", r->path, p, f, s);
 	if (v == VERB_VERBOSE) {
 		char secs[32];
 		format_seconds(r->duration_ns, secs, sizeof secs);
 		fprintf(out, " %s", secs);
 	}
 	fputc('\n', out);
-	if (r->chunk_error)
-		print_lines(out, "    ERROR ", "        ", r->chunk_error);
+	if (r->chunk_error) {
+		fputs("    ", out);
+		word(out, "ERROR", c);
+		print_lines(out, " ", "        ", r->chunk_error);
+	}
 	for (size_t i = 0; i < r->ntests; i++) {
 		const struct test_result *t = &r->tests[i];
 		if (t->status == TS_FAILED) {
-			fprintf(out, "    FAIL %s\n", t->name);
+			fputs("    ", out);
+			word(out, "FAIL", c);
+			fprintf(out, " %s\n", t->name);
 			if (t->message && *t->message)
 				print_lines(out, "        ", "        ", t->message);
 			if (t->console)
 				print_lines(out, "        ", "        ", t->console);
+			print_log(out, t);
 		} else if (v == VERB_VERBOSE && t->status == TS_PASSED) {
-			fprintf(out, "    PASS %s (%lld ms)\n", t->name, (long long)(t->duration_ns / 1000000));
+			fputs("    ", out);
+			word(out, "PASS", c);
+			fprintf(out, " %s (%lld ms)\n", t->name, (long long)(t->duration_ns / 1000000));
+			print_log(out, t);
 		} else if (v == VERB_VERBOSE) {
+			fputs("    ", out);
+			word(out, "SKIP", c);
 			if (t->message && *t->message)
-				fprintf(out, "    SKIP %s (%s)\n", t->name, t->message);
+				fprintf(out, " %s (%s)\n", t->name, t->message);
 			else
-				fprintf(out, "    SKIP %s\n", t->name);
+				fprintf(out, " %s\n", t->name);
+			print_log(out, t);
 		}
 	}
+	if (st->show_output && (r->status != FS_PASSED || v == VERB_VERBOSE))
+		print_output(out, r);
 	fflush(out);
 }
 
@@ -262,6 +346,25 @@ void report_summary(FILE *out, const struct run_totals *t, int64_t elapsed_ns)
 	if (t->files_errored)
 		fprintf(out, ", %zu file(s) errored", t->files_errored);
 	fprintf(out, "; %s\n", secs);
+	fflush(out);
+}
+
+void report_interrupted(FILE *out, int sig, char *const *interrupted, size_t ninterrupted,
+			char *const *not_run, size_t nnot_run, bool color)
+{
+	const char *ab = sigabbrev_np(sig);
+	fprintf(out, "\ninterrupted by SIG%s: %zu file(s) did not finish\n", ab ? ab : "?",
+		ninterrupted + nnot_run);
+	for (size_t i = 0; i < ninterrupted; i++) {
+		fputs("    ", out);
+		word(out, "INTERRUPTED", color);
+		fprintf(out, " %s\n", interrupted[i]);
+	}
+	for (size_t i = 0; i < nnot_run; i++) {
+		fputs("    ", out);
+		word(out, "NOT RUN", color);
+		fprintf(out, " %s\n", not_run[i]);
+	}
 	fflush(out);
 }
 

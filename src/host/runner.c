@@ -38,6 +38,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "events.h"
 #include "runner.h"
 #include "lua/lruntime.h"
 
@@ -240,6 +241,7 @@ static int setup(lua_State *L)
 
 	luaL_openlibs(L);
 	lruntime_open(L, o->event_fd);
+	event_set_diag_fd(o->event_fd);
 
 	lua_pushglobaltable(L);
 	set_str(L, "_provium_file", o->relpath ? o->relpath : o->path);

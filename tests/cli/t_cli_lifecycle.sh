@@ -7,11 +7,15 @@ marker="provium-cli-sleep-$$-$RANDOM"
 cat >t/hang.test.lua <<LUA
 test("hangs", function(t) os.execute("sleep 60; : $marker") end)
 LUA
+# crash and ok claim a whole CPU each: under --cpus 1 they run in turn
+# (human output is in completion order)
 cat >t/crash.test.lua <<'LUA'
+provium:claim({cpus = 1})
 test("first", function(t) end)
 test("exits", function(t) os.exit(3) end)
 LUA
 cat >t/ok.test.lua <<'LUA'
+provium:claim({cpus = 1})
 test("fine", function(t) end)
 LUA
 

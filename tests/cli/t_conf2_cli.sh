@@ -145,7 +145,7 @@ printf '[provium]\nroots = ["tests", "internal-tests"]\n' >"$T/r/provium.toml"
 	run $L internal-tests && expect_rc 2 "a missing CLI path is still an error") || exit 1
 ok "missing config root skipped"
 
-# -- output is in discovery order, whatever the completion order ------------
+# -- --json is in discovery order, human output in completion order --------
 mkdir -p "$T/o"
 cat >"$T/o/a.test.lua" <<LUA
 test("waits for b", function(t)
@@ -168,6 +168,6 @@ rm -f "$T/ev" # --save-events appends
 [ "$($DECODE "$T/ev" | grep -o '"file_completed", "payload": {[^}]*"path": "[ab].test.lua"' | grep -o '[ab].test.lua' | tr '\n' ' ')" = "b.test.lua a.test.lua " ] ||
 	fail "b should have completed first: $($DECODE "$T/ev" | grep file_completed)"
 rm -f b.done; run $L --cpus 2 --mem 4G .; expect_rc 0 "ordered human run"
-[ "$(grep -E '^(PASS|FAIL)' <<<"$out" | cut -d' ' -f2 | tr '\n' ' ')" = "a.test.lua b.test.lua " ] ||
-	fail "human output not in discovery order: $out") || exit 1
-ok "results rendered in discovery order"
+[ "$(grep -E '^(PASS|FAIL)' <<<"$out" | cut -d' ' -f2 | tr '\n' ' ')" = "b.test.lua a.test.lua " ] ||
+	fail "human output not in completion order: $out") || exit 1
+ok "--json in discovery order, human output in completion order"

@@ -75,19 +75,21 @@ ok "--since with a missing reference"
 
 # -- -q: failing files, their failed tests and messages; nothing else -----
 mkdir q
-echo 'test("nope", function(t) t:fail("boom") end)' >q/01_fails.test.lua
-echo 'test("ok", function(t) t:assert(true) end)' >q/02_passes.test.lua
+# each claims a whole CPU: under --cpus 1 they run one after the other
+printf '%s\n' 'provium:claim({cpus = 1})' 'test("nope", function(t) t:fail("boom") end)' >q/01_fails.test.lua
+printf '%s\n' 'provium:claim({cpus = 1})' 'test("ok", function(t) t:assert(true) end)' >q/02_passes.test.lua
 run $L -q q
 expect_rc 1 "-q run"
 expect_in "$out" "FAIL q/01_fails.test.lua (0 passed, 1 failed, 0 skipped)" "-q status line"
 expect_in "$out" "    FAIL nope" "-q failed test"
-expect_in "$out" "        q/01_fails.test.lua:1: boom" "-q failure message"
+expect_in "$out" "        q/01_fails.test.lua:2: boom" "-q failure message"
 expect_not_in "$out" "02_passes" "-q hides passing files"
 expect_in "$out" "2 file(s); 1 passed, 1 failed, 0 skipped;" "-q summary"
 ok "-q"
 
 # -- --fail-fast: nothing after the first failed file is rendered ---------
-run $L --fail-fast q
+# (human output is in completion order: one CPU makes 01 finish first)
+run $L --cpus 1 --fail-fast q
 expect_rc 1 "--fail-fast"
 expect_in "$out" "01_fails" "first file rendered"
 expect_in "$out" "boom" "its message"

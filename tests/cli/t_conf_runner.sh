@@ -9,13 +9,15 @@ mk_project
 cd "$T/p"
 
 # -q: failing files only (status line, failed tests with their messages,
-# as the reference prints them) and the summary
+# as the reference prints them, and their t:log lines) and the summary
 run "$P" --vmm local --no-preflight tests -q
 expect_rc 1 "-q exit"
 [ "$out" = "FAIL tests/sub/bad.test.lua (1 passed, 1 failed, 0 skipped)
     FAIL broken
         tests/sub/bad.test.lua:2: expected failure
         second line
+        --- log ---
+        a log line
 
 $(tail -n 1 <<<"$out")" ] || fail "-q output is not failing file + summary:
 $out"

@@ -172,7 +172,10 @@ local function env_seed()
 	if s and s ~= "" then
 		local n = math.tointeger(tonumber(s))
 		if n then return n end
-		io.stderr:write(("provium: PROVIUM_NET_SEED=%q is not an integer; using 1\n"):format(s))
+		local msg = ("provium: PROVIUM_NET_SEED=%q is not an integer; using 1"):format(s)
+		local emit = rawget(_G, "_provium_emit")
+		if emit then emit("_diag", {message = msg})
+		else io.stderr:write(msg, "\n") end
 	end
 	return 1
 end
@@ -567,9 +570,14 @@ function Bridge:route(x)
 	end
 	if not self._route_warned then
 		self._route_warned = true
-		io.stderr:write(("bridge:route on `%s` is graph-state only: provium records the route " ..
+		local msg = ("bridge:route on `%s` is graph-state only: provium records the route " ..
 			"but forwards no IP traffic between bridges yet, so cross-bridge traffic will " ..
-			"not flow.\n"):format(self._name))
+			"not flow."):format(self._name)
+		-- a harness message: to the dispatcher's stderr (_diag), not into
+		-- the file's captured output
+		local emit = rawget(_G, "_provium_emit")
+		if emit then emit("_diag", {message = msg})
+		else io.stderr:write(msg, "\n") end
 	end
 end
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "errbuf.h"
+#include "events.h"
 #include "proto/protocol.h"
 #include "snap/snapfile.h"
 #include "vmm/agent_client.h"
@@ -367,8 +368,8 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			if (ramsum_check(ram_path, why, sizeof why) == 1) {
 				expand = false;
 			} else {
-				fprintf(stderr, "provium: warning: RAM file `%s` failed its integrity "
-					"check (%s); expanding it again from `%s`\n", ram_path, why, path);
+				event_diag("provium: warning: RAM file `%s` failed its integrity "
+					   "check (%s); expanding it again from `%s`", ram_path, why, path);
 				unlink(ram_path);
 				ramsum_remove(ram_path);
 			}
