@@ -3,7 +3,7 @@
 #   make            build/provium and build/toml-decode
 #   make check      every test; ends with "N passed, N failed, N skipped"
 #   make demo       install what is missing, build, run examples/
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (binary, guest kit, man page, completions)
 #   make asan       build/asan/: provium and unit tests with ASan+UBSan
 #
 # Objects live under build/. Quiet "CC x.o" lines; V=1 shows full commands.
@@ -15,14 +15,14 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
            -Wwrite-strings -Wpointer-arith -Wcast-qual -Wformat=2 \
            -Wundef -Wvla -Wno-unused-parameter
-PKGS    := lua5.4 msgpack jansson libzstd libcrypto
+PKGS    := lua5.4 msgpack jansson libzstd libcrypto libedit
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
            -DPROVIUM_VERSION='"$(VERSION)"'
 # libslirp (the bridge uplink) is linked directly: its .pc file pulls in
 # glib-2.0 for nothing, the header needs none.
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto) \
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit) \
            -lslirp -lxxhash -lpthread -lm
 
 ifeq ($(V),1)
@@ -103,7 +103,17 @@ demo:
 
 # Installs the binary and, when built (`make guest`), the guest kit where
 # the built-in `default` profile and the overlay lookup find it.
-install: all
+# The man page and the shell completions (tests/cli/t_man_completion.sh
+# checks them against --help).
+install-docs:
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+	install -m 644 docs/provium.1 $(DESTDIR)$(PREFIX)/share/man/man1/provium.1
+	install -m 644 completions/provium.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/provium
+	install -m 644 completions/_provium $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_provium
+
+install: all install-docs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/provium/guest
 	install -m 755 $(B)/provium $(DESTDIR)$(PREFIX)/bin/provium
 	for f in vmlinuz initrd.cpio.gz agent-overlay.cpio.gz manifest.txt; do \
@@ -115,7 +125,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit check asan demo install clean
+.PHONY: all unit check asan demo install install-docs clean
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # Keep intermediate objects (no "rm build/obj/..." noise after a build).

@@ -822,7 +822,7 @@ static void finish_job(struct run *rn, struct job *j)
 
 	if (j->fd >= 0)
 		read_job(rn, j);      /* whatever the child wrote before exiting */
-	kill(-j->pid, SIGKILL);       /* leftovers of its group (QEMU...) */
+	kill(-j->pid, SIGKILL);       /* leftovers of its group (QEMU: own group, PDEATHSIG) */
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;

@@ -7,7 +7,9 @@
  * `repl`), or restored through provium:vm_fixture(PATH) (the fixture's
  * snapshot names the VM and its profile; PROFILE, when given, must exist).
  *
- * The loop reads stdin line by line, TTY or not (so it is scriptable):
+ * The loop reads stdin line by line (lineedit.h: libedit line editing and
+ * a history file on a terminal, plain lines otherwise, so it is
+ * scriptable):
  *     `.exit` or EOF           leave: close the root lab (the VM shuts down)
  *     a line                   tried as `return <line>` first, then as a
  *                              statement; an incomplete chunk reads more
@@ -16,11 +18,15 @@
  *                              without __tostring as JSON when they encode
  *     errors                   printed to stderr; the loop goes on
  * Prompts ("> ", ">> ") are written only when stdin is a terminal. SIGINT
- * interrupts the running line (a Lua hook raises "interrupted") or drops
- * the line being typed; it never ends the session.
+ * interrupts the running line (a Lua hook raises "interrupted"; an op
+ * waiting on the guest gives up through interrupt.h, the guest side is
+ * abandoned) or drops the line being typed; it never ends the session,
+ * and never reaches QEMU (its own process group, qemu_launch.c).
+ * SIGTERM/SIGHUP interrupt too, then leave the loop and shut the VM down.
  *
  * Exit status: 0 after `.exit`/EOF, 1 when the VM could not be booted or
- * restored, 2 for usage and config errors. Messages: `provium: ...` on
+ * restored, 2 for usage and config errors, 128+N after signal N (SIGTERM,
+ * SIGHUP). Messages: `provium: ...` on
  * stderr. Events go to /dev/null. */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +42,8 @@
 #include "cli.h"
 #include "config.h"
 #include "fixture/cache.h"
+#include "interrupt.h"
+#include "lineedit.h"
 #include "preflight.h"
 #include "repl.h"
 #include "runner.h"
@@ -46,12 +54,23 @@ struct repl_args {
 	bool no_preflight;
 };
 
-static volatile sig_atomic_t g_interrupted;
+static volatile sig_atomic_t g_interrupted, g_terminate;
 
 static void on_sigint(int sig)
 {
 	(void)sig;
 	g_interrupted = 1;
+	intr_request();              /* a backend wait in progress gives up */
+}
+
+/* SIGTERM/SIGHUP: interrupt what runs, leave the loop, close the VM.
+ * Installed SA_RESETHAND: a second one takes the default action (and
+ * QEMU dies with us by PDEATHSIG). */
+static void on_sigterm(int sig)
+{
+	g_terminate = sig;
+	g_interrupted = 1;
+	intr_request();
 }
 
 /* Count hook armed while a line runs: raise once SIGINT has arrived. */
@@ -251,12 +270,15 @@ static void run_line(lua_State *L)
 {
 	int base = lua_gettop(L) - 1, status;
 	g_interrupted = 0;
+	intr_clear();
 	lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1000);
 	status = lua_pcall(L, 0, LUA_MULTRET, 0);
 	lua_sethook(L, NULL, 0, 0);
 	if (status != LUA_OK) {
 		const char *msg = lua_tostring(L, -1);
 		fprintf(stderr, "error: %s\n", msg ? msg : luaL_typename(L, -1));
+		if ((intr_pending() || g_interrupted) && !g_terminate)
+			fprintf(stderr, "interrupted (Ctrl-C): the VM is still up\n");
 	} else if (lua_gettop(L) > base) {
 		lua_pushcfunction(L, print_values);
 		lua_insert(L, base + 1);
@@ -268,27 +290,29 @@ static void run_line(lua_State *L)
 	fflush(stderr);
 }
 
-/* The read-eval-print loop; returns at `.exit` or EOF. */
+/* The read-eval-print loop; returns at `.exit`, EOF or SIGTERM/SIGHUP. */
 static void loop(lua_State *L)
 {
-	bool tty = isatty(STDIN_FILENO);
+	bool tty = isatty(STDIN_FILENO), editing = le_editing();
 	char *line = NULL;
-	size_t cap = 0;
 	char *chunk = NULL;          /* the lines of an unfinished chunk; nothing */
 	size_t chunk_len = 0;        /* below raises while it is held */
 
-	for (;;) {
-		ssize_t n;
-		if (tty) {
-			fputs(chunk ? ">> " : "> ", stdout);
+	while (!g_terminate) {
+		size_t n;
+		bool interrupted;
+		const char *prompt = chunk ? ">> " : "> ";
+		if (tty && !editing) {
+			fputs(prompt, stdout);
 			fflush(stdout);
 		}
-		errno = 0;
-		n = getline(&line, &cap, stdin);
-		if (n < 0) {
-			if (errno == EINTR && g_interrupted) {
+		free(line);
+		line = le_read(tty ? prompt : "", &interrupted);
+		if (!line) {
+			if (interrupted && !g_terminate) {
+				/* Ctrl-C at the prompt: drop what was typed */
 				g_interrupted = 0;
-				clearerr(stdin);
+				intr_clear();
 				free(chunk);
 				chunk = NULL;
 				chunk_len = 0;
@@ -297,8 +321,8 @@ static void loop(lua_State *L)
 			}
 			break;
 		}
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = '\0';
+		n = strlen(line);
+		le_add(line);
 		{
 			const char *s = line;
 			while (*s == ' ' || *s == '\t')
@@ -313,14 +337,14 @@ static void loop(lua_State *L)
 		}
 		if (!chunk) {
 			chunk = strdup(line);
-			chunk_len = (size_t)n;
+			chunk_len = n;
 		} else {
-			char *nc = realloc(chunk, chunk_len + (size_t)n + 2);
+			char *nc = realloc(chunk, chunk_len + n + 2);
 			if (nc) {
 				chunk = nc;
 				chunk[chunk_len++] = '\n';
-				memcpy(chunk + chunk_len, line, (size_t)n + 1);
-				chunk_len += (size_t)n;
+				memcpy(chunk + chunk_len, line, n + 1);
+				chunk_len += n;
 			}
 		}
 		if (!chunk) {
@@ -446,6 +470,10 @@ int cmd_repl(const struct cli_opts *o)
 	sa.sa_handler = on_sigint;   /* no SA_RESTART: a read at the prompt returns EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_sigterm;
+	sa.sa_flags = SA_RESETHAND;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
 	lua_pushcfunction(L, make_vm);
 	lua_pushlightuserdata(L, &a);
@@ -469,9 +497,18 @@ int cmd_repl(const struct cli_opts *o)
 		        "`.exit` or EOF quits\n", a.vmm == VMM_LOCAL ? "local" : "qemu");
 	}
 	lua_settop(L, 0);
+	if (le_open(err, sizeof err) < 0)
+		fprintf(stderr, "provium: repl: %s\n", err);
+	intr_arm(true);
 	loop(L);
+	intr_arm(false);             /* the shutdown below runs to its end */
+	le_close();
 	close_all(L);
 	rc = 0;
+	if (g_terminate) {
+		fprintf(stderr, "provium: repl: %s: the VM was shut down\n", strsignal(g_terminate));
+		rc = 128 + g_terminate;
+	}
 out:
 	if (L)
 		lua_close(L);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "interrupt.h"
 
 struct pending {
 	uint64_t id;
@@ -778,11 +779,28 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 	}
 	const char *name = op_name(p->kind);
 	while (!(p = find_pending(c, id))->done) {
-		int r = pump(c, deadline, err, errlen);
+		int64_t until = deadline;
+		if (intr_armed()) {
+			int64_t slice = mono_now_ns() + (int64_t)INTR_POLL_MS * 1000000;
+			if (slice < until)
+				until = slice;
+		}
+		int r = pump(c, until, err, errlen);
 		if (r < 0) {
 			drop_pending(c, id);
 			return -1;
 		}
+		if (!find_pending(c, id)->done && intr_pending()) {
+			/* Ctrl-C in the REPL: abandoned like a timeout, the guest
+			 * side runs on and its late reply is dropped. */
+			find_pending(c, id)->abandoned = true;
+			err_set(err, errlen, "vm `%s`: %s: interrupted (the op may still be running "
+			        "in the guest)", c->name, name);
+			errno = EINTR;
+			return -1;
+		}
+		if (r == 0 && until < deadline)
+			continue;   /* a slice ended, not the deadline */
 		if (r == 0 && !find_pending(c, id)->done) {
 			/* Abandon it, but remember it until the guest answers:
 			 * the op is still running there (agent_client_pending). */

@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 
 #include "errbuf.h"
+#include "interrupt.h"
 #include "vmm/vmm.h"
 #include "snap/snapfile.h"
 #include "snap/snaptree.h"
@@ -449,6 +450,12 @@ static int pump(struct vmm_proc *p, const char *in, size_t in_len,
 			p->wstatus = w;
 			p->reaped = true;
 			break;
+		}
+		if (intr_pending()) {
+			/* Ctrl-C in the REPL (local_exec then kills the group). */
+			err_set(err, errlen, "interrupted");
+			errno = EINTR;
+			return -1;
 		}
 		if (deadline_ns >= 0) {
 			int64_t left = deadline_ns - mono_now_ns();

@@ -6,12 +6,14 @@
  * cache is a directory of one-word files ("kvm"/"tcg") named by a hash.
  *
  * Spawn sequence: open qemu.log and /dev/null in the parent, fork; the
- * child sets PR_SET_PDEATHSIG(SIGKILL), then compares getppid() with the
- * parent's pid taken before fork (if the parent died in between, the
- * signal will never come, so the child exits), restores default signal
- * handling, wires fds 0-2 and execs. An exec failure travels back over a
- * CLOEXEC pipe as an errno, so qemu_spawn() reports "exec qemu: ENOENT"
- * rather than a child that silently exited 127.
+ * child moves to its own process group (terminal signals such as the
+ * REPL's Ctrl-C never reach it), sets PR_SET_PDEATHSIG(SIGKILL), then
+ * compares getppid() with the parent's pid taken before fork (if the
+ * parent died in between, the signal will never come, so the child
+ * exits), restores default signal handling, wires fds 0-2 and execs.
+ * An exec failure travels back over a CLOEXEC pipe as an errno, so
+ * qemu_spawn() reports "exec qemu: ENOENT" rather than a child that
+ * silently exited 127.
  *
  * Option values that carry paths are escaped QEMU-style (',' -> ',,'). */
 #include "errbuf.h"
@@ -270,6 +272,11 @@ static void child_exec(char **argv, pid_t parent, int in, int out, int errpipe,
 		       const int *pass, size_t npass)
 {
 	int e;
+	/* Its own process group: the terminal's Ctrl-C (SIGINT to the
+	 * foreground group, e.g. `provium repl`) never reaches QEMU, which
+	 * would exit on it. PDEATHSIG still ends it with its parent. */
+	if (setpgid(0, 0) < 0)
+		goto fail;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		goto fail;
 	if (getppid() != parent)
@@ -336,6 +343,7 @@ int qemu_spawn(const struct qemu_spec *s, struct qemu_proc *p, char *err, size_t
 	}
 	if (pid == 0)
 		child_exec(argv, parent, in, out, pfd[1], s->pass_fds, s->npass_fds);
+	setpgid(pid, pid);   /* also here: no window in the parent's group */
 	close(pfd[1]);
 	pfd[1] = -1;
 	int childerr = 0;
