@@ -21,17 +21,18 @@ _provium()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_CWORD:+${COMP_WORDS[COMP_CWORD - 1]}}
 	local subs="list lsp-setup fixture repl help"
-	local run_flags="--config --filter --include-slow --tag --no-tag --tag-meta
+	local run_flags="--config --filter -k --test --include-slow --tag --no-tag --tag-meta
 		--no-tag-meta --rerun-failed --since --watch --shard --allow-empty
 		--vmm --accel --mem --cpus --cpu-overcommit --no-preflight --no-ksm
 		--timeout --fail-fast -v --verbose -q --quiet --json --durations
+		--no-capture --color
 		--junit --save-events --events-stdout --events-socket --coverage
 		-h --help -V --version"
 
 	# the subcommand: the first word that is not a flag or a flag's value
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--config | --filter | --tag | --no-tag | --tag-meta | --no-tag-meta | \
+		--config | --filter | -k | --test | --color | --tag | --no-tag | --tag-meta | --no-tag-meta | \
 			--since | --shard | --vmm | --accel | --mem | --cpus | \
 			--cpu-overcommit | --timeout | --durations | --junit | \
 			--save-events | --events-socket)
@@ -48,11 +49,13 @@ _provium()
 		COMPREPLY=($(compgen -W "qemu local" -- "$cur")); return ;;
 	--accel)
 		COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
+	--color)
+		COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
 	--config | --junit | --save-events | --events-socket | --since)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--fixture)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--filter | --tag | --no-tag | --tag-meta | --no-tag-meta | --shard | \
+	--filter | -k | --test | --tag | --no-tag | --tag-meta | --no-tag-meta | --shard | \
 		--mem | --cpus | --cpu-overcommit | --timeout | --durations | --name)
 		return ;;
 	esac
@@ -66,7 +69,7 @@ _provium()
 		fi ;;
 	list)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--fixtures $run_flags" -- "$cur"))
+			COMPREPLY=($(compgen -W "--tests --fixtures $run_flags" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -f -- "$cur"))
 		fi ;;
