@@ -10,48 +10,8 @@
 # never PUT to (nginx's access log).
 . "$(dirname "$0")/cli/lib.sh"
 command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "skip: no nginx (apt-get install nginx-light)"; exit 77; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-NX=$T/nginx
-mkdir -p "$NX/store" "$NX/tmp" "$NX/logs"
-PORT=$(free_port)
-user=; [ "$(id -u)" -eq 0 ] && user="user root root;"
-cat >"$NX/nginx.conf" <<CONF
-$user
-daemon on;
-pid $NX/nginx.pid;
-error_log $NX/logs/error.log;
-events { worker_connections 64; }
-http {
-	access_log $NX/logs/access.log;
-	client_body_temp_path $NX/tmp;
-	proxy_temp_path $NX/tmp;
-	fastcgi_temp_path $NX/tmp;
-	server {
-		listen 127.0.0.1:$PORT;
-		root $NX/store;
-		location / {
-			dav_methods PUT DELETE;
-			create_full_put_path on;
-			client_max_body_size 0;
-		}
-		location /auth/ {
-			if (\$http_authorization != "Bearer s3cret") { return 401; }
-			dav_methods PUT DELETE;
-			create_full_put_path on;
-			client_max_body_size 0;
-		}
-	}
-}
-CONF
-"$NGINX" -p "$NX" -c "$NX/nginx.conf" 2>"$NX/start.err" || { cat "$NX/start.err"; fail "nginx did not start"; }
-trap '[ -f "$NX/nginx.pid" ] && kill "$(cat "$NX/nginx.pid")"; rm -rf "$T"' EXIT
-for _ in $(seq 50); do
-	curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-	sleep 0.1
-done
+. "$(dirname "$0")/cli/nginx.sh"
+start_nginx
 URL=http://127.0.0.1:$PORT/fx/
 
 W=$T/w
