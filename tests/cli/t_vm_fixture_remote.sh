@@ -3,6 +3,9 @@
 # a VM fixture and uploads it to a real nginx; machine B (its own
 # cache_dir) restores it from the remote without building and the
 # restored guest works (state written by the fixture, a command runs).
+# A QEMU that reports another version (a wrapper on PROVIUM_QEMU that
+# answers --version itself and runs the real one otherwise) gets a
+# different key: no remote hit, a local build, and it works.
 # Exit 77 without qemu-system-x86_64, the guest kit or nginx.
 . "$(dirname "$0")/cli/lib.sh"
 command -v qemu-system-x86_64 >/dev/null || { echo "skip: qemu-system-x86_64 not installed"; exit 77; }
@@ -49,3 +52,16 @@ machine B
 ! grep -qx fixture_build_started <<<"$ev" || fail "B built: $ev"
 grep -qx fixture_remote_hit <<<"$ev" || fail "B: no remote hit: $ev"
 ok "machine B restored the VM fixture from the remote and the guest works"
+
+real=$(command -v qemu-system-x86_64)
+cat >"$T/fakeqemu" <<SH
+#!/bin/sh
+[ "\$1" = --version ] && { echo "QEMU emulator version 99.9.9"; exit 0; }
+exec "$real" "\$@"
+SH
+chmod +x "$T/fakeqemu"
+PROVIUM_QEMU=$T/fakeqemu machine C
+! grep -qx fixture_remote_hit <<<"$ev" || fail "C (other QEMU version): remote hit: $ev"
+grep -qx fixture_remote_miss <<<"$ev" || fail "C: no remote miss: $ev"
+grep -qx fixture_build_started <<<"$ev" || fail "C: not built: $ev"
+ok "another QEMU version: different key, no remote hit, built locally"

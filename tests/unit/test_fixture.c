@@ -156,6 +156,34 @@ static void key_inputs(void **st)
 	assert_string_not_equal(a, q);
 }
 
+/* Portability: a non-local identity carries the machine type and the
+ * host's KVM/TCG verdict; a pinned accel changes a qemu key (not a
+ * local one). */
+static void key_platform(void **st)
+{
+	struct fixture_ctx c = {.roots = (const char *const *)roots, .cfg = &cfg, .identity = "QEMU 7.2"};
+	struct fixture_ctx l = {.roots = (const char *const *)roots, .cfg = &cfg, .identity = "local"};
+	char err[256], q1[65], q2[65], l1[65], l2[65];
+	char *id;
+	(void)st;
+	setenv("PROVIUM_QEMU", "/bin/true", 1);
+	id = fixture_identity("qemu");
+	unsetenv("PROVIUM_QEMU");
+	assert_non_null(id);
+	assert_non_null(strstr(id, "| machine q35 |"));
+	assert_true(strstr(id, "tcg only") || strstr(id, "kvm usable, cpu host: "));
+	free(id);
+	put("tests/fx/acc.fixture.lua", "return 1\n");
+	assert_int_equal(fixture_key(&c, "fx/acc", q1, err, sizeof err), 0);
+	assert_int_equal(fixture_key(&l, "fx/acc", l1, err, sizeof err), 0);
+	cfg.profiles[0].accel = ACCEL_TCG;
+	assert_int_equal(fixture_key(&c, "fx/acc", q2, err, sizeof err), 0);
+	assert_int_equal(fixture_key(&l, "fx/acc", l2, err, sizeof err), 0);
+	cfg.profiles[0].accel = ACCEL_AUTO;
+	assert_string_not_equal(q1, q2);
+	assert_string_equal(l1, l2);
+}
+
 static void key_helper_relative(void **st)
 {
 	char a[65], b[65];
@@ -428,6 +456,7 @@ int main(void)
 		cmocka_unit_test(key_helper_relative),
 		cmocka_unit_test(key_cycle_and_missing),
 		cmocka_unit_test(cache_install_and_lock),
+		cmocka_unit_test(key_platform),
 		cmocka_unit_test(cache_eviction_order),
 		cmocka_unit_test(cache_temps_of_dead_builders),
 		cmocka_unit_test(cache_ram_files),
