@@ -124,6 +124,7 @@ void config_free(struct config *cfg)
 	free(cfg->roots);
 	free(cfg->cache_dir);
 	free(cfg->cache_remote);
+	free(cfg->cache_overflow_dir);
 	free(cfg->cache_remote_token_env);
 	for (i = 0; i < cfg->nprofiles; i++)
 		profile_free(&cfg->profiles[i]);
@@ -282,6 +283,9 @@ static int load_provium(struct loader *ld, struct config *cfg, const struct toml
 				return -1;
 		} else if (strcmp(kv->key, "cache_max_size") == 0) {
 			if (get_size(ld, kv, "provium", &cfg->cache_max_size) < 0)
+				return -1;
+		} else if (strcmp(kv->key, "cache_overflow_dir") == 0) {
+			if (get_path(ld, kv, "provium", &cfg->cache_overflow_dir) < 0)
 				return -1;
 		} else if (strcmp(kv->key, "cache_remote") == 0) {
 			if (get_string(ld, kv, "provium", &cfg->cache_remote) < 0)
