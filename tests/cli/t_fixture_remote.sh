@@ -109,6 +109,16 @@ cd "$W" && run "$P" fixture list --vmm local
 [ "$(grep -c '(built here)$' <<<"$out")" -eq 2 ] || fail "list on A does not say built here: $out"
 ok "second run hits locally; fixture list shows where entries came from"
 
+# `provium fixture build` on a fresh machine fetches either shape too.
+conf "$T/cacheI" "$URL"
+run "$P" fixture build fixtures/cl --vmm local
+expect_rc 0 "fixture build (remote)"; expect_in "$out" "fetched from the remote store: fixtures/cl (lab fixture)" "lab fetched"
+run "$P" fixture build tests/fixtures/base.fixture.lua --vmm local
+expect_in "$out" "fetched from the remote store: fixtures/base (vm fixture)" "vm fetched"
+run "$P" fixture build fixtures/base --vmm local
+expect_in "$out" "already built: fixtures/base" "then local"
+ok "fixture build fetches from the remote store instead of building"
+
 # Corrupt remote object: warning, local build, test passes.
 snap=$(ls "$NX/store/fx/"*.snap)
 python3 - "$snap" <<'PY'
