@@ -109,6 +109,18 @@ cd "$W" && run "$P" fixture list --vmm local
 [ "$(grep -c '(built here)$' <<<"$out")" -eq 2 ] || fail "list on A does not say built here: $out"
 ok "second run hits locally; fixture list shows where entries came from"
 
+# A second checkout at another path, every file with another mtime (a
+# fresh clone; the kernel rebuilt to the same bytes): same keys, remote hits.
+cp -r "$W" "$T/w2"
+find "$T/w2" -exec touch -d '2001-02-03 04:05:06' {} +
+sed -i "s|$W/|$T/w2/|g; s|cache_dir = .*|cache_dir = \"$T/cacheW2\"|" "$T/w2/provium.toml"
+rm -f "$T/ev"
+(cd "$T/w2" && "$P" --vmm local --no-preflight --save-events "$T/ev" tests/one.test.lua) >/dev/null 2>&1 ||
+	fail "second checkout run failed"
+n=$($DECODE "$T/ev" | grep -c '"fixture_remote_hit"')
+[ "$n" -eq 2 ] || fail "second checkout (other path, other mtimes): $n remote hits, expected 2"
+ok "keys are portable across checkout paths and mtimes"
+
 # `provium fixture build` on a fresh machine fetches either shape too.
 conf "$T/cacheI" "$URL"
 run "$P" fixture build fixtures/cl --vmm local
