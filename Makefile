@@ -15,14 +15,14 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
            -Wwrite-strings -Wpointer-arith -Wcast-qual -Wformat=2 \
            -Wundef -Wvla -Wno-unused-parameter
-PKGS    := lua5.4 msgpack jansson libzstd libcrypto libedit
+PKGS    := lua5.4 msgpack jansson libzstd libcrypto libedit libcurl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
            -DPROVIUM_VERSION='"$(VERSION)"'
 # libslirp (the bridge uplink) is linked directly: its .pc file pulls in
 # glib-2.0 for nothing, the header needs none.
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit) \
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit -lcurl) \
            -lslirp -lxxhash -lpthread -lm
 
 ifeq ($(V),1)

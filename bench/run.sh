@@ -8,6 +8,9 @@
 #   lab fixture; vm:run("true") round trip (median/p90 over 200); write +
 #   read of 1 KiB; write_file of 16 MiB; disk hotplug / slow fault /
 #   unplug; four files on one cold fixture (wall time, build count).
+# Remote fixture store (with nginx installed; a private one on 127.0.0.1):
+#   one file on fixtures/base, whole-run wall time side by side: cold
+#   build + upload, remote hit (a second cache_dir), local hit.
 # Networking, two guests on one bridge (provium's user-space switch):
 #   ping RTT median a -> b.lan vs the guest's own loopback (the switch
 #   path's overhead per round trip); 20 MiB of TCP a -> b (dd | nc, timed
@@ -254,6 +257,38 @@ e=$(date +%s.%N)
 echo "four_files_wall $(echo "$e - $s" | bc)" >>"$OUT"
 echo "four_files_builds $(python3 "$ROOT/tests/cli/cli/decode_events.py" "$T/ev" | grep -c '"fixture_build_started"')" >>"$OUT"
 
+# the remote fixture store: cold build + PUT, remote hit, local hit
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [ -x "$NGINX" ]; then
+	NX=$T/nginx; mkdir -p "$NX/store" "$NX/tmp"
+	RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	nguser=; [ "$(id -u)" -eq 0 ] && nguser="user root root;"
+	cat >"$NX/nginx.conf" <<CONF
+$nguser
+daemon on; pid $NX/nginx.pid; error_log $NX/error.log;
+events { worker_connections 64; }
+http { access_log off; client_body_temp_path $NX/tmp;
+	server { listen 127.0.0.1:$RPORT; root $NX/store;
+		location / { dav_methods PUT; create_full_put_path on; client_max_body_size 0; } } }
+CONF
+	if "$NGINX" -p "$NX" -c "$NX/nginx.conf" 2>/dev/null; then
+		sleep 0.3
+		mkdir -p "$W/rem/fixtures"
+		cp "$W/tests/fixtures/base.fixture.lua" "$W/rem/fixtures/"
+		echo 'test("r", function(t) provium:vm_fixture("fixtures/base"):run("true") end)' >"$W/rem/r.test.lua"
+		for m in cold hit local; do
+			c=B; [ $m = cold ] && c=A
+			printf '[provium]\nroots = ["rem"]\ncache_dir = "%s"\ncache_remote = "http://127.0.0.1:%s/fx/"\n' \
+				"$W/rcache$c" "$RPORT" >"$W/rem.toml"
+			s=$(date +%s.%N)
+			"$P" --config "$W/rem.toml" --vmm qemu --no-preflight rem >"$T/o5" 2>&1 || { cat "$T/o5"; break; }
+			e=$(date +%s.%N)
+			echo "remote_${m}_wall $(echo "$e - $s" | bc)" >>"$OUT"
+		done
+		kill "$(cat "$NX/nginx.pid")" 2>/dev/null
+	fi
+fi
+
 # the kernel-bridge baseline: root only, in a namespace of our own
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "provium-bench-$$" 2>/dev/null; then
 	NETNS=provium-bench-$$
@@ -299,6 +334,11 @@ rows = [
     ("disk: detach", ms("disk_detach")),
     ("4 files, 1 cold fixture: wall / builds", "%.2f s / %d" % (r["four_files_wall"], r["four_files_builds"])),
 ]
+if "remote_local_wall" in r:
+    rows.append(("remote store, 1 file run: cold+PUT / remote hit / local hit", "%s / %s / %s" % (
+        ms("remote_cold_wall"), ms("remote_hit_wall"), ms("remote_local_wall"))))
+else:
+    rows.append(("remote store: skipped (no nginx)", ""))
 us = lambda s: "%.0f us" % (s * 1e6)
 mb = 20 * 2**20 / 1e6
 frames, nbytes, cpu = r["net_xfer_frames"], r["net_xfer_bytes"], r["net_xfer_cpu_ns"]

@@ -124,6 +124,9 @@ void config_free(struct config *cfg)
 		free(cfg->roots[i]);
 	free(cfg->roots);
 	free(cfg->cache_dir);
+	free(cfg->cache_remote);
+	free(cfg->cache_overflow_dir);
+	free(cfg->cache_remote_token_env);
 	for (i = 0; i < cfg->nprofiles; i++)
 		profile_free(&cfg->profiles[i]);
 	free(cfg->profiles);
@@ -220,6 +223,14 @@ static int get_string(struct loader *ld, const struct toml_kv *kv, const char *t
 	free(*out);
 	if (!(*out = strdup(kv->val->u.str.ptr)))
 		return nomem(ld);
+	return 0;
+}
+
+static int get_bool(struct loader *ld, const struct toml_kv *kv, const char *table, bool *out)
+{
+	if (kv->val->type != TOML_BOOL)
+		return wrong_type(ld, kv, table, "a boolean");
+	*out = kv->val->u.b;
 	return 0;
 }
 
@@ -325,6 +336,22 @@ static int load_provium(struct loader *ld, struct config *cfg, const struct toml
 				return -1;
 		} else if (strcmp(kv->key, "cache_max_size") == 0) {
 			if (get_size(ld, kv, "provium", &cfg->cache_max_size) < 0)
+				return -1;
+		} else if (strcmp(kv->key, "cache_overflow_dir") == 0) {
+			if (get_path(ld, kv, "provium", &cfg->cache_overflow_dir) < 0)
+				return -1;
+		} else if (strcmp(kv->key, "cache_remote") == 0) {
+			if (get_string(ld, kv, "provium", &cfg->cache_remote) < 0)
+				return -1;
+			if (cfg->cache_remote[0] && strncmp(cfg->cache_remote, "http://", 7) &&
+			    strncmp(cfg->cache_remote, "https://", 8))
+				return invalid(ld, "`cache_remote` in [provium] must be an http:// or https:// URL (at %d:%d)",
+				               kv->line, kv->col);
+		} else if (strcmp(kv->key, "cache_remote_readonly") == 0) {
+			if (get_bool(ld, kv, "provium", &cfg->cache_remote_readonly) < 0)
+				return -1;
+		} else if (strcmp(kv->key, "cache_remote_token_env") == 0) {
+			if (get_string(ld, kv, "provium", &cfg->cache_remote_token_env) < 0)
 				return -1;
 		} else {
 			return unknown_key(ld, kv, "provium");

@@ -41,6 +41,10 @@ struct config {
 	size_t nroots;
 	char *cache_dir;          /* default ~/.cache/provium/fixtures */
 	uint64_t cache_max_size;  /* default 20G */
+	char *cache_overflow_dir; /* builds when cache_dir is read-only; NULL = none */
+	char *cache_remote;       /* HTTP store base URL; NULL = none */
+	bool cache_remote_readonly;  /* never PUT */
+	char *cache_remote_token_env; /* env var holding a bearer token; NULL = none */
 	struct profile *profiles; /* sorted by name */
 	size_t nprofiles;
 };

@@ -129,6 +129,15 @@ go var-path; expect_built "variable push_file path edited"
 cd "$W"
 run "$P" fixture build fixtures/base --vmm local
 expect_rc 0 "fixture build (cached)"; expect_in "$out" "already built: fixtures/base" "already built"
+# the docs' spellings: a path to the file (relative, absolute, suffix optional)
+run "$P" fixture build tests/fixtures/base.fixture.lua --vmm local
+expect_rc 0 "fixture build PATH"; expect_in "$out" "already built: fixtures/base" "path form"
+run "$P" fixture build "$W/tests/fixtures/base.fixture.lua" --vmm local
+expect_rc 0 "fixture build ABSPATH"; expect_in "$out" "already built: fixtures/base" "absolute path form"
+run "$P" fixture build fixtures/base.fixture.lua --vmm local
+expect_rc 0 "fixture build NAME.fixture.lua"; expect_in "$out" "already built: fixtures/base" "suffixed name"
+run "$P" fixture build ./tests/fixtures/base --vmm local
+expect_rc 0 "fixture build PATH-without-suffix"; expect_in "$out" "already built: fixtures/base" "path without suffix"
 run "$P" fixture stale --vmm local
 expect_rc 0 "stale"; expect_in "$out" "0 stale fixture(s)" "nothing stale"
 echo '-- edit' >>"$W/tests/fixtures/other.fixture.lua"

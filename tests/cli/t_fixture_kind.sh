@@ -58,11 +58,11 @@ for f in cl top v; do
 done
 run "$P" fixture list --vmm local
 expect_rc 0 "fixture list"
-grep -E '^ +[0-9.]+MiB  lab  [0-9a-f]{64}  tests/fixtures/cl.fixture.lua$' <<<"$out" >/dev/null ||
+grep -E '^ +[0-9.]+MiB  lab  [0-9a-f]{64}  tests/fixtures/cl.fixture.lua(  \(built here\))?$' <<<"$out" >/dev/null ||
 	fail "cl listed as a lab fixture: $out"
-grep -E '^ +[0-9.]+MiB  lab  [0-9a-f]{64}  tests/fixtures/top.fixture.lua$' <<<"$out" >/dev/null ||
+grep -E '^ +[0-9.]+MiB  lab  [0-9a-f]{64}  tests/fixtures/top.fixture.lua(  \(built here\))?$' <<<"$out" >/dev/null ||
 	fail "top listed as a lab fixture: $out"
-grep -E '^ +[0-9.]+MiB  vm   [0-9a-f]{64}  tests/fixtures/v.fixture.lua$' <<<"$out" >/dev/null ||
+grep -E '^ +[0-9.]+MiB  vm   [0-9a-f]{64}  tests/fixtures/v.fixture.lua(  \(built here\))?$' <<<"$out" >/dev/null ||
 	fail "v listed as a vm fixture: $out"
 expect_in "$out" "3 entries," "counts line"
 ok "kinds decided by the returned userdata"

@@ -31,7 +31,7 @@ if [ ! -f build/libprovium.a ]; then
 fi
 cc -std=c11 -D_GNU_SOURCE -Isrc -Isrc/host $(pkg-config --cflags msgpack jansson 2>/dev/null) \
 	-o "$tmp/qmp-probe" tests/tools/qmp-probe.c build/libprovium.a \
-	$(pkg-config --libs lua5.4 msgpack jansson libzstd libcrypto libedit 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit) -lslirp -lxxhash -lpthread -lm \
+	$(pkg-config --libs lua5.4 msgpack jansson libzstd libcrypto libedit libcurl 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit -lcurl) -lslirp -lxxhash -lpthread -lm \
 	2>"$tmp/cc.log" || { cat "$tmp/cc.log"; fail "cannot build qmp-probe"; }
 
 # 1. the QMP conversation

@@ -21,7 +21,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ -f "$lib" ] || make -s "$lib" >"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "cannot build $lib"; }
 cc -std=c11 -D_GNU_SOURCE -Isrc -Isrc/host $(pkg-config --cflags msgpack jansson 2>/dev/null) \
 	-o "$tmp/qemu-drive" tests/cli/vm/qemu-drive.c "$lib" \
-	$(pkg-config --libs lua5.4 msgpack jansson libzstd libcrypto libedit 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit) -lslirp -lxxhash -lpthread -lm \
+	$(pkg-config --libs lua5.4 msgpack jansson libzstd libcrypto libedit libcurl 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit -lcurl) -lslirp -lxxhash -lpthread -lm \
 	2>"$tmp/cc.log" || { cat "$tmp/cc.log"; fail "cannot build qemu-drive"; }
 mkdir "$tmp/run"
 timeout 300 "$tmp/qemu-drive" "$kit" "$tmp/run" 100

@@ -1,7 +1,9 @@
 /* test_fixture.c — the fixture cache key (src/host/fixture/key.c) and the
  * cache directory (cache.c): each key input changes the key, scanning
  * limits, cycles; install, locks, eviction order; expanded RAM files
- * as part of their entry (sizes by blocks, orphans, evict, clean). */
+ * as part of their entry (sizes by blocks, orphans, evict, clean); the
+ * lab pack (labpack.c): round trip, RAM files left out, corruption and
+ * unsafe paths refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,7 @@
 #include "config.h"
 #include "fixture/cache.h"
 #include "fixture/key.h"
+#include "fixture/labpack.h"
 
 static char dir[64], root[128], *roots[2];
 static struct config cfg;
@@ -154,6 +157,77 @@ static void key_inputs(void **st)
 	assert_int_equal(fixture_key(&c, "fx/base", q, err, sizeof err), 0);
 	key_of("fx/base", a);
 	assert_string_not_equal(a, q);
+}
+
+/* Portability: a non-local identity carries the machine type and the
+ * host's KVM/TCG verdict; a pinned accel changes a qemu key (not a
+ * local one). */
+static void key_platform(void **st)
+{
+	struct fixture_ctx c = {.roots = (const char *const *)roots, .cfg = &cfg, .identity = "QEMU 7.2"};
+	struct fixture_ctx l = {.roots = (const char *const *)roots, .cfg = &cfg, .identity = "local"};
+	char err[256], q1[65], q2[65], l1[65], l2[65];
+	char *id;
+	(void)st;
+	setenv("PROVIUM_QEMU", "/bin/true", 1);
+	id = fixture_identity("qemu");
+	unsetenv("PROVIUM_QEMU");
+	assert_non_null(id);
+	assert_non_null(strstr(id, "| machine q35 |"));
+	assert_true(strstr(id, "tcg only") || strstr(id, "kvm usable, cpu host: "));
+	free(id);
+	put("tests/fx/acc.fixture.lua", "return 1\n");
+	assert_int_equal(fixture_key(&c, "fx/acc", q1, err, sizeof err), 0);
+	assert_int_equal(fixture_key(&l, "fx/acc", l1, err, sizeof err), 0);
+	cfg.profiles[0].accel = ACCEL_TCG;
+	assert_int_equal(fixture_key(&c, "fx/acc", q2, err, sizeof err), 0);
+	assert_int_equal(fixture_key(&l, "fx/acc", l2, err, sizeof err), 0);
+	cfg.profiles[0].accel = ACCEL_AUTO;
+	assert_string_not_equal(q1, q2);
+	assert_string_equal(l1, l2);
+}
+
+static void labpack_roundtrip(void **st)
+{
+	char src[256], pack[256], out[256], err[256], p[300];
+	FILE *f;
+	long n;
+	(void)st;
+	snprintf(src, sizeof src, "%s/lp.lab", dir);
+	snprintf(pack, sizeof pack, "%s/lp.pack", dir);
+	snprintf(out, sizeof out, "%s/lp.out", dir);
+	mkdir(src, 0755);
+	snprintf(p, sizeof p, "%s/sub", src);
+	mkdir(p, 0755);
+	put("lp.lab/lab.json", "{\"vms\":[\"a\"]}");
+	put("lp.lab/a.snap", "snap-a");
+	put("lp.lab/sub/b.snap", "snap-b");
+	put("lp.lab/a.snap.ram-0", "ram");
+	put("lp.lab/a.snap.ram-0.sum", "sum");
+	assert_int_equal(labpack_write(src, pack, err, sizeof err), 0);
+	assert_int_equal(labpack_read(pack, out, err, sizeof err), 0);
+	snprintf(p, sizeof p, "%s/sub/b.snap", out);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/lab.json", out);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/a.snap.ram-0", out);
+	assert_int_not_equal(access(p, F_OK), 0);      /* local products stay out */
+	/* one flipped byte: refused, nothing unpacked */
+	f = fopen(pack, "r+b");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, n / 2, SEEK_SET);
+	{
+		int c = fgetc(f);
+		fseek(f, n / 2, SEEK_SET);
+		fputc(c ^ 1, f);
+	}
+	fclose(f);
+	snprintf(out, sizeof out, "%s/lp.out2", dir);
+	assert_int_equal(labpack_read(pack, out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "checksum mismatch"));
+	assert_int_not_equal(access(out, F_OK), 0);
 }
 
 static void key_helper_relative(void **st)
@@ -428,6 +502,8 @@ int main(void)
 		cmocka_unit_test(key_helper_relative),
 		cmocka_unit_test(key_cycle_and_missing),
 		cmocka_unit_test(cache_install_and_lock),
+		cmocka_unit_test(key_platform),
+		cmocka_unit_test(labpack_roundtrip),
 		cmocka_unit_test(cache_eviction_order),
 		cmocka_unit_test(cache_temps_of_dead_builders),
 		cmocka_unit_test(cache_ram_files),
