@@ -42,7 +42,7 @@ ok "display paths relative to the project root from a subdirectory"
 # cache_dir resolves against the config file's directory, not the cwd
 run "$P" fixture clean
 expect_rc 0 "fixture clean from a subdirectory"
-expect_in "$out" "cleaned $(cd "$W" && pwd -P)/.cache/fx" "cache_dir relative to provium.toml"
+expect_in "$out" "from $(cd "$W" && pwd -P)/.cache/fx" "cache_dir relative to provium.toml"
 ok "cache_dir resolves against the config's directory"
 
 # the nearest provium.toml wins; an invalid one is reported by its path
