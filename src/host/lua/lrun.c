@@ -701,7 +701,9 @@ static int proc_close(lua_State *L)
 	char err[LVM_ERRLEN];
 	if (!p->p)
 		return 0;
-	if (!p->consumed) {
+	/* A paused guest cannot answer a kill or a wait: only the host side
+	 * is freed (the Process page's 2 s bound holds). */
+	if (!p->consumed && p->vm->state != VM_PAUSED) {
 		p->ops->proc_kill(p->p, SIGTERM, err, sizeof err);
 		if (p->ops->proc_wait(p->p, 2000000000LL, &done, &res, err, sizeof err) == 0 && done)
 			vmm_exec_result_free(&res);

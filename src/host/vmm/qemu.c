@@ -245,6 +245,7 @@ static void qemu_log_line(const struct vmm_vm *vm, char *buf, size_t len)
 /* Kill QEMU, reap it, close both channels. Safe to repeat. */
 void qvm_stop_guest(struct vmm_vm *vm)
 {
+	vm->paused = false;
 	qemu_kill(&vm->proc);
 	rngfeed_stop(vm->rng_pid);
 	vm->rng_pid = 0;
@@ -863,12 +864,18 @@ static int qemu_shutdown(struct vmm_vm *vm, char *err, size_t errlen)
 
 static int qemu_pause(struct vmm_vm *vm, char *err, size_t errlen)
 {
-	return qvm_qmp_cmd(vm, "stop", NULL, err, errlen);
+	if (qvm_qmp_cmd(vm, "stop", NULL, err, errlen) < 0)
+		return -1;
+	vm->paused = true;
+	return 0;
 }
 
 static int qemu_resume(struct vmm_vm *vm, char *err, size_t errlen)
 {
-	return qvm_qmp_cmd(vm, "cont", NULL, err, errlen);
+	if (qvm_qmp_cmd(vm, "cont", NULL, err, errlen) < 0)
+		return -1;
+	vm->paused = false;
+	return 0;
 }
 
 static int set_reboot_action(struct vmm_vm *vm, const char *action, char *err, size_t errlen)

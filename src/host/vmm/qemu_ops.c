@@ -546,7 +546,7 @@ void qemu_file_close(struct vmm_file *f)
 	char e[256];
 	if (!f)
 		return;
-	if (!f->vm->gone) {
+	if (!f->vm->gone && !f->vm->paused) {
 		struct req r = { .n = 0 };
 		add_int(&r, "handle", (int64_t)f->handle);
 		call_nil(f->vm, PROTO_K_FILE_CLOSE, &r, e, sizeof e);
@@ -685,8 +685,9 @@ void qemu_proc_free(struct vmm_proc *p)
 	char e[256];
 	if (!p)
 		return;
-	if (!p->done && !p->vm->gone) {
-		/* Kill and collect, so the agent frees the handle. */
+	if (!p->done && !p->vm->gone && !p->vm->paused) {
+		/* Kill and collect, so the agent frees the handle. (A paused
+		 * guest cannot answer: its process is left to the guest.) */
 		struct req r = { .n = 0 };
 		struct agent_reply rep;
 		add_int(&r, "handle", (int64_t)p->handle);

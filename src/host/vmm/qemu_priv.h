@@ -81,6 +81,8 @@ struct vmm_vm {
 	struct qmp *qmp;
 	struct agent_client *ac;
 	char *gone;               /* why ops fail fast; NULL while usable */
+	bool paused;              /* QMP stop, no cont yet: the agent cannot answer,
+	                           * so handle cleanup skips its round trips */
 	/* console.log watched for a kernel panic (conwatch.h): polled by the
 	 * handshake and, as the agent channel's watch, while an op waits;
 	 * reset whenever a new QEMU recreates the log */
