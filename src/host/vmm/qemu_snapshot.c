@@ -302,6 +302,21 @@ static bool ram_file_ok(const char *p, uint64_t size)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
 }
 
+/* Where the expanded RAM file of snapshot path lives: next to it
+ * ("<snap>.ram-<id>", shared by every restore), or, when that directory
+ * is read-only (a shared cache volume served in place), in the VM's run
+ * directory (expanded again by each restore, removed with the VM). */
+static int ram_path_for(struct vmm_vm *vm, const char *path, const char *ram_id, char **out)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	bool writable = dir && access(dir, W_OK) == 0;
+	free(dir);
+	if (writable || !vm->dir)
+		return asprintf(out, "%s.ram-%s", path, ram_id) < 0 ? -1 : 0;
+	return asprintf(out, "%s/%s.ram-%s", vm->dir, slash ? slash + 1 : path, ram_id) < 0 ? -1 : 0;
+}
+
 int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 {
 	struct snap_reader *r = NULL;
@@ -354,7 +369,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 				err_set(err, errlen, "snapshot `%s`: corrupt (no `ram` section)", path);
 			goto out;
 		}
-		if (asprintf(&ram_path, "%s.ram-%s", path, ram_id) < 0) {
+		if (ram_path_for(vm, path, ram_id, &ram_path) < 0) {
 			ram_path = NULL;
 			err_set(err, errlen, "out of memory");
 			goto out;
