@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """mkcorpus.py — writes the generated seeds of tests/fuzz/corpus/ (small
 valid inputs and one regression input per fixed finding). Run it from the
-repository root; hand-written seeds (toml, lua) are copied files.
+repository root; hand-written seeds (toml, lua) are copied files, and
+snap/file-two-sections is a real snapshot file (snapfile_create: a "data"
+and an "fs" section holding snap/tree's archive) behind a 0 byte.
 
 Names starting with regress- are the regression inputs:
   agent_client/regress-array32    msgpack array32 of 2^32-1 elements in a 5-byte frame
