@@ -5,6 +5,7 @@
 #   make demo       install what is missing, build, run examples/
 #   make install PREFIX=/usr/local   (binary, guest kit, man page, completions)
 #   make asan       build/asan/: provium and unit tests with ASan+UBSan
+#   make fuzz       build/fuzz/: libFuzzer harnesses (mk/fuzz.mk, tests/fuzz/)
 #
 # Objects live under build/. Quiet "CC x.o" lines; V=1 shows full commands.
 

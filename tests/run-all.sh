@@ -14,6 +14,7 @@ suites=(
 	"toml-test|bash tests/toml/run.sh"
 	"harness|build/provium --vmm local --no-preflight tests/harness"
 	"cli|bash tests/cli/run.sh"
+	"fuzz|bash tests/fuzz/run.sh"
 )
 [ -x tests/vm/run.sh ] && suites+=("vm|bash tests/vm/run.sh")
 

@@ -7,7 +7,7 @@ pkgs=(build-essential pkg-config liblua5.4-dev libzstd-dev libssl-dev
       libmsgpack-dev libjansson-dev libcmocka-dev qemu-system-x86
       busybox-static cpio zstd xz-utils kmod python3 lua5.4
       libslirp-dev libxxhash-dev python3-junitparser libxml2-utils libedit-dev
-      groff-base zsh libcurl4-openssl-dev)
+      groff-base zsh libcurl4-openssl-dev clang)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -465,7 +465,13 @@ static void handle_frame(const char *p, size_t n)
 		reply_err(id, PROTO_ERR_UNKNOWN_OP, "unknown op", 0);
 		goto out;
 	}
+#ifdef PROVIUM_FUZZ
+	/* Fuzzing (tests/fuzz/fuzz_agent_server.c): never run an op on the
+	 * fuzzing host; answer as an op that succeeded would. */
+	reply_nil(id);
+#else
 	ops[kind - PROTO_REQ_FIRST](id, &u.data);
+#endif
 out:
 	msgpack_unpacked_destroy(&u);
 }
@@ -492,6 +498,21 @@ static ssize_t find_hello(size_t from)
 		at = off + 1;
 	}
 	return -1;
+}
+
+/* S.hello: the canonical Hello body minus its version value (the last
+ * byte of a Hello with version 0: one positive fixint). */
+static void init_hello(void)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	proto_pack_hello(&pk, 0);
+	S.hello_len = sb.size - 1;
+	memcpy(S.hello, sb.data, S.hello_len);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 /* Split S.in into frames and handle each. */
@@ -663,19 +684,7 @@ int server_main(void)
 	}
 	agent_log("op server on port " PROTO_PORT_NAME " (%lld ms)",
 		  (long long)(now_ms() - start));
-	{
-		/* The canonical Hello body minus its version value (the last
-		 * byte of a Hello with version 0: one positive fixint). */
-		msgpack_sbuffer sb;
-		msgpack_packer pk;
-
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		proto_pack_hello(&pk, 0);
-		S.hello_len = sb.size - 1;
-		memcpy(S.hello, sb.data, S.hello_len);
-		msgpack_sbuffer_destroy(&sb);
-	}
+	init_hello();
 
 	for (;;) {
 		size_t n = 0, need = S.nw + 2;
@@ -772,3 +781,40 @@ int server_main(void)
 		}
 	}
 }
+
+#ifdef PROVIUM_FUZZ
+/* Fuzzing entry (tests/fuzz/fuzz_agent_server.c), built only with
+ * -DPROVIUM_FUZZ: data arrives on a connected port in chunks (a chunk
+ * ends after each byte equal to split, so partial frames are seen too)
+ * and goes through parse_input/handle_frame/handle_hello; ops are not
+ * run (handle_frame answers them with nil) and replies go to fd -1.
+ * Every piece of state is reset afterwards. */
+int agent_fuzz_input(const unsigned char *data, size_t n, int split);
+int agent_fuzz_input(const unsigned char *data, size_t n, int split)
+{
+	size_t at = 0;
+
+	init_hello();
+	S.fd = -1;
+	S.up = 1;
+	S.last_rx = now_ms();
+	while (at < n && S.up) {
+		size_t k = 1;
+
+		while (at + k < n && data[at + k - 1] != (unsigned char)split)
+			k++;
+		if (buf_add(&S.in, data + at, k) < 0)
+			break;
+		at += k;
+		S.stall_checked = 0;
+		parse_input();
+	}
+	end_session();
+	buf_free(&S.in);
+	buf_free(&S.out);
+	S.out_off = 0;
+	S.up = 0;
+	S.desync = 0;
+	return 0;
+}
+#endif

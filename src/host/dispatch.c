@@ -451,6 +451,43 @@ out:
 	msgpack_unpacked_destroy(&u);
 }
 
+#ifdef PROVIUM_FUZZ
+/* Fuzzing entry (tests/fuzz/fuzz_events.c), built only with
+ * -DPROVIUM_FUZZ: a runner's event stream (the frames --save-events
+ * writes) through read_job's frame reader and handle_frame, fed in chunks
+ * that end after each byte equal to split, then close_open_events as when
+ * the runner dies. Sinks are all off. */
+int dispatch_fuzz_events(const unsigned char *data, size_t n, int split);
+int dispatch_fuzz_events(const unsigned char *data, size_t n, int split)
+{
+	struct sinks s = { .save_fd = -1, .stdout_fd = -1, .listen_fd = -1 };
+	struct dispatch_opts o = { .sinks = &s };
+	struct run rn = { .o = &o };
+	struct job j = { .fd = -1 };
+	size_t at = 0;
+	int rc = 0;
+
+	j.r.path = strdup("fuzz.test.lua");
+	frame_reader_init(&j.fr, FRAME_MAX_DEFAULT);
+	while (at < n && rc >= 0) {
+		const unsigned char *body;
+		size_t k = 1, len;
+
+		while (at + k < n && data[at + k - 1] != (unsigned char)split)
+			k++;
+		if (frame_reader_feed(&j.fr, data + at, k) < 0)
+			break;
+		at += k;
+		while ((rc = frame_reader_next(&j.fr, &body, &len)) == 1)
+			handle_frame(&rn, &j, body, len);
+	}
+	close_open_events(&rn, &j, "runner died");
+	frame_reader_free(&j.fr);
+	file_result_free(&j.r);
+	return 0;
+}
+#endif
+
 static void read_job(struct run *rn, struct job *j)
 {
 	unsigned char buf[65536];
