@@ -24,12 +24,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_CACHE_MAX (UINT64_C(20) << 30)
@@ -372,13 +374,28 @@ static int load_provium(struct loader *ld, struct config *cfg, const struct toml
 
 static char *read_collapsed(const char *file)
 {
-	FILE *f = fopen(file, "re");
+	/* O_NONBLOCK: a FIFO named here must not hang the load waiting for
+	 * a writer; it is refused below as not a file. */
+	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *f = NULL;
 	char *out = NULL;
 	size_t len = 0, cap = 0, raw = 0;
 	int c, pending = 0;
 
-	if (!f)
+	if (fd < 0)
 		return NULL;
+	if (fstat(fd, &st) < 0 || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+	    S_ISDIR(st.st_mode)) {
+		int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	if (!(f = fdopen(fd, "r"))) {
+		close(fd);
+		return NULL;
+	}
 	while ((c = getc(f)) != EOF) {
 		if (++raw > CMDLINE_FILE_MAX) {
 			free(out);
@@ -535,7 +552,10 @@ static int load_profile(struct loader *ld, struct profile *pr, const struct toml
 	if (pr->cmdline_file) {
 		char *fc = read_collapsed(pr->cmdline_file);
 		if (!fc) {
-			if (errno == EFBIG)
+			if (errno == EINVAL)
+				invalid(ld, "profile `%s`: cmdline_file `%s` is a FIFO or socket, "
+					"not a file", pr->name, pr->cmdline_file);
+			else if (errno == EFBIG)
 				invalid(ld, "profile `%s`: cmdline_file `%s` is larger than %d KiB",
 					pr->name, pr->cmdline_file, CMDLINE_FILE_MAX / 1024);
 			else

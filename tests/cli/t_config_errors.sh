@@ -65,6 +65,9 @@ check wrong-type-roots $'[provium]\nroots = "tests"\n' 2 \
 check endless-cmdline-file $'[profiles.x]\ncmdline_file = "/dev/zero"\n' 2 \
 	'profile `x`: cmdline_file `/dev/zero` is larger than 64 KiB'
 ln -s /dev/zero "$tmp/endless-config.toml"
+mkfifo "$tmp/cmdline.fifo"
+check fifo-cmdline-file $'[profiles.x]\ncmdline_file = "cmdline.fifo"\n' 2 \
+	'cmdline_file `'"$tmp"'/cmdline.fifo` is a FIFO or socket, not a file'
 check endless-config - 2 \
 	'provium: read `@CFG@`: larger than 16 MiB; not a provium.toml'
 # sizes without a unit are bytes: `memory = 512` (MiB meant) is named here
