@@ -60,29 +60,6 @@ static const char *const state_hints[] = {
 
 /* ---- shared helpers ------------------------------------------------ */
 
-const struct vmm_ops *vmm_backend_by_name(const char *name)
-{
-	if (name && !strcmp(name, "local"))
-		return &vmm_local_ops;
-	if (name && !strcmp(name, "qemu"))
-		return &vmm_qemu_ops;
-	return NULL;
-}
-
-void vmm_exec_result_free(struct vmm_exec_result *res)
-{
-	free(res->out);
-	free(res->err);
-	res->out = res->err = NULL;
-}
-
-void vmm_dirents_free(struct vmm_dirent *ents, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(ents[i].name);
-	free(ents);
-}
-
 static struct lvm *checkvm(lua_State *L, int idx)
 {
 	return luaL_checkudata(L, idx, VM_MT);

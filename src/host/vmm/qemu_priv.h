@@ -1,5 +1,6 @@
 /* qemu_priv.h — private to the `qemu` VMM backend (qemu.c, qemu_ops.c,
- * qemu_snapshot.c); nothing outside src/host/vmm/qemu*.c includes it.
+ * qemu_snapshot.c, qemu_net.c, qemu_disk.c); nothing outside
+ * src/host/vmm/qemu*.c includes it.
  *
  * It holds what those files share: struct vmm_vm (one VM: its profile,
  * run directory and running QEMU), the agent request builder (struct req,

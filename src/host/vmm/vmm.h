@@ -1,9 +1,10 @@
 /* vmm.h — the VMM backend interface: what lvm.c asks of "a guest".
  *
- * Two implementations are planned: `local` (local.c: no guest at all, ops
- * run on the host against a per-VM scratch directory, for fast tests of
- * the framework and bindings) and `qemu` (a real guest driven over QMP and
- * the agent channel). lvm.c owns the state machine (Created -> Booted <->
+ * Two implementations: `local` (local.c: no guest at all, ops run on the
+ * host against a per-VM scratch directory, for fast tests of the framework
+ * and bindings) and `qemu` (qemu*.c: a real guest driven over QMP and the
+ * agent channel). vmm.c holds the lookup by name and the result
+ * destructors below. lvm.c owns the state machine (Created -> Booted <->
  * Paused, -> Shutdown) and calls a backend only in a state where the call
  * makes sense; a backend therefore never re-checks states.
  *
@@ -277,12 +278,13 @@ struct vmm_ops {
 #define VMM_DISK_EIO_WRITE 2u
 #define VMM_DISK_SLOW      4u
 
-/* The backend called name ("local"; "qemu" once it exists), or NULL. */
+/* The backend called name ("local" or "qemu"), or NULL. (vmm.c) */
 const struct vmm_ops *vmm_backend_by_name(const char *name);
 
 extern const struct vmm_ops vmm_local_ops;
 extern const struct vmm_ops vmm_qemu_ops;
 
+/* Free what an exec / list_dir result holds (vmm.c); res itself stays. */
 void vmm_exec_result_free(struct vmm_exec_result *res);
 void vmm_dirents_free(struct vmm_dirent *ents, size_t n);
 

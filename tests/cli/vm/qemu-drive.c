@@ -18,7 +18,7 @@
 #include "vmm/qemu_vm.h"
 #include "vmm/vmm.h"
 
-/* lvm.c normally provides these; the driver links only the backend. */
+/* Seconds on the monotonic clock (informational timings). */
 static double now(void)
 {
 	struct timespec ts;
