@@ -6,6 +6,10 @@
 #   make install PREFIX=/usr/local   (binary, guest kit, man page, completions)
 #   make asan       build/asan/: provium and unit tests with ASan+UBSan
 #   make fuzz       build/fuzz/: libFuzzer harnesses (mk/fuzz.mk, tests/fuzz/)
+#   make test-tools build/test-tools/: C helpers the cli tests drive
+#
+# CFLAGS, LDFLAGS, LDLIBS and CC may be given on the command line
+# (`make CFLAGS=-O0`, `make CC=clang`): both build warning-free.
 #
 # Objects live under build/. Quiet "CC x.o" lines; V=1 shows full commands.
 
@@ -17,14 +21,20 @@ WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
            -Wwrite-strings -Wpointer-arith -Wcast-qual -Wformat=2 \
            -Wundef -Wvla -Wno-unused-parameter
 PKGS    := lua5.4 msgpack jansson libzstd libcrypto libedit libcurl
+# git-style: CFLAGS / LDFLAGS / LDLIBS are the user's (`make CFLAGS=-O0`,
+# `make CC=clang`); what the build needs is added in ALL_* so a value given
+# on the command line never drops the include paths or the warnings.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
+BASIC_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Isrc/host \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
            -DPROVIUM_VERSION='"$(VERSION)"'
+ALL_CFLAGS = $(BASIC_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS)
 # libslirp (the bridge uplink) is linked directly: its .pc file pulls in
 # glib-2.0 for nothing, the header needs none.
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit -lcurl) \
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit -lcurl) \
            -lslirp -lxxhash -lpthread -lm
+ALL_LDLIBS = $(LIBS) $(LDLIBS)
 
 ifeq ($(V),1)
 Q :=
@@ -49,7 +59,7 @@ all: $(B)/provium $(B)/toml-decode
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # Lua preludes are embedded with .incbin: symbols embedded_<name>_lua[_end].
 $(B)/gen/%_lua.S: src/host/lua/%.lua
@@ -65,23 +75,35 @@ $(B)/libprovium.a: $(HOST_LIB_OBJS)
 
 $(B)/provium: $(B)/obj/$(HOST_MAIN:.c=.o) $(B)/libprovium.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(B)/toml-decode: $(B)/obj/src/tools/toml-decode.o $(B)/libprovium.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libprovium.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
+
+# Helper programs the cli tests drive (t_vm_reconnect.sh, t_qmp_live.sh),
+# built with the project's flags and warnings like everything else.
+TEST_TOOLS := $(B)/test-tools/qemu-drive $(B)/test-tools/qmp-probe
+$(B)/test-tools/qemu-drive: $(B)/obj/tests/cli/vm/qemu-drive.o $(B)/libprovium.a
+$(B)/test-tools/qmp-probe: $(B)/obj/tests/tools/qmp-probe.o $(B)/libprovium.a
+$(TEST_TOOLS):
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
+
+test-tools: $(TEST_TOOLS)
 
 -include mk/*.mk
 
 # The guest kit is built first so every suite that boots guests runs.
-check: all unit
+check: all unit test-tools
 	@$(MAKE) --no-print-directory guest
 	@bash tests/run-all.sh
 
@@ -92,7 +114,7 @@ check: all unit
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 asan:
 	@CFLAGS='-O1 -g $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' \
-	  $(MAKE) --no-print-directory B=$(B)/asan all unit
+	  $(MAKE) --no-print-directory B=$(B)/asan all unit test-tools
 	@ln -sfn ../guest $(B)/asan/guest
 
 # The demo: install what is missing, build provium and the guest kit, run
@@ -126,7 +148,7 @@ install: all install-docs
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit check asan demo install install-docs clean
+.PHONY: all unit test-tools check asan demo install install-docs clean
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # Keep intermediate objects (no "rm build/obj/..." noise after a build).

@@ -52,7 +52,7 @@ $(FUZZ_B)/fuzz_agent_server: $(FUZZ_B)/obj/tests/fuzz/fuzz_agent_server.o $(FUZZ
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lmsgpackc
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_B)/libprovium.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 

@@ -28,6 +28,7 @@ struct argp {
 	int failed;
 };
 
+__attribute__((format(printf, 2, 3)))
 static void fail(struct argp *a, const char *fmt, ...)
 {
 	va_list ap;

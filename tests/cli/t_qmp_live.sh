@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_qmp_live.sh — the QMP client and QEMU launcher against a real QEMU.
 #
-# Builds tests/tools/qmp-probe.c against build/libprovium.a, then:
+# Uses build/test-tools/qmp-probe (tests/tools/qmp-probe.c, `make test-tools`):
 #  1. qmp-probe RUN: QEMU -S without a kernel, agent socket + console wired;
 #     QEMU connects to the agent socket; query-status, cont/RESUME,
 #     stop/STOP, an error reply, quit; QEMU exits and is reaped.
@@ -26,17 +26,19 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
 
-if [ ! -f build/libprovium.a ]; then
-	make -s build/libprovium.a >"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "cannot build build/libprovium.a"; }
+# built by make (up to date with the library it drives) unless
+# PROVIUM_TEST_TOOLS names a directory of ready ones (e.g. build/asan/test-tools)
+if [ -n "${PROVIUM_TEST_TOOLS:-}" ]; then
+	probe=$PROVIUM_TEST_TOOLS/qmp-probe
+else
+	probe=build/test-tools/qmp-probe
+	make -s "$probe" >"$tmp/make.log" 2>&1 || { cat "$tmp/make.log"; fail "cannot build $probe"; }
 fi
-cc -std=c11 -D_GNU_SOURCE -Isrc -Isrc/host $(pkg-config --cflags msgpack jansson 2>/dev/null) \
-	-o "$tmp/qmp-probe" tests/tools/qmp-probe.c build/libprovium.a \
-	$(pkg-config --libs lua5.4 msgpack jansson libzstd libcrypto libedit libcurl 2>/dev/null || echo -llua5.4 -lmsgpackc -ljansson -lzstd -lcrypto -ledit -lcurl) -lslirp -lxxhash -lpthread -lm \
-	2>"$tmp/cc.log" || { cat "$tmp/cc.log"; fail "cannot build qmp-probe"; }
+[ -x "$probe" ] || fail "no $probe"
 
 # 1. the QMP conversation
 mkdir "$tmp/run1"
-timeout 60 "$tmp/qmp-probe" "$tmp/run1" >"$tmp/out1" 2>&1
+timeout 60 "$probe" "$tmp/run1" >"$tmp/out1" 2>&1
 rc=$?
 cat "$tmp/out1"
 [ $rc -eq 0 ] || { echo "--- qemu.log"; cat "$tmp/run1/qemu.log" 2>/dev/null; fail "qmp-probe exited $rc"; }
@@ -48,7 +50,7 @@ echo "checked: QMP conversation with a real QEMU"
 
 # 2. QEMU dies with its parent, even on SIGKILL
 mkdir "$tmp/run2"
-(timeout 60 "$tmp/qmp-probe" --orphan "$tmp/run2" >"$tmp/out2" 2>&1) 2>/dev/null
+(timeout 60 "$probe" --orphan "$tmp/run2" >"$tmp/out2" 2>&1) 2>/dev/null
 rc=$?
 cat "$tmp/out2"
 [ $rc -eq 137 ] || fail "orphan probe should have died of SIGKILL (137), exited $rc"

@@ -34,12 +34,15 @@
 #define OPCALL(v, op, ...) \
 	((v)->ops->op ? (v)->ops->op((v)->be, __VA_ARGS__) : VMM_UNSUPPORTED)
 
+/* Raises (never returns): callers' out-parameters stay unset after it. */
+__attribute__((noreturn))
 static void op_fail(lua_State *L, struct lvm *v, int rc, const char *op,
                     const char *path, const char *err)
 {
 	if (rc == VMM_UNSUPPORTED)
 		lvm_unsupported(L, v, op);
 	luaL_error(L, "vm `%s`: %s `%s`: %s", v->name, op, path, err);
+	__builtin_unreachable();
 }
 
 static int vm_read_file(lua_State *L)
