@@ -1,10 +1,9 @@
-/* errbuf.c — err_set() and the monotonic clock (see errbuf.h). */
+/* errbuf.c — err_set() (see errbuf.h). */
 #include "errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
 void err_set(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -16,11 +15,4 @@ void err_set(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	errno = e;
-}
-
-int64_t mono_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

@@ -10,10 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* mono_now_ns() lives in clock.h; included here for the callers that
+ * take it together with err_set(). */
+#include "clock.h"
+
 void err_set(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-int64_t mono_now_ns(void);
 
 #endif
