@@ -21,6 +21,7 @@
 #include "config.h"
 #include "toml.h"
 #include "units.h"
+#include "fsutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -619,51 +620,6 @@ static int load_profiles(struct loader *ld, struct config *cfg, const struct tom
 
 /* ---- the file ------------------------------------------------------------- */
 
-/* Whole file into a malloc'd buffer; -1 with errno. */
-static int slurp(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	int e;
-
-	if (!f)
-		return -1;
-	for (;;) {
-		if (cap - len < 4096) {
-			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-			if (!nb) {
-				errno = ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-		if (len > CONFIG_FILE_MAX) {
-			errno = EFBIG;
-			goto fail;
-		}
-	}
-	if (ferror(f)) {
-		if (!errno)
-			errno = EIO;
-		goto fail;
-	}
-	fclose(f);
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	e = errno;
-	free(buf);
-	fclose(f);
-	errno = e;
-	return -1;
-}
-
 /* Absolute directory containing path; malloc'd or NULL. */
 static char *dir_of(const char *path)
 {
@@ -688,7 +644,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	int rc = -1;
 
 	config_init_default(cfg);
-	if (slurp(path, &buf, &len) < 0) {
+	if (read_file(path, CONFIG_FILE_MAX, &buf, &len) < 0) {
 		if (errno == EFBIG)
 			snprintf(err, errlen, "read `%s`: larger than %d MiB; not a provium.toml",
 				 path, CONFIG_FILE_MAX >> 20);

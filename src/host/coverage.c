@@ -16,35 +16,13 @@
 #include <unistd.h>
 
 #include "coverage.h"
+#include "fsutil.h"
+#include "tempfile.h"
 
 #define TOOL "provium-coverage"
 
 static char *exit_tmp, *exit_marker;
 static pid_t exit_owner;
-
-/* The first executable regular file named TOOL on $PATH, or NULL. */
-static char *find_tool(void)
-{
-	const char *path = getenv("PATH");
-	const char *p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
-
-	while (*p) {
-		const char *e = strchr(p, ':');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		char *cand = NULL;
-		struct stat st;
-
-		if (asprintf(&cand, "%.*s/%s", (int)n, n ? p : ".", TOOL) < 0)
-			return NULL;
-		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return NULL;
-}
 
 /* Does the marker exist and name tmp? Only then is tmp ours to delete. */
 static bool marker_proves(const char *marker, const char *tmp)
@@ -81,12 +59,12 @@ static void at_exit(void)
 
 int coverage_prepare(struct coverage *c, const char *save_events, char *err, size_t errlen)
 {
-	const char *base = getenv("TMPDIR");
+	const char *base = temp_base();
 	FILE *f;
 	int fd;
 
 	memset(c, 0, sizeof *c);
-	c->tool = find_tool();
+	c->tool = path_lookup(TOOL);
 	if (!c->tool) {
 		snprintf(err, errlen, "--coverage: `%s` not found on PATH (install it or drop --coverage)",
 			 TOOL);
@@ -101,8 +79,6 @@ int coverage_prepare(struct coverage *c, const char *save_events, char *err, siz
 		return 0;
 	}
 	unsetenv("PROVIUM_COVERAGE_USER_FILE");
-	if (!base || !*base)
-		base = "/tmp";
 	if (asprintf(&c->events_path, "%s/provium-coverage-%ld.msgpack", base, (long)getpid()) < 0) {
 		c->events_path = NULL;
 		goto oom;

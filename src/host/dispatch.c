@@ -23,7 +23,6 @@
  * claim_released before its file_completed. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -51,6 +50,8 @@
 #include "psi.h"
 #include "rundir.h"
 #include "units.h"
+#include "fsutil.h"
+#include "tempfile.h"
 
 /* ---- signals and the self-pipe ---- */
 
@@ -108,47 +109,23 @@ void dispatch_sleep_ms(int ms)
 	drain_sig_pipe();
 }
 
-/* ---- the per-run temp dir (removed at exit by its owner only) ---- */
-
-static char *tmp_dir;
-static pid_t tmp_owner;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void tmp_cleanup(void)
-{
-	if (tmp_dir && getpid() == tmp_owner)
-		nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* ---- the per-run temp dir (tempfile.c: removed at exit by its owner only) ---- */
 
 int dispatch_tmp_create(char **out, char *err, size_t errlen)
 {
-	const char *base = getenv("TMPDIR");
-	char *t = NULL;
+	const char *base = temp_base();
+	char *t;
 
-	if (!base || !*base)
-		base = "/tmp";
 	rundir_sweep_stale(base);
-	if (asprintf(&t, "%s/provium-run-XXXXXX", base) < 0 || !mkdtemp(t)) {
+	if (!(t = make_temp_dir("provium-run"))) {
 		snprintf(err, errlen, "creating a run directory under `%s`: %s", base, strerror(errno));
-		free(t);
 		return -1;
 	}
 	if (rundir_mark_owner(t) < 0) {
 		snprintf(err, errlen, "writing `%s/owner`: %s", t, strerror(errno));
-		cache_rm_rf(t);
+		temp_remove(t);
 		free(t);
 		return -1;
-	}
-	if (!tmp_dir) {
-		tmp_dir = t;
-		tmp_owner = getpid();
-		atexit(tmp_cleanup);
 	}
 	*out = t;
 	return 0;

@@ -30,6 +30,8 @@
 
 #include "junit.h"
 #include "utf8.h"
+#include "atomicfile.h"
+#include "fsutil.h"
 
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 
@@ -273,51 +275,33 @@ static int render(struct file_result *const *results, size_t n, time_t started,
 int junit_write(const char *path, struct file_result *const *results, size_t n,
 		time_t started, int64_t elapsed_ns, char *err, size_t errlen)
 {
-	char *doc = NULL, *tmp = NULL;
-	size_t len = 0, off = 0;
-	int fd = -1, rc = -1;
+	struct atomic_file af = { .fd = -1 };
+	char *doc = NULL;
+	size_t len = 0;
+	int rc = -1;
 
-	if (render(results, n, started, elapsed_ns, &doc, &len) < 0 ||
-	    asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		tmp = NULL;
+	if (render(results, n, started, elapsed_ns, &doc, &len) < 0) {
 		snprintf(err, errlen, "--junit: out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "--junit: create `%s`: %s", tmp, strerror(errno));
+	if (af_open(&af, path, 0644) < 0) {
+		if (!af.tmp)
+			snprintf(err, errlen, "--junit: out of memory");
+		else
+			snprintf(err, errlen, "--junit: create `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	while (off < len) {
-		ssize_t w = write(fd, doc + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			snprintf(err, errlen, "--junit: write `%s`: %s", tmp, strerror(errno));
-			goto out_unlink;
-		}
-		off += (size_t)w;
+	if (write_all(af.fd, doc, len) < 0 || af_close(&af) < 0) {
+		snprintf(err, errlen, "--junit: write `%s`: %s", af.tmp, strerror(errno));
+		goto out;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errlen, "--junit: write `%s`: %s", tmp, strerror(errno));
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
+	if (af_rename(&af) < 0) {
 		snprintf(err, errlen, "--junit: rename to `%s`: %s", path, strerror(errno));
-		goto out_unlink;
+		goto out;
 	}
 	rc = 0;
-	goto out;
-out_unlink:
-	unlink(tmp);
 out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	free(tmp);
+	af_abort(&af);
 	free(doc);
 	return rc;
 }

@@ -23,6 +23,7 @@
 #include <editline/readline.h>
 
 #include "errbuf.h"
+#include "fsutil.h"
 
 static bool g_editing;
 static char g_path[4096];       /* "" when the history is off */
@@ -52,17 +53,7 @@ static int make_parent(const char *path)
 	if (!slash || slash == dir)
 		return 0;
 	*slash = 0;
-	for (char *p = dir + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-			*p = 0;
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-				return -1;
-			if (!c)
-				return 0;
-			*p = c;
-		}
-	}
+	return mkdir_p(dir, 0700, NULL);
 }
 
 static void remember(const char *line)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lsp.h"
+#include "atomicfile.h"
 
 extern const char embedded_lsp_types_lua[], embedded_lsp_types_lua_end[];
 
@@ -29,41 +30,11 @@ static const char luarc_json[] =
 
 static int install(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
-	char *tmp = NULL;
-	int fd = -1;
-
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		snprintf(err, errlen, "out of memory");
+	if (write_file_atomic(path, text, len, 0644) < 0) {
+		snprintf(err, errlen, "writing `%s`: %s", path, strerror(errno));
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		goto fail;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	free(tmp);
 	return 0;
-fail:
-	snprintf(err, errlen, "writing `%s`: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
 }
 
 /* The snippet to merge by hand, indented under the notice. */

@@ -7,6 +7,7 @@
  * itself), networking tools (provium creates no host network yet), and
  * the guest kit (a boot reports a missing kernel naming the path). */
 #include "preflight.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,27 +19,10 @@
 /* 1 when prog is an executable path or found on PATH. */
 static int on_path(const char *prog)
 {
-	const char *path = getenv("PATH");
-	char buf[4096];
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0;
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		const char *end = strchr(path, ':');
-		size_t n = end ? (size_t)(end - path) : strlen(path);
-		if (n && n < sizeof buf - strlen(prog) - 2) {
-			memcpy(buf, path, n);
-			buf[n] = '/';
-			strcpy(buf + n + 1, prog);
-			if (access(buf, X_OK) == 0)
-				return 1;
-		}
-		if (!end)
-			break;
-		path = end + 1;
-	}
-	return 0;
+	char *p = path_lookup(prog);
+	int found = p != NULL;
+	free(p);
+	return found;
 }
 
 int preflight_qemu(const struct config *cfg, char *err, size_t errlen)

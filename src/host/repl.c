@@ -47,6 +47,7 @@
 #include "preflight.h"
 #include "repl.h"
 #include "runner.h"
+#include "tempfile.h"
 
 struct repl_args {
 	const char *profile, *name, *fixture, *config;
@@ -438,14 +439,10 @@ int cmd_repl(const struct cli_opts *o)
 		goto out;
 	}
 	cwd = getcwd(NULL, 0);
-	run_dir = strdup("/tmp/provium-repl-XXXXXX");
+	run_dir = cwd ? make_temp_dir("provium-repl") : NULL;
 	dev_null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (!cwd || !run_dir || !mkdtemp(run_dir) || dev_null < 0) {
+	if (!cwd || !run_dir || dev_null < 0) {
 		fprintf(stderr, "provium: repl: cannot set up a scratch directory: %s\n", strerror(errno));
-		if (run_dir && access(run_dir, F_OK) < 0) {
-			free(run_dir);
-			run_dir = NULL;
-		}
 		goto out;
 	}
 	cwd_roots[0] = cwd;
@@ -513,7 +510,7 @@ out:
 	if (L)
 		lua_close(L);
 	if (run_dir) {
-		cache_rm_rf(run_dir);
+		temp_remove(run_dir);
 		free(run_dir);
 	}
 	if (dev_null >= 0)

@@ -18,6 +18,8 @@
 #include <jansson.h>
 
 #include "rerun.h"
+#include "fsutil.h"
+#include "atomicfile.h"
 
 /* FNV-1a 64 of s: the project key (not security sensitive). */
 static uint64_t fnv1a(const char *s)
@@ -133,83 +135,48 @@ int rerun_load(const char *path, char ***paths, size_t *n, char *err, size_t err
 	return 1;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char *d = strdup(dir);
-	if (!d)
-		return -1;
-	for (char *p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, 0755) < 0 && errno != EEXIST) {
-			free(d);
-			return -1;
-		}
-		*p = '/';
-	}
-	int rc = (mkdir(d, 0755) < 0 && errno != EEXIST) ? -1 : 0;
-	free(d);
-	return rc;
-}
-
 int rerun_save(const char *path, char *const *paths, size_t n, char *err, size_t errlen)
 {
 	json_t *root = json_array();
-	char *tmp = NULL, *text = NULL, *dir = strdup(path);
-	int fd = -1, rc = -1;
+	struct atomic_file af = { .fd = -1 };
+	char *text = NULL, *dir = strdup(path);
+	int rc = -1;
 	char *slash;
 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(root, json_string(paths[i]));
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!dir || !text || asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		tmp = NULL;
+	if (!dir || !text) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdir_p(dir) < 0) {
+		if (mkdir_p(dir, 0755, NULL) < 0) {
 			snprintf(err, errlen, "mkdir `%s`: %s", dir, strerror(errno));
 			goto out;
 		}
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "create `%s`: %s", tmp, strerror(errno));
+	if (af_open(&af, path, 0644) < 0) {
+		if (!af.tmp)
+			snprintf(err, errlen, "out of memory");
+		else
+			snprintf(err, errlen, "create `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	size_t len = strlen(text), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			snprintf(err, errlen, "write `%s`: %s", tmp, strerror(errno));
-			goto out_unlink;
-		}
-		off += (size_t)w;
+	if (write_all(af.fd, text, strlen(text)) < 0 || write_all(af.fd, "\n", 1) < 0 ||
+	    af_close(&af) < 0) {
+		snprintf(err, errlen, "write `%s`: %s", af.tmp, strerror(errno));
+		goto out;
 	}
-	if (write(fd, "\n", 1) != 1 || fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errlen, "write `%s`: %s", tmp, strerror(errno));
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
+	if (af_rename(&af) < 0) {
 		snprintf(err, errlen, "rename to `%s`: %s", path, strerror(errno));
-		goto out_unlink;
+		goto out;
 	}
 	rc = 0;
-	goto out;
-out_unlink:
-	unlink(tmp);
 out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
+	af_abort(&af);
 	free(text);
 	free(dir);
 	json_decref(root);

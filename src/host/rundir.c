@@ -13,6 +13,7 @@
 
 #include "fixture/cache.h"
 #include "rundir.h"
+#include "fsutil.h"
 
 #define PREFIX "provium-run-"
 #define UNOWNED_GRACE_S 3600
@@ -124,7 +125,7 @@ int rundir_sweep_stale(const char *base)
 			continue;
 		if (asprintf(&path, "%s/%s", base, de->d_name) < 0)
 			continue;
-		if (cache_rm_rf(path) == 0)
+		if (rm_rf(path) == 0)
 			removed++;
 		free(path);
 	}

@@ -45,54 +45,11 @@
 #include "lua/ljson.h"
 #include "lua/llab.h"
 #include "lua/lsnapshot.h"
+#include "fsutil.h"
 
 extern const char embedded_framework_lua[], embedded_framework_lua_end[];
 extern const char embedded_compare_lua[], embedded_compare_lua_end[];
 extern const char embedded_net_lua[], embedded_net_lua_end[];
-
-/* Read a whole file into a malloc'd buffer. 0 or -1/errno. */
-static int read_file(const char *path, char **out, size_t *outlen)
-{
-	FILE *f = fopen(path, "rbe");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int saved;
-
-	if (!f)
-		return -1;
-	for (;;) {
-		size_t n;
-
-		if (len == cap) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 8192;
-			nb = realloc(buf, cap);
-			if (!nb)
-				goto fail;
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) {
-			if (ferror(f)) {
-				errno = EIO;
-				goto fail;
-			}
-			break;
-		}
-	}
-	fclose(f);
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	saved = errno;
-	free(buf);
-	fclose(f);
-	errno = saved;
-	return -1;
-}
 
 static void set_str(lua_State *L, const char *k, const char *v)
 {
@@ -290,7 +247,7 @@ static void load_file_chunk(lua_State *L, const struct runner_opts *o)
 	char *src = NULL;
 	size_t len;
 
-	if (read_file(o->path, &src, &len) < 0) {
+	if (read_file(o->path, SIZE_MAX, &src, &len) < 0) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "read `%s`: %s", disp, strerror(errno));
 		return;

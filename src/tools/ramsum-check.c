@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include "vmm/qemu_ramsum.h"
+#include "clock.h"
 
 static double now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+	return (double)mono_now_ns() / 1e6;
 }
 
 static int cmp(const void *a, const void *b)

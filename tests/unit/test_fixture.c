@@ -24,6 +24,7 @@
 #include "fixture/cache.h"
 #include "fixture/key.h"
 #include "fixture/labpack.h"
+#include "fsutil.h"
 
 static char dir[64], root[128], *roots[2];
 static struct config cfg;
@@ -67,7 +68,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
 	(void)st;
-	cache_rm_rf(dir);
+	rm_rf(dir);
 	return 0;
 }
 

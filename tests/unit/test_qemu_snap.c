@@ -24,6 +24,7 @@
 #include "fixture/cache.h"
 #include "snap/snapfile.h"
 #include "vmm/qemu_snap.h"
+#include "fsutil.h"
 
 #define RAM_SIZE (4u << 20)
 
@@ -39,7 +40,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
 	(void)st;
-	cache_rm_rf(dir);
+	rm_rf(dir);
 	return 0;
 }
 

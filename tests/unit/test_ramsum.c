@@ -16,6 +16,7 @@
 
 #include "fixture/cache.h"
 #include "vmm/qemu_ramsum.h"
+#include "fsutil.h"
 
 #define SIZE (8u << 20)
 static char dir[64], ram[128];
@@ -54,7 +55,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
 	(void)st;
-	cache_rm_rf(dir);
+	rm_rf(dir);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "snap/snapfile.h"
 #include "snap/snaptree.h"
 #include "fixture/cache.h"
+#include "fsutil.h"
 
 static char dir[64];
 
@@ -28,7 +29,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
 	(void)st;
-	cache_rm_rf(dir);
+	rm_rf(dir);
 	return 0;
 }
 

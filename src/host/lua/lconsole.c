@@ -48,18 +48,12 @@
 
 #include "lua/lruntime.h"
 #include "lua/lvm_priv.h"
+#include "clock.h"
 
 #define CONSOLE_MT "provium.console"
 #define EXPECT_DEFAULT_NS 30000000000LL
 /* console:write without a timeout: how long the guest may take to read */
 #define WRITE_DRAIN_NS 10000000000LL
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct lvm *console_vm(lua_State *L)
 {
@@ -142,7 +136,7 @@ static int con_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, boo
 {
 	struct con_ctx *c = ctx;
 	struct lvm *v = c->v;
-	int64_t end = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t end = timeout_ns < 0 ? -1 : mono_now_ns() + timeout_ns;
 	char *buf;
 	if (!(buf = malloc(65536))) {
 		snprintf(err, errlen, "out of memory");
@@ -183,7 +177,7 @@ static int con_next(void *ctx, int64_t timeout_ns, char **data, size_t *len, boo
 		/* Nothing new: a guest that died writes no more. */
 		if (n == 0 && v->ops->gone && v->ops->gone(v->be))
 			break;
-		left = end < 0 ? -1 : end - now_ns();
+		left = end < 0 ? -1 : end - mono_now_ns();
 		if (end >= 0 && left <= 0) {
 			free(buf);
 			return 0;
@@ -313,7 +307,7 @@ static int c_expect(lua_State *L)
 	const char *pat = luaL_checklstring(L, 2, &plen);
 	int64_t t = lua_isnoneornil(L, 3) ? EXPECT_DEFAULT_NS
 	                                  : lvm_check_duration(L, 3, "console:expect: timeout");
-	int64_t end = now_ns() + t;
+	int64_t end = mono_now_ns() + t;
 	luaL_argcheck(L, plen > 0, 2, "pattern must not be empty");
 	lua_settop(L, 3);
 	{   /* no console at all (local) raises rather than waiting for nothing */
@@ -336,7 +330,7 @@ static int c_expect(lua_State *L)
 			return 1;
 		}
 		lua_pop(L, 1);
-		if (now_ns() >= end)
+		if (mono_now_ns() >= end)
 			return luaL_error(L, "vm `%s`: console:expect timed out after %f s waiting "
 			                  "for `%s`", v->name, (double)t / 1e9, pat);
 		lruntime_check_deadline(L);
@@ -373,17 +367,17 @@ static int c_write(lua_State *L)
 	/* Send, then wait until QEMU has read every byte (SIOCOUTQ == 0): it
 	 * drops what is still queued when the client goes. What QEMU sends
 	 * us meanwhile (console output, also in console.log) is discarded. */
-	end = now_ns() + (t > 0 ? t : WRITE_DRAIN_NS);
+	end = mono_now_ns() + (t > 0 ? t : WRITE_DRAIN_NS);
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN | (done < len ? POLLOUT : 0)};
-		int64_t left = end - now_ns(), dl = lruntime_deadline_ns();
+		int64_t left = end - mono_now_ns(), dl = lruntime_deadline_ns();
 		int queued = 0;
 		char junk[4096];
 		if (done == len && (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued == 0))
 			break;
 		if ((t > 0 || done == len) && left <= 0)
 			break;
-		if (dl > 0 && now_ns() >= dl) {
+		if (dl > 0 && mono_now_ns() >= dl) {
 			close(fd);
 			lruntime_check_deadline(L);
 		}

@@ -23,6 +23,8 @@
 #include "fixture/key.h"
 #include "lua/lsnapshot.h"
 #include "snap/snapfile.h"
+#include "fsutil.h"
+#include "tempfile.h"
 
 static const struct config *g_cfg;
 static int g_event_fd = -1;
@@ -128,7 +130,7 @@ static void rm_ram_siblings(const char *path)
 static int snap_delete(lua_State *L)
 {
 	struct lsnap *s = checksnap(L);
-	cache_rm_rf(s->path);
+	rm_rf(s->path);
 	if (!s->lab)
 		rm_ram_siblings(s->path);
 	return 0;
@@ -201,7 +203,7 @@ const char *lsnapshot_tmp_path(lua_State *L, const char *prefix, const char *ext
 	lua_getglobal(L, "_provium_run_dir");
 	dir = lua_tostring(L, -1);
 	if (!dir)
-		dir = "/tmp";
+		dir = temp_base();
 	for (;;) {
 		struct stat st;
 		lua_pushfstring(L, "%s/%s-%d-%d%s", dir, prefix, (int)getpid(), (int)g_tmp_seq++, ext);
@@ -234,7 +236,7 @@ static int l_mkdir(lua_State *L)
 
 static int l_rm_rf(lua_State *L)
 {
-	cache_rm_rf(luaL_checkstring(L, 1));
+	rm_rf(luaL_checkstring(L, 1));
 	return 0;
 }
 

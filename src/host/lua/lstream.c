@@ -26,6 +26,7 @@
 #include "lua/lruntime.h"
 #include "lua/lvm_priv.h"
 #include "vmm/guest_ops.h"
+#include "clock.h"
 
 #define STREAM_MT "provium.stream"
 #define DEFAULT_WAIT_NS 10000000000LL
@@ -48,13 +49,6 @@ struct lstream {
 };
 
 static int64_t seq_counter;
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static bool ends_with(const char *s, const char *suf)
 {
@@ -162,7 +156,7 @@ static int64_t opt_timeout(lua_State *L, int idx, int64_t def, const char *what)
 static int pull(lua_State *L, struct lstream *s, int64_t end)
 {
 	for (;;) {
-		int64_t now = now_ns(), dl = lruntime_deadline_ns(), slice = end - now;
+		int64_t now = mono_now_ns(), dl = lruntime_deadline_ns(), slice = end - now;
 		char *data = NULL, err[LVM_ERRLEN];
 		size_t len = 0;
 		bool eof = false;
@@ -184,9 +178,9 @@ static int pull(lua_State *L, struct lstream *s, int64_t end)
 			free(data);
 			return 1;
 		}
-		if (dl > 0 && now_ns() >= dl)
+		if (dl > 0 && mono_now_ns() >= dl)
 			lruntime_check_deadline(L);
-		if (now_ns() >= end)
+		if (mono_now_ns() >= end)
 			return 0;
 	}
 }
@@ -216,7 +210,7 @@ static int s_next(lua_State *L)
 	if (lua_rawlen(L, -1) > 0)
 		return 1;
 	lua_pop(L, 1);
-	if (s->eof || pull(L, s, now_ns() + t) != 1)
+	if (s->eof || pull(L, s, mono_now_ns() + t) != 1)
 		lua_pushnil(L);
 	return 1;
 }
@@ -227,7 +221,7 @@ static int until(lua_State *L, bool keep, const char *method)
 	struct lstream *s = checkstream(L);
 	size_t plen;
 	const char *pat = luaL_checklstring(L, 2, &plen);
-	int64_t end = now_ns() + opt_timeout(L, 3, DEFAULT_WAIT_NS, "timeout");
+	int64_t end = mono_now_ns() + opt_timeout(L, 3, DEFAULT_WAIT_NS, "timeout");
 	luaL_argcheck(L, plen > 0, 2, "pattern must not be empty");
 	if (s->closed)
 		return luaL_error(L, "%s", s->closed_msg);
@@ -269,7 +263,7 @@ static int s_expect(lua_State *L) { return until(L, false, "expect"); }
 static int s_drain(lua_State *L)
 {
 	struct lstream *s = checkstream(L);
-	int64_t end = now_ns() + opt_timeout(L, 2, DEFAULT_DRAIN_NS, "drain: timeout");
+	int64_t end = mono_now_ns() + opt_timeout(L, 2, DEFAULT_DRAIN_NS, "drain: timeout");
 	int n = 0;
 	lua_settop(L, 2);
 	lua_newtable(L);                              /* 3 */

@@ -43,6 +43,8 @@
 #include "vmm/vmm.h"
 #include "snap/snapfile.h"
 #include "snap/snaptree.h"
+#include "fsutil.h"
+#include "clock.h"
 
 extern char **environ;
 
@@ -84,41 +86,6 @@ static char *map_path(const struct vmm_vm *vm, const char *path)
 	return out;
 }
 
-/* mkdir -p; 0 or -1/errno. */
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char *tmp = strdup(path);
-	int rc = -1;
-	if (!tmp)
-		return -1;
-	for (char *p = tmp + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-			*p = '\0';
-			if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-				goto out;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	struct stat st;
-	if (stat(tmp, &st) < 0)
-		goto out;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		goto out;
-	}
-	rc = 0;
-out:
-	{
-		int e = errno;
-		free(tmp);
-		errno = e;
-	}
-	return rc;
-}
-
 static int local_create(struct vmm_vm **out, const struct vmm_create_args *a,
                         char *err, size_t errlen)
 {
@@ -151,7 +118,7 @@ static int local_create(struct vmm_vm **out, const struct vmm_create_args *a,
 		}
 		free(dir);
 	}
-	if (mkdir_p(vm->root, 0755) < 0 ||
+	if (mkdir_p(vm->root, 0755, NULL) < 0 ||
 	    asprintf(&tmp, "%s/tmp", vm->root) < 0 || mkdir(tmp, 0777) < 0) {
 		err_set(err, errlen, "create scratch dir `%s`: %s", vm->root, strerror(errno));
 		free(tmp);
@@ -188,7 +155,7 @@ static int local_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		slash = strrchr(p, '/');
 		if (slash && slash != p) {
 			*slash = '\0';
-			if (mkdir_p(p, 0755) < 0) {
+			if (mkdir_p(p, 0755, NULL) < 0) {
 				err_set(err, errlen, "boot file `%s`: %s", o->files[i].path, strerror(errno));
 				free(p);
 				return -1;
@@ -808,7 +775,7 @@ static int local_mkdir(struct vmm_vm *vm, const char *path, bool parents,
 	if (!hp)
 		rc = -1;
 	else if (parents)
-		rc = mkdir_p(hp, mode);
+		rc = mkdir_p(hp, mode, NULL);
 	else
 		rc = mkdir(hp, mode);
 	if (rc == 0 && perm >= 0)
@@ -957,31 +924,6 @@ static int local_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t
 }
 
 /* Best-effort rm -rf (the scratch trees are ours). */
-static void rm_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	while ((de = readdir(d))) {
-		char *p;
-		struct stat st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (asprintf(&p, "%s/%s", path, de->d_name) < 0)
-			continue;
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(p);
-		else
-			unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(path);
-}
-
 /* Unpack the snapshot into a fresh sibling of the current root, then
  * switch to it (the old tree is removed). Any failure leaves vm as it was. */
 static int local_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
@@ -1028,7 +970,7 @@ static int local_restore(struct vmm_vm *vm, const char *path, char *err, size_t 
 	}
 	snapfile_close(r);
 	local_shutdown(vm, NULL, 0);
-	rm_tree(vm->root);
+	rm_rf(vm->root);
 	/* The root path stays the same for the VM's whole life. */
 	if (rename(nroot, vm->root) < 0) {
 		free(vm->root);
@@ -1041,7 +983,7 @@ static int local_restore(struct vmm_vm *vm, const char *path, char *err, size_t 
 	snap_header_free(&h);
 	return 0;
 fail_tree:
-	rm_tree(nroot);
+	rm_rf(nroot);
 fail:
 	free(nroot);
 	snap_header_free(&h);
@@ -1106,9 +1048,8 @@ static int local_stream_open(struct vmm_vm *vm, const struct vmm_stream_req *r,
 static int local_stream_next(struct vmm_stream *s, int64_t timeout_ns, char **data,
                              size_t *len, bool *eof, char *err, size_t errlen)
 {
-	struct timespec t0, now;
+	int64_t t0 = mono_now_ns();
 	*eof = false;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct stat st;
 		ssize_t n;
@@ -1129,8 +1070,7 @@ static int local_stream_next(struct vmm_stream *s, int64_t timeout_ns, char **da
 			err_set(err, errlen, "tail: %s", strerror(errno));
 			return -1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t spent = (now.tv_sec - t0.tv_sec) * INT64_C(1000000000) + (now.tv_nsec - t0.tv_nsec);
+		int64_t spent = mono_now_ns() - t0;
 		if (timeout_ns >= 0 && spent >= timeout_ns)
 			return 0;
 		struct timespec nap = {0, LOCAL_TAIL_POLL_MS * 1000000L};

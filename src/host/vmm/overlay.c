@@ -11,6 +11,8 @@
  * file. Parts are padded to 4 bytes (see overlay.h). */
 #include "errbuf.h"
 #include "vmm/overlay.h"
+#include "fsutil.h"
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -352,25 +354,12 @@ int overlay_cache_path(const char *scratch_root, const struct overlay_part *part
 	return 0;
 }
 
-static int mkdir_p(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		int r = mkdir(path, 0755);
-		*p = '/';
-		if (r < 0 && errno != EEXIST)
-			return -1;
-	}
-	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 int overlay_merge(const char *scratch_root, const struct overlay_part *parts, size_t n,
 		  char **out, char *err, size_t errlen)
 {
-	char *path = NULL, *tmp = NULL;
-	int fd = -1, rc = -1;
+	struct atomic_file af = { .fd = -1 };
+	char *path = NULL;
+	int rc = -1;
 
 	*out = NULL;
 	if (overlay_cache_path(scratch_root, parts, n, &path, err, errlen) < 0)
@@ -379,50 +368,36 @@ int overlay_merge(const char *scratch_root, const struct overlay_part *parts, si
 		goto hit;
 	char *slash = strrchr(path, '/');
 	*slash = 0;
-	if (mkdir_p(path) < 0) {
+	if (mkdir_p(path, 0755, NULL) < 0) {
 		err_set(err, errlen, "mkdir `%s`: %s", path, strerror(errno));
 		*slash = '/';
 		goto out;
 	}
 	*slash = '/';
-	if (asprintf(&tmp, "%s.tmp.%d.%lx", path, (int)getpid(), (unsigned long)random()) < 0) {
-		tmp = NULL;
-		err_set(err, errlen, "out of memory");
+	if (af_open(&af, path, 0644) < 0) {
+		if (!af.tmp)
+			err_set(err, errlen, "out of memory");
+		else
+			err_set(err, errlen, "create `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err_set(err, errlen, "create `%s`: %s", tmp, strerror(errno));
-		goto out;
-	}
-	struct sink k = { .fd = fd };
+	struct sink k = { .fd = af.fd };
 	if (stream_parts(parts, n, &k, err, errlen) < 0)
 		goto out;
-	if (fsync(fd) < 0) {
-		err_set(err, errlen, "fsync `%s`: %s", tmp, strerror(errno));
+	if (af_close(&af) < 0) {
+		err_set(err, errlen, "fsync `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		err_set(err, errlen, "rename `%s`: %s", tmp, strerror(errno));
+	if (af_rename(&af) < 0) {
+		err_set(err, errlen, "rename `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	free(tmp);
-	tmp = NULL;
 hit:
 	*out = path;
 	path = NULL;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		int e = errno;
-		unlink(tmp);
-		errno = e;
-	}
-	free(tmp);
+	af_abort(&af);
 	free(path);
 	return rc;
 }

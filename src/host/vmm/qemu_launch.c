@@ -18,6 +18,8 @@
  * Option values that carry paths are escaped QEMU-style (',' -> ',,'). */
 #include "errbuf.h"
 #include "vmm/qemu_launch.h"
+#include "fsutil.h"
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -557,19 +559,10 @@ static int default_accel_dir(char *buf, size_t len)
 /* The resolved path of the binary (PATH search for a bare name). */
 static int find_binary(const char *name, char *buf, size_t len)
 {
-	if (strchr(name, '/'))
-		return snprintf(buf, len, "%s", name) < (int)len ? 0 : -1;
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		const char *c = strchrnul(path, ':');
-		int n = snprintf(buf, len, "%.*s/%s", (int)(c - path), path, name);
-		if (n > 0 && (size_t)n < len && access(buf, X_OK) == 0)
-			return 0;
-		path = *c ? c + 1 : c;
-	}
-	return -1;
+	char *p = path_lookup(name);
+	int rc = p && snprintf(buf, len, "%s", p) < (int)len ? 0 : -1;
+	free(p);
+	return rc;
 }
 
 static void ident(char *buf, size_t len, const char *path)
@@ -621,47 +614,21 @@ int qemu_accel_cache_path(const struct qemu_accel_probe *p, char *buf, size_t le
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Atomically write word into path (temp file + fsync + rename). */
 static void cache_store(const char *path, const char *word)
 {
-	char dir[4096], tmp[4096];
+	char dir[4096], line[64];
 	if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir)
 		return;
 	char *slash = strrchr(dir, '/');
 	if (!slash)
 		return;
 	*slash = 0;
-	if (mkdir_p(dir) < 0)
+	if (mkdir_p(dir, 0755, NULL) < 0)
 		return;
-	if (strlen(path) > 4000)
-		return;
-	int tl = snprintf(tmp, sizeof tmp, "%.4000s.tmp.%d", path, (int)getpid());
-	if (tl < 0 || (size_t)tl >= sizeof tmp)
-		return;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return;
-	size_t wl = strlen(word);
-	bool ok = write(fd, word, wl) == (ssize_t)wl && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-	close(fd);
-	if (!ok || rename(tmp, path) < 0)
-		unlink(tmp);
+	int n = snprintf(line, sizeof line, "%s\n", word);
+	if (n > 0 && (size_t)n < sizeof line)
+		write_file_atomic(path, line, (size_t)n, 0644);
 }
 
 static int cache_load(const char *path)

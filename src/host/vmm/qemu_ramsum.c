@@ -11,6 +11,8 @@
 
 #include "errbuf.h"
 #include "vmm/qemu_ramsum.h"
+#include "atomicfile.h"
+#include "fsutil.h"
 
 #define READ_CHUNK (1u << 20)
 
@@ -52,42 +54,33 @@ static char *sidecar(const char *ram_path, const char *suffix)
 
 int ramsum_write(const char *ram_path, uint64_t digest, char *err, size_t errlen)
 {
-	char *final = sidecar(ram_path, ""), *tmp = NULL, rec[64];
-	int fd = -1, n, rc = -1;
+	char *final = sidecar(ram_path, ""), rec[64];
+	struct atomic_file af;
+	int n, rc = -1;
 
-	if (!final || asprintf(&tmp, "%s.tmp.%d", final, (int)getpid()) < 0) {
-		tmp = NULL;
+	if (!final) {
 		err_set(err, errlen, "out of memory");
-		goto out;
+		return -1;
 	}
 	n = snprintf(rec, sizeof rec, "xxh3-64 %016" PRIx64 "\n", digest);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err_set(err, errlen, "create `%s`: %s", tmp, strerror(errno));
+	if (af_open(&af, final, 0644) < 0) {
+		if (!af.tmp)
+			err_set(err, errlen, "out of memory");
+		else
+			err_set(err, errlen, "create `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	errno = 0;
-	if (write(fd, rec, (size_t)n) != n || fsync(fd) < 0) {
-		err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno ? errno : ENOSPC));
+	if (write_all(af.fd, rec, (size_t)n) < 0 || af_close(&af) < 0) {
+		err_set(err, errlen, "write `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, final) < 0) {
+	if (af_rename(&af) < 0) {
 		err_set(err, errlen, "rename `%s`: %s", final, strerror(errno));
 		goto out;
 	}
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
+	af_abort(&af);
 	free(final);
 	return rc;
 }

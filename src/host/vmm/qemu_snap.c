@@ -24,6 +24,7 @@
 #include "errbuf.h"
 #include "vmm/qemu_ramsum.h"
 #include "vmm/qemu_snap.h"
+#include "atomicfile.h"
 
 #define CHUNK (1u << 20)
 #define PAGE 4096u
@@ -330,26 +331,27 @@ static int read_exact(struct snap_reader *r, void *p, size_t n, char *err, size_
 int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 		     char *err, size_t errlen)
 {
-	char *tmp = NULL;
+	struct atomic_file af = { .fd = -1 };
 	unsigned char *buf = malloc(CHUNK), hdr[16];
 	uint64_t next = 0;  /* extents are page aligned and ascending */
 	struct ramsum sum;
-	int fd = -1, rc = -1;
+	int rc = -1;
 
 	ramsum_init(&sum);
 
-	if (!buf || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
-		tmp = NULL;
+	if (!buf) {
 		err_set(err, errlen, "out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err_set(err, errlen, "create `%s`: %s", tmp, strerror(errno));
+	if (af_open(&af, path, 0644) < 0) {
+		if (!af.tmp)
+			err_set(err, errlen, "out of memory");
+		else
+			err_set(err, errlen, "create `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	if (ftruncate(fd, (off_t)size) < 0) {
-		err_set(err, errlen, "ftruncate `%s`: %s", tmp, strerror(errno));
+	if (ftruncate(af.fd, (off_t)size) < 0) {
+		err_set(err, errlen, "ftruncate `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
 	for (;;) {
@@ -381,9 +383,9 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 				goto out;
 			}
 			errno = 0;
-			if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
+			if (pwrite(af.fd, buf, n, (off_t)off) != (ssize_t)n) {
 				/* a short write without an error is a full disk */
-				err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno ? errno : ENOSPC));
+				err_set(err, errlen, "write `%s`: %s", af.tmp, strerror(errno ? errno : ENOSPC));
 				goto out;
 			}
 			ramsum_pages(&sum, off, buf, n);
@@ -391,26 +393,20 @@ int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
 			len -= n;
 		}
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		err_set(err, errlen, "write `%s`: %s", tmp, strerror(errno));
+	if (af_close(&af) < 0) {
+		err_set(err, errlen, "write `%s`: %s", af.tmp, strerror(errno));
 		goto out;
 	}
-	fd = -1;
 	/* the digest first: a RAM file under its final name always has one */
 	if (ramsum_write(path, ramsum_digest(&sum), err, errlen) < 0)
 		goto out;
-	if (rename(tmp, path) < 0) {
+	if (af_rename(&af) < 0) {
 		err_set(err, errlen, "rename `%s`: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
+	af_abort(&af);
 	free(buf);
 	return rc;
 }

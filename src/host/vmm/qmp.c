@@ -43,13 +43,6 @@ struct qmp {
 	char broken[256];
 };
 
-int64_t qmp_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t deadline_from_ms(int timeout_ms)
 {
 	if (timeout_ms < 0)

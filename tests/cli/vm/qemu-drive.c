@@ -17,13 +17,12 @@
 
 #include "vmm/qemu_vm.h"
 #include "vmm/vmm.h"
+#include "clock.h"
 
 /* Seconds on the monotonic clock (informational timings). */
 static double now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)mono_now_ns() / 1e9;
 }
 
 int main(int argc, char **argv)
