@@ -1,7 +1,7 @@
 /* repl.c — `provium repl [PROFILE] [--name NAME] [--fixture PATH]`: one VM
  * and an interactive Lua prompt against it.
  *
- * The Lua state is a test file's (runner_new_state(): the same globals,
+ * The Lua state is a test file's (lstate_new(): the same globals,
  * modules and preludes), with a root lab in the global `provium` and the
  * VM in the global `vm`: cold-booted from PROFILE under NAME (default
  * `repl`), or restored through provium:vm_fixture(PATH) (the fixture's
@@ -46,6 +46,7 @@
 #include "lineedit.h"
 #include "preflight.h"
 #include "repl.h"
+#include "lua/lstate.h"
 #include "runner.h"
 #include "tempfile.h"
 
@@ -454,7 +455,7 @@ int cmd_repl(const struct cli_opts *o)
 	ro.vmm = a.vmm;
 	ro.run_dir = run_dir;
 	ro.event_fd = dev_null;
-	L = runner_new_state(&ro, err, sizeof err);
+	L = lstate_new(&ro, err, sizeof err);
 	if (!L) {
 		fprintf(stderr, "provium: repl: %s\n", err);
 		goto out;

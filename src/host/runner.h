@@ -9,8 +9,6 @@
 
 #include <stddef.h>
 
-#include <lua.h>
-
 #include "config.h"
 #include "filter.h"
 
@@ -27,14 +25,6 @@ struct runner_opts {
 	const char *run_dir;        /* private scratch directory for this file (exists) */
 	int event_fd;               /* write end of the event pipe */
 };
-
-/* A new Lua state set up exactly as a test file's (steps 2-4 of
- * runner.c: libraries, modules, the runner-side globals of
- * docs/internals.md for o, lab.lua, framework.lua), with framework.lua's
- * result table on the stack. The file at o->path is not loaded, and no
- * root lab exists yet (call _provium_new_root). NULL with err on failure.
- * Used by runner_main and by `provium repl` (repl.c). */
-lua_State *runner_new_state(const struct runner_opts *o, char *err, size_t errlen);
 
 /* Run every test of the file. Returns the process exit status: 0 when the
  * file ran to the end (whatever the test outcomes), non-zero on an internal

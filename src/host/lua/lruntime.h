@@ -2,7 +2,7 @@
  * state: event emission, clocks, sleep, duration parsing, the per-test
  * deadline (an instruction-count hook) and a process-exiting os.exit.
  *
- * Calling sequence (runner.c):
+ * Calling sequence (lua/lstate.c):
  *     L = luaL_newstate(); luaL_openlibs(L);
  *     lruntime_open(L, event_fd);      // sets the _provium_* globals below
  *     ... framework.lua runs each test body through _provium_call_with_deadline

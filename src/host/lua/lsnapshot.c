@@ -1,12 +1,10 @@
 /* lsnapshot.c — the Snapshot and LabSnapshot userdata, and the C entry
- * points lab.lua uses for snapshots and fixtures (list in lsnapshot.h).
+ * points lab.lua uses for snapshots (list in lsnapshot.h).
  *
  * A Snapshot is only a path: no backend state, nothing to close; __gc
  * never deletes (a fixture build hands its snapshot to the cache after its
- * Lua state is gone). _provium_fixture bridges the calling Lua state to
- * fixture_obtain(): the environment comes from the runner-side globals
- * (_provium_roots, _provium_vmm, _provium_run_dir, _provium_file) plus the
- * config and event fd given to lsnapshot_open. */
+ * Lua state is gone). The fixture entry point, _provium_fixture, is
+ * lfixture.c's. */
 #include <errno.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -18,16 +16,12 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "fixture/build.h"
 #include "fixture/cache.h"
-#include "fixture/key.h"
 #include "lua/lsnapshot.h"
 #include "snap/snapfile.h"
 #include "fsutil.h"
 #include "tempfile.h"
 
-static const struct config *g_cfg;
-static int g_event_fd = -1;
 static unsigned g_tmp_seq;
 
 struct lsnap {
@@ -240,107 +234,6 @@ static int l_rm_rf(lua_State *L)
 	return 0;
 }
 
-/* ---- fixtures ------------------------------------------------------------ */
-
-struct restore_call {
-	lua_State *L;
-	int fn;                     /* stack index of restore_fn */
-	int result;                 /* stack index of the result, 0 until restored */
-};
-
-static int restore_cb(void *arg, const char *entry, char *err, size_t errlen)
-{
-	struct restore_call *rc = arg;
-	lua_State *L = rc->L;
-	lua_pushvalue(L, rc->fn);
-	lua_pushstring(L, entry);
-	if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
-		rc->result = lua_gettop(L);
-		return 0;
-	}
-	if (lua_istable(L, -1) && lua_getfield(L, -1, "user_error") == LUA_TSTRING) {
-		snprintf(err, errlen, "%s", lua_tostring(L, -1));
-		lua_pop(L, 2);
-		return FIXTURE_USER_ERROR;
-	}
-	if (lua_istable(L, -1))
-		lua_pop(L, 1);
-	snprintf(err, errlen, "%s", luaL_tolstring(L, -1, NULL));
-	lua_pop(L, 2);
-	return -1;
-}
-
-/* A NULL-terminated copy of the _provium_roots array, anchored in a
- * userdata pushed on the stack. */
-static const char *const *roots_from_global(lua_State *L)
-{
-	size_t n;
-	const char **v;
-	if (lua_getglobal(L, "_provium_roots") != LUA_TTABLE) {
-		lua_pop(L, 1);
-		lua_newtable(L);
-	}
-	n = (size_t)luaL_len(L, -1);
-	v = lua_newuserdatauv(L, (n + 1) * sizeof(*v), 1);
-	lua_insert(L, -2);
-	lua_setiuservalue(L, -2, 1);      /* keep the table (and its strings) alive */
-	lua_getiuservalue(L, -1, 1);
-	for (size_t i = 0; i < n; i++) {
-		lua_geti(L, -1, (lua_Integer)i + 1);
-		v[i] = lua_tostring(L, -1);   /* anchored by the table */
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-	v[n] = NULL;
-	return v;
-}
-
-static const char *gstr(lua_State *L, const char *name)
-{
-	const char *s;
-	lua_getglobal(L, name);
-	s = lua_tostring(L, -1);
-	lua_pop(L, 1);   /* globals stay anchored by _G */
-	return s;
-}
-
-/* _provium_fixture(kind, name, restore_fn) */
-static int l_fixture(lua_State *L)
-{
-	static const char *const kinds[] = {"vm", "lab", NULL};
-	int kind = luaL_checkoption(L, 1, NULL, kinds);
-	const char *name = luaL_checkstring(L, 2);
-	struct restore_call rc = {.L = L, .fn = 3};
-	struct fixture_env e = {0};
-	char *ident;
-	char err[2048];
-	int r;
-	luaL_checktype(L, 3, LUA_TFUNCTION);
-	lua_settop(L, 3);
-	e.cfg = g_cfg;
-	e.event_fd = g_event_fd;
-	e.roots = roots_from_global(L);                  /* 4 */
-	e.vmm = gstr(L, "_provium_vmm");
-	if (!e.vmm)
-		e.vmm = "local";
-	e.run_dir = gstr(L, "_provium_run_dir");
-	e.holder = gstr(L, "_provium_file");
-	if (!e.run_dir)
-		return luaL_error(L, "fixture `%s`: no run directory", name);
-	ident = fixture_identity(e.vmm);
-	if (!ident)
-		return luaL_error(L, "out of memory");
-	lua_pushstring(L, ident);                        /* 5 */
-	free(ident);
-	e.identity = lua_tostring(L, 5);
-	r = fixture_obtain(&e, name, kind ? FX_LAB : FX_VM, FX_GET, restore_cb, &rc,
-	                   NULL, NULL, err, sizeof err);
-	if (r != 0)
-		return luaL_error(L, "%s", err);
-	lua_pushvalue(L, rc.result);
-	return 1;
-}
-
 static const luaL_Reg globals[] = {
 	{"_provium_snapshot_new", l_snapshot_new},
 	{"_provium_snapshot_path", l_snapshot_path},
@@ -348,14 +241,11 @@ static const luaL_Reg globals[] = {
 	{"_provium_tmp_path", l_tmp_path},
 	{"_provium_rm_rf", l_rm_rf},
 	{"_provium_mkdir", l_mkdir},
-	{"_provium_fixture", l_fixture},
 	{NULL, NULL}
 };
 
-void lsnapshot_open(lua_State *L, const struct config *cfg, int event_fd)
+void lsnapshot_open(lua_State *L)
 {
-	g_cfg = cfg;
-	g_event_fd = event_fd;
 	for (int i = 0; i < 2; i++) {
 		luaL_newmetatable(L, i ? LABSNAPSHOT_MT : SNAPSHOT_MT);
 		luaL_setfuncs(L, snap_meta, 0);

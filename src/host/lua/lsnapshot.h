@@ -1,5 +1,5 @@
-/* lsnapshot.h — Snapshot / LabSnapshot userdata and the fixture entry
- * points of the Lua side.
+/* lsnapshot.h — Snapshot / LabSnapshot userdata and the snapshot entry
+ * points of the Lua side (the fixture one is lfixture.h's).
  *
  * Lua globals installed by lsnapshot_open():
  *     _provium_snapshot_new(path, is_lab) -> Snapshot / LabSnapshot
@@ -8,10 +8,6 @@
  *                                   memory, cpus} (raises on a bad header)
  *     _provium_tmp_path(prefix, ext, make_dir) -> a fresh path in the run dir
  *     _provium_rm_rf(path), _provium_mkdir(path)
- *     _provium_fixture(kind, name, restore_fn) -> restore_fn's result:
- *         get-or-build (fixture/build.h); restore_fn(entry_path) runs under
- *         the entry's shared lock; raising {user_error = msg} there is a
- *         caller error (entry kept), any other error marks the entry corrupt.
  *
  * Snapshot methods: path(), size() (0 when gone), delete() (idempotent).
  * LabSnapshot: the same over a directory (size = files directly under it;
@@ -22,14 +18,11 @@
 #include <stdbool.h>
 #include <lua.h>
 
-#include "config.h"
-
 #define SNAPSHOT_MT "provium.snapshot"
 #define LABSNAPSHOT_MT "provium.labsnapshot"
 
-/* Register the metatables and globals. cfg and event_fd are what fixture
- * builds and events need (process-wide: one runner per process). */
-void lsnapshot_open(lua_State *L, const struct config *cfg, int event_fd);
+/* Register the metatables and globals. */
+void lsnapshot_open(lua_State *L);
 
 /* Push a new Snapshot (lab false) / LabSnapshot userdata for path. */
 void lsnapshot_push(lua_State *L, const char *path, bool lab);

@@ -1,4 +1,4 @@
--- conf2_lab.test.lua — lab reference / labs-and-scope details on --vmm
+-- lab_reference.test.lua — lab reference / labs-and-scope details on --vmm
 -- local: members() grouping, shadow hints, anonymous names, batch-op
 -- errors, per-test-scope claims, barrier messages and the co.wrap
 -- example, root fields read from a test scope, in-place lab:restore.
@@ -63,7 +63,7 @@ test("batch op errors carry no harness position", function(t)
 	local e = err_of(function() l:resume() end)
 	t:assert_contains(e, "batch `resume` failed for 1 of 1 vm(s): vm `x`: cannot resume")
 	t:assert(not e:find("provium lab", 1, true), e)
-	t:assert(e:find("^conf2_lab%.test%.lua:%d+: ") or e:find("/conf2_lab%.test%.lua:%d+: "), e)
+	t:assert(e:find("^lab_reference%.test%.lua:%d+: ") or e:find("/lab_reference%.test%.lua:%d+: "), e)
 end)
 
 test("a test scope makes its own claim", function(t)

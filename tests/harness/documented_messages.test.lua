@@ -1,4 +1,4 @@
--- conformance_docs.test.lua — documented messages and shapes from the
+-- documented_messages.test.lua — documented messages and shapes from the
 -- reference pages (test framework, provium module, lab graph, json), each
 -- checked exactly as a test written from the docs would.
 
@@ -43,7 +43,7 @@ end)
 
 test("assertion shapes", function(t)
 	-- Each message is the documented shape after the caller's position.
-	local here = "^tests/harness/conformance_docs%.test%.lua:%d+: "
+	local here = "^tests/harness/documented_messages%.test%.lua:%d+: "
 	t:assert(t:assert_raises(function() t:assert_eq(1, 2, "1 must equal 2") end)
 		:find(here .. "1 must equal 2: 1 ~= 2$"))
 	t:assert(t:assert_raises(function() t:assert(false) end):find(here .. "assertion failed$"))

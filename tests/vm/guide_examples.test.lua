@@ -42,10 +42,10 @@ test("a live console stream blocks vm:snapshot() by name and site", function(t)
 	local stream = vm:console():read()
 	local line = debug.getinfo(1, "l").currentline - 1
 	local e = t:assert_raises(function() vm:snapshot() end)
-	t:assert_contains(e, "provium: vm:snapshot() refused — file `tests/vm/conf2_api.test.lua` " ..
+	t:assert_contains(e, "provium: vm:snapshot() refused — file `tests/vm/guide_examples.test.lua` " ..
 		"has live streams:")
 	t:assert_contains(e, "live console stream")
-	t:assert_contains(e, "conf2_api.test.lua:" .. line)
+	t:assert_contains(e, "guide_examples.test.lua:" .. line)
 	stream:close()
 	t:assert(vm:is_quiescent())
 end)

@@ -1,4 +1,4 @@
--- conf3_lab.test.lua — the lab surface as the reference implementation's
+-- lab_surface.test.lua — the lab surface as the reference implementation's
 -- conformance tests check it, on --vmm local: barrier return values,
 -- claims (one-shot, memory_bytes), dot access, reserved names, error
 -- wording (unknown vm/profile, duplicates, wrong VM state, include),

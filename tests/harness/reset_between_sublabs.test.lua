@@ -1,4 +1,4 @@
--- conf2_reset.test.lua — reset_between_tests restores the root lab's
+-- reset_between_sublabs.test.lua — reset_between_tests restores the root lab's
 -- sub-labs too (the baseline snapshot covers them).
 provium.reset_between_tests = true
 

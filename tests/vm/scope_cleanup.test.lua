@@ -1,4 +1,4 @@
--- conf3_cleanup.test.lua — scope rules as the reference implementation's
+-- scope_cleanup.test.lua — scope rules as the reference implementation's
 -- conformance tests check them, on a real guest (one boot): a stream or
 -- worker left open by a test is closed when the test ends, a file-scope
 -- stream lives on across tests, a lab snapshot refuses while a stream is

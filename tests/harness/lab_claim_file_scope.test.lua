@@ -1,4 +1,4 @@
--- conf2_claim.test.lua — a file-level claim also blocks claims from test
+-- lab_claim_file_scope.test.lua — a file-level claim also blocks claims from test
 -- scopes (one claim per file at a time).
 provium:claim({memory = "512M", cpus = 1})
 

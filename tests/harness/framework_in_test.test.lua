@@ -1,4 +1,4 @@
--- conf3_framework.test.lua — the test framework as the reference
+-- framework_in_test.test.lua — the test framework as the reference
 -- implementation's conformance tests check it from inside a test, on
 -- --vmm local: truthy asserts, t.meta / t.name, wait_until, sequential
 -- tests sharing file-scope VMs without auto-reset, run forms, stat, and

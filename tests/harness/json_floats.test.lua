@@ -1,4 +1,4 @@
--- conf2_json.test.lua — json.encode writes floats the way serde_json does.
+-- json_floats.test.lua — json.encode writes floats the way serde_json does.
 
 test("float layout", function(t)
 	local cases = {
