@@ -9,7 +9,10 @@
  *      _provium_file_dir, _provium_run_dir, _provium_vmm,
  *      _provium_profiles) plus _provium_filter (the per-test selection
  *      flags) and _provium_roots; package.path so `require("a.b")`
- *      resolves beside the file and under every root;
+ *      resolves beside the file and under every root; with a pool,
+ *      _provium_pool_check(memory_bytes, cpus) -> nil | message, which
+ *      lab:claim calls so a claim the static scan did not see (made
+ *      through a helper) meets the dispatcher's pool-total check;
  *   4. the embedded preludes: lab.lua (when present), net.lua,
  *      compare.lua (how assertions show and compare values), then
  *      framework.lua, which returns {run_file = fn};
@@ -233,6 +236,26 @@ static void set_package_path(lua_State *L, const char *file_dir, const char *con
 	lua_pop(L, 1);
 }
 
+/* _provium_pool_check(memory_bytes, cpus) -> nil | message: the
+ * dispatcher's "exceeds pool total" check of a declared claim, for a claim
+ * made at run time (the reservation it would have had, against the total;
+ * upvalues: the pool's total memory and CPUs, whether the backend is local). */
+static int l_pool_check(lua_State *L)
+{
+	lua_Integer mem = luaL_checkinteger(L, 1), cpus = luaL_checkinteger(L, 2);
+	struct pool p = { .total = {
+		(uint64_t)lua_tointeger(L, lua_upvalueindex(1)),
+		(uint32_t)lua_tointeger(L, lua_upvalueindex(2)) } };
+	struct amount a = pool_reservation(lua_toboolean(L, lua_upvalueindex(3)), true,
+					   mem < 0 ? 0 : (uint64_t)mem, true, cpus);
+	char m[512];
+
+	if (!pool_exceeds_message(&p, a, m, sizeof m))
+		return 0;
+	lua_pushstring(L, m);
+	return 1;
+}
+
 /* Everything before the preludes: globals and modules. Runs protected. */
 static int setup(lua_State *L)
 {
@@ -257,6 +280,13 @@ static int setup(lua_State *L)
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "_provium_roots");
+	if (o->pool) {
+		lua_pushinteger(L, (lua_Integer)o->pool->total.mem);
+		lua_pushinteger(L, (lua_Integer)o->pool->total.cpus);
+		lua_pushboolean(L, o->vmm == VMM_LOCAL);
+		lua_pushcclosure(L, l_pool_check, 3);
+		lua_setfield(L, -2, "_provium_pool_check");
+	}
 	dir = abs_dir(o->path);
 	if (dir) {
 		lua_pushstring(L, dir);
