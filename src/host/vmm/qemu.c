@@ -979,6 +979,18 @@ pid_t qemu_vm_pid(const struct vmm_vm *vm)
 	return vm && vm->proc.pid > 0 ? vm->proc.pid : 0;
 }
 
+int qemu_vm_fault_frame(struct vmm_vm *vm, const char *mode, char *err, size_t errlen)
+{
+	struct req r = { .n = 0 };
+	struct agent_reply rep;
+
+	r.f[r.n++] = (struct fld){ .key = "mode", .t = F_STR, .s = mode };
+	if (qvm_call(vm, PROTO_K_FAULT_FRAME, &r, 30000, &rep, err, errlen) < 0)
+		return -1;
+	agent_reply_free(&rep);
+	return 0;
+}
+
 int qemu_vm_reconnect(struct vmm_vm *vm, char *err, size_t errlen)
 {
 	char path[4096];
