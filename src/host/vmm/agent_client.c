@@ -88,9 +88,17 @@ struct agent_client {
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+static int64_t limit_ns; /* agent_client_set_limit; 0 = none */
+
+void agent_client_set_limit(int64_t deadline_ns)
+{
+	limit_ns = deadline_ns;
+}
+
 static int64_t deadline_ms(int ms)
 {
-	return ms < 0 ? INT64_MAX : mono_now_ns() + (int64_t)ms * 1000000;
+	int64_t d = ms < 0 ? INT64_MAX : mono_now_ns() + (int64_t)ms * 1000000;
+	return limit_ns > 0 && limit_ns < d ? limit_ns : d;
 }
 
 static int ms_left(int64_t deadline)
@@ -805,8 +813,12 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 			/* Abandon it, but remember it until the guest answers:
 			 * the op is still running there (agent_client_pending). */
 			find_pending(c, id)->abandoned = true;
-			err_set(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name, name,
-			       timeout_ms);
+			if (limit_ns > 0 && deadline == limit_ns)
+				err_set(err, errlen, "vm `%s`: %s: agent did not answer before the test's deadline",
+				        c->name, name);
+			else
+				err_set(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name,
+				        name, timeout_ms);
 			return -1;
 		}
 	}
