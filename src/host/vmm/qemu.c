@@ -850,10 +850,15 @@ static int qemu_shutdown(struct vmm_vm *vm, char *err, size_t errlen)
 	if (vm->proc.pid > 0 && !vm->gone && vm->ac && agent_client_fd(vm->ac) >= 0) {
 		struct agent_reply rep;
 		struct req r = { .n = 0 };
+		/* A shutdown is bounded on its own (2 s + 4 s, then quit and
+		 * kill): a test's teardown deadline (agent_client_set_limit)
+		 * does not cut the guest's clean poweroff short. */
+		int64_t limit = agent_client_suspend_limit();
 		/* Graceful: the agent syncs and powers off (about 1 s). */
 		if (agent_call(vm->ac, PROTO_K_POWEROFF, 0, qvm_build, &r, 2000, &rep, e, sizeof e) == 0)
 			qemu_wait(&vm->proc, 4000);
 		agent_reply_free(&rep);
+		agent_client_restore_limit(limit);
 	}
 	if (vm->proc.pid > 0 && vm->qmp && !qmp_broken(vm->qmp) &&
 	    qmp_execute(vm->qmp, "quit", NULL, 1000, NULL, e, sizeof e) == 0)
