@@ -145,6 +145,11 @@ int tail_tick(int64_t now);
 void tail_disconnect(void);
 
 void op_net_setup(uint64_t id, const msgpack_object *req);
+/* Test hook (ops_fault.c): reply with hostile bytes instead of a result. */
+void op_fault_frame(uint64_t id, const msgpack_object *req);
+/* Queue raw bytes on the port as they are (no framing); dropped outside
+ * a session. 0, or -1 (out of memory). */
+int server_send_raw(const void *p, size_t n);
 /* Polling tick for net_setups waiting for their NIC: ms until the next
  * wanted tick or -1. */
 int net_tick(int64_t now);

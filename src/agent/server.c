@@ -214,6 +214,16 @@ static void out_queue(struct out *o)
 	flush_out();
 }
 
+int server_send_raw(const void *p, size_t n)
+{
+	if (!S.up || !S.session)
+		return 0;
+	if (buf_add(&S.out, p, n) < 0)
+		return -1;
+	flush_out();
+	return 0;
+}
+
 void reply_ok_begin(struct out *o, uint64_t id)
 {
 	out_init(o);
@@ -374,6 +384,7 @@ static const op_fn ops[PROTO_REQ_LAST - PROTO_REQ_FIRST + 1] = {
 	[PROTO_K_SYSCALL - PROTO_REQ_FIRST] = op_syscall,
 	[PROTO_K_POWEROFF - PROTO_REQ_FIRST] = op_poweroff,
 	[PROTO_K_NET_SETUP - PROTO_REQ_FIRST] = op_net_setup,
+	[PROTO_K_FAULT_FRAME - PROTO_REQ_FIRST] = op_fault_frame,
 };
 
 static const char *const features[] = {

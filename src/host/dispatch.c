@@ -652,6 +652,7 @@ static void child_main(struct run *rn, struct job *j, int wfd, int ofd)
 	ro.only = f->tests;
 	ro.nonly = f->ntests;
 	ro.vmm = o->vmm;
+	ro.pool = o->pool;
 	ro.run_dir = run_dir;
 	ro.event_fd = wfd;
 	int rc = runner_main(&ro);
@@ -924,11 +925,6 @@ static bool psi_holds(struct run *rn)
 	return held;
 }
 
-static void fmt_gib(uint64_t b, char *buf, size_t n)
-{
-	snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
-}
-
 int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		 struct dispatch_outcome *out, char *err, size_t errlen)
 {
@@ -987,15 +983,11 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		while (!rn.stop && next < files->n) {
 			struct amount a = res[next];
 			struct event_buf eb;
-			if (!pool_ever_fits(o->pool, a)) {
+			char m[512];
+			if (pool_exceeds_message(o->pool, a, m, sizeof m)) {
 				struct file_result r;
-				char m[512], need[32], have[32];
 				memset(&r, 0, sizeof r);
 				r.path = strdup(files->v[next].display);
-				fmt_gib(a.mem, need, sizeof need);
-				fmt_gib(o->pool->total.mem, have, sizeof have);
-				snprintf(m, sizeof m, "file needs %s and %u CPU(s), which exceeds pool total: the whole pool is %s and %u CPU(s); "
-					 "lower its claim or raise --mem/--cpus", need, a.cpus, have, o->pool->total.cpus);
 				file_result_add_chunk_error(&r, m);
 				r.status = FS_CRASHED; /* an infrastructure failure, no test ran */
 				complete(&rn, next, &r, 0);

@@ -2,6 +2,7 @@
  * Pure bookkeeping: no locking (the dispatcher is single-threaded), no
  * events (the dispatcher emits pool_state from pool_available()). */
 #include <math.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -71,4 +72,22 @@ struct amount pool_available(const struct pool *p)
 {
 	struct amount a = { p->total.mem - p->used.mem, p->total.cpus - p->used.cpus };
 	return a;
+}
+
+static void fmt_gib(uint64_t b, char *buf, size_t n)
+{
+	snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
+}
+
+bool pool_exceeds_message(const struct pool *p, struct amount a, char *buf, size_t n)
+{
+	char need[32], have[32];
+
+	if (pool_ever_fits(p, a))
+		return false;
+	fmt_gib(a.mem, need, sizeof need);
+	fmt_gib(p->total.mem, have, sizeof have);
+	snprintf(buf, n, "file needs %s and %u CPU(s), which exceeds pool total: the whole pool is %s and %u CPU(s); "
+		 "lower its claim or raise --mem/--cpus", need, a.cpus, have, p->total.cpus);
+	return true;
 }

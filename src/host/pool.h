@@ -22,6 +22,7 @@
 #define PROVIUM_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define POOL_RUNNER_MEM (256ull << 20)
@@ -45,5 +46,10 @@ bool pool_ever_fits(const struct pool *p, struct amount a);
 void pool_take(struct pool *p, struct amount a);
 void pool_give(struct pool *p, struct amount a);
 struct amount pool_available(const struct pool *p);
+
+/* When a can never fit p (!pool_ever_fits), write the one message both
+ * the dispatcher (a declared claim) and the runner (a claim made at run
+ * time, e.g. through a helper) give, and return true. */
+bool pool_exceeds_message(const struct pool *p, struct amount a, char *buf, size_t n);
 
 #endif

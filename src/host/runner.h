@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "filter.h"
+#include "pool.h"
 
 enum vmm_kind { VMM_QEMU = 0, VMM_LOCAL };
 
@@ -22,6 +23,8 @@ struct runner_opts {
 	const struct test_filter *filter;
 	char *const *only; size_t nonly; /* path::NAME: run only these tests (exact names); 0 = all */
 	enum vmm_kind vmm;
+	const struct pool *pool;    /* the run's pool: claims are checked against
+	                             * its total (NULL = none, e.g. the REPL) */
 	const char *run_dir;        /* private scratch directory for this file (exists) */
 	int event_fd;               /* write end of the event pipe */
 };

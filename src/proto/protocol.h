@@ -268,6 +268,10 @@ enum proto_kind {
 	/* 160.. network */
 	PROTO_K_NET_SETUP = 160,
 
+	/* 190: test hook only (docs/internals.md): the agent answers with
+	 * the hostile bytes named by "mode" instead of an OpResult */
+	PROTO_K_FAULT_FRAME = 190,
+
 	/* 200..299 responses */
 	PROTO_K_OP_RESULT = 200,
 

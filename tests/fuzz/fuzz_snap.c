@@ -12,9 +12,16 @@
  * for the rest of the host. After each input nothing but x and outside
  * may exist in base and outside must be untouched (a symlink record then
  * a directory record of its name once chmodded through the link), else
- * the harness aborts. Everything is removed after each input. */
+ * the harness aborts. Everything is removed after each input.
+ *
+ * <base> is <shm>/provium-fuzz-snap-<pid>-XXXXXX, removed at exit. A crash
+ * (abort, a sanitizer report, a deadly signal) skips atexit, so each start
+ * first removes the bases of this user whose <pid> is no longer running:
+ * stale leftovers of crashed runs, never a live run's. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,13 +69,48 @@ static void cleanup(void)
 		rm_tree(AT_FDCWD, base);
 }
 
+#define BASE_PREFIX "provium-fuzz-snap-"
+
+/* Remove dir/provium-fuzz-snap-<pid>-* owned by this user whose <pid> is
+ * gone (kill(pid, 0) says ESRCH). */
+static void sweep_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *p = e->d_name;
+		char *end;
+		long pid;
+
+		if (strncmp(p, BASE_PREFIX, strlen(BASE_PREFIX)))
+			continue;
+		p += strlen(BASE_PREFIX);
+		errno = 0;
+		pid = strtol(p, &end, 10);
+		if (errno || end == p || *end != '-' || pid <= 0 || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+			continue;
+		rm_tree(dirfd(d), e->d_name);
+	}
+	closedir(d);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	int fd;
 
-	snprintf(base, sizeof base, "%s/provium-fuzz-snap-XXXXXX", t);
+	sweep_stale(t);
+	snprintf(base, sizeof base, "%s/" BASE_PREFIX "%ld-XXXXXX", t, (long)getpid());
 	if (!mkdtemp(base))
 		abort();
 	atexit(cleanup);

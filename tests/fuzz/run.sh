@@ -6,6 +6,10 @@
 # "fuzz: N passed, N failed, N skipped"; without clang/libFuzzer every
 # target is skipped.
 #
+# fuzz_snap also has to sweep the scratch directories a crashed run left
+# behind (provium-fuzz-snap-<dead pid>-*) and keep a live run's: two such
+# directories are planted before it runs and checked after.
+#
 # FUZZ_SECONDS (default 3) is the mutation time per target. Findings and
 # logs go to build/fuzz/smoke/; the corpus directories are only read.
 set -u
@@ -42,9 +46,21 @@ for t in "${targets[@]}"; do
 	# one is only read. QMP inputs must fit a socket buffer; the agent
 	# client's must hold the StreamEnd flood seed (216 KiB).
 	case $t in agent_client) max=262144 ;; *) max=65536 ;; esac
+	stale= live=
+	if [ "$t" = snap ]; then
+		shm=/dev/shm; [ -w "$shm" ] || shm=/tmp
+		sh -c 'exit 0' & dead=$!; wait "$dead"
+		stale=$(mktemp -d "$shm/provium-fuzz-snap-$dead-XXXXXX")
+		live=$(mktemp -d "$shm/provium-fuzz-snap-$$-XXXXXX")
+		mkdir "$stale/x" && chmod 000 "$stale/x"
+	fi
 	if nice -n 5 "$bin" -seed=1 -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=$max -artifact_prefix="$out/$t/" -print_final_stats=1 \
-		"$out/$t/new" "tests/fuzz/corpus/$t" >"$out/$t/log" 2>&1; then
+		"$out/$t/new" "tests/fuzz/corpus/$t" >"$out/$t/log" 2>&1 &&
+		{ [ -z "$stale" ] || ! [ -e "$stale" ] ||
+			{ echo "ERROR: stale scratch dir $stale (dead pid) not swept" >>"$out/$t/log"; false; }; } &&
+		{ [ -z "$live" ] || [ -d "$live" ] ||
+			{ echo "ERROR: a live run's scratch dir $live was removed" >>"$out/$t/log"; false; }; }; then
 		stats=$(grep -E '^stat::number_of_executed_units' "$out/$t/log" | awk '{print $2}')
 		echo "ok   $t (${stats:-?} executions)"
 		p=$((p + 1))
@@ -54,6 +70,8 @@ for t in "${targets[@]}"; do
 		ls "$out/$t/" | grep -E '^(crash|leak|timeout|oom)-' | sed "s|^|     artifact: $out/$t/|"
 		f=$((f + 1))
 	fi
+	[ -n "$stale" ] && { chmod -R u+rwx "$stale" 2>/dev/null; rm -rf "$stale"; }
+	[ -n "$live" ] && rm -rf "$live"
 done
 echo "fuzz: $p passed, $f failed, $s skipped"
 [ "$f" -eq 0 ]

@@ -14,7 +14,8 @@
 --
 --   filtered / meta.skip / todo  -> test_skipped only
 --   otherwise                    -> test_started, open scope, body under
---                                   the per-test deadline, close scope,
+--                                   the per-test deadline, close scope
+--                                   (under the same deadline),
 --                                   [_test_log], one of test_passed /
 --                                   test_failed / test_skipped
 --
@@ -29,6 +30,7 @@ local mono = _provium_monotonic
 local sleep = _provium_sleep
 local parse_duration = _provium_parse_duration
 local call_with_deadline = _provium_call_with_deadline
+local call_teardown = _provium_call_teardown
 local getinfo = debug.getinfo
 local FILE = _provium_file or "?"
 
@@ -440,6 +442,7 @@ local function run_test(tc)
 
 	local status, message
 	local timeout, terr = test_timeout(tc.meta)
+	local until_ns  -- the test's deadline, which its scope's teardown shares
 	local opened, scope = pcall(_provium_open_test_scope, root)
 	if not opened then
 		status, message = "failed", "opening the test scope: " .. errstr(scope)
@@ -449,11 +452,15 @@ local function run_test(tc)
 	else
 		provium = scope
 		running = true
+		if timeout then until_ns = mono_ns() + math.floor(timeout * 1e9) end
 		local ok, err, timed_out, tmsg = call_with_deadline(timeout, tc.fn, t)
 		running = false
 		provium = root
 		if timed_out then
 			pcall(_provium_teardown_all)
+			-- the body used the deadline up: the scope's teardown gets
+			-- one more of the same length
+			until_ns = mono_ns() + math.floor(timeout * 1e9)
 			status, message = "failed", tmsg
 		elseif not ok and getmetatable(err) == SKIP then
 			if t._failed then
@@ -472,10 +479,20 @@ local function run_test(tc)
 		end
 	end
 	if scope ~= nil then
-		local ok, errs = pcall(_provium_close_test_scope, scope)
+		-- the teardown runs under the test's deadline: waits it cuts give
+		-- up and free hard; an overrun fails a test that had passed
+		local ok, errs, overran, omsg = call_teardown(timeout, until_ns,
+			_provium_close_test_scope, scope)
 		if not ok then errs = {errstr(errs)} end
 		if type(errs) == "table" then
 			for _, e in ipairs(errs) do t._log[#t._log + 1] = "auto-close: " .. errstr(e) end
+		end
+		if overran then
+			if status == "failed" then
+				t._log[#t._log + 1] = omsg
+			else
+				status, message = "failed", omsg
+			end
 		end
 	end
 	if root_field("reset_between_tests") and _provium_baseline_restore then

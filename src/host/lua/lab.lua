@@ -389,6 +389,14 @@ function Lab:claim(amount)
 	if rs.claim or holder.claim or rs.scope_claim then
 		raise("claim already taken (lab:claim is one-shot per file)")
 	end
+	-- The dispatcher checks a claim it found by scanning the file (a
+	-- literal top-level call); any other (through a helper function or a
+	-- module) is checked here against the same pool, with its message.
+	local check = rawget(_G, "_provium_pool_check")
+	if check then
+		local too_big = check(mem, cpus)
+		if too_big then raise(too_big) end
+	end
 	holder.claim = {memory_bytes = mem, cpus = cpus}
 	if holder ~= rs then rs.scope_claim = true end
 	emit("claim_acquired", {path = rawget(_G, "_provium_file") or "?",

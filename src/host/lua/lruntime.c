@@ -18,7 +18,15 @@
  *     failed even if the body eventually returns normally.
  *
  * States of the deadline: disarmed (deadline_ns == 0) -> armed -> fired
- * (armed, past due) -> disarmed. Nesting is refused. */
+ * (armed, past due) -> disarmed. Nesting is refused.
+ *
+ * The same deadline also bounds the test scope's teardown
+ * (_provium_call_teardown, `teardown` set): no hook (closes must run to
+ * their end, freeing what they hold), blocking waits bound by it (the
+ * bindings through lruntime_deadline_ns, agent ops through
+ * agent_client_set_limit) and a wait it cuts only recorded, with the
+ * op: "test timed out after 2s during teardown (in proc:close)". A VM's
+ * shutdown is bounded on its own and not cut (qemu.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -33,6 +41,7 @@
 
 #include "events.h"
 #include "units.h"
+#include "vmm/agent_client.h"
 #include "lua/lmsgpack.h"
 #include "lua/lruntime.h"
 
@@ -41,6 +50,7 @@
 static struct {
 	int64_t deadline_ns;  /* CLOCK_MONOTONIC ns; 0 = disarmed */
 	bool fired;
+	bool teardown;        /* _provium_call_teardown: record, never raise */
 	char text[32];        /* "2s", "0.5s": the timeout as written in messages */
 	char msg[512];        /* the full message, fixed when the deadline first fires */
 } dl;
@@ -75,6 +85,11 @@ static void compose_message(lua_State *L, const char *op)
 		snprintf(where, sizeof where, "at %s:%d", ar.source + 1, ar.currentline);
 		break;
 	}
+	if (dl.teardown) {
+		snprintf(dl.msg, sizeof dl.msg, "test timed out after %s during teardown%s%s%s",
+			 dl.text, op ? " (in " : "", op ? op : "", op ? ")" : "");
+		return;
+	}
 	n = snprintf(dl.msg, sizeof dl.msg, "test timed out after %s", dl.text);
 	if (n < 0 || (size_t)n >= sizeof dl.msg || (!where[0] && !op))
 		return;
@@ -95,8 +110,15 @@ static void raise_timeout(lua_State *L, const char *op)
 
 void lruntime_check_deadline_in(lua_State *L, const char *op)
 {
-	if (dl.deadline_ns != 0 && clock_ns(CLOCK_MONOTONIC) >= dl.deadline_ns)
-		raise_timeout(L, op);
+	if (dl.deadline_ns == 0 || clock_ns(CLOCK_MONOTONIC) < dl.deadline_ns)
+		return;
+	if (dl.teardown) {
+		if (!dl.fired)
+			compose_message(L, op);
+		dl.fired = true;
+		return;
+	}
+	raise_timeout(L, op);
 }
 
 void lruntime_check_deadline(lua_State *L)
@@ -330,6 +352,57 @@ static int l_call_with_deadline(lua_State *L)
 	return 4;
 }
 
+/* _provium_call_teardown(sec, until_ns|nil, fn, ...) -> ok, result, overran, msg
+ * (result: fn's first value, or the error). until_ns is absolute
+ * (CLOCK_MONOTONIC), the body's own deadline; sec only words the message. */
+static int l_call_teardown(lua_State *L)
+{
+	int nargs = lua_gettop(L) - 3;
+	double sec = luaL_optnumber(L, 1, 0);
+	bool armed = !lua_isnoneornil(L, 2), fired;
+	int rc;
+
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	if (dl.deadline_ns != 0)
+		return luaL_error(L, "_provium_call_teardown: already inside a deadline");
+	if (armed) {
+		int64_t until = (int64_t)luaL_checkinteger(L, 2);
+
+		format_secs(sec, dl.text, sizeof dl.text);
+		dl.deadline_ns = until > 0 ? until : 1;
+		dl.teardown = true;
+		dl.fired = false;
+		dl.msg[0] = '\0';
+		agent_client_set_limit(dl.deadline_ns);
+	}
+	rc = lua_pcall(L, nargs, 1, 0);
+	/* An overrun is a wait the deadline cut: a binding's (noted through
+	 * lruntime_check_deadline_in) or an agent reply's. Closes that end
+	 * on their own after the deadline (a VM's shutdown) are not one. */
+	if (armed && !dl.fired && agent_client_limit_cut()) {
+		char op[48];
+
+		snprintf(op, sizeof op, "agent %s", agent_client_limit_cut());
+		compose_message(L, op);
+		dl.fired = true;
+	}
+	fired = armed && dl.fired;
+	if (armed) {
+		agent_client_set_limit(0);
+		dl.deadline_ns = 0;
+		dl.teardown = false;
+	}
+	/* stack: [sec] [until] [result or err] */
+	lua_pushboolean(L, rc == LUA_OK);
+	lua_pushvalue(L, -2);
+	lua_pushboolean(L, fired);
+	if (fired)
+		lua_pushstring(L, dl.msg);
+	else
+		lua_pushnil(L);
+	return 4;
+}
+
 /* os.exit([code [, close]]): flush stdio and leave the process at once. */
 static int l_exit(lua_State *L)
 {
@@ -351,6 +424,7 @@ static const luaL_Reg runtime_funcs[] = {
 	{"_provium_sleep", l_sleep},
 	{"_provium_parse_duration", l_parse_duration},
 	{"_provium_call_with_deadline", l_call_with_deadline},
+	{"_provium_call_teardown", l_call_teardown},
 	{NULL, NULL}
 };
 

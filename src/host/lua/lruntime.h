@@ -22,6 +22,14 @@
  *                                       -> ok, err, timed_out: pcall(fn, ...)
  *                                       under a deadline that stops even a
  *                                       busy Lua loop
+ *     _provium_call_teardown(sec, until_ns|nil, fn, ...)
+ *                                       -> ok, result, overran, message:
+ *                                       pcall(fn, ...) (a scope's teardown)
+ *                                       with until_ns as the deadline of
+ *                                       every blocking wait: a wait it cuts
+ *                                       short gives up (the close then frees
+ *                                       hard) instead of raising, and marks
+ *                                       the teardown overrun
  *     os.exit                           flushes stdio and _exit()s (a forked
  *                                       runner must not run its parent's
  *                                       atexit handlers)
@@ -41,7 +49,9 @@ void lruntime_open(lua_State *L, int event_fd);
 int64_t lruntime_deadline_ns(void);
 
 /* Raise the timeout error if the armed deadline has passed; else return.
- * For blocking C bindings to call after a bounded wait. */
+ * For blocking C bindings to call after a bounded wait. Under
+ * _provium_call_teardown it never raises: a passed deadline only marks
+ * the teardown overrun (naming op), and the caller carries on freeing. */
 void lruntime_check_deadline(lua_State *L);
 
 /* The same, naming the blocking op the deadline cut short ("vm:run"): the

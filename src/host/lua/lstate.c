@@ -1,7 +1,8 @@
 /* lstate.c — a new Lua state set up exactly as a test file's (lstate.h):
  * the standard libraries, the runtime primitives (lruntime.c), the json
  * module, the lab C module, the snapshot and fixture globals; the
- * runner-side globals of docs/internals.md; package.path; then the
+ * runner-side globals of docs/internals.md (with a pool, _provium_pool_check,
+ * which lab:claim calls for a claim made at run time); package.path; then the
  * embedded preludes lab.lua, net.lua, compare.lua and framework.lua.
  * Shared by the forked runner (runner.c), fixture builds (lfixture.c)
  * and `provium repl` (repl.c). */
@@ -166,6 +167,26 @@ static void set_package_path(lua_State *L, const char *file_dir, const char *con
 	lua_pop(L, 1);
 }
 
+/* _provium_pool_check(memory_bytes, cpus) -> nil | message: the
+ * dispatcher's "exceeds pool total" check of a declared claim, for a claim
+ * made at run time (the reservation it would have had, against the total;
+ * upvalues: the pool's total memory and CPUs, whether the backend is local). */
+static int l_pool_check(lua_State *L)
+{
+	lua_Integer mem = luaL_checkinteger(L, 1), cpus = luaL_checkinteger(L, 2);
+	struct pool p = { .total = {
+		(uint64_t)lua_tointeger(L, lua_upvalueindex(1)),
+		(uint32_t)lua_tointeger(L, lua_upvalueindex(2)) } };
+	struct amount a = pool_reservation(lua_toboolean(L, lua_upvalueindex(3)), true,
+					   mem < 0 ? 0 : (uint64_t)mem, true, cpus);
+	char m[512];
+
+	if (!pool_exceeds_message(&p, a, m, sizeof m))
+		return 0;
+	lua_pushstring(L, m);
+	return 1;
+}
+
 /* Everything before the preludes: globals and modules. Runs protected. */
 static int setup(lua_State *L)
 {
@@ -190,6 +211,13 @@ static int setup(lua_State *L)
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	lua_setfield(L, -2, "_provium_roots");
+	if (o->pool) {
+		lua_pushinteger(L, (lua_Integer)o->pool->total.mem);
+		lua_pushinteger(L, (lua_Integer)o->pool->total.cpus);
+		lua_pushboolean(L, o->vmm == VMM_LOCAL);
+		lua_pushcclosure(L, l_pool_check, 3);
+		lua_setfield(L, -2, "_provium_pool_check");
+	}
 	dir = abs_dir(o->path);
 	if (dir) {
 		lua_pushstring(L, dir);

@@ -683,6 +683,22 @@ static int vm_reconnect(lua_State *L)
 	return 0;
 }
 
+/* vm:_fault_frame(mode) — internal, for tests: the guest agent answers
+ * with hostile bytes (qemu_vm_fault_frame); raises with the host's
+ * rejection, after which the VM is dead. */
+static int vm_fault_frame(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	const char *mode = luaL_checkstring(L, 2);
+	char err[LVM_ERRLEN];
+	need_booted(L, v, "_fault_frame");
+	if (v->ops != &vmm_qemu_ops)
+		return unsupported(L, v, "_fault_frame");
+	if (qemu_vm_fault_frame(v->be, mode, err, sizeof err) < 0)
+		return luaL_error(L, "vm `%s`: _fault_frame: %s", v->name, err);
+	return luaL_error(L, "vm `%s`: _fault_frame: the agent answered `%s` normally", v->name, mode);
+}
+
 static void vm_free_backend(struct lvm *v)
 {
 	if (v->be) {
@@ -896,6 +912,7 @@ static const luaL_Reg vm_methods[] = {
 	{"state", vm_state}, {"cid", vm_cid}, {"is_quiescent", vm_is_quiescent},
 	{"open_file_count", vm_open_file_count}, {"open_stream_count", vm_open_stream_count},
 	{"_console_tail", vm_console_tail}, {"_reconnect", vm_reconnect},
+	{"_fault_frame", vm_fault_frame},
 	{"snapshot", vm_snapshot}, {"restore", vm_restore},
 	{"_live_streams", lstream_live},
 	{NULL, NULL}

@@ -88,9 +88,36 @@ struct agent_client {
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+static int64_t limit_ns;   /* agent_client_set_limit; 0 = none */
+static char limit_cut[32]; /* the op of the first reply the limit cut */
+
+void agent_client_set_limit(int64_t deadline_ns)
+{
+	limit_ns = deadline_ns;
+	limit_cut[0] = 0;
+}
+
+int64_t agent_client_suspend_limit(void)
+{
+	int64_t was = limit_ns;
+	limit_ns = 0;
+	return was;
+}
+
+void agent_client_restore_limit(int64_t deadline_ns)
+{
+	limit_ns = deadline_ns;
+}
+
+const char *agent_client_limit_cut(void)
+{
+	return limit_cut[0] ? limit_cut : NULL;
+}
+
 static int64_t deadline_ms(int ms)
 {
-	return ms < 0 ? INT64_MAX : mono_now_ns() + (int64_t)ms * 1000000;
+	int64_t d = ms < 0 ? INT64_MAX : mono_now_ns() + (int64_t)ms * 1000000;
+	return limit_ns > 0 && limit_ns < d ? limit_ns : d;
 }
 
 static int ms_left(int64_t deadline)
@@ -805,8 +832,14 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 			/* Abandon it, but remember it until the guest answers:
 			 * the op is still running there (agent_client_pending). */
 			find_pending(c, id)->abandoned = true;
-			err_set(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name, name,
-			       timeout_ms);
+			if (limit_ns > 0 && deadline == limit_ns) {
+				if (!limit_cut[0])
+					snprintf(limit_cut, sizeof limit_cut, "%s", name);
+				err_set(err, errlen, "vm `%s`: %s: agent did not answer before the test's deadline",
+				        c->name, name);
+			} else
+				err_set(err, errlen, "vm `%s`: %s: agent did not answer within %d ms", c->name,
+				        name, timeout_ms);
 			return -1;
 		}
 	}

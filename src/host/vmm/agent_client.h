@@ -152,6 +152,20 @@ typedef int (*agent_watch_fn)(void *ctx, char *why, size_t whylen);
 void agent_client_set_watch(struct agent_client *c, agent_watch_fn fn, void *ctx,
 			    int interval_ms);
 
+/* Process-wide: every op wait of every client (request writes, replies,
+ * stream chunks) ends by deadline_ns (CLOCK_MONOTONIC) at the latest; 0 = no
+ * limit. A reply cut short fails as a timeout "before the test's
+ * deadline". The runner sets it around a test's scope teardown, so the
+ * per-test timeout bounds closes that talk to a hung guest. */
+void agent_client_set_limit(int64_t deadline_ns);
+/* Lift the limit for a wait that is bounded on its own (returns the
+ * limit in force), then put it back; what the limit cut is kept. */
+int64_t agent_client_suspend_limit(void);
+void agent_client_restore_limit(int64_t deadline_ns);
+/* The op name of the first reply the limit cut short since it was set,
+ * or NULL. */
+const char *agent_client_limit_cut(void);
+
 /* Non-NULL once the connection is unusable: the reason. */
 const char *agent_client_broken(const struct agent_client *c);
 

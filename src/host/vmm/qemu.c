@@ -850,10 +850,15 @@ static int qemu_shutdown(struct vmm_vm *vm, char *err, size_t errlen)
 	if (vm->proc.pid > 0 && !vm->gone && vm->ac && agent_client_fd(vm->ac) >= 0) {
 		struct agent_reply rep;
 		struct req r = { .n = 0 };
+		/* A shutdown is bounded on its own (2 s + 4 s, then quit and
+		 * kill): a test's teardown deadline (agent_client_set_limit)
+		 * does not cut the guest's clean poweroff short. */
+		int64_t limit = agent_client_suspend_limit();
 		/* Graceful: the agent syncs and powers off (about 1 s). */
 		if (agent_call(vm->ac, PROTO_K_POWEROFF, 0, qvm_build, &r, 2000, &rep, e, sizeof e) == 0)
 			qemu_wait(&vm->proc, 4000);
 		agent_reply_free(&rep);
+		agent_client_restore_limit(limit);
 	}
 	if (vm->proc.pid > 0 && vm->qmp && !qmp_broken(vm->qmp) &&
 	    qmp_execute(vm->qmp, "quit", NULL, 1000, NULL, e, sizeof e) == 0)
@@ -977,6 +982,18 @@ static void qemu_destroy(struct vmm_vm *vm)
 pid_t qemu_vm_pid(const struct vmm_vm *vm)
 {
 	return vm && vm->proc.pid > 0 ? vm->proc.pid : 0;
+}
+
+int qemu_vm_fault_frame(struct vmm_vm *vm, const char *mode, char *err, size_t errlen)
+{
+	struct req r = { .n = 0 };
+	struct agent_reply rep;
+
+	r.f[r.n++] = (struct fld){ .key = "mode", .t = F_STR, .s = mode };
+	if (qvm_call(vm, PROTO_K_FAULT_FRAME, &r, 30000, &rep, err, errlen) < 0)
+		return -1;
+	agent_reply_free(&rep);
+	return 0;
 }
 
 int qemu_vm_reconnect(struct vmm_vm *vm, char *err, size_t errlen)

@@ -20,4 +20,11 @@ pid_t qemu_vm_pid(const struct vmm_vm *vm);
  * fresh Hello. The guest sees a host disconnect + reconnect. 0 or -1. */
 int qemu_vm_reconnect(struct vmm_vm *vm, char *err, size_t errlen);
 
+/* Ask the guest agent for hostile bytes instead of a reply (its
+ * `_fault_frame` hook, src/agent/ops_fault.c; mode: oversized, truncated,
+ * array32, streamend). The host must reject them: -1 with err naming the
+ * cause, and the VM is gone (ops fail fast with that cause). Returns 0
+ * only if the agent answered normally, which the tests treat as a bug. */
+int qemu_vm_fault_frame(struct vmm_vm *vm, const char *mode, char *err, size_t errlen);
+
 #endif
