@@ -363,7 +363,7 @@ static void test_root_disks_build(void **state)
 	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = [{id = 'a', image = 'a'}, {id = 'a', image = 'b'}]\n",
 		 pre, "disk `a` in [profiles.x] is listed twice (at 3:41)", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = [{id = 'a', image = 'a', ro = true}]\n", pre,
-		 "unknown key `ro` in [profiles.x.disks] at 3:35", NULL);
+		 "unknown key `ro` in [profiles.x.disks] at 3:34", NULL);
 	load_bad("[profiles.x]\ncmdline = 'a'\nroot = 'r'\ndisks = [{id = 'root', image = 'a'}]\n", pre,
 		 "disk id `root` is taken by the profile's `root` image (set at 3:8)", NULL);
 	snprintf(pre, sizeof pre, "parse `%s`: ", cfgpath);
@@ -377,7 +377,7 @@ static void test_root_disks_build(void **state)
 static void test_from_dir(void **state)
 {
 	struct config cfg;
-	char path[PATH_MAX + 64], pre[3 * PATH_MAX];
+	char path[PATH_MAX + 64], pre[4 * PATH_MAX + 256];
 	const struct profile *p;
 	(void)state;
 	snprintf(pre, sizeof pre, "mkdir -p '%s/profs/alpha' '%s/profs/beta' '%s/profs/empty'",
