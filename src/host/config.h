@@ -40,7 +40,7 @@ struct profile {
 		char *image;          /* absolute path */
 	} *disks;
 	size_t ndisks;
-	/* build hook (docs/profile-build.md): the command with {out}
+	/* build hook (docs/profiles.md): the command with {out}
 	 * replaced, its declared inputs, the {out} directory and the key it
 	 * is cached under (xxh128 hex of the raw command and the inputs'
 	 * names and content); all NULL/empty when there is no build */

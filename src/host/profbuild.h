@@ -1,4 +1,4 @@
-/* profbuild.h — a profile's `build` hook (docs/profile-build.md).
+/* profbuild.h — a profile's `build` hook (docs/profiles.md).
  *
  * profbuild_ensure() makes sure the build of one profile has run for its
  * current key: config.c names the output directory after the key (the
