@@ -263,7 +263,7 @@ void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profil
                      struct vmm_boot_opts *o)
 {
 	struct vmm_boot_disk *dk;
-	size_t n = 0;
+	size_t n = 0, nprof;
 	int anchor;
 	opts_idx = lua_absindex(L, opts_idx);
 	profile_idx = lua_absindex(L, profile_idx);
@@ -293,6 +293,7 @@ void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profil
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
+	nprof = n < VMM_BOOT_DISKS ? n : VMM_BOOT_DISKS;
 	if (lua_getfield(L, opts_idx, "disks") != LUA_TNIL) {
 		int t = lua_gettop(L);
 		lua_Integer len;
@@ -305,21 +306,21 @@ void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profil
 			boot_disk_entry(L, v, (int)i);     /* tbl, id, image */
 			KEEP(-2);
 			KEEP(-1);
-			for (j = 0; j < n && j < VMM_BOOT_DISKS; j++)
+			for (lua_Integer k = 1; k < i; k++) {
+				lua_geti(L, t, k);
+				lua_getfield(L, -1, "id");
+				if (!strcmp(lua_tostring(L, -1), lua_tostring(L, -4)))
+					luaL_error(L, "vm `%s`: boot opt disks: id `%s` is listed twice",
+					           v->name, lua_tostring(L, -1));
+				lua_pop(L, 2);
+			}
+			for (j = 0; j < nprof; j++)
 				if (!strcmp(dk[j].id, lua_tostring(L, -2)))
 					break;
-			if (j < n && j < VMM_BOOT_DISKS && !dk[j].root) {
+			if (j < nprof && !dk[j].root) {
 				/* same id as one of the profile's: this one replaces it */
 				dk[j].image = lua_tostring(L, -1);
 			} else {
-				for (lua_Integer k = 1; k < i; k++) {
-					lua_geti(L, t, k);
-					lua_getfield(L, -1, "id");
-					if (!strcmp(lua_tostring(L, -1), lua_tostring(L, -4)))
-						luaL_error(L, "vm `%s`: boot opt disks: id `%s` is listed twice",
-						           v->name, lua_tostring(L, -1));
-					lua_pop(L, 2);
-				}
 				if (n < VMM_BOOT_DISKS)
 					dk[n] = (struct vmm_boot_disk){.id = lua_tostring(L, -2),
 					                               .image = lua_tostring(L, -1)};
@@ -331,8 +332,8 @@ void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profil
 	lua_pop(L, 1);
 #undef KEEP
 	if (n > VMM_BOOT_DISKS)
-		luaL_error(L, "vm `%s`: %zu boot-time disks (the profile's and boot opt disks); "
-		           "at most %d", v->name, n, VMM_BOOT_DISKS);
+		luaL_error(L, "vm `%s`: %d boot-time disks (the profile's and boot opt disks); "
+		           "at most %d", v->name, (int)n, VMM_BOOT_DISKS);
 	o->disks = n ? dk : NULL;
 	o->ndisks = n;
 }
