@@ -78,6 +78,24 @@ sed -i 's|id = "data"|id = "data2"|' "$W/provium.toml"
 go disk-id; built "disk id"; builds 3 "disk id"
 go settled; hit "settled"
 
+# the same through `provium fixture stale`: a changed root image, disk
+# image or build input makes the fixture stale; `fixture build` rebuilds it
+stale_after() { # WHAT FILE NEWCONTENT
+	cd "$W"
+	run "$P" fixture stale --vmm local
+	expect_in "$out" "0 stale fixture(s)" "$1: nothing stale before"
+	echo "$3" >"$2"
+	run "$P" fixture stale --vmm local
+	expect_in "$out" "tests/fixtures/base.fixture.lua" "$1: fixture stale lists the fixture"
+	run "$P" fixture build fixtures/base --vmm local
+	expect_rc 0 "$1: fixture build"; expect_in "$out" "built: fixtures/base" "$1: rebuilt"
+	ok "fixture stale: $1"
+	cd - >/dev/null
+}
+stale_after "root image" "$W/img/root.img" r3
+stale_after "disk image" "$W/img/data.img" d3
+stale_after "build input" "$W/src/initrd.txt" i3
+
 # a failed build fails the VM: its exit status and the end of its log
 cat >"$W/tests/fail.test.lua" <<'LUA'
 test("boots", function(t) provium:vm("x", "broken") end)
