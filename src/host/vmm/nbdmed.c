@@ -19,7 +19,7 @@
  *   'F' <mask>  set the fault bits (EIO on reads / writes, 50 ms a request)
  *   'C'         write the held sectors through, then exit
  *   'D'         forget them (the power cut), then exit
- * EOF on the control socket is taken as 'C'. */
+ * EOF on the control socket, and SIGTERM, are taken as 'C'. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -366,13 +366,26 @@ static int serve_one(int c, struct med *m, unsigned char **buf)
 	return 0;
 }
 
+static volatile sig_atomic_t terminated;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	terminated = 1;
+}
+
 static void server(int lst, int ctl, struct med *m)
 {
 	unsigned char *buf = malloc(MAX_REQ);
+	struct sigaction sa = {.sa_handler = on_term};
 	int conn = -1;
 	if (!buf)
 		_exit(1);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);   /* no SA_RESTART: poll returns */
 	for (;;) {
+		if (terminated)
+			_exit(med_flush(m) < 0);
 		struct pollfd p[3] = {{ctl, POLLIN, 0}, {lst, conn < 0 ? POLLIN : 0, 0},
 				      {conn, POLLIN, 0}};
 		if (poll(p, conn < 0 ? 2 : 3, -1) < 0) {
@@ -474,7 +487,6 @@ int nbdmed_start(const char *image, const char *sock_path, struct nbdmed *m,
 		if (getppid() != parent)
 			_exit(1);
 		signal(SIGPIPE, SIG_IGN);
-		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_IGN);
 		if (nul >= 0) {
 			dup2(nul, 0);
