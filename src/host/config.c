@@ -13,6 +13,13 @@
  *   parse `p.toml`: 9:8 `cpus` in [profiles.x] must be a positive integer, got string
  *   invalid config in `p.toml`: unknown key `foo` in [profiles.x] at 7:1
  *
+ * Profiles come from [profiles.<name>] tables and, with `[profiles]
+ * from_dir = "dir"`, from every <dir>/<name>/profile.provium.toml (keys at
+ * its top level, paths relative to it, errors naming it). A profile's
+ * `build` gets its build key here (command + build_inputs' content) and
+ * its `{out}` paths are resolved to <build base>/<name>-<key>; running
+ * the build is profbuild.c's. docs/profiles.md, docs/disks.md.
+ *
  * Calling sequence: config_open() (--config, else the nearest
  * provium.toml from the cwd upwards via config_find(), else
  * config_init_default()), config_profile() lookups, config_free(). config_load()
