@@ -31,6 +31,25 @@ struct profile {
 	uint64_t memory;          /* bytes; 0 = unset (VM default) */
 	int cpus;                 /* 0 = unset */
 	char *modules;            /* directory; NULL when unset */
+	/* root filesystem image (boot-time disk `root`, read-only to the
+	 * image: the guest writes to a throwaway layer); NULL when unset */
+	char *root;
+	/* boot-time disks (docs/disks.md), in file order */
+	struct profile_disk {
+		char *id;             /* virtio-blk serial, <= 20 chars */
+		char *image;          /* absolute path */
+	} *disks;
+	size_t ndisks;
+	/* build hook (docs/profiles.md): the command with {out}
+	 * replaced, its declared inputs, the {out} directory and the key it
+	 * is cached under (xxh128 hex of the raw command and the inputs'
+	 * names and content); all NULL/empty when there is no build */
+	char *build;
+	char **build_inputs;      /* absolute paths */
+	size_t nbuild_inputs;
+	char *build_out;
+	char build_key[33];
+	char *source;             /* the file this profile came from (from_dir), else NULL */
 	bool builtin;             /* the embedded default profile (not from the file) */
 };
 
@@ -65,6 +84,14 @@ int config_open(struct config *cfg, const char *explicit, char *err, size_t errl
 
 /* Load and validate path into cfg. 0 on success; -1 with err filled. */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Base directory of profile build outputs: $PROVIUM_BUILD_DIR, else
+ * $XDG_CACHE_HOME/provium/builds, else ~/.cache/provium/builds. malloc'd. */
+char *config_build_base(void);
+
+/* A boot-time disk id: 1-20 characters of [A-Za-z0-9._-] (it becomes the
+ * virtio-blk serial, which holds 20 bytes). */
+bool config_disk_id_ok(const char *id);
 
 /* Profile by name, or NULL. */
 const struct profile *config_profile(const struct config *cfg, const char *name);

@@ -296,10 +296,141 @@ static void test_type_errors(void **state)
 	load_bad("[profiles]\nx = 1\n", pre, "profile `x` must be a table", NULL);
 }
 
+
+/* root, disks, build (+ build_inputs, {out}) and their errors */
+static void test_root_disks_build(void **state)
+{
+	struct config cfg;
+	char path[PATH_MAX + 64], pre[PATH_MAX + 64], key1[33];
+	const struct profile *p;
+	(void)state;
+	snprintf(path, sizeof path, "%s/in.txt", tmpdir);
+	write_file(path, "one");
+	setenv("PROVIUM_BUILD_DIR", "/b", 1);
+	load_ok(&cfg, "[profiles.x]\ncmdline = 'a'\nroot = 'r.img'\n"
+		      "disks = [{id = 'data', image = 'd.img'}, {id = 'log', image = '/abs.img'}]\n"
+		      "build = 'cp k {out}/k; echo {out}'\nbuild_inputs = ['in.txt']\n"
+		      "kernel = '{out}/k'\ninitrd = 'i'\n");
+	p = config_profile(&cfg, "x");
+	assert_non_null(p);
+	snprintf(path, sizeof path, "%s/r.img", tmpdir);
+	assert_string_equal(p->root, path);
+	assert_int_equal(p->ndisks, 2);
+	assert_string_equal(p->disks[0].id, "data");
+	snprintf(path, sizeof path, "%s/d.img", tmpdir);
+	assert_string_equal(p->disks[0].image, path);
+	assert_string_equal(p->disks[1].image, "/abs.img");
+	assert_int_equal(strlen(p->build_key), 32);
+	snprintf(path, sizeof path, "/b/x-%.16s", p->build_key);
+	assert_string_equal(p->build_out, path);
+	snprintf(path, sizeof path, "cp k /b/x-%.16s/k; echo /b/x-%.16s", p->build_key, p->build_key);
+	assert_string_equal(p->build, path);
+	snprintf(path, sizeof path, "/b/x-%.16s/k", p->build_key);
+	assert_string_equal(p->kernel, path);
+	memcpy(key1, p->build_key, sizeof key1);
+	config_free(&cfg);
+	/* the key follows the inputs' content and the command */
+	snprintf(path, sizeof path, "%s/in.txt", tmpdir);
+	write_file(path, "two");
+	load_ok(&cfg, "[profiles.x]\ncmdline = 'a'\nbuild = 'cp k {out}/k; echo {out}'\n"
+		      "build_inputs = ['in.txt']\n");
+	assert_string_not_equal(config_profile(&cfg, "x")->build_key, key1);
+	config_free(&cfg);
+	write_file(path, "one");
+	load_ok(&cfg, "[profiles.x]\ncmdline = 'a'\nbuild = 'cp k {out}/k; echo {out}'\n"
+		      "build_inputs = ['in.txt']\n");
+	assert_string_equal(config_profile(&cfg, "x")->build_key, key1);
+	config_free(&cfg);
+	load_ok(&cfg, "[profiles.x]\ncmdline = 'a'\nbuild = 'cp k {out}/k'\nbuild_inputs = ['in.txt']\n");
+	assert_string_not_equal(config_profile(&cfg, "x")->build_key, key1);
+	config_free(&cfg);
+	unsetenv("PROVIUM_BUILD_DIR");
+
+	snprintf(pre, sizeof pre, "invalid config in `%s`: ", cfgpath);
+	load_bad("[profiles.x]\ncmdline = 'a'\nkernel = '{out}/k'\n", pre,
+		 "`kernel` in [profiles.x] names {out} but the profile has no `build` at 3:10", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nbuild = 'true'\nkernel = 'a/{out}'\n", pre,
+		 "{out} must start the path", "at 4:10", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nbuild = 'true'\nbuild_inputs = ['nope']\n", pre,
+		 "`build_inputs` in [profiles.x]: `nope`: No such file or directory at 4:17", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nbuild_inputs = ['in.txt']\n", pre,
+		 "without a `build` command at 3:16", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nbuild = ' '\n", pre, "empty command at 3:9", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = [{id = 'd'}]\n", pre,
+		 "disk 1 in [profiles.x] needs both `id` and `image` at 3:10", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = [{id = 'this-id-is-far-too-long', image = 'a'}]\n",
+		 pre, "`id` in [profiles.x.disks] must be 1-20 characters", "at 3:16", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = [{id = 'a', image = 'a'}, {id = 'a', image = 'b'}]\n",
+		 pre, "disk `a` in [profiles.x] is listed twice (at 3:41)", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = [{id = 'a', image = 'a', ro = true}]\n", pre,
+		 "unknown key `ro` in [profiles.x.disks] at 3:34", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nroot = 'r'\ndisks = [{id = 'root', image = 'a'}]\n", pre,
+		 "disk id `root` is taken by the profile's `root` image (set at 3:8)", NULL);
+	snprintf(pre, sizeof pre, "parse `%s`: ", cfgpath);
+	load_bad("[profiles.x]\ncmdline = 'a'\ndisks = ['a.img']\n", pre,
+		 "3:10 `disks` in [profiles.x] must be an array of tables, item 1 is string", NULL);
+	load_bad("[profiles.x]\ncmdline = 'a'\nbuild = 1\n", pre, "3:9 `build` in [profiles.x] must be a string",
+		 NULL);
+}
+
+/* [profiles] from_dir: <dir>/<name>/profile.provium.toml */
+static void test_from_dir(void **state)
+{
+	struct config cfg;
+	char path[PATH_MAX + 64], pre[4 * PATH_MAX + 256];
+	const struct profile *p;
+	(void)state;
+	snprintf(pre, sizeof pre, "mkdir -p '%s/profs/alpha' '%s/profs/beta' '%s/profs/empty'",
+		 tmpdir, tmpdir, tmpdir);
+	assert_int_equal(system(pre), 0);
+	snprintf(path, sizeof path, "%s/profs/alpha/profile.provium.toml", tmpdir);
+	write_file(path, "kernel = 'vmlinuz'\ncmdline = 'console=ttyS0'\n");
+	snprintf(path, sizeof path, "%s/profs/beta/profile.provium.toml", tmpdir);
+	write_file(path, "cmdline = 'b'\ndisks = [{id = 'd', image = 'd.img'}]\n");
+	load_ok(&cfg, "[profiles]\nfrom_dir = 'profs'\n[profiles.main]\ncmdline = 'm'\n");
+	assert_int_equal(cfg.nprofiles, 3);
+	p = config_profile(&cfg, "alpha");
+	assert_non_null(p);
+	snprintf(path, sizeof path, "%s/profs/alpha/vmlinuz", tmpdir);
+	assert_string_equal(p->kernel, path);
+	snprintf(path, sizeof path, "%s/profs/alpha/profile.provium.toml", tmpdir);
+	assert_string_equal(p->source, path);
+	p = config_profile(&cfg, "beta");
+	snprintf(path, sizeof path, "%s/profs/beta/d.img", tmpdir);
+	assert_string_equal(p->disks[0].image, path);
+	assert_non_null(config_profile(&cfg, "main"));
+	assert_null(config_profile(&cfg, "empty"));
+	config_free(&cfg);
+
+	/* an error inside a profile file names that file */
+	snprintf(path, sizeof path, "%s/profs/beta/profile.provium.toml", tmpdir);
+	write_file(path, "cmdline = 'b'\nbogus = 1\n");
+	snprintf(pre, sizeof pre, "invalid config in `%s`: unknown key `bogus` in [profiles.beta] at 2:1",
+		 path);
+	load_bad("[profiles]\nfrom_dir = 'profs'\n", pre, NULL);
+	write_file(path, "cmdline = 'b'\ncpus = 'x'\n");
+	snprintf(pre, sizeof pre, "parse `%s`: 2:8", path);
+	load_bad("[profiles]\nfrom_dir = 'profs'\n", pre, NULL);
+	write_file(path, "cmdline = \n");
+	snprintf(pre, sizeof pre, "parse `%s`: 1:", path);
+	load_bad("[profiles]\nfrom_dir = 'profs'\n", pre, NULL);
+	write_file(path, "cmdline = 'b'\n");
+	/* the same name twice */
+	snprintf(pre, sizeof pre, "invalid config in `%s`: profile `alpha` at 3:11 is already defined by `%s/profs/alpha/profile.provium.toml`",
+		 cfgpath, tmpdir);
+	load_bad("[profiles]\nfrom_dir = 'profs'\n[profiles.alpha]\ncmdline = 'm'\n", pre, NULL);
+	load_bad("[profiles]\nfrom_dir = 'nowhere'\n", "`from_dir` in [profiles]", "No such file or directory at 2:12",
+		 NULL);
+	load_bad("[profiles]\nfrom_dir = 3\n", "2:12 `from_dir` in [profiles] must be a directory path string",
+		 NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_disks_build, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_from_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmdline_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_error, setup, teardown),

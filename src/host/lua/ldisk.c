@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "lua/lvm_priv.h"
 
 #define DISK_MT "provium.disk"
@@ -43,6 +44,8 @@ struct ldisk {
 	int64_t size;             /* modeled size (attach_disk's `size`) */
 	unsigned faults;          /* VMM_DISK_* */
 	bool detached;
+	bool boot;                /* a boot-time disk (cold-plugged, docs/disks.md) */
+	bool root;                /* ... the profile's root image */
 	bool plugged;             /* into the guest of boot plug_ns */
 	int64_t plug_ns;
 	char dev[64];             /* guest path while plugged */
@@ -212,6 +215,181 @@ static int vm_attach_disk(lua_State *L)
 	return 1;
 }
 
+/* ---- boot-time disks ---------------------------------------------------- */
+
+/* Validate one {id=, image=} of the boot opt `disks` (table at -1); push
+ * the image's absolute path. */
+static void boot_disk_entry(lua_State *L, const struct lvm *v, int i)
+{
+	struct stat st;
+	const char *id, *p;
+	char *rp;
+	int t = lua_gettop(L);
+	if (!lua_istable(L, t))
+		luaL_error(L, "vm `%s`: boot opt disks[%d] must be {id=string, image=path}", v->name, i);
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		lua_pop(L, 1);
+		if (!k || (strcmp(k, "id") && strcmp(k, "image")))
+			luaL_error(L, "vm `%s`: boot opt disks[%d]: unknown key `%s` (valid: id, image)",
+			           v->name, i, luaL_tolstring(L, -1, NULL));
+	}
+	if (lua_getfield(L, t, "id") != LUA_TSTRING || !config_disk_id_ok(lua_tostring(L, -1)))
+		luaL_error(L, "vm `%s`: boot opt disks[%d].id must be 1-20 characters of "
+		           "A-Z a-z 0-9 . _ -", v->name, i);
+	id = lua_tostring(L, -1);
+	if (!strcmp(id, "root"))
+		luaL_error(L, "vm `%s`: boot opt disks[%d]: id `root` is reserved for the "
+		           "profile's root image", v->name, i);
+	if (lua_getfield(L, t, "image") != LUA_TSTRING)
+		luaL_error(L, "vm `%s`: boot opt disks[%d].image must be a path string", v->name, i);
+	p = lua_tostring(L, -1);
+	if (stat(p, &st) < 0)
+		luaL_error(L, "vm `%s`: boot opt disks[%d]: image `%s`: %s", v->name, i, p,
+		           strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		luaL_error(L, "vm `%s`: boot opt disks[%d]: image `%s` is not a regular file",
+		           v->name, i, p);
+	if (!(rp = realpath(p, NULL)))
+		luaL_error(L, "vm `%s`: boot opt disks[%d]: image `%s`: %s", v->name, i, p,
+		           strerror(errno));
+	lua_pushstring(L, rp);
+	free(rp);
+	lua_remove(L, -2);          /* t, id, abs image */
+}
+
+void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profile_idx,
+                     struct vmm_boot_opts *o)
+{
+	struct vmm_boot_disk *dk;
+	size_t n = 0, nprof;
+	int anchor;
+	opts_idx = lua_absindex(L, opts_idx);
+	profile_idx = lua_absindex(L, profile_idx);
+	dk = lua_newuserdatauv(L, (VMM_BOOT_DISKS + 1) * sizeof *dk, 0);
+	memset(dk, 0, (VMM_BOOT_DISKS + 1) * sizeof *dk);
+	lua_newtable(L);            /* anchors the strings dk points at */
+	anchor = lua_gettop(L);
+#define KEEP(idx) (lua_pushvalue(L, idx), lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1))
+	if (lua_getfield(L, profile_idx, "root") == LUA_TSTRING) {
+		KEEP(-1);
+		dk[n++] = (struct vmm_boot_disk){.id = "root", .image = lua_tostring(L, -1), .root = true};
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, profile_idx, "disks") == LUA_TTABLE) {
+		int t = lua_gettop(L);
+		for (lua_Integer i = 1; lua_geti(L, t, i) == LUA_TTABLE; i++) {
+			lua_getfield(L, -1, "id");
+			lua_getfield(L, -2, "image");
+			KEEP(-2);
+			KEEP(-1);
+			if (n < VMM_BOOT_DISKS)
+				dk[n] = (struct vmm_boot_disk){.id = lua_tostring(L, -2),
+				                               .image = lua_tostring(L, -1)};
+			n++;
+			lua_pop(L, 3);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	nprof = n < VMM_BOOT_DISKS ? n : VMM_BOOT_DISKS;
+	if (lua_getfield(L, opts_idx, "disks") != LUA_TNIL) {
+		int t = lua_gettop(L);
+		lua_Integer len;
+		if (!lua_istable(L, t))
+			luaL_error(L, "vm `%s`: boot opt disks must be an array of {id=, image=}", v->name);
+		len = luaL_len(L, t);
+		for (lua_Integer i = 1; i <= len; i++) {
+			size_t j;
+			lua_geti(L, t, i);
+			boot_disk_entry(L, v, (int)i);     /* tbl, id, image */
+			KEEP(-2);
+			KEEP(-1);
+			for (lua_Integer k = 1; k < i; k++) {
+				lua_geti(L, t, k);
+				lua_getfield(L, -1, "id");
+				if (!strcmp(lua_tostring(L, -1), lua_tostring(L, -4)))
+					luaL_error(L, "vm `%s`: boot opt disks: id `%s` is listed twice",
+					           v->name, lua_tostring(L, -1));
+				lua_pop(L, 2);
+			}
+			for (j = 0; j < nprof; j++)
+				if (!strcmp(dk[j].id, lua_tostring(L, -2)))
+					break;
+			if (j < nprof && !dk[j].root) {
+				/* same id as one of the profile's: this one replaces it */
+				dk[j].image = lua_tostring(L, -1);
+			} else {
+				if (n < VMM_BOOT_DISKS)
+					dk[n] = (struct vmm_boot_disk){.id = lua_tostring(L, -2),
+					                               .image = lua_tostring(L, -1)};
+				n++;
+			}
+			lua_pop(L, 3);
+		}
+	}
+	lua_pop(L, 1);
+#undef KEEP
+	if (n > VMM_BOOT_DISKS)
+		luaL_error(L, "vm `%s`: %d boot-time disks (the profile's and boot opt disks); "
+		           "at most %d", v->name, (int)n, VMM_BOOT_DISKS);
+	o->disks = n ? dk : NULL;
+	o->ndisks = n;
+}
+
+void ldisk_boot_register(lua_State *L, int vm_idx, const struct vmm_boot_opts *o)
+{
+	struct lvm *v = lvm_check(L, vm_idx);
+	vm_idx = lua_absindex(L, vm_idx);
+	push_disks(L, vm_idx);
+	for (size_t i = 0; i < o->ndisks; i++) {
+		struct ldisk *d;
+		struct stat st;
+		if (lua_getfield(L, -1, o->disks[i].id) == LUA_TUSERDATA) {
+			d = checkdisk(L, -1);
+			if (!d->boot && !d->detached)
+				luaL_error(L, "vm `%s`: boot: disk `%s` is both attached (vm:attach_disk) "
+				           "and a boot-time disk; give one of them another id", v->name,
+				           d->id);
+		}
+		lua_pop(L, 1);
+		d = lua_newuserdatauv(L, sizeof *d, 1);
+		memset(d, 0, sizeof *d);
+		luaL_setmetatable(L, DISK_MT);
+		d->vm = v;
+		d->size = stat(o->disks[i].image, &st) == 0 ? (int64_t)st.st_size : 0;
+		if (!(d->id = strdup(o->disks[i].id)) || !(d->image = strdup(o->disks[i].image)))
+			luaL_error(L, "vm `%s`: boot: out of memory", v->name);
+		d->boot = true;
+		d->root = o->disks[i].root;
+		d->plugged = true;
+		d->plug_ns = v->boot_ns;
+		snprintf(d->dev, sizeof d->dev, "%s", o->disks[i].dev);
+		lua_pushvalue(L, vm_idx);
+		lua_setiuservalue(L, -2, 1);
+		lua_setfield(L, -2, o->disks[i].id);
+	}
+	lua_pop(L, 1);
+}
+
+/* disk:power_cut(): the VM loses power; what the guest wrote to this
+ * VM's boot-time disks without flushing is lost. */
+static int disk_power_cut(lua_State *L)
+{
+	struct ldisk *d = checkdisk(L, 1);
+	if (!d->boot || d->root)
+		return luaL_error(L, "disk:power_cut: disk `%s` is %s; power_cut needs a boot-time "
+		                  "disk (vm:boot{disks = ...} or the profile's `disks`)", d->id,
+		                  d->root ? "the root image (its writes are thrown away anyway)"
+		                          : "hotplugged (vm:attach_disk)");
+	if (!is_plugged(d))
+		return luaL_error(L, "disk:power_cut: vm `%s` is not running with disk `%s`",
+		                  d->vm->name, d->id);
+	lvm_power_cut(L, d->vm);
+	return 0;
+}
+
 /* vm:disk(id) -> Disk */
 static int vm_disk(lua_State *L)
 {
@@ -253,7 +431,7 @@ void ldisk_plug_all(lua_State *L, int vm_idx, const char *what)
 	push_disks(L, vm_idx);
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
-		if (lua_type(L, -1) == LUA_TUSERDATA)
+		if (lua_type(L, -1) == LUA_TUSERDATA && !checkdisk(L, -1)->boot)
 			plug(L, checkdisk(L, -1), what);
 		lua_pop(L, 1);
 	}
@@ -421,6 +599,9 @@ static int disk_detach(lua_State *L)
 	char err[LVM_ERRLEN];
 	if (d->detached)
 		return 0;
+	if (d->boot && is_plugged(d))
+		return luaL_error(L, "disk:detach: disk `%s` is a boot-time disk of vm `%s`: it stays "
+		                  "until the VM stops", d->id, v->name);
 	if (is_plugged(d) && v->state == VM_PAUSED)
 		return luaL_error(L, "disk:detach: vm `%s` is Paused (paused: use resume() first: "
 		                  "the guest must let go of disk `%s`)", v->name, d->id);
@@ -497,7 +678,7 @@ static const luaL_Reg disk_methods[] = {
 	{"write_sectors", disk_write_sectors}, {"fault_inject", disk_fault_inject},
 	{"clear_faults", disk_clear_faults}, {"active_faults", disk_active_faults},
 	{"detach", disk_detach}, {"is_detached", disk_is_detached}, {"id", disk_id},
-	{"guest_device", disk_guest_device},
+	{"guest_device", disk_guest_device}, {"power_cut", disk_power_cut},
 	{NULL, NULL}
 };
 

@@ -296,6 +296,11 @@ provium = nil
 ---@field rng_seed? integer Seeds the guest's virtio-rng.
 ---@field initial_time? number Guest wall clock at boot, seconds since the epoch.
 ---@field files? BootFile[] Files injected into the guest before init runs.
+---@field disks? BootDisk[] Boot-time disks, cold-plugged (docs/disks.md).
+
+---@class BootDisk
+---@field id string 1-20 characters; the virtio-blk serial.
+---@field image string Raw image path.
 
 ---Options of `vm:run` / `vm:run_async` (the table form).
 ---@class RunOpts
@@ -928,6 +933,10 @@ function Disk:id() end
 ---see the disk. (Extension: not in the reference.)
 ---@return string|nil
 function Disk:guest_device() end
+
+---The VM loses power: it stops dead and its boot-time disks lose every
+---write the guest has not flushed. (Extension: docs/disks.md.)
+function Disk:power_cut() end
 
 -- ===========================================================================
 -- Bridge and Nic

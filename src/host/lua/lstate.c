@@ -118,6 +118,27 @@ static void push_profiles(lua_State *L, const struct config *cfg)
 		lua_pushinteger(L, p->cpus);
 		lua_setfield(L, -2, "cpus");
 		set_str(L, "modules", p->modules);
+		set_str(L, "root", p->root);
+		if (p->ndisks) {
+			lua_createtable(L, (int)p->ndisks, 0);
+			for (size_t j = 0; j < p->ndisks; j++) {
+				lua_createtable(L, 0, 2);
+				set_str(L, "id", p->disks[j].id);
+				set_str(L, "image", p->disks[j].image);
+				lua_rawseti(L, -2, (lua_Integer)j + 1);
+			}
+			lua_setfield(L, -2, "disks");
+		}
+		set_str(L, "build", p->build);
+		set_str(L, "build_out", p->build_out);
+		/* a build runs in the directory of the file that declares it */
+		if (p->build) {
+			char *src = p->source ? strdup(p->source) : NULL, *sl;
+			if (src && (sl = strrchr(src, '/')))
+				*sl = 0;
+			set_str(L, "build_dir", src ? src : cfg->dir);
+			free(src);
+		}
 		lua_pushboolean(L, p->builtin);
 		lua_setfield(L, -2, "builtin");
 		lua_setfield(L, -2, p->name);

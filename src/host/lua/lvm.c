@@ -27,6 +27,7 @@
  * results are copied to Lua and freed before anything can raise. Every
  * close/__gc is idempotent and the userdata is marked closed before the
  * backend resource it will own is acquired. */
+#include "profbuild.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,7 +202,7 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 {
 	static const char *const keys[] = {"memory", "cpus", "kernel_cmdline",
 		"kernel_cmdline_append", "agent_timeout", "rng_seed", "initial_time",
-		"files", NULL};
+		"files", "disks", NULL};
 	idx = lua_absindex(L, idx);
 	memset(o, 0, sizeof(*o));
 	lua_pushnil(L);
@@ -214,7 +215,7 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 		if (!known)
 			luaL_error(L, "vm `%s`: unknown boot opt `%s` (expected memory, cpus, "
 			           "kernel_cmdline, kernel_cmdline_append, agent_timeout, "
-			           "rng_seed, initial_time or files)",
+			           "rng_seed, initial_time, files or disks)",
 			           v->name, luaL_tolstring(L, -1, NULL));
 	}
 	switch (lua_getfield(L, idx, "memory")) {
@@ -458,11 +459,22 @@ static int vm_new(lua_State *L)
 		                  "build; use --vmm local", name, vmm);
 	push_profile(L, v, profile);                         /* 5 */
 	profile_view(L, 5, profile, &pv);
+	/* the profile's build hook, before anything uses its outputs */
+	if (lua_getfield(L, 5, "build") == LUA_TSTRING) {
+		lua_getfield(L, 5, "build_out");
+		lua_getfield(L, 5, "build_dir");
+		if (profbuild_ensure(lua_tostring(L, -3), lua_tostring(L, -2), lua_tostring(L, -1),
+		                     err, sizeof err) < 0)
+			return luaL_error(L, "vm `%s`: profile `%s`: %s", name, profile, err);
+		lua_pop(L, 2);
+	}
+	lua_pop(L, 1);
 	/* Creation-time opts: validated now, kept (copied) for boot. */
 	lua_newtable(L);                                     /* 6 */
 	if (!lua_isnil(L, 3))
 		copy_fields(L, 6, 3);
 	parse_boot_opts(L, 6, v, &bo);
+	ldisk_boot_opts(L, v, 6, 5, &bo);
 	lua_settop(L, 6);
 	lua_pushvalue(L, 6);
 	lua_setiuservalue(L, 4, 1);
@@ -525,6 +537,7 @@ static int vm_boot(lua_State *L)
 	if (!lua_isnil(L, 2))
 		copy_fields(L, 4, 2);
 	parse_boot_opts(L, 4, v, &bo);
+	ldisk_boot_opts(L, v, 4, 3, &bo);
 	if (!bo.memory)
 		bo.memory = pv.memory ? pv.memory : DEFAULT_MEMORY;
 	if (!bo.cpus)
@@ -560,6 +573,7 @@ static int vm_boot(lua_State *L)
 	lua_pushinteger(L, v->cid);
 	lua_setfield(L, -2, "cid");
 	emit(L, "vm_spawned");
+	ldisk_boot_register(L, 1, &bo);
 	lua_settop(L, 1);
 	ldisk_plug_all(L, 1, "boot");
 	lnet_hook(L, 1, "_provium_net_vm_up");
@@ -605,6 +619,15 @@ static void do_stop(lua_State *L, struct lvm *v, lifecycle_fn stop, const char *
 static void do_shutdown(lua_State *L, struct lvm *v)
 {
 	do_stop(L, v, v->ops->shutdown, "shutdown");
+}
+
+void lvm_power_cut(lua_State *L, struct lvm *v)
+{
+	if (v->state != VM_BOOTED && v->state != VM_PAUSED)
+		lvm_state_error(L, v, "power_cut");
+	if (!v->ops->power_cut)
+		unsupported(L, v, "power_cut");
+	do_stop(L, v, v->ops->power_cut, "power_cut");
 }
 
 static int vm_shutdown(lua_State *L)

@@ -91,6 +91,16 @@ void ldisk_register(lua_State *L);
 /* After a boot or restore: plug the VM's disks into the guest (raises
  * "vm `a`: <what>: disk `d`: <err>"). */
 void ldisk_plug_all(lua_State *L, int vm_idx, const char *what);
+/* Boot-time disks: the profile's root and disks (profile table at
+ * profile_idx) merged with the boot opt `disks` (opts table at opts_idx;
+ * an entry with a profile disk's id replaces it) into o->disks. Raises on
+ * a bad opt. Leaves its buffers on the stack. */
+void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profile_idx,
+                     struct vmm_boot_opts *o);
+/* After a boot: a Disk for each boot-time disk of o (vm:disk(id)). */
+void ldisk_boot_register(lua_State *L, int vm_idx, const struct vmm_boot_opts *o);
+/* lvm.c: the VM loses power (disk:power_cut): Booted/Paused -> Shutdown. */
+void lvm_power_cut(lua_State *L, struct lvm *v);
 
 /* lrun.c */
 /* Signal number from nil (SIGTERM) / integer / friendly name at idx. */

@@ -247,6 +247,10 @@ void qvm_stop_guest(struct vmm_vm *vm)
 {
 	vm->paused = false;
 	qemu_kill(&vm->proc);
+	{
+		char e[256];
+		qbdisk_stop_all(vm, NBDMED_COMMIT, e, sizeof e);
+	}
 	rngfeed_stop(vm->rng_pid);
 	vm->rng_pid = 0;
 	qmp_close(vm->qmp);
@@ -450,6 +454,13 @@ static int boot_cmdline(const struct vmm_vm *vm, const struct vmm_boot_opts *o, 
 	if (o->has_initial_time && n < sizeof extra)
 		n += (size_t)snprintf(extra + n, sizeof extra - n, "%sprovium.time_ns=%lld",
 				      n ? " " : "", (long long)(o->initial_time * 1e9));
+	/* the profile's root image is the first disk: /dev/vda */
+	if (o->ndisks && o->disks[0].root && n < sizeof extra) {
+		const char *b = o->kernel_cmdline ? o->kernel_cmdline : vm->cmdline;
+		if (!b || (strncmp(b, "root=", 5) && !strstr(b, " root=")))
+			n += (size_t)snprintf(extra + n, sizeof extra - n, "%sroot=/dev/vda",
+					      n ? " " : "");
+	}
 	if (n >= sizeof extra) {
 		err_set(err, errlen, "kernel_cmdline_append is too long");
 		return -1;
@@ -780,6 +791,8 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		if (qvm_extra_add_rng(vm, &xa, err, errlen) < 0)
 			goto out;
 		qnet_boot_args(vm, &xa);
+		if (qbdisk_boot_args(vm, o, &xa, err, errlen) < 0)
+			goto out;
 		if (xa.n)
 			s.extra = xa.v;
 		s.pass_fds = xa.fds;
@@ -807,6 +820,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 		qvm_stop_guest(vm);
 		goto out;
 	}
+	qbdisk_after_start(vm, o);
 	info->cid = 0;
 	info->memory_bytes = mem_rounded(o->memory);
 	vm->memory = info->memory_bytes;
@@ -921,6 +935,17 @@ static int qemu_reset(struct vmm_vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	return set_reboot_action(vm, "shutdown", err, errlen);
+}
+
+/* The power goes out: QEMU dies first (no request may follow), then the
+ * disks' servers drop what the guest never flushed. */
+static int qemu_power_cut(struct vmm_vm *vm, char *err, size_t errlen)
+{
+	int rc;
+	qemu_kill(&vm->proc);
+	rc = qbdisk_stop_all(vm, NBDMED_DROP, err, errlen);
+	qvm_stop_guest(vm);
+	return rc;
 }
 
 static int qemu_power_button(struct vmm_vm *vm, char *err, size_t errlen)
@@ -1040,6 +1065,7 @@ const struct vmm_ops vmm_qemu_ops = {
 	.resume = qemu_resume,
 	.reset = qemu_reset,
 	.power_button = qemu_power_button,
+	.power_cut = qemu_power_cut,
 	.destroy = qemu_destroy,
 	.exec = qemu_exec,
 	.read_file = qemu_read_file,

@@ -101,8 +101,8 @@ static void sleep_ms(int ms)
 
 /* The guest's /dev/vdX whose serial is serial, into dev; 1 found, 0 not
  * (yet), -1 the agent failed. */
-static int guest_find(struct vmm_vm *vm, const char *serial, char *dev, size_t devlen,
-                      char *err, size_t errlen)
+int qdisk_guest_find(struct vmm_vm *vm, const char *serial, char *dev, size_t devlen,
+                     char *err, size_t errlen)
 {
 	struct vmm_dirent *ents = NULL;
 	size_t n = 0;
@@ -224,7 +224,7 @@ int qdisk_attach(struct vmm_vm *vm, const char *id, const char *image,
 		goto unplug;
 	}
 	deadline = qmp_now_ns() + (int64_t)QDISK_SEEN_MS * 1000000;
-	while ((found = guest_find(vm, serial, dev, devlen, err, errlen)) == 0 &&
+	while ((found = qdisk_guest_find(vm, serial, dev, devlen, err, errlen)) == 0 &&
 	       qmp_now_ns() < deadline)
 		sleep_ms(20);
 	if (found == 1)
@@ -271,6 +271,9 @@ int qdisk_faults(struct vmm_vm *vm, const char *id, unsigned faults,
 	if (vm->gone)
 		return qvm_fail_gone(vm, err, errlen);
 	if (!d) {
+		int b = qbdisk_faults(vm, id, faults, err, errlen);
+		if (b)
+			return b > 0 ? 0 : -1;
 		err_set(err, errlen, "disk `%s` is not plugged", id);
 		return -1;
 	}

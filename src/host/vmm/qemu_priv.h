@@ -21,6 +21,7 @@
 
 #include "vmm/agent_client.h"
 #include "vmm/conwatch.h"
+#include "vmm/nbdmed.h"
 #include "vmm/qemu_launch.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
@@ -65,6 +66,15 @@ struct vmm_vm {
 		unsigned gen;         /* names of the current fault-chain nodes */
 		bool stuck;           /* device_del never completed: slot unusable */
 	} disks[QEMU_DISK_SLOTS];
+	/* boot-time disks (qemu_bootdisk.c) of the running QEMU, cold-plugged
+	 * on pcie.0 at addr 0x08 + index; each but the root one served by
+	 * its write-back NBD server (nbdmed.h). Emptied when QEMU stops. */
+	struct qbdisk {
+		char *id, *image;
+		bool root;
+		struct nbdmed med;
+	} bdisks[VMM_BOOT_DISKS];
+	size_t nbdisks;
 	/* NICs (qemu_net.c), entries in nic_add order. Where the running
 	 * QEMU has one: cold >= 0 = on pcie.0 at addr 0x10 + cold (boot,
 	 * restore); port >= 0 = hotplugged into root port pdisk<port>-port;
@@ -147,6 +157,26 @@ int qdisk_detach(struct vmm_vm *vm, const char *id, char *err, size_t errlen);
 const char *qdisk_any(const struct vmm_vm *vm);
 /* Forget every slot (QEMU is gone). */
 void qdisk_forget_all(struct vmm_vm *vm);
+/* The guest's /dev/vdX whose serial is serial; 1 found, 0 not, -1 error. */
+int qdisk_guest_find(struct vmm_vm *vm, const char *serial, char *dev, size_t devlen,
+                     char *err, size_t errlen);
+
+/* ---- boot-time disks (qemu_bootdisk.c) ---- */
+struct extra_args;
+/* Boot: start each disk's server and add its -blockdev/-drive and
+ * -device arguments to x. */
+int qbdisk_boot_args(struct vmm_vm *vm, const struct vmm_boot_opts *o, struct extra_args *x,
+                     char *err, size_t errlen);
+/* After the handshake: fill each disk's dev in o. */
+void qbdisk_after_start(struct vmm_vm *vm, const struct vmm_boot_opts *o);
+/* Is id a boot-time disk of the running QEMU? Then apply faults: 1 done,
+ * -1 failed (err); 0 = not one. */
+int qbdisk_faults(struct vmm_vm *vm, const char *id, unsigned faults, char *err, size_t errlen);
+/* The id of a boot-time disk (a snapshot refuses while there is one), or NULL. */
+const char *qbdisk_any(const struct vmm_vm *vm);
+/* QEMU is gone: end the servers, writing held data through (or dropping
+ * it: the power cut). 0, or -1 with err (the first failure). */
+int qbdisk_stop_all(struct vmm_vm *vm, enum nbdmed_end how, char *err, size_t errlen);
 
 /* Mark the VM unusable with reason (ops then fail fast with it). */
 void qvm_set_gone(struct vmm_vm *vm, const char *reason);
@@ -207,9 +237,10 @@ struct ram_args {
 struct extra_args {
 	char rng_obj[4200];
 	char net[QEMU_NET_SLOTS][2][192];
+	char bdisk[VMM_BOOT_DISKS][2][4400];
 	int fds[QEMU_NET_SLOTS];
 	size_t nfds;
-	const char *v[10 + 4 * QEMU_NET_SLOTS];
+	const char *v[10 + 4 * QEMU_NET_SLOTS + 4 * VMM_BOOT_DISKS];
 	size_t n;
 };
 

@@ -102,6 +102,11 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		        "not carry hotplugged disks)", qdisk_any(vm));
 		return -1;
 	}
+	if (qbdisk_any(vm)) {
+		err_set(err, errlen, "the VM has boot-time disk `%s`: snapshots of VMs with "
+		        "boot-time disks are not supported (docs/disks.md)", qbdisk_any(vm));
+		return -1;
+	}
 	if (!(ver = qemu_version(vm, err, errlen)))
 		return -1;
 	if ((running = vm_running(vm, err, errlen)) < 0)

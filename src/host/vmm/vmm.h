@@ -61,6 +61,18 @@ struct vmm_inject_file {
 	int mode;                 /* permission bits; -1 = 0644 */
 };
 
+/* A boot-time disk (docs/disks.md): cold-plugged at launch as virtio-blk
+ * with serial id. root: the profile's root image (guest writes go to a
+ * throwaway layer, the kernel gets root=/dev/vda). The backend fills dev
+ * with the guest's path once it has booted ("" when unknown). */
+struct vmm_boot_disk {
+	const char *id;
+	const char *image;        /* absolute */
+	bool root;
+	char dev[64];
+};
+#define VMM_BOOT_DISKS 8
+
 /* Creation-time and per-boot opts, already merged and validated. */
 struct vmm_boot_opts {
 	uint64_t memory;          /* bytes, 0 = profile/default */
@@ -74,6 +86,8 @@ struct vmm_boot_opts {
 	double initial_time;
 	const struct vmm_inject_file *files;
 	size_t nfiles;
+	struct vmm_boot_disk *disks;   /* root first; at most VMM_BOOT_DISKS */
+	size_t ndisks;
 };
 
 struct vmm_boot_info {
@@ -255,6 +269,10 @@ struct vmm_ops {
 	int (*disk_faults)(struct vmm_vm *vm, const char *id, unsigned faults,
 	                   char *err, size_t errlen);
 	int (*disk_detach)(struct vmm_vm *vm, const char *id, char *err, size_t errlen);
+	/* The power goes out: the guest stops dead and every boot-time disk
+	 * loses the writes the guest has not flushed. The VM is then down
+	 * as after shutdown. */
+	int (*power_cut)(struct vmm_vm *vm, char *err, size_t errlen);
 
 	/* ---- NICs (NULL: bridges are graph state only in this backend) ----
 	 * nic_add gives the VM a virtio-net NIC named id (the bridge's name)
