@@ -16,7 +16,8 @@
  *   5. the file's chunk is loaded (chunk name "@<display path>", so errors
  *      read `tests/x.test.lua:3: ...`) and handed to run_file, which runs
  *      it and every test and emits the per-test events and _chunk_error;
- *   6. lua_close (finalizers of anything still open), then _file_done.
+ *   6. lua_close (finalizers of anything still open), the warm spare
+ *      QEMUs killed (qemu_spare.h), then _file_done.
  *
  * Error contract: a failing test or chunk is a normal outcome (exit 0). A
  * failure of the machinery itself (no memory, a prelude that does not
@@ -45,6 +46,7 @@
 #include "lua/ljson.h"
 #include "lua/llab.h"
 #include "lua/lsnapshot.h"
+#include "vmm/qemu_spare.h"
 
 extern const char embedded_framework_lua[], embedded_framework_lua_end[];
 extern const char embedded_compare_lua[], embedded_compare_lua_end[];
@@ -368,6 +370,7 @@ int runner_main(const struct runner_opts *o)
 		goto internal;
 	lua_close(L);
 	L = NULL;
+	qspare_drop_all();   /* no warm spare QEMU outlives its file */
 	fflush(NULL);
 	if (lruntime_emit_str(o->event_fd, "_file_done", NULL, NULL) < 0)
 		return 1;
@@ -383,6 +386,7 @@ internal:
 		lruntime_emit_str(o->event_fd, "_file_done", NULL, NULL);
 	}
 	lua_close(L);
+	qspare_drop_all();
 	fflush(NULL);
 	return rc;
 }

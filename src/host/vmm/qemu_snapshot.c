@@ -26,6 +26,7 @@
 #include "vmm/qemu_priv.h"
 #include "vmm/qemu_ramsum.h"
 #include "vmm/qemu_snap.h"
+#include "vmm/qemu_spare.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
 
@@ -327,7 +328,10 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	size_t cpio_len = 0;
 	const char *sect, *ver;
 	uint64_t raw;
-	bool fast = false, have_h = false, expand = true;
+	bool fast = false, have_h = false, expand = true, spare = false, spare_ok = false;
+	struct qemu_spec s = { 0 };
+	struct extra_args xa = { .n = 0 };
+	int afd = -1;
 	json_t *nics = NULL;
 	int rc = -1, k;
 	int64_t deadline, t0 = qmp_now_ns();
@@ -428,14 +432,14 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		agent_client_set_watch(vm->ac, qvm_guest_watch, vm, QVM_WATCH_MS);
 	}
 	{
-		struct qemu_spec s = {
+		struct qemu_spec s0 = {
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
 			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
 			.accel = qvm_pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
 			.console = true, .vmgenid = true, .disk_slots = true,
 			.incoming_defer = true, .paused = true,
 		};
-		struct extra_args xa = { .n = 0 };
+		s = s0;
 		if (fast) {
 			qvm_ram_args_set(&ra, ram_path, h.memory, false);
 			qvm_extra_add_ram(&xa, &ra);
@@ -452,12 +456,20 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			s.extra = xa.v;
 		s.pass_fds = xa.fds;
 		s.npass_fds = xa.nfds;
+		/* a seeded RNG has its generator per VM: no spare for it */
+		spare_ok = !vm->has_rng_seed && !xa.nfds;
 		qvm_console_restart(vm);
-		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
+		deadline = qmp_now_ns() + RESTORE_HELLO_NS;
+		if (spare_ok && qspare_take(&s, vm->dir, deadline, &vm->proc, &vm->qmp, &afd) == 1) {
+			agent_client_adopt_conn(vm->ac, afd);
+			spare = true;
+			restore_trace(t0, "warm spare QEMU taken (QMP connected, agent accepted)");
+		} else if (qemu_spawn(&s, &vm->proc, err, errlen) < 0) {
 			goto out;
+		}
 	}
-	restore_trace(t0, "QEMU spawned");
-	deadline = qmp_now_ns() + RESTORE_HELLO_NS;
+	if (!spare)
+		restore_trace(t0, "QEMU spawned");
 	qvm_run_path(vm, "qmp.sock", qpath, sizeof qpath);
 	while (!vm->qmp) {
 		int64_t slice = qmp_now_ns() + 250000000;
@@ -467,10 +479,12 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		if (!vm->qmp && qmp_now_ns() >= deadline)
 			goto fail;
 	}
-	restore_trace(t0, "QMP connected");
-	if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
-		goto fail;
-	restore_trace(t0, "agent socket accepted");
+	if (!spare) {
+		restore_trace(t0, "QMP connected");
+		if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
+			goto fail;
+		restore_trace(t0, "agent socket accepted");
+	}
 	free(vm->qemu_version);
 	vm->qemu_version = NULL;
 	if (!(ver = qemu_version(vm, err, errlen)))
@@ -524,6 +538,11 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		}
 		restore_trace(t0, "guest clock set");
 	}
+	/* the next restore of this snapshot (the next test's fixture,
+	 * reset_between_tests) takes a QEMU that is already up */
+	if (spare_ok)
+		qspare_prepare(&s, vm->dir);
+	restore_trace(t0, spare_ok && qspare_enabled() ? "warm spare QEMU launched" : "restored");
 	rc = 0;
 	goto out;
 dead:

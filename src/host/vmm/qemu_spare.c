@@ -1,0 +1,280 @@
+/* qemu_spare.c — warm spare QEMUs (see qemu_spare.h for the policy and
+ * the calling sequence).
+ *
+ * Owns: the table of spares (at most QSPARE_MAX), each with its QEMU
+ * process, its run directory "<VM run dir's parent>/spare-XXXXXX" (or
+ * /tmp/pvs-XXXXXX when socket paths would not fit) and the listening
+ * agent socket QEMU connected to at start-up.
+ *
+ * A spare is matched by its key: the QEMU argv qemu_build_argv makes of
+ * the spec with a fixed run directory and no name, plus the identity
+ * (device, inode, size, mtime) of the guest RAM file it maps. Everything
+ * that reaches QEMU is in the argv (kernel, merged initrd, cmdline,
+ * memory, cpus, accelerator, devices, RAM file path), so a spare can only
+ * serve a restore that would have launched the very same QEMU; a RAM file
+ * expanded again (same path, new inode) never matches an old spare.
+ *
+ * States of one entry: empty -> (prepare) starting: QEMU spawned, paused,
+ * waiting for an incoming migration -> (take) handed over, entry empty;
+ * or -> (drop: file end, replaced, memory pressure, dead) killed, reaped,
+ * directory removed, entry empty. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "psi.h"
+#include "vmm/qemu_spare.h"
+#include "vmm/qmp.h"
+
+#define KEY_DIR "/provium-spare-key"
+
+struct spare {
+	char *key;                /* NULL = entry empty */
+	char dir[108];
+	struct qemu_proc proc;
+	int lfd;                  /* listening agent socket */
+	unsigned seq;             /* age: the lowest is replaced first */
+};
+
+static struct spare spares[QSPARE_MAX];
+static unsigned spare_seq;
+
+/* the files a spare's QEMU made in its directory, moved to the VM's */
+static const char *const moved[] = { "qmp.sock", "console.sock", "console.log", "qemu.log" };
+
+bool qspare_enabled(void)
+{
+	const char *e = getenv("PROVIUM_SPARE");
+	return !(e && !strcmp(e, "0"));
+}
+
+/* The identity of the RAM file named by mem-path= in spec's extra
+ * arguments, appended to key text (nothing when there is none). */
+static void ram_identity(const struct qemu_spec *s, char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (const char *const *e = s->extra; e && *e; e++) {
+		const char *m = strstr(*e, "mem-path=");
+		struct stat st;
+		char path[4096];
+		if (!m)
+			continue;
+		m += strlen("mem-path=");
+		snprintf(path, sizeof path, "%.*s", (int)strcspn(m, ","), m);
+		if (stat(path, &st) == 0)
+			snprintf(buf, len, "\x1f" "ram=%llu:%llu:%lld:%lld.%09ld",
+				 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+				 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		return;
+	}
+}
+
+/* malloc'd key of spec, or NULL. */
+static char *spec_key(const struct qemu_spec *spec)
+{
+	struct qemu_spec s = *spec;
+	char **argv = NULL, err[256], ram[128];
+	size_t n = 1;
+	char *k, *p;
+
+	s.run_dir = KEY_DIR;
+	s.name = NULL;
+	if (qemu_build_argv(&s, &argv, err, sizeof err) < 0)
+		return NULL;
+	ram_identity(spec, ram, sizeof ram);
+	for (char **a = argv; *a; a++)
+		n += strlen(*a) + 1;
+	k = malloc(n + strlen(ram));
+	if (k) {
+		p = k;
+		for (char **a = argv; *a; a++) {
+			size_t l = strlen(*a);
+			memcpy(p, *a, l);
+			p += l;
+			*p++ = '\x1f';
+		}
+		strcpy(p, ram);
+	}
+	qemu_argv_free(argv);
+	return k;
+}
+
+static void path_in(char *buf, size_t len, const char *dir, const char *leaf)
+{
+	if (qemu_run_path(buf, len, dir, leaf) < 0)
+		buf[0] = 0;
+}
+
+/* Kill the spare's QEMU, remove its directory, empty the entry. */
+static void drop(struct spare *sp)
+{
+	char p[4200];
+	if (!sp->key)
+		return;
+	qemu_kill(&sp->proc);
+	if (sp->lfd >= 0)
+		close(sp->lfd);
+	sp->lfd = -1;
+	for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+		path_in(p, sizeof p, sp->dir, moved[i]);
+		unlink(p);
+	}
+	path_in(p, sizeof p, sp->dir, "agent.sock");
+	unlink(p);
+	rmdir(sp->dir);
+	free(sp->key);
+	sp->key = NULL;
+}
+
+void qspare_drop_all(void)
+{
+	for (int i = 0; i < QSPARE_MAX; i++)
+		drop(&spares[i]);
+}
+
+int qspare_count(void)
+{
+	int n = 0;
+	for (int i = 0; i < QSPARE_MAX; i++)
+		n += spares[i].key != NULL;
+	return n;
+}
+
+/* Accept QEMU's agent connection on lfd until deadline; fd or -1. */
+static int accept_until(int lfd, int64_t deadline_ns)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0)
+			return fd;
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			return -1;
+		int64_t left = deadline_ns - qmp_now_ns();
+		if (left <= 0)
+			return -1;
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		poll(&pfd, 1, (int)(left / 1000000) + 1);
+	}
+}
+
+int qspare_take(const struct qemu_spec *spec, const char *vm_dir, int64_t deadline_ns,
+		struct qemu_proc *proc, struct qmp **qmp, int *agent_fd)
+{
+	struct spare *sp = NULL;
+	struct qmp *q = NULL;
+	char *key, p[4200], to[4200], err[512];
+	int fd = -1;
+
+	if (!qspare_count())
+		return 0;
+	if (!qspare_enabled() || psi_memory_pressured()) {
+		qspare_drop_all();
+		return 0;
+	}
+	if (!(key = spec_key(spec)))
+		return 0;
+	for (int i = 0; i < QSPARE_MAX && !sp; i++)
+		if (spares[i].key && !strcmp(spares[i].key, key))
+			sp = &spares[i];
+	free(key);
+	if (!sp)
+		return 0;
+	path_in(p, sizeof p, sp->dir, "qmp.sock");
+	while (!q) {
+		int64_t slice = qmp_now_ns() + 250000000;
+		if (qemu_wait(&sp->proc, 0) != 0 || qmp_now_ns() >= deadline_ns)
+			goto fail;
+		q = qmp_connect(p, slice < deadline_ns ? slice : deadline_ns, err, sizeof err);
+	}
+	if ((fd = accept_until(sp->lfd, deadline_ns)) < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+		path_in(p, sizeof p, sp->dir, moved[i]);
+		path_in(to, sizeof to, vm_dir, moved[i]);
+		if (rename(p, to) < 0 && !(errno == ENOENT && i == 1))
+			goto fail;
+	}
+	*proc = sp->proc;
+	*qmp = q;
+	*agent_fd = fd;
+	memset(&sp->proc, 0, sizeof sp->proc);
+	drop(sp);  /* no QEMU any more: only the listener and the directory */
+	return 1;
+fail:
+	qmp_close(q);
+	if (fd >= 0)
+		close(fd);
+	drop(sp);
+	return 0;
+}
+
+/* A fresh directory for a spare next to vm_dir, into sp->dir. */
+static int spare_dir(struct spare *sp, const char *vm_dir)
+{
+	const char *slash = strrchr(vm_dir, '/');
+	int n = slash ? snprintf(sp->dir, sizeof sp->dir, "%.*s/spare-XXXXXX",
+				 (int)(slash - vm_dir), vm_dir) : -1;
+	if (n < 0 || (size_t)n + sizeof "/console.sock" > sizeof sp->dir)
+		snprintf(sp->dir, sizeof sp->dir, "/tmp/pvs-XXXXXX");
+	return mkdtemp(sp->dir) ? 0 : -1;
+}
+
+void qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
+{
+	struct spare *sp = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *key, err[512];
+
+	if (!qspare_enabled() || spec->npass_fds || psi_memory_pressured())
+		return;
+	if (!(key = spec_key(spec)))
+		return;
+	for (int i = 0; i < QSPARE_MAX; i++) {
+		if (spares[i].key && !strcmp(spares[i].key, key)) {
+			if (qemu_wait(&spares[i].proc, 0) == 0) {
+				free(key);
+				return;  /* already there */
+			}
+			drop(&spares[i]);
+		}
+	}
+	for (int i = 0; i < QSPARE_MAX; i++)
+		if (!spares[i].key && !sp)
+			sp = &spares[i];
+	if (!sp) {
+		sp = &spares[0];
+		for (int i = 1; i < QSPARE_MAX; i++)
+			if (spares[i].seq < sp->seq)
+				sp = &spares[i];
+		drop(sp);
+	}
+	sp->lfd = -1;
+	if (spare_dir(sp, vm_dir) < 0) {
+		free(key);
+		return;
+	}
+	sp->key = key;   /* from here on, drop() cleans up */
+	sp->seq = spare_seq++;
+	if (qemu_run_path(sa.sun_path, sizeof sa.sun_path, sp->dir, "agent.sock") < 0)
+		goto fail;
+	sp->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sp->lfd < 0 || bind(sp->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(sp->lfd, 4) < 0)
+		goto fail;
+	{
+		struct qemu_spec s = *spec;
+		s.run_dir = sp->dir;
+		s.name = "provium-spare";
+		if (qemu_spawn(&s, &sp->proc, err, sizeof err) < 0)
+			goto fail;
+	}
+	return;
+fail:
+	drop(sp);
+}
