@@ -540,9 +540,8 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	}
 	/* the next restore of this snapshot (the next test's fixture,
 	 * reset_between_tests) takes a QEMU that is already up */
-	if (spare_ok)
-		qspare_prepare(&s, vm->dir);
-	restore_trace(t0, spare_ok && qspare_enabled() ? "warm spare QEMU launched" : "restored");
+	restore_trace(t0, spare_ok && qspare_prepare(&s, vm->dir) == 1 ? "warm spare QEMU launched"
+			  : "restored (no warm spare)");
 	rc = 0;
 	goto out;
 dead:

@@ -225,21 +225,21 @@ static int spare_dir(struct spare *sp, const char *vm_dir)
 	return mkdtemp(sp->dir) ? 0 : -1;
 }
 
-void qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
+int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 {
 	struct spare *sp = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char *key, err[512];
 
 	if (!qspare_enabled() || spec->npass_fds || psi_memory_pressured())
-		return;
+		return 0;
 	if (!(key = spec_key(spec)))
-		return;
+		return 0;
 	for (int i = 0; i < QSPARE_MAX; i++) {
 		if (spares[i].key && !strcmp(spares[i].key, key)) {
 			if (qemu_wait(&spares[i].proc, 0) == 0) {
 				free(key);
-				return;  /* already there */
+				return 1;  /* already there */
 			}
 			drop(&spares[i]);
 		}
@@ -257,7 +257,7 @@ void qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 	sp->lfd = -1;
 	if (spare_dir(sp, vm_dir) < 0) {
 		free(key);
-		return;
+		return 0;
 	}
 	sp->key = key;   /* from here on, drop() cleans up */
 	sp->seq = spare_seq++;
@@ -274,7 +274,8 @@ void qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 		if (qemu_spawn(&s, &sp->proc, err, sizeof err) < 0)
 			goto fail;
 	}
-	return;
+	return 1;
 fail:
 	drop(sp);
+	return 0;
 }

@@ -42,8 +42,9 @@ int qspare_take(const struct qemu_spec *spec, const char *vm_dir, int64_t deadli
 		struct qemu_proc *proc, struct qmp **qmp, int *agent_fd);
 
 /* Launch a spare for spec's command line next to vm_dir, unless one is
- * there already or spares are off. Only for specs without passed fds. */
-void qspare_prepare(const struct qemu_spec *spec, const char *vm_dir);
+ * there already or spares are off. Only for specs without passed fds.
+ * 1 = a spare of that command line is there now, 0 = none. */
+int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir);
 
 /* Kill every spare and remove its directory. Safe to repeat. */
 void qspare_drop_all(void);
