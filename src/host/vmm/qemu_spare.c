@@ -269,8 +269,7 @@ int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 		goto fail;
 	{
 		struct qemu_spec s = *spec;
-		s.run_dir = sp->dir;
-		s.name = "provium-spare";
+		s.run_dir = sp->dir;   /* the name stays: most likely the next VM's */
 		if (qemu_spawn(&s, &sp->proc, err, sizeof err) < 0)
 			goto fail;
 	}

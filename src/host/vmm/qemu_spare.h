@@ -25,11 +25,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pool.h"
 #include "vmm/qemu_launch.h"
 
 struct qmp;
 
-#define QSPARE_MAX 4
+/* counted in the pool per file (pool.h) */
+#define QSPARE_MAX POOL_SPARES
 
 /* Spares are on (PROVIUM_SPARE unset or not "0"). */
 bool qspare_enabled(void);
