@@ -224,7 +224,7 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 {
 	static const char *const keys[] = {"memory", "cpus", "kernel_cmdline",
 		"kernel_cmdline_append", "agent_timeout", "rng_seed", "initial_time",
-		"files", NULL};
+		"files", "hotplug", NULL};
 	idx = lua_absindex(L, idx);
 	memset(o, 0, sizeof(*o));
 	lua_pushnil(L);
@@ -237,7 +237,7 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 		if (!known)
 			luaL_error(L, "vm `%s`: unknown boot opt `%s` (expected memory, cpus, "
 			           "kernel_cmdline, kernel_cmdline_append, agent_timeout, "
-			           "rng_seed, initial_time or files)",
+			           "rng_seed, initial_time, files or hotplug)",
 			           v->name, luaL_tolstring(L, -1, NULL));
 	}
 	switch (lua_getfield(L, idx, "memory")) {
@@ -295,6 +295,19 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 			luaL_error(L, "vm `%s`: boot opt agent_timeout must be seconds or a duration string",
 			           v->name);
 		}
+	}
+	lua_pop(L, 1);
+	/* hotplug slots: the opt, else the file's default (runner.c: true
+	 * when the file mentions attach_disk or :attach(, and in fixture
+	 * builds; nil, e.g. the REPL: true) */
+	if (lua_getfield(L, idx, "hotplug") != LUA_TNIL) {
+		if (!lua_isboolean(L, -1))
+			luaL_error(L, "vm `%s`: boot opt hotplug must be a boolean", v->name);
+		o->no_hotplug = !lua_toboolean(L, -1);
+	} else {
+		lua_getglobal(L, "_provium_hotplug_default");
+		o->no_hotplug = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
 	if (lua_getfield(L, idx, "rng_seed") != LUA_TNIL) {

@@ -770,7 +770,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 			.cmdline = cmdline, .memory = mem, .cpus = o->cpus,
 			.accel = qvm_pick_accel(vm, initrd, cmdline), .agent = true, .console = true,
 			.vmgenid = true,
-			.disk_slots = true,
+			.disk_slots = !o->no_hotplug,
 		};
 		if (vm->ram_fd >= 0)
 			close(vm->ram_fd);
@@ -812,6 +812,7 @@ static int qemu_boot(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 	vm->memory = info->memory_bytes;
 	vm->cpus = o->cpus > 0 ? o->cpus : 1;
 	vm->has_initial_time = o->has_initial_time;
+	vm->slots = !o->no_hotplug;
 	free(vm->boot_cmdline);
 	vm->boot_cmdline = cmdline;
 	cmdline = NULL;

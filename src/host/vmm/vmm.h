@@ -73,6 +73,10 @@ struct vmm_boot_opts {
 	double initial_time;
 	const struct vmm_inject_file *files;
 	size_t nfiles;
+	/* no hotplug slots (qemu: no pcie-root-ports; disks and NICs can then
+	 * only be cold-plugged before boot). The Lua boot opt `hotplug`
+	 * decides it (lvm.c); zeroed opts keep the slots. */
+	bool no_hotplug;
 };
 
 struct vmm_boot_info {
