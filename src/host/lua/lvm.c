@@ -649,6 +649,15 @@ static int vm_shutdown(lua_State *L)
 	return 0;
 }
 
+/* vm:_halt() (lab.lua, not documented): a shutdown without the guest's
+ * own poweroff, for a guest about to be restored over or dropped. */
+static int vm_halt(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	do_stop(L, v, v->ops->halt ? v->ops->halt : v->ops->shutdown, "shutdown");
+	return 0;
+}
+
 static void lifecycle(lua_State *L, struct lvm *v, const char *op, enum vm_state need,
                       lifecycle_fn fn, enum vm_state to)
 {
@@ -926,7 +935,7 @@ static int vm_restore(lua_State *L)
 /* ---- registration ---------------------------------------------------- */
 
 static const luaL_Reg vm_methods[] = {
-	{"boot", vm_boot}, {"shutdown", vm_shutdown}, {"pause", vm_pause},
+	{"boot", vm_boot}, {"shutdown", vm_shutdown}, {"_halt", vm_halt}, {"pause", vm_pause},
 	{"resume", vm_resume}, {"reset", vm_reset}, {"power_button", vm_power_button},
 	{"close", vm_close}, {"name", vm_name}, {"profile", vm_profile},
 	{"state", vm_state}, {"cid", vm_cid}, {"is_quiescent", vm_is_quiescent},

@@ -160,6 +160,9 @@ struct vmm_ops {
 	int (*boot)(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 	            struct vmm_boot_info *info, char *err, size_t errlen);
 	int (*shutdown)(struct vmm_vm *vm, char *err, size_t errlen);
+	/* Stop at once, no guest shutdown: the guest is about to be replaced
+	 * by a restore or thrown away (NULL = use shutdown). */
+	int (*halt)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*pause)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*resume)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*reset)(struct vmm_vm *vm, char *err, size_t errlen);
