@@ -296,6 +296,7 @@ provium = nil
 ---@field rng_seed? integer Seeds the guest's virtio-rng.
 ---@field initial_time? number Guest wall clock at boot, seconds since the epoch.
 ---@field files? BootFile[] Files injected into the guest before init runs.
+---@field hotplug? boolean PCIe root ports for attaching disks/bridges while it runs (default: fixture builds and files that attach).
 
 ---Options of `vm:run` / `vm:run_async` (the table form).
 ---@class RunOpts
