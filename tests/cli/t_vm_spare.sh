@@ -3,7 +3,8 @@
 # fixture restored by three tests; from the second on the restore takes
 # the spare (PROVIUM_TRACE_RESTORE shows it) and the guest works; while a
 # test runs, the run has two QEMUs (the VM + the spare); none survives the
-# file, nor a SIGKILL of provium; PROVIUM_SPARE=0 and host memory pressure
+# file, nor a SIGKILL of provium; the spare is launched only after the
+# restored guest's first op (not beside the restore); PROVIUM_SPARE=0 and host memory pressure
 # (a fake PSI dir) mean no spare, and the restores still work.
 # The run's temp dir is private (TMPDIR), so its QEMUs are exactly the
 # processes whose command line names it. Exit 77 without QEMU or the kit.
@@ -53,6 +54,23 @@ for i = 1, 3 do
 	end)
 end
 LUA
+# Restore, pause (no op yet), one op, pause: the spare comes with the op.
+cat >"$W/tests/lazy.test.lua" <<LUA
+local function pause(n)
+	local f = assert(io.open("$T/lazy" .. n, "w")); f:write("up\n"); f:close()
+	for _ = 1, 2400 do
+		local g = io.open("$T/lgo" .. n, "r")
+		if g then g:close(); return end
+		_provium_sleep(0.05)
+	end
+end
+test("lazy", function(t)
+	local vm = provium:vm_fixture("fixtures/base")
+	pause(1)
+	vm:run("true"):assert_ok()
+	pause(2)
+end)
+LUA
 cd "$W"
 
 # start_run OUT [ENV...]: provium in the background, until the mark
@@ -96,6 +114,30 @@ taken=$(grep -c "warm spare QEMU taken" <<<"$out")
 [ "$taken" -eq 2 ] || fail "expected restores 2 and 3 to take the spare, $taken did: $out"
 ok "restores 2 and 3 took the warm spare; every guest worked"
 no_qemu_left "after the file"
+
+# --- the spare waits for the restored guest's first op ---
+wait_for() { # file
+	for _ in $(seq 2400); do
+		[ -s "$1" ] && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$T/o5"; fail "provium exited early"; }
+		sleep 0.1
+	done
+	fail "no $1 within 240 s"
+}
+TMPDIR="$T/run" "$P" --vmm qemu --no-preflight tests/lazy.test.lua >"$T/o5" 2>&1 &
+pid=$!
+wait_for "$T/lazy1"
+n=$(nq)
+[ "$n" -eq 1 ] || fail "before the first op: expected only the VM's QEMU, found $n"
+touch "$T/lgo1"
+wait_for "$T/lazy2"
+n=$(nq)
+[ "$n" -eq 2 ] || fail "after the first op: expected the VM + its spare, found $n"
+touch "$T/lgo2"
+wait "$pid"; rc=$?; pid=
+[ "$rc" -eq 0 ] || fail "lazy run: exit $rc: $(cat "$T/o5")"
+ok "the spare is launched after the restored guest's first op"
+no_qemu_left "after the lazy file"
 
 # --- SIGKILL of provium with a spare up ---
 start_run "$T/o2"

@@ -574,7 +574,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	}
 	/* the next restore of this snapshot (the next test's fixture,
 	 * reset_between_tests) takes a QEMU that is already up */
-	restore_trace(t0, spare_ok && qspare_prepare(&s, vm->dir) == 1 ? "warm spare QEMU launched"
+	restore_trace(t0, spare_ok && qspare_prepare(&s, vm->dir) == 1 ? "warm spare QEMU wanted (launched after the first op)"
 			  : "restored (no warm spare)");
 	rc = 0;
 	goto out;

@@ -14,8 +14,11 @@
  * serve a restore that would have launched the very same QEMU; a RAM file
  * expanded again (same path, new inode) never matches an old spare.
  *
- * States of one entry: empty -> (prepare) starting: QEMU spawned, paused,
- * waiting for an incoming migration -> (take) handed over, entry empty;
+ * States of one entry: empty -> (prepare) pending: the spec kept ->
+ * (launch_pending, at the restored VM's first agent op, so that its
+ * start-up burst does not compete with that op for the CPU) starting:
+ * QEMU spawned, paused, waiting for an incoming migration -> (take)
+ * handed over, entry empty;
  * or -> (drop: file end, replaced, memory pressure, dead) killed, reaped,
  * directory removed, entry empty. */
 #include <errno.h>
@@ -36,6 +39,13 @@
 
 struct spare {
 	char *key;                /* NULL = entry empty */
+	/* wanted, not launched yet: a deep copy of the spec (its strings in
+	 * strs) and the VM's directory, until qspare_launch_pending */
+	bool pending;
+	struct qemu_spec spec;
+	char **strs;
+	size_t nstrs;
+	char *vm_dir;
 	char dir[108];
 	struct qemu_proc proc;
 	int lfd;                  /* listening agent socket */
@@ -117,17 +127,33 @@ static void drop(struct spare *sp)
 	char p[4200];
 	if (!sp->key)
 		return;
+	for (size_t i = 0; i < sp->nstrs; i++)
+		free(sp->strs[i]);
+	free(sp->strs);
+	sp->strs = NULL;
+	sp->nstrs = 0;
+	free(sp->vm_dir);
+	sp->vm_dir = NULL;
+	if (sp->pending) {
+		sp->pending = false;
+		free(sp->key);
+		sp->key = NULL;
+		return;
+	}
 	qemu_kill(&sp->proc);
 	if (sp->lfd >= 0)
 		close(sp->lfd);
 	sp->lfd = -1;
-	for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+	for (size_t i = 0; sp->dir[0] && i < sizeof moved / sizeof moved[0]; i++) {
 		path_in(p, sizeof p, sp->dir, moved[i]);
 		unlink(p);
 	}
-	path_in(p, sizeof p, sp->dir, "agent.sock");
-	unlink(p);
-	rmdir(sp->dir);
+	if (sp->dir[0]) {
+		path_in(p, sizeof p, sp->dir, "agent.sock");
+		unlink(p);
+		rmdir(sp->dir);
+	}
+	sp->dir[0] = 0;
 	free(sp->key);
 	sp->key = NULL;
 }
@@ -185,6 +211,10 @@ int qspare_take(const struct qemu_spec *spec, const char *vm_dir, int64_t deadli
 	free(key);
 	if (!sp)
 		return 0;
+	if (sp->pending) {
+		drop(sp);  /* never launched: this restore spawns, and wants anew */
+		return 0;
+	}
 	path_in(p, sizeof p, sp->dir, "qmp.sock");
 	while (!q) {
 		int64_t slice = qmp_now_ns() + 250000000;
@@ -225,11 +255,45 @@ static int spare_dir(struct spare *sp, const char *vm_dir)
 	return mkdtemp(sp->dir) ? 0 : -1;
 }
 
+/* s with every string copied into sp->strs (sp->spec points at them). */
+static int copy_spec(struct spare *sp, const struct qemu_spec *s)
+{
+	size_t nx = 0, cap;
+	for (const char *const *e = s->extra; e && *e; e++)
+		nx++;
+	cap = nx + 6;
+	if (!(sp->strs = calloc(cap + nx + 1, sizeof *sp->strs)))
+		return -1;
+	sp->spec = *s;
+	sp->spec.pass_fds = NULL;
+	sp->spec.npass_fds = 0;
+	const char **fields[] = { &sp->spec.qemu, &sp->spec.name, &sp->spec.kernel,
+				  &sp->spec.initrd, &sp->spec.cmdline };
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		if (!*fields[i])
+			continue;
+		if (!(sp->strs[sp->nstrs] = strdup(*fields[i])))
+			return -1;
+		*fields[i] = sp->strs[sp->nstrs++];
+	}
+	if (nx) {
+		/* the extra vector: its strings, then the NULL-terminated array */
+		char **v = (char **)&sp->strs[cap];
+		for (size_t i = 0; i < nx; i++) {
+			if (!(sp->strs[sp->nstrs] = strdup(s->extra[i])))
+				return -1;
+			v[i] = sp->strs[sp->nstrs++];
+		}
+		v[nx] = NULL;
+		sp->spec.extra = (const char *const *)v;
+	}
+	return 0;
+}
+
 int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 {
 	struct spare *sp = NULL;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *key, err[512];
+	char *key;
 
 	if (!qspare_enabled() || spec->npass_fds || psi_memory_pressured())
 		return 0;
@@ -237,7 +301,7 @@ int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 		return 0;
 	for (int i = 0; i < QSPARE_MAX; i++) {
 		if (spares[i].key && !strcmp(spares[i].key, key)) {
-			if (qemu_wait(&spares[i].proc, 0) == 0) {
+			if (spares[i].pending || qemu_wait(&spares[i].proc, 0) == 0) {
 				free(key);
 				return 1;  /* already there */
 			}
@@ -254,27 +318,54 @@ int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir)
 				sp = &spares[i];
 		drop(sp);
 	}
+	sp->key = key;   /* from here on, drop() cleans up */
+	sp->pending = true;
+	sp->seq = spare_seq++;
 	sp->lfd = -1;
-	if (spare_dir(sp, vm_dir) < 0) {
-		free(key);
+	if (copy_spec(sp, spec) < 0 || !(sp->vm_dir = strdup(vm_dir))) {
+		drop(sp);
 		return 0;
 	}
-	sp->key = key;   /* from here on, drop() cleans up */
-	sp->seq = spare_seq++;
+	return 1;
+}
+
+/* Launch the pending entry sp: 0, or -1 (the entry is dropped). */
+static int launch(struct spare *sp)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char err[512];
+
+	sp->pending = false;   /* from here on, drop() kills and removes */
+	sp->dir[0] = 0;
+	if (spare_dir(sp, sp->vm_dir) < 0)
+		goto fail;
 	if (qemu_run_path(sa.sun_path, sizeof sa.sun_path, sp->dir, "agent.sock") < 0)
 		goto fail;
 	sp->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sp->lfd < 0 || bind(sp->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    listen(sp->lfd, 4) < 0)
 		goto fail;
-	{
-		struct qemu_spec s = *spec;
-		s.run_dir = sp->dir;   /* the name stays: most likely the next VM's */
-		if (qemu_spawn(&s, &sp->proc, err, sizeof err) < 0)
-			goto fail;
-	}
-	return 1;
+	sp->spec.run_dir = sp->dir;   /* the name stays: most likely the next VM's */
+	if (qemu_spawn(&sp->spec, &sp->proc, err, sizeof err) < 0)
+		goto fail;
+	return 0;
 fail:
 	drop(sp);
-	return 0;
+	return -1;
+}
+
+void qspare_launch_pending(void)
+{
+	bool any = false;
+	for (int i = 0; i < QSPARE_MAX; i++)
+		any = any || (spares[i].key && spares[i].pending);
+	if (!any)
+		return;
+	if (!qspare_enabled() || psi_memory_pressured()) {
+		qspare_drop_all();
+		return;
+	}
+	for (int i = 0; i < QSPARE_MAX; i++)
+		if (spares[i].key && spares[i].pending)
+			launch(&spares[i]);
 }

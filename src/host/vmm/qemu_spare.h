@@ -9,7 +9,8 @@
  * Calling sequence (qemu_snapshot.c):
  *   qspare_take(&spec, vm_dir, deadline, &proc, &qmp, &agent_fd)  1 = taken
  *   ... (not taken) qemu_spawn(&spec, ...) as before
- *   after a successful restore: qspare_prepare(&spec, vm_dir)
+ *   after a successful restore: qspare_prepare(&spec, vm_dir)   (wanted)
+ *   at the restored VM's first agent op: qspare_launch_pending()
  *   at the end of the file (runner.c): qspare_drop_all()
  *
  * Policy: at most QSPARE_MAX spares at once, one per distinct command
@@ -43,10 +44,16 @@ bool qspare_enabled(void);
 int qspare_take(const struct qemu_spec *spec, const char *vm_dir, int64_t deadline_ns,
 		struct qemu_proc *proc, struct qmp **qmp, int *agent_fd);
 
-/* Launch a spare for spec's command line next to vm_dir, unless one is
- * there already or spares are off. Only for specs without passed fds.
- * 1 = a spare of that command line is there now, 0 = none. */
+/* Want a spare for spec's command line next to vm_dir (spec is copied),
+ * unless one is there already or spares are off. Only for specs without
+ * passed fds. 1 = a spare of that command line is wanted or there, 0 =
+ * none. It is launched by qspare_launch_pending. */
 int qspare_prepare(const struct qemu_spec *spec, const char *vm_dir);
+
+/* Launch every wanted spare (the qemu backend calls it after each
+ * successful agent op: the restored guest's first op is then not slowed
+ * by a QEMU starting beside it). Cheap when none is wanted. */
+void qspare_launch_pending(void);
 
 /* Kill every spare and remove its directory. Safe to repeat. */
 void qspare_drop_all(void);
