@@ -4,7 +4,10 @@
 # TCG guest of the default profile, with a private fixture cache:
 #   cold boot to first op; cold fixture build vs cache-hit restore to
 #   first op (ratio); snapshot of a restored VM and its restore; cached
-#   entry size vs guest RAM; restore of a two-VM
+#   entry size vs guest RAM; restore to first op of a fixture hit with
+#   and without a warm spare QEMU, reset_between_tests per test and a
+#   3-VM lab hit, each with its ratio to a cold boot of the same run
+#   (a file without hotplug: no root ports); restore of a two-VM
 #   lab fixture; vm:run("true") round trip (median/p90 over 200); write +
 #   read of 1 KiB; write_file of 16 MiB; disk hotplug / slow fault /
 #   unplug; four files on one cold fixture (wall time, build count).
@@ -156,6 +159,78 @@ LUA
 cd "$W"
 "$P" --vmm qemu --no-preflight tests/bench.test.lua >"$T/o1" 2>&1 || { cat "$T/o1"; exit 1; }
 "$P" --vmm qemu --no-preflight tests/lab2.test.lua >"$T/o2" 2>&1 || { cat "$T/o2"; exit 1; }
+# restore to first op (issue 10): a fixture hit with and without a warm
+# spare QEMU, reset_between_tests per test, a 3-VM lab hit, and a cold
+# boot of the same run in a file that does not hotplug (no root ports).
+# The first restore of a file never has a spare: rows take the median of
+# the later ones.
+cat >"$W/tests/fixtures/trio.fixture.lua" <<'LUA'
+local a = provium:vm("a", "default", {memory = "256M"}):boot()
+local snap = a:snapshot()
+provium:vm("b", "default"):restore(snap)
+provium:vm("c", "default"):restore(snap)
+return provium:snapshot()
+LUA
+cat >"$W/tests/restore.test.lua" <<LUA
+local out = assert(io.open("$OUT", "a"))
+local function rec(k, v) out:write(k, " ", string.format("%.6f", v), "\n"); out:flush() end
+local now = _provium_now
+local function median(v) table.sort(v); return v[math.max(1, math.ceil(#v * 0.5))] end
+local tag = os.getenv("BENCH_TAG")
+test("cold", function(t)
+	if tag ~= "spare" then return end
+	local s = now()
+	provium:vm("cold", "default", {memory = "256M"}):boot():run("true")
+	rec("cold_boot_noslots_first_op", now() - s)
+end)
+local hits = {}
+for i = 1, 6 do
+	test("hit " .. i, function(t)
+		local s = now()
+		provium:vm_fixture("fixtures/base"):run("true")
+		if i > 1 then hits[#hits + 1] = now() - s end
+	end)
+end
+local lab3 = {}
+for i = 0, 3 do
+	test("lab3 " .. i, function(t)
+		if tag ~= "spare" then return end
+		local s = now()
+		local l = provium:lab_fixture("fixtures/trio")  -- 0: built when cold
+		l.a:run("true"); l.b:run("true"); l.c:run("true")
+		-- 1: the first hit launches the spares, 2 and 3 take them
+		if i > 1 then lab3[#lab3 + 1] = now() - s end
+	end)
+end
+test("lab3 report", function(t)
+	if tag == "spare" then rec("lab3_hit_restore_first_op", median(lab3)) end
+end)
+test("report", function(t) rec("fixture_hit_" .. tag, median(hits)) end)
+LUA
+cat >"$W/tests/reset.test.lua" <<LUA
+local out = assert(io.open("$OUT", "a"))
+local now = _provium_now
+provium.reset_between_tests = true
+local vm = provium:vm("r", "default", {memory = "256M"}):boot()
+local ended, per = nil, {}
+for i = 1, 7 do
+	test("r" .. i, function(t)
+		vm:run("true")
+		-- tests 1-2: no spare yet (the first restore launches it)
+		if ended and i > 2 then per[#per + 1] = now() - ended end
+		vm:write_file("/tmp/dirty", "x")
+		ended = now()
+	end)
+end
+test("report", function(t)
+	table.sort(per)
+	out:write("reset_between_per_test ", string.format("%.6f", per[math.ceil(#per / 2)]), "\n")
+	out:close()
+end)
+LUA
+BENCH_TAG=spare "$P" --vmm qemu --no-preflight tests/restore.test.lua >"$T/o6" 2>&1 || { cat "$T/o6"; exit 1; }
+BENCH_TAG=nospare PROVIUM_SPARE=0 "$P" --vmm qemu --no-preflight tests/restore.test.lua >"$T/o7" 2>&1 || { cat "$T/o7"; exit 1; }
+"$P" --vmm qemu --no-preflight tests/reset.test.lua >"$T/o8" 2>&1 || { cat "$T/o8"; exit 1; }
 cat >"$W/tests/net.test.lua" <<LUA
 -- networking through provium's switch; a fresh process, so every fixture
 -- below is a cache hit (bench.test.lua built them)
@@ -326,6 +401,12 @@ rows = [
     ("expanded RAM file (sparse, on disk)", "%.1f MiB" % (r["entry_ram_file_blocks_bytes"] / 2**20)),
     ("  its integrity check per restore (xxh3-64)", "%.1f ms over %.1f MiB of data (%.0f%% of a hit)" % (r["ramsum_check_ms"], r["ramsum_check_data_bytes"] / 2**20, 100 * r["ramsum_check_ms"] / 1000 / r["fixture_hit_restore_first_op"])),
     ("lab fixture hit: 2 VMs restored + 1 op each", ms("lab_fixture_hit_restore_2vms")),
+    ("restore to first op (issue 10; cold boot below = same run, no root ports):", ""),
+    ("  cold boot to first op, file without hotplug", ms("cold_boot_noslots_first_op")),
+    ("  fixture hit, warm spare (goal <= 1/25 cold)", "%s (1/%.0f)" % (ms("fixture_hit_spare"), r["cold_boot_noslots_first_op"] / r["fixture_hit_spare"])),
+    ("  fixture hit, PROVIUM_SPARE=0", "%s (1/%.0f)" % (ms("fixture_hit_nospare"), r["cold_boot_noslots_first_op"] / r["fixture_hit_nospare"])),
+    ("  reset_between_tests, per test (goal <= 100 ms)", "%s (1/%.0f)" % (ms("reset_between_per_test"), r["cold_boot_noslots_first_op"] / r["reset_between_per_test"])),
+    ("  lab fixture hit, 3 VMs + 1 op each (spares)", "%s (1/%.0f)" % (ms("lab3_hit_restore_first_op"), r["cold_boot_noslots_first_op"] / r["lab3_hit_restore_first_op"])),
     ("vm:run(\"true\") median / p90 (n=200)", "%s / %s" % (ms("run_true_median"), ms("run_true_p90"))),
     ("write_file + read_file 1 KiB (median)", ms("rw_1k_median")),
     ("write_file 16 MiB", "%s (%.1f MB/s)" % (ms("write_16m_s"), 16.777216 / r["write_16m_s"])),

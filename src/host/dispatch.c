@@ -52,6 +52,7 @@
 #include "units.h"
 #include "fsutil.h"
 #include "tempfile.h"
+#include "vmm/qemu_spare.h"
 
 /* ---- signals and the self-pipe ---- */
 
@@ -956,6 +957,8 @@ int dispatch_run(const struct dispatch_opts *o, const struct file_list *files,
 		struct event_buf eb;
 		scan_file(files->v[i].path, &sc);
 		res[i] = pool_reservation(o->vmm == VMM_LOCAL, sc.has_mem, sc.mem, sc.has_cpus, sc.cpus);
+		if (o->vmm != VMM_LOCAL && qspare_enabled())
+			res[i] = pool_with_spares(res[i]);  /* the runner's warm spare QEMUs */
 		event_begin(&eb, "file_discovered");
 		msgpack_pack_map(&eb.pk, 3);
 		event_pack_str(&eb.pk, "path");

@@ -43,6 +43,13 @@ struct amount pool_reservation(bool local, bool has_mem, uint64_t mem, bool has_
 	return a;
 }
 
+struct amount pool_with_spares(struct amount a)
+{
+	uint64_t add = POOL_SPARES * POOL_SPARE_MEM;
+	a.mem = a.mem > UINT64_MAX - add ? UINT64_MAX : a.mem + add;
+	return a;
+}
+
 bool pool_ever_fits(const struct pool *p, struct amount a)
 {
 	return a.mem <= p->total.mem && a.cpus <= p->total.cpus;

@@ -15,6 +15,14 @@
  *     runner's own CPU is counted only for files that claim none, so a file
  *     claiming every host CPU still fits an idle pool.
  *
+ * Warm spare QEMUs (vmm/qemu_spare.h): with --vmm qemu and spares on
+ * (PROVIUM_SPARE not "0"), a file's reservation grows by POOL_SPARES x
+ * POOL_SPARE_MEM (pool_with_spares): a runner keeps at most POOL_SPARES
+ * paused spares, each ~35 MiB proportional set size measured on a 256 MiB
+ * TCG guest (its guest RAM is a private mapping of the snapshot's RAM
+ * file, untouched until it is taken). A spare's CPU is its start-up burst
+ * (~0.15 CPU-s, within the runner's own CPU); paused, it uses none.
+ *
  * Files are admitted FIFO: pool_fits() says whether a reservation fits
  * what is free now, pool_ever_fits() whether it could fit an empty pool
  * (a file that never fits is an error, not a hang). */
@@ -28,6 +36,8 @@
 #define POOL_RUNNER_MEM (256ull << 20)
 #define POOL_RUNNER_CPUS 1
 #define POOL_LOCAL_MEM (50ull << 20)
+#define POOL_SPARES 3
+#define POOL_SPARE_MEM (48ull << 20)
 
 struct amount {
 	uint64_t mem;
@@ -41,6 +51,8 @@ struct pool {
 /* mem 0 / cpus 0 mean the defaults; overcommit is applied to cpus. */
 void pool_init(struct pool *p, uint64_t mem, int cpus, double overcommit);
 struct amount pool_reservation(bool local, bool has_mem, uint64_t mem, bool has_cpus, int64_t cpus);
+/* a plus the memory of POOL_SPARES warm spare QEMUs */
+struct amount pool_with_spares(struct amount a);
 bool pool_fits(const struct pool *p, struct amount a);
 bool pool_ever_fits(const struct pool *p, struct amount a);
 void pool_take(struct pool *p, struct amount a);

@@ -30,21 +30,34 @@ double psi_some_avg10(const char *path)
 	return v;
 }
 
-bool psi_pressured(void)
+/* Whether any of kinds (file names under the PSI dir) is over the
+ * threshold; false when PROVIUM_NO_PSI is set. */
+static bool over(const char *const *kinds, size_t n)
 {
 	const char *off = getenv("PROVIUM_NO_PSI");
 	const char *dir = getenv("PROVIUM_PSI_DIR");
 	char path[4096];
-	static const char *const kinds[] = { "cpu", "memory" };
 
 	if (off && *off && strcmp(off, "0") != 0)
 		return false;
 	if (!dir || !*dir)
 		dir = "/proc/pressure";
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, kinds[i]);
 		if (psi_some_avg10(path) > PSI_THRESHOLD_PCT)
 			return true;
 	}
 	return false;
+}
+
+bool psi_pressured(void)
+{
+	static const char *const kinds[] = { "cpu", "memory" };
+	return over(kinds, 2);
+}
+
+bool psi_memory_pressured(void)
+{
+	static const char *const kinds[] = { "memory" };
+	return over(kinds, 1);
 }

@@ -22,5 +22,8 @@
 double psi_some_avg10(const char *path);
 /* Whether the host is over the threshold now (cpu or memory). */
 bool psi_pressured(void);
+/* Memory pressure alone over the threshold (warm spare QEMUs are dropped
+ * under it: qemu_spare.h). */
+bool psi_memory_pressured(void);
 
 #endif

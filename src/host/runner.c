@@ -9,7 +9,8 @@
  *   3. the file's chunk is loaded (chunk name "@<display path>", so errors
  *      read `tests/x.test.lua:3: ...`) and handed to run_file, which runs
  *      it and every test and emits the per-test events and _chunk_error;
- *   4. lua_close (finalizers of anything still open), then _file_done.
+ *   4. lua_close (finalizers of anything still open), the warm spare
+ *      QEMUs killed (qemu_spare.h), then _file_done.
  *
  * Error contract: a failing test or chunk is a normal outcome (exit 0). A
  * failure of the machinery itself (no memory, a prelude that does not
@@ -34,6 +35,7 @@
 #include "lua/lruntime.h"
 #include "lua/lstate.h"
 #include "fsutil.h"
+#include "vmm/qemu_spare.h"
 
 /* Load the test file as a chunk, or push nil + message (which becomes the
  * file's chunk error). Pushes two values. */
@@ -90,6 +92,7 @@ int runner_main(const struct runner_opts *o)
 		goto internal;
 	lua_close(L);
 	L = NULL;
+	qspare_drop_all();   /* no warm spare QEMU outlives its file */
 	fflush(NULL);
 	if (lruntime_emit_str(o->event_fd, "_file_done", NULL, NULL) < 0)
 		return 1;
@@ -105,6 +108,7 @@ internal:
 		lruntime_emit_str(o->event_fd, "_file_done", NULL, NULL);
 	}
 	lua_close(L);
+	qspare_drop_all();
 	fflush(NULL);
 	return rc;
 }

@@ -328,6 +328,11 @@ static void pool_arithmetic(void **state)
 	assert_int_equal(l.cpus, 2);
 	l = pool_reservation(true, true, UINT64_MAX - 5, false, 0);
 	assert_true(l.mem == UINT64_MAX); /* saturates */
+	/* warm spare QEMUs add their memory, never CPUs */
+	struct amount sp = pool_with_spares(plain);
+	assert_true(sp.mem == POOL_RUNNER_MEM + POOL_SPARES * POOL_SPARE_MEM);
+	assert_int_equal(sp.cpus, plain.cpus);
+	assert_true(pool_with_spares((struct amount){ UINT64_MAX - 1, 0 }).mem == UINT64_MAX);
 	/* exactly the free budget fits; one byte or CPU more does not */
 	pool_init(&p, 1024, 4, 1.0);
 	pool_take(&p, (struct amount){ 1, 0 });

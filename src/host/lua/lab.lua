@@ -580,7 +580,8 @@ local function restore_lab(lab, dir, idx)
 		if v then
 			if e.snap then
 				local state = v:state()
-				if state ~= "created" and state ~= "shutdown" then v:shutdown() end
+				-- restored over: no guest poweroff first (vm:_halt)
+				if state ~= "created" and state ~= "shutdown" then v:_halt() end
 			end
 		else
 			v = lab:vm(e.name, e.profile)
@@ -647,6 +648,11 @@ local function fixture_forget_previous(root, key)
 	if not prev then return end
 	local tbl = st[KINDS[prev.kind]]
 	if rawequal(tbl[prev.name], prev.obj) then
+		-- replaced: its guest is halted, not powered off (vm:_halt)
+		if prev.kind == "vm" then pcall(prev.obj._halt, prev.obj) end
+		if prev.kind == "sub_lab" then
+			for _, v in pairs(S[prev.obj].vms) do pcall(v._halt, v) end
+		end
 		drop_member(root, prev.kind, prev.name, prev.obj)
 	end
 end
@@ -723,7 +729,7 @@ function _provium_baseline_restore(root)
 		keep[e.name] = true
 		local v = st.vms[e.name]
 		if v and e.snap then
-			v:shutdown()
+			v:_halt()  -- restored over: no guest poweroff first
 			v:restore(b.dir .. "/" .. e.snap)
 		end
 	end

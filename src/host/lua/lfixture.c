@@ -170,6 +170,10 @@ int lfixture_build(void *ctx, const struct fixture_env *e, const char *name, enu
 			goto out;
 		}
 		lua_settop(L, 0);  /* the framework's table: not used by a fixture */
+		/* a fixture is booted once and restored by many files, some of
+		 * which hotplug: its VMs get the slots unless it says hotplug = false */
+		lua_pushboolean(L, 1);
+		lua_setglobal(L, "_provium_hotplug_default");
 	}
 	lua_pushcfunction(L, build_main);
 	lua_pushlightuserdata(L, &a);

@@ -297,6 +297,7 @@ provium = nil
 ---@field initial_time? number Guest wall clock at boot, seconds since the epoch.
 ---@field files? BootFile[] Files injected into the guest before init runs.
 ---@field disks? BootDisk[] Boot-time disks, cold-plugged (docs/disks.md).
+---@field hotplug? boolean PCIe root ports for attaching disks/bridges while it runs (default: fixture builds and files that attach).
 
 ---@class BootDisk
 ---@field id string 1-20 characters; the virtio-blk serial.

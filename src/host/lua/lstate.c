@@ -7,6 +7,7 @@
  * Shared by the forked runner (runner.c), fixture builds (lfixture.c)
  * and `provium repl` (repl.c). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,29 @@ static void set_package_path(lua_State *L, const char *file_dir, const char *con
 	lua_pop(L, 1);
 }
 
+/* Does the file's text hotplug (attach_disk, or :attach( of a bridge to
+ * a running VM)? Then its VMs get hotplug slots unless a boot opt says
+ * otherwise (lvm.c, boot opt `hotplug`; docs/decisions.md). An unreadable
+ * file (or none, the REPL) says yes: the slots only cost time. */
+static bool file_hotplugs(const char *path)
+{
+	FILE *f = path ? fopen(path, "re") : NULL;
+	char *buf;
+	size_t n;
+	bool yes = true;
+	if (!f)
+		return true;
+	if ((buf = malloc(1u << 22))) {
+		n = fread(buf, 1, (1u << 22) - 1, f);
+		buf[n] = 0;
+		yes = n == (1u << 22) - 1 || memmem(buf, n, "attach_disk", 11) ||
+		      memmem(buf, n, ":attach(", 8) || memmem(buf, n, ".attach(", 8);
+		free(buf);
+	}
+	fclose(f);
+	return yes;
+}
+
 /* _provium_pool_check(memory_bytes, cpus) -> nil | message: the
  * dispatcher's "exceeds pool total" check of a declared claim, for a claim
  * made at run time (the reservation it would have had, against the total;
@@ -222,6 +246,8 @@ static int setup(lua_State *L)
 	set_str(L, "_provium_file", o->relpath ? o->relpath : o->path);
 	set_str(L, "_provium_run_dir", o->run_dir);
 	set_str(L, "_provium_vmm", o->vmm == VMM_LOCAL ? "local" : "qemu");
+	lua_pushboolean(L, file_hotplugs(o->path));
+	lua_setfield(L, -2, "_provium_hotplug_default");
 	push_profiles(L, o->cfg);
 	lua_setfield(L, -2, "_provium_profiles");
 	push_filter(L, o->filter, o->only, o->nonly);

@@ -202,7 +202,7 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 {
 	static const char *const keys[] = {"memory", "cpus", "kernel_cmdline",
 		"kernel_cmdline_append", "agent_timeout", "rng_seed", "initial_time",
-		"files", "disks", NULL};
+		"files", "disks", "hotplug", NULL};
 	idx = lua_absindex(L, idx);
 	memset(o, 0, sizeof(*o));
 	lua_pushnil(L);
@@ -215,7 +215,7 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 		if (!known)
 			luaL_error(L, "vm `%s`: unknown boot opt `%s` (expected memory, cpus, "
 			           "kernel_cmdline, kernel_cmdline_append, agent_timeout, "
-			           "rng_seed, initial_time, files or disks)",
+			           "rng_seed, initial_time, files, disks or hotplug)",
 			           v->name, luaL_tolstring(L, -1, NULL));
 	}
 	switch (lua_getfield(L, idx, "memory")) {
@@ -273,6 +273,19 @@ static void parse_boot_opts(lua_State *L, int idx, const struct lvm *v,
 			luaL_error(L, "vm `%s`: boot opt agent_timeout must be seconds or a duration string",
 			           v->name);
 		}
+	}
+	lua_pop(L, 1);
+	/* hotplug slots: the opt, else the file's default (runner.c: true
+	 * when the file mentions attach_disk or :attach(, and in fixture
+	 * builds; nil, e.g. the REPL: true) */
+	if (lua_getfield(L, idx, "hotplug") != LUA_TNIL) {
+		if (!lua_isboolean(L, -1))
+			luaL_error(L, "vm `%s`: boot opt hotplug must be a boolean", v->name);
+		o->no_hotplug = !lua_toboolean(L, -1);
+	} else {
+		lua_getglobal(L, "_provium_hotplug_default");
+		o->no_hotplug = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
 	if (lua_getfield(L, idx, "rng_seed") != LUA_TNIL) {
@@ -636,6 +649,15 @@ static int vm_shutdown(lua_State *L)
 	return 0;
 }
 
+/* vm:_halt() (lab.lua, not documented): a shutdown without the guest's
+ * own poweroff, for a guest about to be restored over or dropped. */
+static int vm_halt(lua_State *L)
+{
+	struct lvm *v = checkvm(L, 1);
+	do_stop(L, v, v->ops->halt ? v->ops->halt : v->ops->shutdown, "shutdown");
+	return 0;
+}
+
 static void lifecycle(lua_State *L, struct lvm *v, const char *op, enum vm_state need,
                       lifecycle_fn fn, enum vm_state to)
 {
@@ -929,7 +951,7 @@ static int vm_restore(lua_State *L)
 /* ---- registration ---------------------------------------------------- */
 
 static const luaL_Reg vm_methods[] = {
-	{"boot", vm_boot}, {"shutdown", vm_shutdown}, {"pause", vm_pause},
+	{"boot", vm_boot}, {"shutdown", vm_shutdown}, {"_halt", vm_halt}, {"pause", vm_pause},
 	{"resume", vm_resume}, {"reset", vm_reset}, {"power_button", vm_power_button},
 	{"close", vm_close}, {"name", vm_name}, {"profile", vm_profile},
 	{"state", vm_state}, {"cid", vm_cid}, {"is_quiescent", vm_is_quiescent},

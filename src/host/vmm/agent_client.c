@@ -1024,6 +1024,12 @@ int agent_client_fd(const struct agent_client *c)
 	return c ? c->fd : -1;
 }
 
+void agent_client_adopt_conn(struct agent_client *c, int fd)
+{
+	reset_connection(c);
+	c->fd = fd;
+}
+
 void agent_client_disconnect(struct agent_client *c)
 {
 	if (c)

@@ -86,6 +86,11 @@ struct agent_client *agent_client_from_fd(const char *vm_name, int fd);
  * requests and channels). 0 or -1 with err (timeout included). */
 int agent_client_accept(struct agent_client *c, int64_t deadline_ns, char *err, size_t errlen);
 
+/* Take fd (QEMU's connection, accepted on another listening socket: a
+ * warm spare's, qemu_spare.h) as the connection, as accept would; the
+ * previous one is dropped. fd must be non-blocking and CLOEXEC. */
+void agent_client_adopt_conn(struct agent_client *c, int fd);
+
 /* Send Hello and wait for HelloOk (re-sent every 2 s until the deadline, in
  * case the guest opened its port late). hello may be NULL. HelloErr or a
  * version mismatch is an error quoting the agent's message. */

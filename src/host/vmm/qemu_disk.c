@@ -184,6 +184,10 @@ int qdisk_attach(struct vmm_vm *vm, const char *id, const char *image,
 		err_set(err, errlen, "disk `%s` is already plugged", id);
 		return -1;
 	}
+	if (!vm->slots) {
+		err_set(err, errlen, "cannot attach disk `%s`: " QVM_NO_SLOTS_ERR, id);
+		return -1;
+	}
 	for (n = 0; n < QEMU_DISK_SLOTS && !d; n++)
 		if (!vm->disks[n].id && !vm->disks[n].stuck && !qnet_port_used(vm, n))
 			d = &vm->disks[n];

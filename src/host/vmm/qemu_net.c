@@ -196,7 +196,8 @@ int qnet_restore_args(struct vmm_vm *vm, json_t *nics, struct extra_args *x,
 		int port = json_is_integer(jp) ? (int)json_integer_value(jp) : -1;
 		struct qnic *n;
 		bool place_ok = (cold >= 0 && cold < QEMU_NET_SLOTS && port < 0 && !cold_used(vm, cold)) ||
-				(port >= 0 && port < QEMU_DISK_SLOTS && cold < 0 && !qnet_port_used(vm, port));
+				(port >= 0 && port < QEMU_DISK_SLOTS && cold < 0 && !qnet_port_used(vm, port) &&
+				 vm->slots);
 		if (!id || !*id || !mac || !mac_ok(mac) || !place_ok) {
 			err_set(err, errlen, "corrupt header (NIC list entry %zu)", i);
 			return -1;
@@ -248,6 +249,10 @@ static int hotplug(struct vmm_vm *vm, struct qnic *n, char *err, size_t errlen)
 {
 	char name[32], dev[32], bus[32];
 	int p = 0;
+	if (!vm->slots) {
+		err_set(err, errlen, "cannot attach bridge `%s`: " QVM_NO_SLOTS_ERR, n->id);
+		return -1;
+	}
 	while (p < QEMU_DISK_SLOTS && (qnet_port_used(vm, p) || vm->disks[p].id || vm->disks[p].stuck))
 		p++;
 	if (p == QEMU_DISK_SLOTS) {

@@ -28,6 +28,7 @@
 #include "vmm/agent_client.h"
 #include "vmm/qemu_launch.h"
 #include "vmm/qemu_priv.h"
+#include "vmm/qemu_spare.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
 
@@ -136,8 +137,10 @@ int qvm_call(struct vmm_vm *vm, int kind, const struct req *r, int timeout_ms,
 	}
 	rc = agent_call(vm->ac, kind, r ? r->n : 0, qvm_build, (void *)(uintptr_t)r, timeout_ms,
 			reply, err, errlen);
-	if (rc == 0)
+	if (rc == 0) {
+		qspare_launch_pending();  /* after the restored guest's first op */
 		return 0;
+	}
 	if (reply->code[0]) {
 		/* The agent answered "err": its message, its errno. */
 		int e = reply->err_no ? reply->err_no : EIO;

@@ -41,6 +41,7 @@ struct vmm_vm {
 	uint64_t memory;          /* bytes, MiB-rounded */
 	int cpus;
 	bool has_initial_time;
+	bool slots;               /* the running QEMU has the hotplug root ports */
 	char *boot_cmdline;       /* the final kernel cmdline */
 	/* the boot-opt `files` as the newc archive merged into the initrd
 	 * (NULL when none): a snapshot carries it ("boot_files" section) so
@@ -253,6 +254,9 @@ void qvm_extra_add_ram(struct extra_args *x, const struct ram_args *ra);
 /* With rng_seed: start the generator on <run dir>/rng.fifo and add a
  * virtio-rng-pci device reading it. 0, or -1 with err. */
 int qvm_extra_add_rng(struct vmm_vm *vm, struct extra_args *x, char *err, size_t errlen);
+
+/* The error of a hotplug into a VM without slots (vm->slots false). */
+#define QVM_NO_SLOTS_ERR "this VM was booted without hotplug slots (no PCIe root ports, which cost ~0.4 CPU-s of every cold boot): boot it with {hotplug = true} to attach disks or bridges while it runs (docs/decisions.md)"
 
 /* ---- NICs (qemu_net.c) ---- */
 /* Boot: cold-plug every NIC on pcie.0 (in id order) and add its

@@ -26,6 +26,7 @@
 #include "vmm/qemu_priv.h"
 #include "vmm/qemu_ramsum.h"
 #include "vmm/qemu_snap.h"
+#include "vmm/qemu_spare.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
 
@@ -53,13 +54,42 @@
  * pinned initial_time. vmgenid: the new QEMU picks a new generation id,
  * which the guest kernel turns into an RNG reseed. */
 
-/* NICs (virtio-net-pci on pcie.0 or in a root port) are listed in
- * backend_data "nics" (qemu_net.c) */
+/* The device layouts a restore can rebuild (header "devices"; QEMU's
+ * migration needs the very same devices on both sides). NICs
+ * (virtio-net-pci on pcie.0 or in a root port) are listed in
+ * backend_data "nics" (qemu_net.c). The hotplug root ports are there
+ * only when the VM was booted with them (boot opt hotplug), so a restore
+ * launches QEMU with exactly the ports the snapshot was taken with. */
 #define SNAP_DEVICES "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
 	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\"]"
 /* the same plus the seeded virtio-rng of a VM booted with rng_seed */
 #define SNAP_DEVICES_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" QEMU_AGENT_PORT_NAME \
 	"\",\"pcie-root-port*4\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
+/* both without the hotplug root ports */
+#define SNAP_DEVICES_NOSLOTS "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" \
+	QEMU_AGENT_PORT_NAME "\",\"isa-serial:console\",\"vmgenid\"]"
+#define SNAP_DEVICES_NOSLOTS_RNG "[\"q35\",\"virtio-serial-pci\",\"virtserialport:" \
+	QEMU_AGENT_PORT_NAME "\",\"isa-serial:console\",\"vmgenid\",\"virtio-rng-pci\"]"
+
+/* The layout string of (slots, rng). */
+static const char *snap_devices(bool slots, bool rng)
+{
+	return slots ? (rng ? SNAP_DEVICES_RNG : SNAP_DEVICES)
+		     : (rng ? SNAP_DEVICES_NOSLOTS_RNG : SNAP_DEVICES_NOSLOTS);
+}
+
+/* Which layout devices names: 0 and *slots, *rng; -1 when none. */
+static int snap_layout(const char *devices, bool *slots, bool *rng)
+{
+	for (int i = 0; devices && i < 4; i++) {
+		if (!strcmp(devices, snap_devices(i & 1, i & 2))) {
+			*slots = i & 1;
+			*rng = i & 2;
+			return 0;
+		}
+	}
+	return -1;
+}
 #define RESTORE_HELLO_NS (INT64_C(15) * 1000000000)
 
 static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
@@ -178,7 +208,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	h.memory = vm->memory;
 	h.cpus = vm->cpus;
 	h.kernel_cmdline = vm->boot_cmdline;
-	h.devices = (char *)(uintptr_t)(vm->has_rng_seed ? SNAP_DEVICES_RNG : SNAP_DEVICES);
+	h.devices = (char *)(uintptr_t)snap_devices(vm->slots, vm->has_rng_seed);
 	h.has_initial_time = vm->has_initial_time;
 	h.backend_data = bdata;
 	if (snapfile_create(&w, path, &h, err, errlen) < 0)
@@ -220,7 +250,11 @@ static int snap_backend_data(struct vmm_vm *vm, const struct snap_header *h, con
 	*fast = ram && !strcmp(ram, "file");
 	*ram_id = NULL;
 	/* rng_seed is a decimal string (u64 does not fit a JSON integer) */
-	vm->has_rng_seed = h->devices && !strcmp(h->devices, SNAP_DEVICES_RNG);
+	{
+		bool slots, rng = false;
+		snap_layout(h->devices, &slots, &rng);   /* checked by the caller */
+		vm->has_rng_seed = rng;
+	}
 	vm->rng_seed = seed ? strtoull(seed, NULL, 10) : 0;
 	if (*fast) {
 		size_t n = id ? strlen(id) : 0;
@@ -332,7 +366,11 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	size_t cpio_len = 0;
 	const char *sect, *ver;
 	uint64_t raw;
-	bool fast = false, have_h = false, expand = true;
+	bool fast = false, have_h = false, expand = true, spare = false, spare_ok = false;
+	bool slots = true, rng_dev = false;
+	struct qemu_spec s = { 0 };
+	struct extra_args xa = { .n = 0 };
+	int afd = -1;
 	json_t *nics = NULL;
 	int rc = -1, k;
 	int64_t deadline, t0 = qmp_now_ns();
@@ -345,8 +383,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		err_set(err, errlen, "snapshot `%s` was taken by the %s backend, not qemu", path, h.backend);
 		goto out;
 	}
-	if (!h.devices || (strcmp(h.devices, SNAP_DEVICES) != 0 &&
-			   strcmp(h.devices, SNAP_DEVICES_RNG) != 0)) {
+	if (snap_layout(h.devices, &slots, &rng_dev) < 0) {
 		err_set(err, errlen, "snapshot `%s`: its device layout %s is not one this provium builds",
 		       path, h.devices ? h.devices : "(none)");
 		goto out;
@@ -421,6 +458,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		goto out;
 	restore_trace(t0, "initrd ready");
 	qvm_stop_guest(vm);
+	vm->slots = slots;   /* the new QEMU gets the snapshot's root ports */
 	free(vm->gone);
 	vm->gone = NULL;
 	if (!vm->ac) {
@@ -433,14 +471,14 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		agent_client_set_watch(vm->ac, qvm_guest_watch, vm, QVM_WATCH_MS);
 	}
 	{
-		struct qemu_spec s = {
+		struct qemu_spec s0 = {
 			.name = vm->name, .run_dir = vm->dir, .kernel = vm->kernel, .initrd = initrd,
 			.cmdline = h.kernel_cmdline, .memory = h.memory, .cpus = h.cpus,
 			.accel = qvm_pick_accel(vm, initrd, h.kernel_cmdline), .agent = true,
-			.console = true, .vmgenid = true, .disk_slots = true,
+			.console = true, .vmgenid = true, .disk_slots = slots,
 			.incoming_defer = true, .paused = true,
 		};
-		struct extra_args xa = { .n = 0 };
+		s = s0;
 		if (fast) {
 			qvm_ram_args_set(&ra, ram_path, h.memory, false);
 			qvm_extra_add_ram(&xa, &ra);
@@ -457,12 +495,20 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			s.extra = xa.v;
 		s.pass_fds = xa.fds;
 		s.npass_fds = xa.nfds;
+		/* a seeded RNG has its generator per VM: no spare for it */
+		spare_ok = !vm->has_rng_seed && !xa.nfds;
 		qvm_console_restart(vm);
-		if (qemu_spawn(&s, &vm->proc, err, errlen) < 0)
+		deadline = qmp_now_ns() + RESTORE_HELLO_NS;
+		if (spare_ok && qspare_take(&s, vm->dir, deadline, &vm->proc, &vm->qmp, &afd) == 1) {
+			agent_client_adopt_conn(vm->ac, afd);
+			spare = true;
+			restore_trace(t0, "warm spare QEMU taken (QMP connected, agent accepted)");
+		} else if (qemu_spawn(&s, &vm->proc, err, errlen) < 0) {
 			goto out;
+		}
 	}
-	restore_trace(t0, "QEMU spawned");
-	deadline = qmp_now_ns() + RESTORE_HELLO_NS;
+	if (!spare)
+		restore_trace(t0, "QEMU spawned");
 	qvm_run_path(vm, "qmp.sock", qpath, sizeof qpath);
 	while (!vm->qmp) {
 		int64_t slice = qmp_now_ns() + 250000000;
@@ -472,10 +518,12 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		if (!vm->qmp && qmp_now_ns() >= deadline)
 			goto fail;
 	}
-	restore_trace(t0, "QMP connected");
-	if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
-		goto fail;
-	restore_trace(t0, "agent socket accepted");
+	if (!spare) {
+		restore_trace(t0, "QMP connected");
+		if (agent_client_accept(vm->ac, deadline, err, errlen) < 0)
+			goto fail;
+		restore_trace(t0, "agent socket accepted");
+	}
 	free(vm->qemu_version);
 	vm->qemu_version = NULL;
 	if (!(ver = qemu_version(vm, err, errlen)))
@@ -529,6 +577,10 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		}
 		restore_trace(t0, "guest clock set");
 	}
+	/* the next restore of this snapshot (the next test's fixture,
+	 * reset_between_tests) takes a QEMU that is already up */
+	restore_trace(t0, spare_ok && qspare_prepare(&s, vm->dir) == 1 ? "warm spare QEMU wanted (launched after the first op)"
+			  : "restored (no warm spare)");
 	rc = 0;
 	goto out;
 dead:

@@ -88,6 +88,10 @@ struct vmm_boot_opts {
 	size_t nfiles;
 	struct vmm_boot_disk *disks;   /* root first; at most VMM_BOOT_DISKS */
 	size_t ndisks;
+	/* no hotplug slots (qemu: no pcie-root-ports; disks and NICs can then
+	 * only be cold-plugged before boot). The Lua boot opt `hotplug`
+	 * decides it (lvm.c); zeroed opts keep the slots. */
+	bool no_hotplug;
 };
 
 struct vmm_boot_info {
@@ -171,6 +175,9 @@ struct vmm_ops {
 	int (*boot)(struct vmm_vm *vm, const struct vmm_boot_opts *o,
 	            struct vmm_boot_info *info, char *err, size_t errlen);
 	int (*shutdown)(struct vmm_vm *vm, char *err, size_t errlen);
+	/* Stop at once, no guest shutdown: the guest is about to be replaced
+	 * by a restore or thrown away (NULL = use shutdown). */
+	int (*halt)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*pause)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*resume)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*reset)(struct vmm_vm *vm, char *err, size_t errlen);

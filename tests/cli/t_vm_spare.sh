@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# t_vm_spare.sh — warm spare QEMUs on real guests (qemu_spare.h): a
+# fixture restored by three tests; from the second on the restore takes
+# the spare (PROVIUM_TRACE_RESTORE shows it) and the guest works; while a
+# test runs, the run has two QEMUs (the VM + the spare); none survives the
+# file, nor a SIGKILL of provium; the spare is launched only after the
+# restored guest's first op (not beside the restore); PROVIUM_SPARE=0 and host memory pressure
+# (a fake PSI dir) mean no spare, and the restores still work.
+# The run's temp dir is private (TMPDIR), so its QEMUs are exactly the
+# processes whose command line names it. Exit 77 without QEMU or the kit.
+. "$(dirname "$0")/cli/lib.sh"
+command -v qemu-system-x86_64 >/dev/null || { echo "skip: qemu-system-x86_64 not installed"; exit 77; }
+[ -f "$ROOT/build/guest/vmlinuz" ] || { echo "skip: no guest kit (make guest)"; exit 77; }
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	for q in $(pgrep -f -- "[q]emu-system.*$T"); do kill -KILL "$q" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+nq() { pgrep -f -- "[q]emu-system.*$T/run" | wc -l; }
+
+W=$T/w
+mkdir -p "$W/tests/fixtures" "$T/run"
+cat >"$W/provium.toml" <<TOML
+[provium]
+roots = ["tests"]
+cache_dir = "$W/cache"
+TOML
+cat >"$W/tests/fixtures/base.fixture.lua" <<'LUA'
+local vm = provium:vm("base", "default"):boot()
+vm:write_file("/etc/base", "from the fixture")
+return vm:snapshot()
+LUA
+# Each test restores the fixture, checks the guest, changes it; the third
+# announces itself and waits for a go-file (the process count is taken then).
+cat >"$W/tests/uses.test.lua" <<LUA
+for i = 1, 3 do
+	test("restore " .. i, function(t)
+		local vm = provium:vm_fixture("fixtures/base")
+		t:assert_eq(vm:read_file("/etc/base"), "from the fixture")
+		-- a change made by an earlier test is gone: each restore is the fixture
+		t:assert_eq(vm:run("cat /etc/changed 2>/dev/null; echo n=" .. i):assert_ok().stdout,
+			("n=%d\n"):format(i))
+		vm:write_file("/etc/changed", "changed by " .. i)
+		if i == 3 then
+			local f = assert(io.open("$T/mark", "w")); f:write("up\n"); f:close()
+			for _ = 1, 2400 do
+				local g = io.open("$T/go", "r")
+				if g then g:close(); break end
+				_provium_sleep(0.05)
+			end
+		end
+	end)
+end
+LUA
+# Restore, pause (no op yet), one op, pause: the spare comes with the op.
+cat >"$W/tests/lazy.test.lua" <<LUA
+local function pause(n)
+	local f = assert(io.open("$T/lazy" .. n, "w")); f:write("up\n"); f:close()
+	for _ = 1, 2400 do
+		local g = io.open("$T/lgo" .. n, "r")
+		if g then g:close(); return end
+		_provium_sleep(0.05)
+	end
+end
+test("lazy", function(t)
+	local vm = provium:vm_fixture("fixtures/base")
+	pause(1)
+	vm:run("true"):assert_ok()
+	pause(2)
+end)
+LUA
+cd "$W"
+
+# start_run OUT [ENV...]: provium in the background, until the mark
+start_run() {
+	local o=$1; shift
+	rm -f "$T/mark" "$T/go"
+	env "$@" TMPDIR="$T/run" PROVIUM_TRACE_RESTORE=1 "$P" --vmm qemu --no-preflight --no-capture \
+		tests/uses.test.lua >"$o" 2>&1 &
+	pid=$!
+	for _ in $(seq 2400); do
+		[ -s "$T/mark" ] && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$o"; fail "provium exited before the third test"; }
+		sleep 0.1
+	done
+	fail "the third test did not start within 240 s: $(cat "$o")"
+}
+finish_run() {
+	touch "$T/go"
+	wait "$pid"; rc=$?
+	pid=
+}
+no_qemu_left() { # what
+	for _ in $(seq 100); do
+		[ "$(nq)" -eq 0 ] && { ok "no QEMU of the run remains $1"; return 0; }
+		sleep 0.1
+	done
+	pgrep -af -- "[q]emu-system.*$T/run"
+	fail "QEMU outlived the file $1"
+}
+
+# --- spares on (the default) ---
+start_run "$T/o1"
+n=$(nq)
+[ "$n" -eq 2 ] || { pgrep -af -- "[q]emu-system.*$T/run"; fail "expected the VM + one spare QEMU, found $n"; }
+ok "the VM and one spare QEMU while the third test runs"
+finish_run
+out=$(cat "$T/o1")
+[ "$rc" -eq 0 ] || fail "spare run: exit $rc: $out"
+expect_in "$out" "3 passed, 0 failed" "spare run"
+taken=$(grep -c "warm spare QEMU taken" <<<"$out")
+[ "$taken" -eq 2 ] || fail "expected restores 2 and 3 to take the spare, $taken did: $out"
+ok "restores 2 and 3 took the warm spare; every guest worked"
+no_qemu_left "after the file"
+
+# --- the spare waits for the restored guest's first op ---
+wait_for() { # file
+	for _ in $(seq 2400); do
+		[ -s "$1" ] && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$T/o5"; fail "provium exited early"; }
+		sleep 0.1
+	done
+	fail "no $1 within 240 s"
+}
+TMPDIR="$T/run" "$P" --vmm qemu --no-preflight tests/lazy.test.lua >"$T/o5" 2>&1 &
+pid=$!
+wait_for "$T/lazy1"
+n=$(nq)
+[ "$n" -eq 1 ] || fail "before the first op: expected only the VM's QEMU, found $n"
+touch "$T/lgo1"
+wait_for "$T/lazy2"
+n=$(nq)
+[ "$n" -eq 2 ] || fail "after the first op: expected the VM + its spare, found $n"
+touch "$T/lgo2"
+wait "$pid"; rc=$?; pid=
+[ "$rc" -eq 0 ] || fail "lazy run: exit $rc: $(cat "$T/o5")"
+ok "the spare is launched after the restored guest's first op"
+no_qemu_left "after the lazy file"
+
+# --- SIGKILL of provium with a spare up ---
+start_run "$T/o2"
+[ "$(nq)" -eq 2 ] || fail "expected two QEMUs before the SIGKILL"
+kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
+no_qemu_left "after SIGKILL of provium"
+
+# --- PROVIUM_SPARE=0 ---
+start_run "$T/o3" PROVIUM_SPARE=0
+n=$(nq)
+[ "$n" -eq 1 ] || fail "PROVIUM_SPARE=0: expected only the VM's QEMU, found $n"
+finish_run
+out=$(cat "$T/o3")
+[ "$rc" -eq 0 ] || fail "PROVIUM_SPARE=0: exit $rc: $out"
+expect_in "$out" "3 passed, 0 failed" "PROVIUM_SPARE=0"
+expect_not_in "$out" "warm spare QEMU" "PROVIUM_SPARE=0"
+ok "PROVIUM_SPARE=0: no spare, three working restores"
+
+# --- memory pressure: spares are not launched ---
+mkdir -p "$T/psi"
+echo "some avg10=90.00 avg60=90.00 avg300=90.00 total=1" >"$T/psi/memory"
+start_run "$T/o4" PROVIUM_PSI_DIR="$T/psi"
+n=$(nq)
+[ "$n" -eq 1 ] || fail "memory pressure: expected only the VM's QEMU, found $n"
+finish_run
+out=$(cat "$T/o4")
+[ "$rc" -eq 0 ] || fail "memory pressure: exit $rc: $out"
+expect_in "$out" "3 passed, 0 failed" "memory pressure"
+expect_not_in "$out" "warm spare QEMU" "memory pressure"
+ok "memory pressure: no spare, three working restores"
+no_qemu_left "at the end"
