@@ -47,7 +47,7 @@ static void pin_version_and_limits(void **state)
 	(void)state;
 	/* 2: syscall gained "patches" (nested pointers) and ptrs[i] = -1
 	 * 3: net_setup (kind 160, the 160.. network group) */
-	assert_int_equal(PROTOCOL_VERSION, 3);
+	assert_int_equal(PROTOCOL_VERSION, 4);
 	assert_string_equal(PROTO_F_PATCHES, "patches");
 	assert_int_equal(PROTO_FRAME_MAX, 32u << 20);
 	assert_string_equal(PROTO_PORT_NAME, "org.provium.agent");
