@@ -701,7 +701,11 @@ int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent
 	const msgpack_object *m = &c->hello.u.data;
 	if (c->hello.kind == PROTO_K_HELLO_ERR) {
 		char *msg = obj_strdup(proto_get(m, PROTO_F_MESSAGE));
-		err_set(err, errlen, "vm `%s`: agent refused the handshake: %s", c->name, msg ? msg : "?");
+		/* An old (or newer) agent in the guest kit: say how to fix it. */
+		bool vers = msg && strstr(msg, "protocol version mismatch");
+		err_set(err, errlen, "vm `%s`: agent refused the handshake: %s%s", c->name, msg ? msg : "?",
+		        vers ? " (the guest kit's provium-agent speaks another protocol than this "
+		               "provium: rebuild the kit with `make guest`)" : "");
 		free(msg);
 		pending_clear(&c->hello);
 		return -1;
