@@ -280,3 +280,25 @@ test("worker errors: joined, dead, bad nested specs", function(t)
 	t:assert_contains(nested_err({bufs = two, ptrs = {0, 1, 2}}),
 		"syscall: ptrs has 3 entries but there are only 2 bufs")
 end)
+
+test("a snapshot keeps the workers that were live: after a restore they answer again", function(t)
+	local w = vm:spawn_worker()
+	local pid = w:pid()
+	t:assert_eq(w:syscall(SYS.setresuid, 1000, 1000, 1000).ret, 0)
+	local snap = vm:snapshot()
+	local later = vm:spawn_worker()
+	t:assert(later:syscall(SYS.getpid).ret > 0)
+	vm:shutdown()
+	vm:restore(snap)
+	-- the guest's memory came back with the worker process in it
+	t:assert_eq(w:syscall(SYS.getpid).ret, pid)
+	t:assert_eq(w:syscall(SYS.getuid).ret, 1000)
+	t:assert_eq(vm:syscall(SYS.getuid).ret, 0)
+	-- a worker spawned after the snapshot does not exist in the restored guest
+	local e = select(2, pcall(later.syscall, later, SYS.getpid))
+	t:assert_contains(tostring(e), "unknown worker " .. later:handle())
+	later:close()                            -- nothing to reap, no error
+	local rs = w:join()
+	t:assert_eq(rs.exit_status.status, 0)
+	t:assert_eq(vm:exists("/proc/" .. pid), false)
+end)

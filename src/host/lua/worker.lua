@@ -185,7 +185,11 @@ function Worker:close()
 	end
 	for _, f in ipairs(self._files) do pcall(f.close, f) end
 	local ok, err = pcall(reap, self, CLOSE_MS)
-	if not ok then errs[#errs + 1] = tostring(err) end
+	-- a worker the agent does not know (the guest was restored to a
+	-- snapshot taken before it was spawned) has nothing left to reap
+	if not ok and not tostring(err):find("unknown worker", 1, true) then
+		errs[#errs + 1] = tostring(err)
+	end
 	if #errs > 0 then error("worker close: " .. table.concat(errs, "; "), 2) end
 end
 
