@@ -13,6 +13,8 @@
  *   ops_misc.c        tail, syscall, poweroff.
  *   ops_net.c         net_setup (NIC address/link, default route, DNS,
  *                     the managed /etc/hosts block).
+ *   ops_worker.c      workers: op-server forks reached over a socketpair,
+ *                     and the relay of "worker"-routed requests.
  *
  * Everything runs on the server's single thread; handlers never block for
  * long (a process is forked and its pipes join the poll loop). A handler
@@ -26,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <poll.h>
+#include <sys/types.h>
 
 #include "proto/protocol.h"
 
@@ -155,6 +158,32 @@ int server_send_raw(const void *p, size_t n);
 int net_tick(int64_t now);
 /* Connection dropped: forget waiting net_setups (unapplied). */
 void net_disconnect(void);
+
+/* ---- workers (ops_worker.c; server.c's worker side) ---- */
+void op_worker_spawn(uint64_t id, const msgpack_object *req);
+void op_worker_join(uint64_t id, const msgpack_object *req);
+void op_worker_kill(uint64_t id, const msgpack_object *req);
+/* Relay the framed request frame[0..n) (4-byte header included) to
+ * worker wid; answers id itself if there is no such worker. */
+void worker_relay(uint64_t id, uint64_t wid, const char *frame, size_t n);
+/* SIGCHLD: 1 if pid was a worker (its status is kept), else 0. */
+int worker_reaped(pid_t pid, int wstatus);
+/* Timer tick (join timeouts): ms until the next deadline or -1. */
+int worker_tick(int64_t now);
+/* In a freshly forked worker: drop the parent's workers (no signals). */
+void worker_forget_all(void);
+/* In a freshly forked worker: become the op server of fd (never returns). */
+void server_become_worker(int fd, uint64_t handle) __attribute__((noreturn));
+/* 1 inside a worker process. */
+int server_is_worker(void);
+/* Queue an already framed message (header included) for the host. */
+void server_forward(const char *frame, size_t n);
+/* In a fresh worker: forget the parent's processes / file handles
+ * without touching them (their fds are closed by the caller). */
+void proc_forget_all(void);
+void files_forget_all(void);
+
+void op_read_mem(uint64_t id, const msgpack_object *req);
 
 /* Power off / reboot now (after the pending output was flushed). */
 void server_flush(void);

@@ -390,6 +390,13 @@ static struct fh *fh_find(uint64_t handle)
 	return NULL;
 }
 
+/* A fresh worker: the parent's handles are not its (their fds were
+ * closed wholesale by server_become_worker). */
+void files_forget_all(void)
+{
+	nfh = 0;
+}
+
 int file_handle_fd(uint64_t handle)
 {
 	struct fh *f = fh_find(handle);

@@ -16,7 +16,12 @@
  * before anything is written. Descriptors a syscall opens live in the op
  * server, so they stay valid for later syscalls. A syscall that kills
  * the server (exit, a fatal signal) is survived by the supervisor
- * restarting it.
+ * restarting it. Routed to a worker (ops_worker.c), the same code runs
+ * in the worker process instead.
+ *
+ * read_mem preads the serving process's own memory through
+ * /proc/self/mem (the offset is the virtual address), so a bad address
+ * is an errno answer (EIO), never a fault in the agent.
  */
 #include "agent/agent.h"
 
@@ -374,6 +379,55 @@ out:
 		free(bv[i]);
 	free(bv);
 	free(bl);
+}
+
+void op_read_mem(uint64_t id, const msgpack_object *req)
+{
+	uint64_t addr, len;
+	struct out o;
+	char *b;
+	int fd;
+	ssize_t n;
+
+	if (proto_get_uint(req, "addr", &addr) < 0 ||
+	    proto_get_uint(req, "len", &len) < 0) {
+		reply_bad(id, "read_mem needs addr and len (uint)");
+		return;
+	}
+	if (len > PROTO_IO_MAX) {
+		reply_err(id, PROTO_ERR_TOO_LARGE, "read_mem: len exceeds "
+			  "the largest read of one frame", 0);
+		return;
+	}
+	if (addr > (uint64_t)INT64_MAX - len) {
+		reply_errno(id, EINVAL);
+		return;
+	}
+	b = malloc(len ? len : 1);
+	if (!b) {
+		reply_errno(id, ENOMEM);
+		return;
+	}
+	fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		reply_errno(id, errno);
+		free(b);
+		return;
+	}
+	do
+		n = pread(fd, b, len, (off_t)addr);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		reply_errno(id, errno);
+	else if ((uint64_t)n < len)
+		reply_errno(id, EIO);   /* the range runs into unmapped memory */
+	else {
+		reply_ok_begin(&o, id);
+		proto_pack_bytes(&o.pk, b, len);
+		out_send(&o, id);
+	}
+	close(fd);
+	free(b);
 }
 
 void op_poweroff(uint64_t id, const msgpack_object *req)

@@ -238,6 +238,8 @@ void proc_reap(void)
 			return;
 		for (p = procs; p && p->pid != pid; p = p->next)
 			;
+		if (!p && worker_reaped(pid, st))
+			continue;
 		if (!p || p->exited)
 			continue;
 		p->exited = 1;
@@ -274,6 +276,15 @@ int proc_tick(int64_t now)
 			next = p->deadline - now;
 	}
 	return (int)next;
+}
+
+/* A fresh worker inherits the parent's table: the processes are the
+ * parent's children (not ours to signal, wait for or time out), and
+ * their pipe fds were closed wholesale by server_become_worker. The
+ * entries are dropped without freeing: the memory is a fork's copy. */
+void proc_forget_all(void)
+{
+	procs = NULL;
 }
 
 void proc_disconnect(void)

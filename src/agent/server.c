@@ -37,9 +37,18 @@
  * queued and written non-blocking (POLLOUT).
  *
  * The loop is single-threaded: the port, a SIGCHLD signalfd, and every
- * watch registered by the op modules (process pipes) are polled together,
- * with the poll timeout bounded by the modules' timers (proc_tick,
- * tail_tick, net_tick). Nothing here blocks except poll() itself.
+ * watch registered by the op modules (process pipes, worker sockets) are
+ * polled together, with the poll timeout bounded by the modules' timers
+ * (proc_tick, tail_tick, net_tick, worker_tick). Nothing here blocks
+ * except poll() itself.
+ *
+ * Workers (ops_worker.c). A request carrying "worker" is not run here:
+ * its frame is handed to worker_relay unchanged. A worker process is a
+ * fork of this server that calls server_become_worker: it drops
+ * everything it inherited (fds, processes, file handles, tails, other
+ * workers), takes its end of a socketpair as its port, starts in a
+ * session (no Hello on that private channel) and runs this same loop;
+ * the EOF of that socket ends the worker (exit 0).
  */
 #include "agent/agent.h"
 
@@ -85,7 +94,9 @@ static struct {
 	struct watch *w;
 	size_t nw, capw;
 	uint64_t next_serial;
-} S = { .fd = -1, .next_chan = 1 };
+	int sfd;                /* the SIGCHLD signalfd */
+	uint64_t worker;        /* inside a worker: its handle, else 0 */
+} S = { .fd = -1, .next_chan = 1, .sfd = -1 };
 
 int64_t now_ms(void)
 {
@@ -222,6 +233,17 @@ int server_send_raw(const void *p, size_t n)
 		return -1;
 	flush_out();
 	return 0;
+}
+
+void server_forward(const char *frame, size_t n)
+{
+	if (server_send_raw(frame, n) < 0)
+		agent_log("out of memory queueing %zu bytes", n);
+}
+
+int server_is_worker(void)
+{
+	return S.worker != 0;
 }
 
 void reply_ok_begin(struct out *o, uint64_t id)
@@ -383,7 +405,11 @@ static const op_fn ops[PROTO_REQ_LAST - PROTO_REQ_FIRST + 1] = {
 	[PROTO_K_STREAM_CLOSE - PROTO_REQ_FIRST] = op_stream_close,
 	[PROTO_K_SYSCALL - PROTO_REQ_FIRST] = op_syscall,
 	[PROTO_K_POWEROFF - PROTO_REQ_FIRST] = op_poweroff,
+	[PROTO_K_READ_MEM - PROTO_REQ_FIRST] = op_read_mem,
 	[PROTO_K_NET_SETUP - PROTO_REQ_FIRST] = op_net_setup,
+	[PROTO_K_WORKER_SPAWN - PROTO_REQ_FIRST] = op_worker_spawn,
+	[PROTO_K_WORKER_JOIN - PROTO_REQ_FIRST] = op_worker_join,
+	[PROTO_K_WORKER_KILL - PROTO_REQ_FIRST] = op_worker_kill,
 	[PROTO_K_FAULT_FRAME - PROTO_REQ_FIRST] = op_fault_frame,
 };
 
@@ -391,6 +417,7 @@ static const char *const features[] = {
 	PROTO_FEAT_EXEC, PROTO_FEAT_FILES, PROTO_FEAT_CLOCK,
 	PROTO_FEAT_PROCESS, PROTO_FEAT_FILE_HANDLES, PROTO_FEAT_TAIL,
 	PROTO_FEAT_SYSCALL, PROTO_FEAT_POWEROFF, PROTO_FEAT_NET,
+	PROTO_FEAT_WORKERS,
 };
 
 /* Forget everything tied to the current connection (not the input: the
@@ -461,7 +488,8 @@ static void handle_frame(const char *p, size_t n)
 		goto out;
 	}
 	if (kind == PROTO_K_HELLO) {
-		handle_hello(&u.data);
+		if (!S.worker)          /* a worker's channel has no handshake */
+			handle_hello(&u.data);
 		goto out;
 	}
 	if (!S.session)
@@ -474,6 +502,21 @@ static void handle_frame(const char *p, size_t n)
 	}
 	if (!ops[kind - PROTO_REQ_FIRST]) {
 		reply_err(id, PROTO_ERR_UNKNOWN_OP, "unknown op", 0);
+		goto out;
+	}
+	if (kind >= PROTO_K_WORKER_SPAWN && kind <= PROTO_K_WORKER_KILL) {
+		if (S.worker || proto_get(&u.data, PROTO_F_WORKER)) {
+			reply_bad(id, "worker ops are served by the agent itself, "
+				  "not inside a worker");
+			goto out;
+		}
+	} else if (!S.worker && proto_get(&u.data, PROTO_F_WORKER)) {
+		uint64_t wid;
+
+		if (proto_get_uint(&u.data, PROTO_F_WORKER, &wid) < 0)
+			reply_bad(id, "worker must be a worker handle (uint)");
+		else
+			worker_relay(id, wid, p - 4, n + 4);  /* p follows its header */
 		goto out;
 	}
 #ifdef PROVIUM_FUZZ
@@ -580,6 +623,8 @@ static void parse_input(void)
 
 static void port_down(void)
 {
+	if (S.worker)
+		_exit(0);       /* the agent closed our channel: the worker ends */
 	if (S.up)
 		agent_log("host disconnected");
 	end_session();
@@ -667,21 +712,19 @@ static int open_port(void)
 	return fd;
 }
 
+static int server_loop(void) __attribute__((noreturn));
+
 int server_main(void)
 {
 	sigset_t set;
-	int sfd;
 	int64_t start = now_ms(), logged = 0;
-	struct pollfd *pfd = NULL;
-	uint64_t *serial = NULL;
-	size_t cap = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0) {
+	S.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (S.sfd < 0) {
 		agent_log("signalfd: %s", strerror(errno));
 		return -1;
 	}
@@ -696,6 +739,53 @@ int server_main(void)
 	agent_log("op server on port " PROTO_PORT_NAME " (%lld ms)",
 		  (long long)(now_ms() - start));
 	init_hello();
+	server_loop();
+}
+
+/* Called in the child right after the fork of worker_spawn, from inside
+ * an op handler of the parent's loop: the parent's stack below is simply
+ * abandoned (never returned to). Every inherited fd but the channel and
+ * the signalfd is closed (process pipes, files, tails, the port, other
+ * workers' sockets: a worker must not keep any of them open), the
+ * parent's tables are dropped without signalling anything, and the
+ * loop starts over with fd as the port, already in a session. */
+void server_become_worker(int fd, uint64_t handle)
+{
+	int maxfd = (int)sysconf(_SC_OPEN_MAX);
+
+	S.session = 0;          /* nothing of the parent's may reach fd */
+	S.up = 0;
+	tail_disconnect();
+	net_disconnect();
+	proc_forget_all();
+	files_forget_all();
+	worker_forget_all();
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (int i = 3; i < maxfd; i++)
+		if (i != fd && i != S.sfd)
+			close(i);
+	S.nw = 0;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);  /* as the port is */
+	S.fd = fd;
+	S.worker = handle;
+	S.next_chan = (handle << 40) | 1;
+	S.in.len = 0;
+	S.out.len = 0;
+	S.out_off = 0;
+	S.desync = 0;
+	S.up = 1;
+	S.session = 1;
+	S.gen++;
+	server_loop();
+}
+
+static int server_loop(void)
+{
+	int sfd = S.sfd;
+	struct pollfd *pfd = NULL;
+	uint64_t *serial = NULL;
+	size_t cap = 0;
 
 	for (;;) {
 		size_t n = 0, need = S.nw + 2;
@@ -708,7 +798,7 @@ int server_main(void)
 			serial = realloc(serial, cap * sizeof(*serial));
 			if (!pfd || !serial) {
 				agent_log("out of memory");
-				return -1;
+				_exit(1);
 			}
 		}
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -731,6 +821,9 @@ int server_main(void)
 		if (t >= 0 && (timeout < 0 || t < timeout))
 			timeout = t;
 		t = net_tick(now);
+		if (t >= 0 && (timeout < 0 || t < timeout))
+			timeout = t;
+		t = worker_tick(now);
 		if (t >= 0 && (timeout < 0 || t < timeout))
 			timeout = t;
 		if (S.up && S.in.len && !S.stall_checked) {

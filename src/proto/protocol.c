@@ -234,7 +234,11 @@ const char *proto_kind_name(int kind)
 	case PROTO_K_STREAM_CLOSE: return "stream_close";
 	case PROTO_K_SYSCALL: return "syscall";
 	case PROTO_K_POWEROFF: return "poweroff";
+	case PROTO_K_READ_MEM: return "read_mem";
 	case PROTO_K_NET_SETUP: return "net_setup";
+	case PROTO_K_WORKER_SPAWN: return "worker_spawn";
+	case PROTO_K_WORKER_JOIN: return "worker_join";
+	case PROTO_K_WORKER_KILL: return "worker_kill";
 	case PROTO_K_OP_RESULT: return "op_result";
 	case PROTO_K_STREAM_DATA: return "stream_data";
 	case PROTO_K_STREAM_END: return "stream_end";

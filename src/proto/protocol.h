@@ -164,6 +164,11 @@
  *                   out_bufs omitted when no bufs were given.
  *   poweroff     151  reboot: bool (default false)  -> nil, then the
  *                     guest syncs and powers off (or reboots).
+ *   read_mem     152  addr: uint, len: uint (<= PROTO_IO_MAX, else
+ *                     too_large) -> bin: len bytes of the serving
+ *                     process's own memory at virtual address addr (read
+ *                     through /proc/self/mem, so an unmapped address is
+ *                     an errno error, EIO, never a crash).
  *
  *   net_setup    160  configure one NIC, the default route, DNS and the
  *                     provium-managed block of /etc/hosts; every field is
@@ -197,6 +202,32 @@
  *                quad, prefix > 32, addr without mac) are bad_request
  *                before anything is changed.
  *
+ *   worker_spawn 170  -> {handle: uint, pid: int}. A worker is a separate
+ *                     guest process: a fork of the op server that serves
+ *                     requests over a socketpair (its own pid, uids, fds,
+ *                     memory). Handles are never reused within one agent
+ *                     boot.
+ *   worker_join  171  handle, timeout_ms: uint (0/absent = forever; on
+ *                     expiry SIGKILL)  -> {status: int, signal: int|nil}
+ *                     The agent closes its end of the worker's socket
+ *                     (an idle worker exits 0 at that EOF), reaps the
+ *                     process and frees the handle. status is the exit
+ *                     code, or -1 when signal is set.
+ *   worker_kill  172  handle, signal: int (default SIGTERM)  -> nil
+ *                     (ESRCH once the worker has exited)
+ *
+ *   Routing. Any request except the worker_* ops may carry
+ *   "worker": uint. The agent then relays the frame unchanged to that
+ *   worker process, which runs it as the op server would (a syscall
+ *   there runs with the worker's pid, credentials and memory) and whose
+ *   OpResult (and stream frames: a worker's channel numbers are
+ *   handle << 40 | n, so they never collide) the agent relays back. A
+ *   worker serves its requests one after another; a blocking syscall in
+ *   one worker holds up only that worker. An unknown or joined worker
+ *   is error no_handle; requests in flight when a worker dies are
+ *   answered with error worker_gone. Inside a worker the worker_* ops
+ *   are bad_request.
+ *
  * Handles (processes, files) are uint, never 0. Process handles are never
  * reused within one agent boot; a file handle is the file's guest fd
  * number (>= 3), so it can be passed to syscall as a descriptor, and is
@@ -209,8 +240,10 @@
 
 /* Bump on ANY wire change (see the essay above) and update test_proto.c.
  * 2: syscall gained "patches" and ptrs[i] = -1.
- * 3: net_setup (kind 160, the new 160.. network group). */
-#define PROTOCOL_VERSION 3
+ * 3: net_setup (kind 160, the new 160.. network group).
+ * 4: read_mem (152), worker_spawn/join/kill (170..172), the "worker"
+ *    routing field, error code worker_gone, feature "workers". */
+#define PROTOCOL_VERSION 4
 
 /* Largest frame body either side accepts (bytes). */
 #define PROTO_FRAME_MAX (32u << 20)
@@ -264,9 +297,15 @@ enum proto_kind {
 
 	PROTO_K_SYSCALL = 150,
 	PROTO_K_POWEROFF = 151,
+	PROTO_K_READ_MEM = 152,
 
 	/* 160.. network */
 	PROTO_K_NET_SETUP = 160,
+
+	/* 170.. workers */
+	PROTO_K_WORKER_SPAWN = 170,
+	PROTO_K_WORKER_JOIN = 171,
+	PROTO_K_WORKER_KILL = 172,
 
 	/* 190: test hook only (docs/internals.md): the agent answers with
 	 * the hostile bytes named by "mode" instead of an OpResult */
@@ -308,6 +347,7 @@ enum proto_kind {
 #define PROTO_F_ERRNO "errno"
 #define PROTO_F_DATA "data"
 #define PROTO_F_PATCHES "patches"
+#define PROTO_F_WORKER "worker"
 
 #define PROTO_OUTCOME_OK "ok"
 #define PROTO_OUTCOME_ERR "err"
@@ -318,6 +358,7 @@ enum proto_kind {
 #define PROTO_ERR_NO_HANDLE "no_handle"       /* unknown process/file/channel */
 #define PROTO_ERR_TOO_LARGE "too_large"       /* result would exceed a frame */
 #define PROTO_ERR_INTERNAL "internal"
+#define PROTO_ERR_WORKER_GONE "worker_gone"   /* the worker died mid-request */
 
 /* ---- features advertised in HelloOk.features ---- */
 #define PROTO_FEAT_EXEC "exec"
@@ -329,6 +370,7 @@ enum proto_kind {
 #define PROTO_FEAT_SYSCALL "syscall"
 #define PROTO_FEAT_POWEROFF "poweroff"
 #define PROTO_FEAT_NET "net"
+#define PROTO_FEAT_WORKERS "workers"
 
 /* ---- shared encode/decode helpers (protocol.c; msgpack-c only) ----
  * Both sides build the pinned messages through these, so the pin test in

@@ -24,6 +24,7 @@ test("guest-only ops raise the local-backend error", function(t)
 	unsupported(t, "syscall", errmsg(vm.syscall, vm, 39))
 	unsupported(t, "ioctl", errmsg(vm.ioctl, vm, 0, 0x5401))
 	unsupported(t, "spawn_worker", errmsg(vm.spawn_worker, vm))
+	unsupported(t, "read_mem", errmsg(vm.read_mem, vm, 4096, 8))
 	vm:write_file("f", "data")
 	local f = vm:open_file("f", {read = true})
 	unsupported(t, "fd_stream", errmsg(vm.fd_stream, vm, f))
@@ -120,6 +121,17 @@ test("worker bookkeeping over local processes", function(t)
 	w2:close()                     -- idempotent
 	e = errmsg(w2.run, w2, "true")
 	t:assert(e:find("is closed", 1, true), e)
+end)
+
+test("a bookkeeping-only worker has no process: no pid, no syscall_async", function(t)
+	local w = _provium_new_worker(vm)
+	t:assert_eq(w:pid(), nil)
+	local e = errmsg(w.syscall_async, w, 39)
+	t:assert(e:find(("worker %d: syscall_async needs a worker process"):format(w:handle()),
+		1, true), e)
+	t:assert(not tostring(w):find("pid", 1, true))
+	local rs = w:join()
+	t:assert_eq(rs.exit_status, nil)   -- nothing to reap
 end)
 
 test("worker close SIGTERMs what is still running", function(t)

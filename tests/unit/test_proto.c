@@ -47,7 +47,7 @@ static void pin_version_and_limits(void **state)
 	(void)state;
 	/* 2: syscall gained "patches" (nested pointers) and ptrs[i] = -1
 	 * 3: net_setup (kind 160, the 160.. network group) */
-	assert_int_equal(PROTOCOL_VERSION, 3);
+	assert_int_equal(PROTOCOL_VERSION, 4);
 	assert_string_equal(PROTO_F_PATCHES, "patches");
 	assert_int_equal(PROTO_FRAME_MAX, 32u << 20);
 	assert_string_equal(PROTO_PORT_NAME, "org.provium.agent");
@@ -91,11 +91,21 @@ static void pin_kinds(void **state)
 	assert_int_equal(PROTO_K_SYSCALL, 150);
 	assert_int_equal(PROTO_K_POWEROFF, 151);
 	assert_int_equal(PROTO_K_NET_SETUP, 160);
+	assert_int_equal(PROTO_K_READ_MEM, 152);
+	assert_int_equal(PROTO_K_WORKER_SPAWN, 170);
+	assert_int_equal(PROTO_K_WORKER_JOIN, 171);
+	assert_int_equal(PROTO_K_WORKER_KILL, 172);
+	assert_string_equal(PROTO_F_WORKER, "worker");
+	assert_string_equal(PROTO_ERR_WORKER_GONE, "worker_gone");
 	assert_int_equal(PROTO_K_OP_RESULT, 200);
 	assert_int_equal(PROTO_K_STREAM_DATA, 300);
 	assert_int_equal(PROTO_K_STREAM_END, 301);
 	assert_string_equal(proto_kind_name(PROTO_K_EXEC), "exec");
 	assert_string_equal(proto_kind_name(PROTO_K_NET_SETUP), "net_setup");
+	assert_string_equal(proto_kind_name(PROTO_K_READ_MEM), "read_mem");
+	assert_string_equal(proto_kind_name(PROTO_K_WORKER_SPAWN), "worker_spawn");
+	assert_string_equal(proto_kind_name(PROTO_K_WORKER_JOIN), "worker_join");
+	assert_string_equal(proto_kind_name(PROTO_K_WORKER_KILL), "worker_kill");
 	assert_null(proto_kind_name(99));
 }
 
@@ -106,7 +116,7 @@ static void pin_hello(void **state)
 
 	enc_init(&e);
 	proto_pack_hello(&e.pk, PROTOCOL_VERSION);
-	EXPECT(&e, "\x82\xa4kind\x01\xb0protocol_version\x03");
+	EXPECT(&e, "\x82\xa4kind\x01\xb0protocol_version\x04");
 }
 
 static void pin_hello_ok(void **state)

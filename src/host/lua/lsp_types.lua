@@ -348,7 +348,14 @@ provium = nil
 ---@class SyscallArgs
 ---@field args? integer[] Integer arguments.
 ---@field bufs? string[] Buffers whose addresses are passed.
----@field ptrs? integer[] For each buffer, the (0-based) argument slot it fills.
+---@field ptrs? integer[] For each buffer, the (0-based) argument slot it fills (-1 or absent: none).
+---@field nested? NestedPtr[] Pointers written into buffers before the call.
+
+---`bufs[child]`'s address is written into `bufs[parent]` at byte `offset` (1-based indexes).
+---@class NestedPtr
+---@field parent integer
+---@field child integer
+---@field offset integer
 
 ---@class SyscallResult
 ---@field ret integer Return value.
@@ -497,6 +504,12 @@ function VM:fd_stream(fd_or_file) end
 ---@param ... integer|SyscallArgs
 ---@return SyscallResult
 function VM:syscall(nr, ...) end
+
+---Bytes of the agent's memory at `addr`, or nil, errno (EIO: unmapped).
+---@param addr integer
+---@param len integer
+---@return string?, integer?
+function VM:read_mem(addr, len) end
 
 ---ioctl(2) on a guest fd; `data` is passed by pointer and read back.
 ---@param fd integer
@@ -667,11 +680,20 @@ function Process:stderr_stream() end
 ---Scope-end hook: SIGTERM and reap unless already waited. Idempotent.
 function Process:close() end
 
----A sub-agent connection from `vm:spawn_worker()`.
+---A separate guest process from `vm:spawn_worker()` (docs/workers.md).
 ---@class Worker
 local Worker = {}
 
----Same as `vm:run`.
+---A syscall in flight from `worker:syscall_async`.
+---@class PendingSyscall
+local PendingSyscall = {}
+
+---The syscall's result (once; a second await raises).
+---@param timeout? number|string
+---@return SyscallResult
+function PendingSyscall:await(timeout) end
+
+---Same as `vm:run`, run inside the worker process.
 ---@param cmd string
 ---@param args_or_opts? string[]|RunOpts
 ---@return RunResult
@@ -689,19 +711,37 @@ function Worker:run_async(cmd, args_or_opts) end
 ---@return File
 function Worker:open_file(path, mode) end
 
----Same as `vm:syscall`.
+---Same as `vm:syscall`, run in the worker process.
 ---@param nr integer
 ---@param ... integer|SyscallArgs
 ---@return SyscallResult
 function Worker:syscall(nr, ...) end
 
----Signal every process the worker started (default SIGTERM).
+---Send the syscall to the worker and return at once.
+---@param nr integer
+---@param ... integer|SyscallArgs
+---@return PendingSyscall
+function Worker:syscall_async(nr, ...) end
+
+---Bytes of the worker's memory, or nil, errno.
+---@param addr integer
+---@param len integer
+---@return string?, integer?
+function Worker:read_mem(addr, len) end
+
+---The worker process's guest pid.
+---@return integer?
+function Worker:pid() end
+
+---Signal every process the worker started and the worker (default SIGTERM).
 ---@param sig? Signal
 function Worker:kill(sig) end
 
----Wait for every process the worker started.
+---Wait for every process the worker started, then reap the worker
+---(`exit_status = {status, signal}`).
+---@param timeout? number
 ---@return any
-function Worker:join() end
+function Worker:join(timeout) end
 
 ---@return integer
 function Worker:handle() end

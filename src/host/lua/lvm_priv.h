@@ -157,6 +157,10 @@ void lconsole_register(lua_State *L);
 void lconsole_reset_begin(struct lvm *v);
 void lclock_register(lua_State *L);
 void lvmops_register(lua_State *L);
+/* syscall_async(vm, nr, ...) -> PendingSyscall (lworker.c's primitive). */
+int lvmops_syscall_async(lua_State *L);
+/* Set the owner named in a PendingSyscall's messages. */
+void lvmops_pending_set_who(lua_State *L, int idx, const char *who);
 void lworker_register(lua_State *L);
 
 /* lnet.c: the Switch userdata and the VM's NIC methods (VM methods table

@@ -2,9 +2,13 @@
  * vm:batch (guest_ops.h does the wire work).
  *
  * syscall takes integers (up to six; further ones are ignored, as the
- * kernel would), or one table {args=, bufs=, ptrs=} whose
- * buffers the agent copies in, splices into the named argument slots and
- * copies back out (out_bufs). ioctl is syscall(SYS_ioctl) with `data` as
+ * kernel would), or one table {args=, bufs=, ptrs=, nested=} whose
+ * buffers the agent copies in, splices into the named argument slots
+ * (and, for nested = {{parent=, child=, offset=}}, into each other:
+ * pointers inside structs) and copies back out (out_bufs). syscall_async
+ * (reached through worker:syscall_async, lworker.c) sends the same
+ * request and returns a PendingSyscall; :await() collects the reply.
+ * read_mem reads bytes of the serving process's memory. ioctl is syscall(SYS_ioctl) with `data` as
  * the third argument's buffer: fd is a guest fd number (file:fd() is
  * one: the agent's file handle is the guest fd). Its opts.bufs are
  * spliced into data at opts.ptr_offsets by the agent's syscall patches.
@@ -15,6 +19,7 @@
  * {err=message} per op, in order. Nothing malloc'd is held while user
  * code runs: fn runs before any C buffer exists. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -75,53 +80,117 @@ static void do_syscall(lua_State *L, struct lvm *v, const struct guest_syscall *
 	push_sys(L, &res, s->nbufs > 0);
 }
 
-/* Fill bufs/lens/ptrs from the arrays at bidx/pidx (may be 0 = absent). */
+/* Fill bufs/lens/ptrs from the arrays at bidx/pidx (may be 0 = absent).
+ * ptrs may be shorter than bufs: a buffer without a slot (or with slot
+ * -1) is reached only through a nested pointer. */
 static size_t read_bufs(lua_State *L, int bidx, int pidx, const char **bufs, size_t *lens,
                         int *ptrs, const char *what, int maxslot)
 {
 	size_t n = bidx ? (size_t)luaL_len(L, bidx) : 0;
+	size_t np = pidx ? (size_t)luaL_len(L, pidx) : 0;
+	if (np > n)
+		luaL_error(L, "%s: ptrs has %d entries but there are only %d bufs (ptrs[i] is the "
+		           "0-based argument slot of bufs[i])", what, (int)np, (int)n);
 	if (!n)
 		return 0;
 	if (n > MAX_BUFS)
 		luaL_error(L, "%s: at most %d bufs", what, MAX_BUFS);
-	if (!pidx || (size_t)luaL_len(L, pidx) != n)
-		luaL_error(L, "%s: bufs needs a ptrs array of the same length (the 0-based "
-		           "argument slot of each buffer)", what);
 	for (size_t i = 0; i < n; i++) {
 		lua_geti(L, bidx, (lua_Integer)i + 1);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "%s: bufs[%d] must be a string", what, (int)i + 1);
 		bufs[i] = lua_tolstring(L, -1, &lens[i]);  /* anchored by the bufs table */
 		lua_pop(L, 1);
+		ptrs[i] = -1;
+		if (i >= np)
+			continue;
 		lua_geti(L, pidx, (lua_Integer)i + 1);
-		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > maxslot)
-			luaL_error(L, "%s: ptrs[%d] must be an argument slot 0..%d", what, (int)i + 1,
-			           maxslot);
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < -1 || lua_tointeger(L, -1) > maxslot)
+			luaL_error(L, "%s: ptrs[%d] must be an argument slot 0..%d (or -1: none)", what,
+			           (int)i + 1, maxslot);
 		ptrs[i] = (int)lua_tointeger(L, -1);
 		lua_pop(L, 1);
 	}
 	return n;
 }
 
-/* vm:syscall(nr, a1..a6) or vm:syscall(nr, {args=, bufs=, ptrs=}) */
-static int vm_syscall(lua_State *L)
+/* One integer field of nested[i]; raises naming it. */
+static lua_Integer nested_field(lua_State *L, int eidx, int i, const char *k, const char *what)
 {
-	struct lvm *v = lvm_check(L, 1);
-	struct guest_syscall s = {0};
+	lua_Integer v;
+	lua_getfield(L, eidx, k);
+	if (!lua_isinteger(L, -1))
+		luaL_error(L, "%s: nested[%d].%s must be an integer, got %s", what, i, k,
+		           luaL_typename(L, -1));
+	v = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+/* nested = {{parent=, child=, offset=}, ...} at nidx (1-based buffer
+ * indexes): the guest address of bufs[child] is written (8 bytes,
+ * little-endian) into bufs[parent] at byte offset before the call. */
+static size_t read_nested(lua_State *L, int nidx, const size_t *lens, size_t nbufs,
+                          struct guest_patch *patches, const char *what)
+{
+	size_t n = (size_t)luaL_len(L, nidx);
+	if (n > MAX_BUFS)
+		luaL_error(L, "%s: at most %d nested pointers", what, MAX_BUFS);
+	if (n && !nbufs)
+		luaL_error(L, "%s: nested pointers need bufs (nested[i].parent and .child index "
+		           "them)", what);
+	for (size_t i = 0; i < n; i++) {
+		lua_Integer par, chi, off;
+		int e = (int)i + 1;
+		lua_geti(L, nidx, (lua_Integer)e);
+		if (!lua_istable(L, -1))
+			luaL_error(L, "%s: nested[%d] must be a table {parent=, child=, offset=}, got %s",
+			           what, e, luaL_typename(L, -1));
+		par = nested_field(L, lua_gettop(L), e, "parent", what);
+		chi = nested_field(L, lua_gettop(L), e, "child", what);
+		off = nested_field(L, lua_gettop(L), e, "offset", what);
+		lua_pop(L, 1);
+		if (par < 1 || (size_t)par > nbufs)
+			luaL_error(L, "%s: nested[%d].parent = %d is not a buffer index (1..%d)", what, e,
+			           (int)par, (int)nbufs);
+		if (chi < 1 || (size_t)chi > nbufs)
+			luaL_error(L, "%s: nested[%d].child = %d is not a buffer index (1..%d)", what, e,
+			           (int)chi, (int)nbufs);
+		if (off < 0 || (size_t)off > lens[par - 1] || lens[par - 1] - (size_t)off < 8)
+			luaL_error(L, "%s: nested[%d].offset = %d is out of range: the pointer needs 8 "
+			           "bytes inside bufs[%d] (%d bytes)", what, e, (int)off, (int)par,
+			           (int)lens[par - 1]);
+		patches[i].target = (uint32_t)(par - 1);
+		patches[i].source = (uint32_t)(chi - 1);
+		patches[i].offset = (uint64_t)off;
+	}
+	return n;
+}
+
+/* Storage a parsed syscall points into (its strings stay anchored on the
+ * Lua stack by the caller's arguments). */
+struct sysargs {
+	struct guest_syscall s;
 	const char *bufs[MAX_BUFS];
 	size_t lens[MAX_BUFS];
 	int ptrs[MAX_BUFS];
-	if (!can_syscall(v))
-		return lvm_unsupported(L, v, "syscall");
+	struct guest_patch patches[MAX_BUFS];
+};
+
+/* Parse (nr, a1..a6) or (nr, {args=, bufs=, ptrs=, nested=}) from stack
+ * index 2 on into a. Leaves helper values above the arguments. */
+static void parse_syscall(lua_State *L, struct sysargs *a, const char *what)
+{
+	struct guest_syscall *s = &a->s;
+	memset(s, 0, sizeof(*s));
 	if (!lua_isinteger(L, 2))
-		return luaL_error(L, "syscall: nr (argument 1) must be an integer, got %s",
-		                  lua_type(L, 2) == LUA_TNUMBER ? "a non-integer number"
-		                                                : luaL_typename(L, 2));
-	s.nr = lua_tointeger(L, 2);
+		luaL_error(L, "%s: nr (argument 1) must be an integer, got %s", what,
+		           lua_type(L, 2) == LUA_TNUMBER ? "a non-integer number" : luaL_typename(L, 2));
+	s->nr = lua_tointeger(L, 2);
 	if (lua_istable(L, 3)) {
-		int aidx = 0, bidx = 0, pidx = 0;
+		int aidx = 0, bidx = 0, pidx = 0, nidx = 0;
 		if (lua_gettop(L) > 3)
-			return luaL_error(L, "syscall: the table form takes no further arguments");
+			luaL_error(L, "%s: the table form takes no further arguments", what);
 		lua_settop(L, 3);
 		if (lua_getfield(L, 3, "args") != LUA_TNIL) {
 			luaL_checktype(L, 4, LUA_TTABLE);
@@ -135,29 +204,171 @@ static int vm_syscall(lua_State *L)
 			luaL_checktype(L, 6, LUA_TTABLE);
 			pidx = 6;
 		}
+		if (lua_getfield(L, 3, "nested") != LUA_TNIL) {
+			if (!lua_istable(L, 7))
+				luaL_error(L, "%s: nested must be an array of {parent=, child=, offset=}, "
+				           "got %s", what, luaL_typename(L, 7));
+			nidx = 7;
+		}
 		if (aidx) {
 			lua_Integer n = luaL_len(L, aidx);
 			if (n > 6)
 				n = 6;          /* a syscall takes six: the rest is dropped */
 			for (lua_Integer i = 1; i <= n; i++) {
+				char w[64];
+				snprintf(w, sizeof w, "%s: args", what);
 				lua_geti(L, aidx, i);
-				s.args[i - 1] = int_arg(L, -1, "syscall: args", (int)i);
+				s->args[i - 1] = int_arg(L, -1, w, (int)i);
 				lua_pop(L, 1);
 			}
 		}
-		s.nbufs = read_bufs(L, bidx, pidx, bufs, lens, ptrs, "syscall", 5);
-		s.bufs = bufs;
-		s.buf_lens = lens;
-		s.ptrs = ptrs;
+		s->nbufs = read_bufs(L, bidx, pidx, a->bufs, a->lens, a->ptrs, what, 5);
+		s->bufs = a->bufs;
+		s->buf_lens = a->lens;
+		s->ptrs = a->ptrs;
+		if (nidx) {
+			s->npatches = read_nested(L, nidx, a->lens, s->nbufs, a->patches, what);
+			s->patches = a->patches;
+		}
 	} else {
 		int top = lua_gettop(L);
 		if (top > 8)
 			top = 8;                /* a syscall takes six: the rest is dropped */
 		for (int i = 3; i <= top; i++)
-			s.args[i - 3] = int_arg(L, i, "syscall", i - 1);
+			s->args[i - 3] = int_arg(L, i, what, i - 1);
 	}
+}
+
+/* vm:syscall(nr, a1..a6) or vm:syscall(nr, {args=, bufs=, ptrs=, nested=}) */
+static int vm_syscall(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct sysargs a;
+	if (!can_syscall(v))
+		return lvm_unsupported(L, v, "syscall");
+	parse_syscall(L, &a, "syscall");
+	if (a.s.npatches && !v->ops->agent)
+		return lvm_unsupported(L, v, "syscall with nested pointers");
 	lvm_need_booted(L, v, "syscall");
-	do_syscall(L, v, &s, "syscall");
+	do_syscall(L, v, &a.s, "syscall");
+	return 1;
+}
+
+/* ---- syscall_async / await ------------------------------------------ */
+
+#define PENDING_MT "provium.pending_syscall"
+
+struct lpending {
+	uint64_t id;
+	size_t nbufs;
+	bool done;
+	char who[64];             /* "worker 3" / "vm `a`", for messages */
+};
+
+/* syscall_async(vm, nr, ...): send the syscall (routed as the VM's agent
+ * client currently routes: lworker.c routes it to a worker) and return a
+ * PendingSyscall whose :await() returns what syscall would have. */
+int lvmops_syscall_async(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct sysargs a;
+	char err[LVM_ERRLEN];
+	uint64_t id;
+	int rc;
+	if (!v->ops->agent)
+		return lvm_unsupported(L, v, "syscall_async");
+	parse_syscall(L, &a, "syscall_async");
+	lvm_need_booted(L, v, "syscall_async");
+	rc = guest_syscall_begin(v->ops, v->be, &a.s, &id, err, sizeof err);
+	if (rc == VMM_UNSUPPORTED)
+		return lvm_unsupported(L, v, "syscall_async");
+	if (rc < 0)
+		return luaL_error(L, "vm `%s`: syscall_async: %s", v->name, lvm_errtext(v, err));
+	struct lpending *p = lua_newuserdatauv(L, sizeof(*p), 1);
+	p->id = id;
+	p->nbufs = a.s.nbufs;
+	p->done = false;
+	snprintf(p->who, sizeof p->who, "vm `%s`", v->name);
+	luaL_setmetatable(L, PENDING_MT);
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1);          /* keeps the VM alive */
+	return 1;
+}
+
+/* pending:await([timeout]) -> the syscall's result table. Raises if
+ * awaited before, on timeout (default: no limit) or if the VM/worker
+ * went away. */
+static int pending_await(lua_State *L)
+{
+	struct lpending *p = luaL_checkudata(L, 1, PENDING_MT);
+	struct guest_syscall_result res;
+	char err[LVM_ERRLEN];
+	int timeout_ms = -1;
+	if (p->done)
+		return luaL_error(L, "syscall_async: handle already awaited");
+	if (!lua_isnoneornil(L, 2)) {
+		int64_t ns = lvm_check_duration(L, 2, "await: timeout");
+		timeout_ms = ns / 1000000 > 0x7fffffff ? 0x7fffffff : (int)(ns / 1000000);
+	}
+	lua_getiuservalue(L, 1, 1);
+	struct lvm *v = lvm_check(L, -1);
+	p->done = true;
+	if (!v->be || !v->ops->agent)
+		return luaL_error(L, "%s: await: the vm is gone", p->who);
+	int rc = guest_syscall_finish(v->ops, v->be, p->id, p->nbufs, timeout_ms, &res, err,
+	                              sizeof err);
+	if (rc < 0)
+		return luaL_error(L, "%s: syscall_async: %s", p->who, lvm_errtext(v, err));
+	push_sys(L, &res, p->nbufs > 0);
+	return 1;
+}
+
+static int pending_tostring(lua_State *L)
+{
+	struct lpending *p = luaL_checkudata(L, 1, PENDING_MT);
+	lua_pushfstring(L, "pending syscall (request %I) of %s%s", (lua_Integer)p->id, p->who,
+	                p->done ? " (awaited)" : "");
+	return 1;
+}
+
+/* Name the owner in the handle's messages ("worker 3"). */
+void lvmops_pending_set_who(lua_State *L, int idx, const char *who)
+{
+	struct lpending *p = luaL_checkudata(L, idx, PENDING_MT);
+	snprintf(p->who, sizeof p->who, "%s", who);
+}
+
+/* vm:read_mem(addr, len) -> bytes, or nil, errno when the guest refuses
+ * the range (an unmapped address: EIO). Reads the agent's op server
+ * (worker:read_mem: the worker's process). */
+static int vm_read_mem(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	lua_Integer addr = int_arg(L, 2, "read_mem", 1);
+	lua_Integer len = int_arg(L, 3, "read_mem", 2);
+	char err[LVM_ERRLEN];
+	char *data;
+	int gerr, rc;
+	if (!v->ops->agent)
+		return lvm_unsupported(L, v, "read_mem");
+	if (addr < 0)
+		return luaL_error(L, "read_mem: addr must be >= 0, got %I", addr);
+	if (len < 0)
+		return luaL_error(L, "read_mem: len must be >= 0, got %I", len);
+	lvm_need_booted(L, v, "read_mem");
+	rc = guest_read_mem(v->ops, v->be, (uint64_t)addr, (uint64_t)len, &data, &gerr, err,
+	                    sizeof err);
+	if (rc == VMM_UNSUPPORTED)
+		return lvm_unsupported(L, v, "read_mem");
+	if (rc < 0 && gerr) {
+		lua_pushnil(L);
+		lua_pushinteger(L, gerr);
+		return 2;
+	}
+	if (rc < 0)
+		return luaL_error(L, "vm `%s`: read_mem: %s", v->name, lvm_errtext(v, err));
+	lua_pushlstring(L, data, (size_t)len);
+	free(data);
 	return 1;
 }
 
@@ -488,8 +699,14 @@ static int vm_batch(lua_State *L)
 
 void lvmops_register(lua_State *L)
 {
+	static const luaL_Reg pmeta[] = {{"__tostring", pending_tostring}, {NULL, NULL}};
+	static const luaL_Reg pmethods[] = {{"await", pending_await}, {NULL, NULL}};
+	lvm_new_class(L, PENDING_MT, pmeta, pmethods);
+	lua_pop(L, 1);
 	lua_pushcfunction(L, vm_syscall);
 	lua_setfield(L, -2, "syscall");
+	lua_pushcfunction(L, vm_read_mem);
+	lua_setfield(L, -2, "read_mem");
 	lua_pushcfunction(L, vm_ioctl);
 	lua_setfield(L, -2, "ioctl");
 	lua_pushcfunction(L, vm_batch);

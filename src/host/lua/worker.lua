@@ -1,16 +1,26 @@
 -- worker.lua — Worker objects (vm:spawn_worker), embedded and loaded by
--- lworker.c with the VM method table as its argument.
+-- lworker.c with the VM method table and lworker.c's primitives (prim:
+-- spawn, join, kill, routed, syscall_async, set_who) as its arguments.
 --
--- A worker is host-side bookkeeping over the VM's ordinary ops: run,
--- run_async, open_file and syscall go to the same agent connection, and
+-- A worker is a separate guest process (a fork of the agent's op server,
+-- docs/workers.md): syscall, syscall_async, read_mem and run are routed
+-- to it, so they run with the worker's own pid, credentials, fds and
+-- memory. run_async and open_file stay with the agent (their handles live
+-- in the agent's tables, where the Process and File objects reach them);
 -- the processes and files made through a worker are remembered so that
--- kill broadcasts a signal to its live processes, join waits for them, and
--- close (the auto-close walker's hook, kind "worker") SIGTERMs and joins.
--- join ends the worker, as the original's agent reaps it there.
--- There is no per-worker wire op yet; a worker is not an isolation
--- boundary.
+-- kill signals them (and the worker process), join waits for them and
+-- reaps the worker process, and close (the auto-close walker's hook, kind
+-- "worker") SIGTERMs them and reaps the worker (SIGKILL after a grace
+-- period). join ends the worker, as the original's agent reaps it there.
+--
+-- _provium_new_worker builds the bookkeeping part alone (no guest
+-- process: _wid is nil and the routed ops go to the VM itself), for the
+-- harness tests on the local backend.
 
-local vm_methods = ...
+local vm_methods, prim = ...
+
+local JOIN_MS = 10000   -- join: SIGKILL a worker still busy after this
+local CLOSE_MS = 2000   -- close: the same, shorter
 
 local Worker = {}
 local WorkerMT = {__index = Worker, __name = "provium.worker"}
@@ -46,9 +56,17 @@ local function fwd(fn, ...)
 	return table.unpack(r, 2, r.n)
 end
 
+-- fn(vm, ...) routed to the worker process (the VM itself without one).
+local function routed(self, fn, ...)
+	if self._wid then
+		return fwd(prim.routed, self._vm, self._wid, fn, self._vm, ...)
+	end
+	return fwd(fn, self._vm, ...)
+end
+
 function Worker:run(cmd, opts)
 	live(self)
-	return (fwd(self._vm.run, self._vm, cmd, opts))  -- not a tail call: keeps level 3
+	return (routed(self, self._vm.run, cmd, opts))  -- not a tail call: keeps level 3
 end
 
 function Worker:run_async(cmd, opts)
@@ -67,8 +85,33 @@ end
 
 function Worker:syscall(...)
 	live(self)
-	return (fwd(self._vm.syscall, self._vm, ...))
+	return (routed(self, self._vm.syscall, ...))
 end
+
+-- Send the syscall to the worker process and return at once; the
+-- returned PendingSyscall's :await([timeout]) gives what syscall would
+-- have. The worker runs its requests in order: a later op on the same
+-- worker waits behind a syscall that blocks.
+function Worker:syscall_async(...)
+	live(self)
+	if not self._wid then
+		error(("worker %d: syscall_async needs a worker process (vm:spawn_worker on a " ..
+			"backend with a guest agent)"):format(self._handle), 2)
+	end
+	local p = routed(self, prim.syscall_async, ...)
+	prim.set_who(p, ("worker %d"):format(self._handle))
+	return p
+end
+
+-- Bytes of the worker process's memory (nil, errno for an unmapped range).
+function Worker:read_mem(addr, len)
+	live(self)
+	local bytes, e = routed(self, self._vm.read_mem, addr, len)  -- not a tail call
+	return bytes, e
+end
+
+-- The worker process's guest pid (nil for a bookkeeping-only worker).
+function Worker:pid() return self._pid end
 
 function Worker:kill(sig)
 	local t = type(sig)
@@ -79,13 +122,35 @@ function Worker:kill(sig)
 	for _, p in ipairs(self._procs) do
 		if p:status() == "running" then fwd(p.kill, p, sig) end
 	end
+	if self._wid and not self._joined and not self._closed then
+		local num = sig
+		if type(sig) ~= "number" then
+			-- the same names proc:kill takes, via a Process-free parse
+			num = ({term = 15, kill = 9, int = 2, hup = 1, quit = 3, usr1 = 10,
+				usr2 = 12, stop = 19, cont = 18})[tostring(sig or "term"):lower():gsub("^sig", "")]
+			if not num then
+				error(("worker:kill: unknown signal name `%s`"):format(tostring(sig)), 2)
+			end
+		end
+		fwd(prim.kill, self._vm, self._wid, num)
+	end
+end
+
+-- Reap the worker process (SIGKILL after ms); {status=, signal=} or nil
+-- when there is nothing to reap (no process, or the VM is not up).
+local function reap(self, ms)
+	if not self._wid or self._vm:state() ~= "booted" then return nil end
+	local ok, st, sig = pcall(prim.join, self._vm, self._wid, ms)
+	if not ok then error(st, 0) end   -- the message names the worker already
+	return {status = st, signal = sig}
 end
 
 -- Wait for every process of the worker; returns their RunResults in
--- spawn order, and closes its files. A joined worker is over: every later
--- op (join included) raises "agent error: unknown worker handle"; close
--- is a no-op.
-function Worker:join()
+-- spawn order, closes its files and reaps the worker process (exit_status:
+-- {status=, signal=} of the worker process itself, status -1 when a
+-- signal ended it). A joined worker is over: every later op (join
+-- included) raises "agent error: unknown worker handle"; close is a no-op.
+function Worker:join(timeout)
 	live(self)
 	self._joined = true
 	local out = {}
@@ -94,6 +159,14 @@ function Worker:join()
 		out[i] = ok and r or {status = "closed", error = tostring(r)}
 	end
 	for _, f in ipairs(self._files) do pcall(f.close, f) end
+	local ms = JOIN_MS
+	if timeout ~= nil then
+		if type(timeout) ~= "number" or timeout < 0 then
+			error("worker:join: timeout must be a number of seconds >= 0", 2)
+		end
+		ms = math.floor(timeout * 1000)
+	end
+	out.exit_status = reap(self, ms)
 	return out
 end
 
@@ -111,17 +184,24 @@ function Worker:close()
 		if not ok then errs[#errs + 1] = tostring(err) end
 	end
 	for _, f in ipairs(self._files) do pcall(f.close, f) end
+	local ok, err = pcall(reap, self, CLOSE_MS)
+	-- a worker the agent does not know (the guest was restored to a
+	-- snapshot taken before it was spawned) has nothing left to reap
+	if not ok and not tostring(err):find("unknown worker", 1, true) then
+		errs[#errs + 1] = tostring(err)
+	end
 	if #errs > 0 then error("worker close: " .. table.concat(errs, "; "), 2) end
 end
 
 WorkerMT.__tostring = function(w)
-	return ("worker %d of vm `%s`%s"):format(w._handle, w._vm:name(),
-		w._closed and " (closed)" or "")
+	return ("worker %d of vm `%s`%s%s"):format(w._handle, w._vm:name(),
+		w._pid and (" (pid %d)"):format(w._pid) or "", w._closed and " (closed)" or "")
 end
 WorkerMT.__close = function(w) w:close() end
 
--- Constructor, also reachable from C for backends without an agent check.
-local function new_worker(vm, opts)
+-- Constructor: with process = true a guest worker process is spawned
+-- (vm:spawn_worker); false builds the bookkeeping part only.
+local function new_worker(vm, opts, process)
 	if opts ~= nil then
 		if type(opts) ~= "table" then
 			error("spawn_worker: opts must be a table", 3)
@@ -146,9 +226,16 @@ local function new_worker(vm, opts)
 		error(("vm `%s`: cannot spawn_worker: vm is %s%s"):format(vm:name(),
 			st:gsub("^%l", string.upper), hints[st] or ""), 3)
 	end
-	next_handle = next_handle + 1
-	local w = setmetatable({_vm = vm, _handle = next_handle, _procs = {}, _files = {},
-		_closed = false}, WorkerMT)
+	local handle, wid, pid
+	if process then
+		wid, pid = fwd(prim.spawn, vm)
+		handle = wid
+	else
+		next_handle = next_handle + 1
+		handle = next_handle
+	end
+	local w = setmetatable({_vm = vm, _handle = handle, _wid = wid, _pid = pid, _procs = {},
+		_files = {}, _closed = false}, WorkerMT)
 	register(w, "worker")
 	return w
 end

@@ -83,6 +83,7 @@ struct agent_client {
 	void *watch_ctx;
 	int watch_ms;
 	int64_t watch_next;         /* when pump calls it next */
+	uint64_t route;             /* agent_client_route: worker, 0 = none */
 };
 
 #define STR_(x) #x
@@ -727,7 +728,11 @@ int agent_client_hello(struct agent_client *c, int64_t deadline_ns, struct agent
 	const msgpack_object *m = &c->hello.u.data;
 	if (c->hello.kind == PROTO_K_HELLO_ERR) {
 		char *msg = obj_strdup(proto_get(m, PROTO_F_MESSAGE));
-		err_set(err, errlen, "vm `%s`: agent refused the handshake: %s", c->name, msg ? msg : "?");
+		/* An old (or newer) agent in the guest kit: say how to fix it. */
+		bool vers = msg && strstr(msg, "protocol version mismatch");
+		err_set(err, errlen, "vm `%s`: agent refused the handshake: %s%s", c->name, msg ? msg : "?",
+		        vers ? " (the guest kit's provium-agent speaks another protocol than this "
+		               "provium: rebuild the kit with `make guest`)" : "");
 		free(msg);
 		pending_clear(&c->hello);
 		return -1;
@@ -776,7 +781,11 @@ int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn 
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	proto_pack_request_head(&pk, kind, p->id, nfields);
+	proto_pack_request_head(&pk, kind, p->id, nfields + (c->route ? 1 : 0));
+	if (c->route) {
+		proto_pack_key(&pk, PROTO_F_WORKER);
+		msgpack_pack_uint64(&pk, c->route);
+	}
 	if (build)
 		build(&pk, ctx);
 	p->next = c->pend;
@@ -791,6 +800,13 @@ int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn 
 	if (id)
 		*id = myid;
 	return 0;
+}
+
+uint64_t agent_client_route(struct agent_client *c, uint64_t worker)
+{
+	uint64_t old = c->route;
+	c->route = worker;
+	return old;
 }
 
 int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent_reply *reply,

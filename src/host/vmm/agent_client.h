@@ -102,6 +102,12 @@ void agent_hello_free(struct agent_hello *h);
 int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn build, void *ctx,
 	       int timeout_ms, uint64_t *id, char *err, size_t errlen);
 
+/* Route every request sent from now on to guest worker `worker` (the
+ * request gains "worker": worker, and the agent relays it to that worker
+ * process); 0 routes to the agent itself again. Returns the previous
+ * route, so a caller restores it when done (also on failure). */
+uint64_t agent_client_route(struct agent_client *c, uint64_t worker);
+
 /* Wait for the OpResult of id. On timeout the id is abandoned (a late
  * reply is dropped). reply must be freed with agent_reply_free, also on
  * failure. */

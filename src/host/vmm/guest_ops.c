@@ -168,7 +168,12 @@ int guest_net_setup(const struct vmm_ops *ops, struct vmm_vm *vm,
 
 /* ---- syscall -------------------------------------------------------- */
 
-static void build_syscall(msgpack_packer *pk, void *ctx)
+size_t guest_syscall_nfields(const struct guest_syscall *s)
+{
+	return 2 + (s->nbufs ? 2 : 0) + (s->nbufs && s->npatches ? 1 : 0);
+}
+
+void guest_build_syscall(msgpack_packer *pk, void *ctx)
 {
 	const struct guest_syscall *s = ctx;
 	proto_pack_key(pk, "nr");
@@ -200,7 +205,7 @@ static void build_syscall(msgpack_packer *pk, void *ctx)
 }
 
 /* Decode {ret, errno, out_bufs?} into res. 0 or -1. */
-static int decode_syscall(const msgpack_object *v, size_t nbufs, struct guest_syscall_result *res)
+int guest_decode_syscall(const msgpack_object *v, size_t nbufs, struct guest_syscall_result *res)
 {
 	int64_t e = 0;
 	const msgpack_object *ob;
@@ -246,10 +251,10 @@ int guest_syscall(const struct vmm_ops *ops, struct vmm_vm *vm, const struct gue
 		return VMM_UNSUPPORTED;
 	}
 	struct guest_syscall copy = *s;   /* build callbacks take a non-const ctx */
-	size_t nfields = 2 + (s->nbufs ? 2 : 0) + (s->nbufs && s->npatches ? 1 : 0);
-	rc = agent_call(c, PROTO_K_SYSCALL, nfields, build_syscall, &copy,
+	size_t nfields = guest_syscall_nfields(s);
+	rc = agent_call(c, PROTO_K_SYSCALL, nfields, guest_build_syscall, &copy,
 	                GUEST_OP_TIMEOUT_MS, &r, err, errlen);
-	if (rc == 0 && decode_syscall(r.value, s->nbufs, res) < 0)
+	if (rc == 0 && guest_decode_syscall(r.value, s->nbufs, res) < 0)
 		rc = bad_reply("syscall", err, errlen);
 	else if (rc < 0)
 		fail_reply(&r);

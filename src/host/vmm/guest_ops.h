@@ -87,6 +87,45 @@ int guest_syscall(const struct vmm_ops *ops, struct vmm_vm *vm, const struct gue
                   struct guest_syscall_result *res, char *err, size_t errlen);
 void guest_syscall_result_free(struct guest_syscall_result *res);
 
+/* Pipelined syscall (guest_worker.c): begin sends s and returns its
+ * request id at once; finish waits up to timeout_ms (-1 = forever) for
+ * that id and decodes it as guest_syscall does (nbufs: how many buffers
+ * s had). Agent only (VMM_UNSUPPORTED without one). */
+int guest_syscall_begin(const struct vmm_ops *ops, struct vmm_vm *vm, const struct guest_syscall *s,
+                        uint64_t *id, char *err, size_t errlen);
+int guest_syscall_finish(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t id, size_t nbufs,
+                         int timeout_ms, struct guest_syscall_result *res, char *err, size_t errlen);
+
+/* The syscall codec, shared by guest_ops.c and guest_worker.c: request
+ * fields after kind/id, their builder (ctx: a struct guest_syscall *),
+ * and the reply decoder (0 or -1). */
+#include <msgpack.h>
+size_t guest_syscall_nfields(const struct guest_syscall *s);
+void guest_build_syscall(msgpack_packer *pk, void *ctx);
+int guest_decode_syscall(const msgpack_object *v, size_t nbufs, struct guest_syscall_result *res);
+
+/* ---- guest memory and workers (guest_worker.c, agent only) ---- */
+
+/* len bytes of the serving process's memory at addr (*data malloc'd).
+ * A guest errno (an unmapped address: EIO) is -1 with errno set and
+ * *guest_errno = that errno; other failures leave *guest_errno 0. */
+int guest_read_mem(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t addr, uint64_t len,
+                   char **data, int *guest_errno, char *err, size_t errlen);
+
+/* Spawn a worker process in the guest: its handle and pid. */
+int guest_worker_spawn(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t *handle,
+                       int64_t *pid, char *err, size_t errlen);
+/* Close the worker's channel and reap it (SIGKILL after timeout_ms, 0 =
+ * never): exit status, or -1 with *sig the killing signal (else 0). */
+int guest_worker_join(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t handle,
+                      int timeout_ms, int *status, int *sig, char *err, size_t errlen);
+int guest_worker_kill(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t handle, int sig,
+                      char *err, size_t errlen);
+/* Route the VM's agent requests to worker handle (0 = the agent
+ * itself) until the next call; returns the previous route (0 without an
+ * agent). See agent_client_route. */
+uint64_t guest_route(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t handle);
+
 /* ---- streams ---- */
 struct guest_stream;
 

@@ -1,0 +1,202 @@
+/* guest_worker.c — the agent ops behind workers and guest memory:
+ * worker_spawn / worker_join / worker_kill, request routing to a worker,
+ * read_mem, and the pipelined (begin now, finish later) syscall that
+ * worker:syscall_async uses.
+ *
+ * Like guest_ops.c this is a thin codec over the agent client: replies
+ * are untrusted and type-checked; errors follow guest_ops.h (0, -1 with
+ * err and errno, VMM_UNSUPPORTED without an agent). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/agent_client.h"
+#include "vmm/guest_ops.h"
+
+static struct agent_client *agent_of(const struct vmm_ops *ops, struct vmm_vm *vm)
+{
+	return ops->agent ? ops->agent(vm) : NULL;
+}
+
+static int bad_reply(const char *op, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "agent: malformed %s reply", op);
+	errno = EPROTO;
+	return -1;
+}
+
+static int fail_reply(const struct agent_reply *r)
+{
+	errno = r->err_no ? r->err_no : EIO;
+	return -1;
+}
+
+uint64_t guest_route(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t handle)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	return c ? agent_client_route(c, handle) : 0;
+}
+
+/* ---- pipelined syscall ---------------------------------------------- */
+
+int guest_syscall_begin(const struct vmm_ops *ops, struct vmm_vm *vm, const struct guest_syscall *s,
+                        uint64_t *id, char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct guest_syscall copy = *s;
+	if (!c)
+		return VMM_UNSUPPORTED;
+	return agent_send(c, PROTO_K_SYSCALL, guest_syscall_nfields(s), guest_build_syscall, &copy,
+	                  GUEST_OP_TIMEOUT_MS, id, err, errlen);
+}
+
+int guest_syscall_finish(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t id, size_t nbufs,
+                         int timeout_ms, struct guest_syscall_result *res, char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct agent_reply r;
+	int rc;
+	memset(res, 0, sizeof(*res));
+	if (!c)
+		return VMM_UNSUPPORTED;
+	rc = agent_wait(c, id, timeout_ms, &r, err, errlen);
+	if (rc == 0 && guest_decode_syscall(r.value, nbufs, res) < 0)
+		rc = bad_reply("syscall", err, errlen);
+	else if (rc < 0)
+		fail_reply(&r);
+	agent_reply_free(&r);
+	return rc;
+}
+
+/* ---- read_mem ------------------------------------------------------- */
+
+struct mem_req {
+	uint64_t addr, len;
+};
+
+static void build_read_mem(msgpack_packer *pk, void *ctx)
+{
+	const struct mem_req *m = ctx;
+	proto_pack_key(pk, "addr");
+	msgpack_pack_uint64(pk, m->addr);
+	proto_pack_key(pk, "len");
+	msgpack_pack_uint64(pk, m->len);
+}
+
+int guest_read_mem(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t addr, uint64_t len,
+                   char **data, int *guest_errno, char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct mem_req m = {addr, len};
+	struct agent_reply r;
+	const char *p;
+	size_t n;
+	int rc;
+	*data = NULL;
+	*guest_errno = 0;
+	if (!c)
+		return VMM_UNSUPPORTED;
+	rc = agent_call(c, PROTO_K_READ_MEM, 2, build_read_mem, &m, GUEST_OP_TIMEOUT_MS, &r, err,
+	                errlen);
+	if (rc == 0) {
+		if (!r.value || proto_obj_bytes(r.value, &p, &n) < 0 || n != len)
+			rc = bad_reply("read_mem", err, errlen);
+		else if (!(*data = malloc(n ? n : 1))) {
+			snprintf(err, errlen, "out of memory");
+			errno = ENOMEM;
+			rc = -1;
+		} else
+			memcpy(*data, p, n);
+	} else {
+		*guest_errno = r.err_no;
+		fail_reply(&r);
+	}
+	agent_reply_free(&r);
+	return rc;
+}
+
+/* ---- workers -------------------------------------------------------- */
+
+struct wk_req {
+	uint64_t handle;
+	int64_t n;              /* join: timeout_ms; kill: signal */
+	const char *key;
+};
+
+static void build_wk(msgpack_packer *pk, void *ctx)
+{
+	const struct wk_req *w = ctx;
+	proto_pack_key(pk, "handle");
+	msgpack_pack_uint64(pk, w->handle);
+	proto_pack_key(pk, w->key);
+	msgpack_pack_int64(pk, w->n);
+}
+
+int guest_worker_spawn(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t *handle,
+                       int64_t *pid, char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct agent_reply r;
+	int rc;
+	if (!c)
+		return VMM_UNSUPPORTED;
+	/* Never routed: worker ops belong to the agent itself. */
+	uint64_t route = agent_client_route(c, 0);
+	rc = agent_call(c, PROTO_K_WORKER_SPAWN, 0, NULL, NULL, GUEST_OP_TIMEOUT_MS, &r, err, errlen);
+	agent_client_route(c, route);
+	if (rc == 0 && (proto_get_uint(r.value, "handle", handle) < 0 ||
+	                proto_get_int(r.value, "pid", pid) < 0))
+		rc = bad_reply("worker_spawn", err, errlen);
+	else if (rc < 0)
+		fail_reply(&r);
+	agent_reply_free(&r);
+	return rc;
+}
+
+int guest_worker_join(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t handle,
+                      int timeout_ms, int *status, int *sig, char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct wk_req w = {handle, timeout_ms, "timeout_ms"};
+	struct agent_reply r;
+	int64_t st = 0, sg = 0;
+	int rc;
+	*status = *sig = 0;
+	if (!c)
+		return VMM_UNSUPPORTED;
+	uint64_t route = agent_client_route(c, 0);
+	/* The agent SIGKILLs at timeout_ms: allow it that long plus a round trip. */
+	rc = agent_call(c, PROTO_K_WORKER_JOIN, 2, build_wk, &w,
+	                timeout_ms > 0 ? timeout_ms + GUEST_OP_TIMEOUT_MS : -1, &r, err, errlen);
+	agent_client_route(c, route);
+	if (rc == 0 && proto_get_int(r.value, "status", &st) < 0)
+		rc = bad_reply("worker_join", err, errlen);
+	else if (rc < 0)
+		fail_reply(&r);
+	if (rc == 0) {
+		proto_get_int(r.value, "signal", &sg);
+		*status = (int)st;
+		*sig = (int)sg;
+	}
+	agent_reply_free(&r);
+	return rc;
+}
+
+int guest_worker_kill(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t handle, int sig,
+                      char *err, size_t errlen)
+{
+	struct agent_client *c = agent_of(ops, vm);
+	struct wk_req w = {handle, sig, "signal"};
+	struct agent_reply r;
+	int rc;
+	if (!c)
+		return VMM_UNSUPPORTED;
+	uint64_t route = agent_client_route(c, 0);
+	rc = agent_call(c, PROTO_K_WORKER_KILL, 2, build_wk, &w, GUEST_OP_TIMEOUT_MS, &r, err, errlen);
+	agent_client_route(c, route);
+	if (rc < 0)
+		fail_reply(&r);
+	agent_reply_free(&r);
+	return rc;
+}
