@@ -96,13 +96,8 @@ int guest_syscall_begin(const struct vmm_ops *ops, struct vmm_vm *vm, const stru
 int guest_syscall_finish(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t id, size_t nbufs,
                          int timeout_ms, struct guest_syscall_result *res, char *err, size_t errlen);
 
-/* The syscall codec, shared by guest_ops.c and guest_worker.c: request
- * fields after kind/id, their builder (ctx: a struct guest_syscall *),
- * and the reply decoder (0 or -1). */
-#include <msgpack.h>
-size_t guest_syscall_nfields(const struct guest_syscall *s);
-void guest_build_syscall(msgpack_packer *pk, void *ctx);
-int guest_decode_syscall(const msgpack_object *v, size_t nbufs, struct guest_syscall_result *res);
+/* (The syscall request and reply codec is agent_req_syscall /
+ * agent_dec_syscall in vmm/agent_codec.h.) */
 
 /* ---- guest memory and workers (guest_worker.c, agent only) ---- */
 

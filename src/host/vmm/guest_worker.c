@@ -3,15 +3,16 @@
  * read_mem, and the pipelined (begin now, finish later) syscall that
  * worker:syscall_async uses.
  *
- * Like guest_ops.c this is a thin codec over the agent client: replies
- * are untrusted and type-checked; errors follow guest_ops.h (0, -1 with
- * err and errno, VMM_UNSUPPORTED without an agent). */
+ * Like guest_ops.c: requests and reply decoders from vmm/agent_codec.h
+ * over the agent client; errors follow guest_ops.h (0, -1 with err and
+ * errno, VMM_UNSUPPORTED without an agent). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vmm/agent_client.h"
+#include "vmm/agent_codec.h"
 #include "vmm/guest_ops.h"
 
 static struct agent_client *agent_of(const struct vmm_ops *ops, struct vmm_vm *vm)
@@ -44,10 +45,11 @@ int guest_syscall_begin(const struct vmm_ops *ops, struct vmm_vm *vm, const stru
                         uint64_t *id, char *err, size_t errlen)
 {
 	struct agent_client *c = agent_of(ops, vm);
-	struct guest_syscall copy = *s;
+	struct agent_req q;
 	if (!c)
 		return VMM_UNSUPPORTED;
-	return agent_send(c, PROTO_K_SYSCALL, guest_syscall_nfields(s), guest_build_syscall, &copy,
+	agent_req_syscall(&q, s);
+	return agent_send(c, PROTO_K_SYSCALL, agent_req_nfields(&q), agent_req_build, &q,
 	                  GUEST_OP_TIMEOUT_MS, id, err, errlen);
 }
 
@@ -61,7 +63,7 @@ int guest_syscall_finish(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t 
 	if (!c)
 		return VMM_UNSUPPORTED;
 	rc = agent_wait(c, id, timeout_ms, &r, err, errlen);
-	if (rc == 0 && guest_decode_syscall(r.value, nbufs, res) < 0)
+	if (rc == 0 && agent_dec_syscall(r.value, nbufs, res) < 0)
 		rc = bad_reply("syscall", err, errlen);
 	else if (rc < 0)
 		fail_reply(&r);
@@ -71,24 +73,11 @@ int guest_syscall_finish(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t 
 
 /* ---- read_mem ------------------------------------------------------- */
 
-struct mem_req {
-	uint64_t addr, len;
-};
-
-static void build_read_mem(msgpack_packer *pk, void *ctx)
-{
-	const struct mem_req *m = ctx;
-	proto_pack_key(pk, "addr");
-	msgpack_pack_uint64(pk, m->addr);
-	proto_pack_key(pk, "len");
-	msgpack_pack_uint64(pk, m->len);
-}
-
 int guest_read_mem(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t addr, uint64_t len,
                    char **data, int *guest_errno, char *err, size_t errlen)
 {
 	struct agent_client *c = agent_of(ops, vm);
-	struct mem_req m = {addr, len};
+	struct agent_req q;
 	struct agent_reply r;
 	const char *p;
 	size_t n;
@@ -97,8 +86,9 @@ int guest_read_mem(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t addr, 
 	*guest_errno = 0;
 	if (!c)
 		return VMM_UNSUPPORTED;
-	rc = agent_call(c, PROTO_K_READ_MEM, 2, build_read_mem, &m, GUEST_OP_TIMEOUT_MS, &r, err,
-	                errlen);
+	agent_req_read_mem(&q, addr, len);
+	rc = agent_call(c, PROTO_K_READ_MEM, agent_req_nfields(&q), agent_req_build, &q,
+	                GUEST_OP_TIMEOUT_MS, &r, err, errlen);
 	if (rc == 0) {
 		if (!r.value || proto_obj_bytes(r.value, &p, &n) < 0 || n != len)
 			rc = bad_reply("read_mem", err, errlen);
@@ -118,21 +108,6 @@ int guest_read_mem(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t addr, 
 
 /* ---- workers -------------------------------------------------------- */
 
-struct wk_req {
-	uint64_t handle;
-	int64_t n;              /* join: timeout_ms; kill: signal */
-	const char *key;
-};
-
-static void build_wk(msgpack_packer *pk, void *ctx)
-{
-	const struct wk_req *w = ctx;
-	proto_pack_key(pk, "handle");
-	msgpack_pack_uint64(pk, w->handle);
-	proto_pack_key(pk, w->key);
-	msgpack_pack_int64(pk, w->n);
-}
-
 int guest_worker_spawn(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t *handle,
                        int64_t *pid, char *err, size_t errlen)
 {
@@ -145,8 +120,7 @@ int guest_worker_spawn(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t *h
 	uint64_t route = agent_client_route(c, 0);
 	rc = agent_call(c, PROTO_K_WORKER_SPAWN, 0, NULL, NULL, GUEST_OP_TIMEOUT_MS, &r, err, errlen);
 	agent_client_route(c, route);
-	if (rc == 0 && (proto_get_uint(r.value, "handle", handle) < 0 ||
-	                proto_get_int(r.value, "pid", pid) < 0))
+	if (rc == 0 && agent_dec_handle_pid(r.value, true, handle, pid) < 0)
 		rc = bad_reply("worker_spawn", err, errlen);
 	else if (rc < 0)
 		fail_reply(&r);
@@ -158,27 +132,22 @@ int guest_worker_join(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t han
                       int timeout_ms, int *status, int *sig, char *err, size_t errlen)
 {
 	struct agent_client *c = agent_of(ops, vm);
-	struct wk_req w = {handle, timeout_ms, "timeout_ms"};
+	struct agent_req q;
 	struct agent_reply r;
-	int64_t st = 0, sg = 0;
 	int rc;
 	*status = *sig = 0;
 	if (!c)
 		return VMM_UNSUPPORTED;
 	uint64_t route = agent_client_route(c, 0);
 	/* The agent SIGKILLs at timeout_ms: allow it that long plus a round trip. */
-	rc = agent_call(c, PROTO_K_WORKER_JOIN, 2, build_wk, &w,
+	agent_req_worker_join(&q, handle, timeout_ms);
+	rc = agent_call(c, PROTO_K_WORKER_JOIN, agent_req_nfields(&q), agent_req_build, &q,
 	                timeout_ms > 0 ? timeout_ms + GUEST_OP_TIMEOUT_MS : -1, &r, err, errlen);
 	agent_client_route(c, route);
-	if (rc == 0 && proto_get_int(r.value, "status", &st) < 0)
+	if (rc == 0 && agent_dec_worker_join(r.value, status, sig) < 0)
 		rc = bad_reply("worker_join", err, errlen);
 	else if (rc < 0)
 		fail_reply(&r);
-	if (rc == 0) {
-		proto_get_int(r.value, "signal", &sg);
-		*status = (int)st;
-		*sig = (int)sg;
-	}
 	agent_reply_free(&r);
 	return rc;
 }
@@ -187,13 +156,15 @@ int guest_worker_kill(const struct vmm_ops *ops, struct vmm_vm *vm, uint64_t han
                       char *err, size_t errlen)
 {
 	struct agent_client *c = agent_of(ops, vm);
-	struct wk_req w = {handle, sig, "signal"};
+	struct agent_req q;
 	struct agent_reply r;
 	int rc;
 	if (!c)
 		return VMM_UNSUPPORTED;
 	uint64_t route = agent_client_route(c, 0);
-	rc = agent_call(c, PROTO_K_WORKER_KILL, 2, build_wk, &w, GUEST_OP_TIMEOUT_MS, &r, err, errlen);
+	agent_req_worker_kill(&q, handle, sig);
+	rc = agent_call(c, PROTO_K_WORKER_KILL, agent_req_nfields(&q), agent_req_build, &q,
+	                GUEST_OP_TIMEOUT_MS, &r, err, errlen);
 	agent_client_route(c, route);
 	if (rc < 0)
 		fail_reply(&r);

@@ -864,13 +864,12 @@ static int qemu_shutdown(struct vmm_vm *vm, char *err, size_t errlen)
 	char e[256];
 	if (vm->proc.pid > 0 && !vm->gone && vm->ac && agent_client_fd(vm->ac) >= 0) {
 		struct agent_reply rep;
-		struct req r = { .n = 0 };
 		/* A shutdown is bounded on its own (2 s + 4 s, then quit and
 		 * kill): a test's teardown deadline (agent_client_set_limit)
 		 * does not cut the guest's clean poweroff short. */
 		int64_t limit = agent_client_suspend_limit();
 		/* Graceful: the agent syncs and powers off (about 1 s). */
-		if (agent_call(vm->ac, PROTO_K_POWEROFF, 0, qvm_build, &r, 2000, &rep, e, sizeof e) == 0)
+		if (agent_call(vm->ac, PROTO_K_POWEROFF, 0, NULL, NULL, 2000, &rep, e, sizeof e) == 0)
 			qemu_wait(&vm->proc, 4000);
 		agent_reply_free(&rep);
 		agent_client_restore_limit(limit);
@@ -1022,10 +1021,10 @@ pid_t qemu_vm_pid(const struct vmm_vm *vm)
 
 int qemu_vm_fault_frame(struct vmm_vm *vm, const char *mode, char *err, size_t errlen)
 {
-	struct req r = { .n = 0 };
+	struct agent_req r;
 	struct agent_reply rep;
 
-	r.f[r.n++] = (struct fld){ .key = "mode", .t = F_STR, .s = mode };
+	agent_req_fault_frame(&r, mode);
 	if (qvm_call(vm, PROTO_K_FAULT_FRAME, &r, 30000, &rep, err, errlen) < 0)
 		return -1;
 	agent_reply_free(&rep);

@@ -3,8 +3,8 @@
  * src/host/vmm/qemu*.c includes it.
  *
  * It holds what those files share: struct vmm_vm (one VM: its profile,
- * run directory and running QEMU), the agent request builder (struct req,
- * qvm_call), and the helpers that boot and restore both need (initrd,
+ * run directory and running QEMU), the agent round trip (qvm_call; the
+ * requests themselves come from vmm/agent_codec.h), and the helpers that boot and restore both need (initrd,
  * accelerator, extra QEMU arguments, handshake, "gone" bookkeeping).
  * Everything used by one file only stays `static` there. Error contract
  * as in qemu.c: 0 / -1 with err filled, no "vm `x`:" prefix. */
@@ -20,6 +20,7 @@
 #include <msgpack.h>
 
 #include "vmm/agent_client.h"
+#include "vmm/agent_codec.h"
 #include "vmm/conwatch.h"
 #include "vmm/nbdmed.h"
 #include "vmm/qemu_launch.h"
@@ -106,31 +107,10 @@ struct vmm_vm {
 
 /* ---- agent requests (qemu_ops.c) ---------------------------------------- */
 
-/* A request's fields, packed as one msgpack map by qvm_build. */
-enum ftype { F_STR, F_BIN, F_INT, F_BOOL, F_STRV, F_ENV, F_INTS };
-
-struct fld {
-	const char *key;
-	enum ftype t;
-	const char *s;            /* F_STR, F_BIN */
-	size_t n;                 /* F_BIN length, F_INTS count */
-	int64_t i;                /* F_INT, F_BOOL */
-	const char *const *v;     /* F_STRV, F_ENV ("K=V") */
-	const int64_t *iv;        /* F_INTS */
-};
-
-struct req {
-	struct fld f[12];
-	size_t n;
-};
-
-/* agent_call's body builder: packs the fields of ctx (a struct req). */
-void qvm_build(msgpack_packer *pk, void *ctx);
-
-/* One request/response with the agent. On failure err says why (without
- * the "vm `x`:" prefix); an agent-side errno is left in errno. reply must
- * be freed by the caller on success only. */
-int qvm_call(struct vmm_vm *vm, int kind, const struct req *r, int timeout_ms,
+/* One request/response with the agent (r NULL: no fields). On failure
+ * err says why (without the "vm `x`:" prefix); an agent-side errno is
+ * left in errno. reply must be freed by the caller on success only. */
+int qvm_call(struct vmm_vm *vm, int kind, const struct agent_req *r, int timeout_ms,
 	     struct agent_reply *reply, char *err, size_t errlen);
 
 /* ---- the VM and its QEMU (qemu.c) ----------------------------------------- */

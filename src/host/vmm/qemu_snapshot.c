@@ -150,7 +150,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	 * answer: only what already arrived is read. */
 	{
 		struct agent_reply rep;
-		struct req none = { .n = 0 };
+		struct agent_req none = { .n = 0 };
 		char what[512];
 		size_t n;
 		if (running) {
