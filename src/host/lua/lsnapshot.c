@@ -92,7 +92,7 @@ static int snap_size(lua_State *L)
 }
 
 /* Remove "<path>.ram-<id>" siblings: RAM files the qemu backend expanded
- * from this snapshot for its restores (vmm/qemu_snap.h). */
+ * from this snapshot for its restores (vmm/qemu_migrate.h). */
 static void rm_ram_siblings(const char *path)
 {
 	char *dir = strdup(path), *slash, *base;
