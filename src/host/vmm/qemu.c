@@ -60,6 +60,7 @@
 #include "proto/protocol.h"
 #include "vmm/agent_client.h"
 #include "vmm/overlay.h"
+#include "vmm/qemu_accel.h"
 #include "vmm/qemu_launch.h"
 #include "vmm/qemu_priv.h"
 #include "vmm/qemu_vm.h"
