@@ -33,7 +33,7 @@ static char dir[64];
 static int setup(void **st)
 {
 	(void)st;
-	strcpy(dir, "/tmp/provium-qsnap-XXXXXX");
+	strcpy(dir, "/tmp/provium-qmig-XXXXXX");
 	return mkdtemp(dir) ? 0 : -1;
 }
 

@@ -89,7 +89,7 @@ static void size_of_file_and_dir(void **st)
 	assert_int_equal(snapfiles_size(p, true), 10 + 300 + 1000);
 }
 
-static void rm_ram_siblings(void **st)
+static void rm_ram(void **st)
 {
 	(void)st;
 	char p[4200];
@@ -232,7 +232,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(size_of_file_and_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(rm_ram_siblings, setup, teardown),
+		cmocka_unit_test_setup_teardown(rm_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_file_and_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(tmp_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(mkdirs, setup, teardown),
