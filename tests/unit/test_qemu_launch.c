@@ -1,5 +1,5 @@
 /* test_qemu_launch.c — argv and cmdline assembly, spawn/reap of a stand-in
- * binary, and the accel=auto verdict (with a fake device and probe). */
+ * binary (the accel=auto verdict is test_qemu_accel.c's). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -175,67 +175,6 @@ static void test_spawn_and_reap(void **state)
 	rmdir(dir);
 }
 
-static int probe_calls;
-static int fake_probe(void *ctx, int64_t deadline, char *err, size_t errlen)
-{
-	(void)deadline;
-	probe_calls++;
-	snprintf(err, errlen, "fake hang");
-	return *(int *)ctx;
-}
-
-static void test_accel(void **state)
-{
-	(void)state;
-	char why[512], dir[] = "/tmp/test-accel-XXXXXX", kern[4200], cpath[4200];
-	assert_non_null(mkdtemp(dir));
-	snprintf(kern, sizeof kern, "%s/vmlinuz", dir);
-	FILE *f = fopen(kern, "w");
-	assert_non_null(f);
-	fputs("kernel", f);
-	fclose(f);
-
-	assert_int_equal(qemu_accel_resolve(ACCEL_TCG, NULL, why, sizeof why), ACCEL_TCG);
-	assert_int_equal(qemu_accel_resolve(ACCEL_KVM, NULL, why, sizeof why), ACCEL_KVM);
-
-	int verdict = -1;
-	struct qemu_accel_probe p = { .kernel = kern, .cache_dir = dir, .kvm_dev = "/nonexistent/kvm",
-				      .boot = fake_probe, .ctx = &verdict, .timeout_ms = 100 };
-	assert_int_equal(qemu_accel_resolve(ACCEL_AUTO, &p, why, sizeof why), ACCEL_TCG);
-	assert_non_null(strstr(why, "/nonexistent/kvm"));
-	assert_int_equal(probe_calls, 0);
-
-	/* an openable "device": probe runs once, the verdict is cached */
-	p.kvm_dev = "/dev/null";
-	assert_int_equal(qemu_accel_cache_path(&p, cpath, sizeof cpath), 0);
-	assert_int_equal(strncmp(cpath, dir, strlen(dir)), 0);
-	assert_int_equal(qemu_accel_resolve(ACCEL_AUTO, &p, why, sizeof why), ACCEL_TCG);
-	assert_int_equal(probe_calls, 1);
-	assert_non_null(strstr(why, "fake hang"));
-	assert_int_equal(access(cpath, F_OK), 0);
-	assert_int_equal(qemu_accel_resolve(ACCEL_AUTO, &p, why, sizeof why), ACCEL_TCG);
-	assert_int_equal(probe_calls, 1);
-	assert_non_null(strstr(why, "cached"));
-
-	/* another kernel image is another key */
-	f = fopen(kern, "w");
-	fputs("another kernel, longer", f);
-	fclose(f);
-	char cpath2[4200];
-	assert_int_equal(qemu_accel_cache_path(&p, cpath2, sizeof cpath2), 0);
-	assert_string_not_equal(cpath, cpath2);
-	verdict = 0;
-	assert_int_equal(qemu_accel_resolve(ACCEL_AUTO, &p, why, sizeof why), ACCEL_KVM);
-	assert_int_equal(probe_calls, 2);
-	assert_int_equal(qemu_accel_resolve(ACCEL_AUTO, &p, why, sizeof why), ACCEL_KVM);
-	assert_int_equal(probe_calls, 2);
-
-	unlink(cpath);
-	unlink(cpath2);
-	unlink(kern);
-	rmdir(dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,7 +182,6 @@ int main(void)
 		cmocka_unit_test(test_rdinit_conflict),
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_spawn_and_reap),
-		cmocka_unit_test(test_accel),
 	};
 	return cmocka_run_group_tests_name("qemu_launch", tests, NULL, NULL);
 }

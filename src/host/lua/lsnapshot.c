@@ -1,28 +1,24 @@
 /* lsnapshot.c — the Snapshot and LabSnapshot userdata, and the C entry
- * points lab.lua uses for snapshots (list in lsnapshot.h).
+ * points lab.lua uses for snapshots (list in lsnapshot.h): Lua bindings
+ * only. The file-system work behind them (sizes, deletion with RAM
+ * siblings, scratch paths, mkdir) is snap/snapfiles.c's; headers are read
+ * by snap/snapfile.c.
  *
  * A Snapshot is only a path: no backend state, nothing to close; __gc
  * never deletes (a fixture build hands its snapshot to the cache after its
  * Lua state is gone). The fixture entry point, _provium_fixture, is
  * lfixture.c's. */
 #include <errno.h>
-#include <dirent.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "fixture/cache.h"
 #include "lua/lsnapshot.h"
 #include "snap/snapfile.h"
+#include "snap/snapfiles.h"
 #include "fsutil.h"
-#include "tempfile.h"
-
-static unsigned g_tmp_seq;
 
 struct lsnap {
 	char *path;
@@ -69,64 +65,14 @@ static int snap_path(lua_State *L)
 static int snap_size(lua_State *L)
 {
 	struct lsnap *s = checksnap(L);
-	struct stat st;
-	uint64_t total = 0;
-	if (!s->lab) {
-		lua_pushinteger(L, stat(s->path, &st) == 0 ? (lua_Integer)st.st_size : 0);
-		return 1;
-	}
-	DIR *d = opendir(s->path);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		char *p;
-		if (asprintf(&p, "%s/%s", s->path, de->d_name) < 0)
-			continue;
-		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
-			total += (uint64_t)st.st_size;
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	lua_pushinteger(L, (lua_Integer)total);
+	lua_pushinteger(L, (lua_Integer)snapfiles_size(s->path, s->lab));
 	return 1;
-}
-
-/* Remove "<path>.ram-<id>" siblings: RAM files the qemu backend expanded
- * from this snapshot for its restores (vmm/qemu_snap.h). */
-static void rm_ram_siblings(const char *path)
-{
-	char *dir = strdup(path), *slash, *base;
-	DIR *d;
-	struct dirent *de;
-	size_t bl;
-	if (!dir)
-		return;
-	slash = strrchr(dir, '/');
-	base = slash ? slash + 1 : dir;
-	bl = strlen(base);
-	if (slash)
-		*slash = 0;
-	d = opendir(slash ? (*dir ? dir : "/") : ".");
-	while (d && (de = readdir(d))) {
-		char *p;
-		if (strncmp(de->d_name, base, bl) != 0 || strncmp(de->d_name + bl, ".ram-", 5) != 0)
-			continue;
-		if (asprintf(&p, "%s/%s", slash ? dir : ".", de->d_name) >= 0) {
-			unlink(p);
-			free(p);
-		}
-	}
-	if (d)
-		closedir(d);
-	free(dir);
 }
 
 static int snap_delete(lua_State *L)
 {
 	struct lsnap *s = checksnap(L);
-	rm_rf(s->path);
-	if (!s->lab)
-		rm_ram_siblings(s->path);
+	snapfiles_delete(s->path, s->lab);
 	return 0;
 }
 
@@ -193,19 +139,14 @@ static int l_snap_info(lua_State *L)
 
 const char *lsnapshot_tmp_path(lua_State *L, const char *prefix, const char *ext)
 {
-	const char *dir;
+	char *p;
 	lua_getglobal(L, "_provium_run_dir");
-	dir = lua_tostring(L, -1);
-	if (!dir)
-		dir = temp_base();
-	for (;;) {
-		struct stat st;
-		lua_pushfstring(L, "%s/%s-%d-%d%s", dir, prefix, (int)getpid(), (int)g_tmp_seq++, ext);
-		if (lstat(lua_tostring(L, -1), &st) < 0)
-			break;
-		lua_pop(L, 1);
-	}
-	lua_remove(L, -2);
+	p = snapfiles_tmp_path(lua_tostring(L, -1), prefix, ext);
+	lua_pop(L, 1);
+	if (!p)
+		luaL_error(L, "snapshot: out of memory");
+	lua_pushstring(L, p);
+	free(p);
 	return lua_tostring(L, -1);
 }
 
@@ -215,7 +156,7 @@ static int l_tmp_path(lua_State *L)
 	const char *prefix = luaL_checkstring(L, 1);
 	const char *ext = luaL_optstring(L, 2, "");
 	const char *p = lsnapshot_tmp_path(L, prefix, ext);
-	if (lua_toboolean(L, 3) && mkdir(p, 0755) < 0)
+	if (lua_toboolean(L, 3) && snapfiles_mkdir(p, true) < 0)
 		return luaL_error(L, "mkdir `%s`: %s", p, strerror(errno));
 	return 1;
 }
@@ -223,7 +164,7 @@ static int l_tmp_path(lua_State *L)
 static int l_mkdir(lua_State *L)
 {
 	const char *p = luaL_checkstring(L, 1);
-	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+	if (snapfiles_mkdir(p, false) < 0)
 		return luaL_error(L, "mkdir `%s`: %s", p, strerror(errno));
 	return 0;
 }

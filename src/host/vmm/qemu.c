@@ -4,7 +4,7 @@
  * the handshake, shutdown/pause/resume/reset/power button, destroy, and
  * the vmm_ops table. The agent-backed guest operations live in
  * qemu_ops.c, snapshot take/restore in qemu_snapshot.c (the bytes are
- * moved by qemu_snap.c); what they share is in qemu_priv.h.
+ * moved by qemu_migrate.c); what they share is in qemu_priv.h.
  *
  * This file only wires existing pieces together: qemu_launch.h builds the
  * command line and owns the child, overlay.h builds the initrd the guest
@@ -29,7 +29,7 @@
  * exits early is noticed at once. Any failure kills QEMU and reports its
  * exit status and the tail of the console log.
  *
- * Snapshots (qemu_snap.h moves the bytes): take = quiet channel, stop,
+ * Snapshots (qemu_migrate.h moves the bytes): take = quiet channel, stop,
  * RAM section + migration stream, cont; restore = a new QEMU built from
  * the snapshot header (memory, cpus, cmdline, device layout, QEMU
  * version), -incoming defer, cont, Hello, guest clock := host clock.
@@ -60,6 +60,7 @@
 #include "proto/protocol.h"
 #include "vmm/agent_client.h"
 #include "vmm/overlay.h"
+#include "vmm/qemu_accel.h"
 #include "vmm/qemu_launch.h"
 #include "vmm/qemu_priv.h"
 #include "vmm/qemu_vm.h"

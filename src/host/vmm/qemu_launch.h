@@ -1,9 +1,10 @@
 /* qemu_launch.h — build a QEMU command line, spawn it tied to its runner,
- * kill and reap it; assemble the kernel cmdline; resolve accel = "auto".
+ * kill and reap it; assemble the kernel cmdline. (accel = "auto" is
+ * resolved by qemu_accel.h.)
  *
  * Calling sequence for one VM (the VM layer does this):
  *   qemu_cmdline_assemble(profile_or_boot_cmdline, inject_agent, &cmdline)
- *   accel = qemu_accel_resolve(profile->accel, &probe, why)
+ *   accel = qemu_accel_resolve(profile->accel, &probe, why)   (qemu_accel.h)
  *   agent_listen(<run_dir>/agent.sock)          (agent_client.h) BEFORE spawn
  *   qemu_spawn(&spec, &proc)                    QEMU connects to agent.sock
  *   qmp_connect(<run_dir>/qmp.sock) ... qmp "cont" if spec.paused
@@ -21,8 +22,9 @@
  * Lifetime: the child sets PR_SET_PDEATHSIG(SIGKILL) and re-checks its
  * parent after that, so QEMU dies with the runner (even on SIGKILL of the
  * runner). PDEATHSIG follows the forking *thread*: spawn from the runner's
- * main thread. QEMU stays in the runner's process group, so the
- * dispatcher's group kill also reaches it. */
+ * main thread. QEMU runs in a process group of its own (the terminal's
+ * Ctrl-C never reaches it), so the dispatcher's kill of a runner's group
+ * does not reach QEMU directly: PDEATHSIG ends it with the runner. */
 #ifndef PROVIUM_QEMU_LAUNCH_H
 #define PROVIUM_QEMU_LAUNCH_H
 
@@ -74,6 +76,10 @@ struct qemu_proc {
 	bool reaped;
 };
 
+/* The QEMU binary to run: want when not NULL or empty, else
+ * $PROVIUM_QEMU when set and not empty, else "qemu-system-x86_64". */
+const char *qemu_binary(const char *want);
+
 /* "<run_dir>/<leaf>" into buf. 0, or -1 (ENAMETOOLONG) if it does not fit. */
 int qemu_run_path(char *buf, size_t len, const char *run_dir, const char *leaf);
 
@@ -102,39 +108,5 @@ void qemu_describe_status(const struct qemu_proc *p, char *buf, size_t len);
  * A different rdinit= with inject_agent is the documented conflict error.
  * *out is malloc'd. 0 or -1 + err. */
 int qemu_cmdline_assemble(const char *base, bool inject_agent, char **out, char *err, size_t errlen);
-
-/* accel = "auto": decide KVM or TCG.
- *
- * /dev/kvm missing or not openable read-write -> TCG, no probe, no cache.
- * Otherwise the verdict is cached in <cache_dir>/<sha256> keyed by (host
- * kernel release+version, the QEMU binary's identity — path, inode, size,
- * mtime, which change with every upgrade, so no subprocess is needed to
- * ask its version —, the kernel image's identity). On a miss, a probe boot
- * under KVM runs with a deadline of timeout_ms (default 4000): either the
- * caller's boot callback (which should reach the agent handshake) or, when
- * it is NULL, a built-in probe that boots the kernel alone under KVM and
- * waits for the kernel's banner on the serial console. Cost: one probe
- * per machine, kernel and QEMU — up to timeout_ms when KVM hangs, as it
- * does on nested hosts without SVM; the guest is killed at the deadline. */
-typedef int (*qemu_probe_fn)(void *ctx, int64_t deadline_ns, char *err, size_t errlen);
-
-struct qemu_accel_probe {
-	const char *qemu;          /* NULL = default binary */
-	const char *kernel;        /* kernel image to probe with (required for a probe) */
-	const char *cache_dir;     /* NULL = $XDG_CACHE_HOME or ~/.cache, + /provium/accel */
-	const char *kvm_dev;       /* NULL = "/dev/kvm" */
-	int timeout_ms;            /* 0 = 4000 */
-	qemu_probe_fn boot;        /* NULL = built-in console-banner probe */
-	void *ctx;
-};
-
-/* Returns ACCEL_KVM or ACCEL_TCG (want itself unless ACCEL_AUTO). why (may
- * be NULL) says how the verdict was reached, e.g. "cached", "/dev/kvm:
- * Permission denied", "KVM probe: timed out". Never fails: doubt -> TCG. */
-enum accel_kind qemu_accel_resolve(enum accel_kind want, const struct qemu_accel_probe *p,
-				   char *why, size_t whylen);
-
-/* The cache file path qemu_accel_resolve would use (tests). 0 or -1. */
-int qemu_accel_cache_path(const struct qemu_accel_probe *p, char *buf, size_t len);
 
 #endif

@@ -2,7 +2,7 @@
  * backend (qemu_snapshot, qemu_restore in its vmm_ops table): the
  * snapshot header and section order, quiescing the agent channel, and
  * bringing up a new QEMU from a snapshot. The bytes themselves (RAM file,
- * migration stream) are moved by qemu_snap.c; booting pieces shared with
+ * migration stream) are moved by qemu_migrate.c; booting pieces shared with
  * qemu.c (initrd, accelerator, extra arguments, handshake) come from
  * qemu_priv.h. */
 #include <errno.h>
@@ -25,7 +25,7 @@
 #include "vmm/qemu_launch.h"
 #include "vmm/qemu_priv.h"
 #include "vmm/qemu_ramsum.h"
-#include "vmm/qemu_snap.h"
+#include "vmm/qemu_migrate.h"
 #include "vmm/qemu_spare.h"
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
@@ -95,7 +95,7 @@ static int snap_layout(const char *devices, bool *slots, bool *rng)
 static const char *qemu_version(struct vmm_vm *vm, char *err, size_t errlen)
 {
 	if (!vm->qemu_version && vm->qmp)
-		vm->qemu_version = qsnap_qemu_version(vm->qmp, err, errlen);
+		vm->qemu_version = qmig_qemu_version(vm->qmp, err, errlen);
 	return vm->qemu_version;
 }
 
@@ -219,11 +219,11 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	     snapfile_section_end(w, err, errlen) < 0))
 		goto out;
 	if (fast && (snapfile_section_begin(w, "ram", err, errlen) < 0 ||
-		     qsnap_write_ram(w, vm->ram_fd, vm->memory, err, errlen) < 0 ||
+		     qmig_write_ram(w, vm->ram_fd, vm->memory, err, errlen) < 0 ||
 		     snapfile_section_end(w, err, errlen) < 0))
 		goto out;
 	if (snapfile_section_begin(w, "migration", err, errlen) < 0 ||
-	    qsnap_save_stream(vm->qmp, w, fast, err, errlen) < 0 ||
+	    qmig_save_stream(vm->qmp, w, fast, err, errlen) < 0 ||
 	    snapfile_section_end(w, err, errlen) < 0)
 		goto out;
 	rc = snapfile_finish(w, err, errlen);
@@ -416,7 +416,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 			err_set(err, errlen, "out of memory");
 			goto out;
 		}
-		/* Only complete files ever carry the final name (qsnap_expand_ram
+		/* Only complete files ever carry the final name (qmig_expand_ram
 		 * renames a fsync'd temp), but the bytes in them are checked
 		 * against the digest recorded at expansion before a guest sees
 		 * them: a damaged file is expanded again from the snapshot. */
@@ -431,7 +431,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 				ramsum_remove(ram_path);
 			}
 		}
-		if (expand && qsnap_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
+		if (expand && qmig_expand_ram(r, ram_path, h.memory, err, errlen) < 0) {
 			char e2[1024];
 			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
 			err_set(err, errlen, "%s", e2);
@@ -534,7 +534,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	restore_trace(t0, "QEMU version checked");
-	if (qsnap_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
+	if (qmig_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
 		char e2[1024];
 		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
 		err_set(err, errlen, "%s", e2);

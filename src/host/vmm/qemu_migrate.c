@@ -1,6 +1,6 @@
-/* qemu_snap.c — the byte moving of QEMU snapshots: migration streams over
- * a socketpair into and out of snapfile sections, and the RAM section of
- * the fast path (see qemu_snap.h for the shapes and why).
+/* qemu_migrate.c — the byte moving of QEMU snapshots: migration streams
+ * over a socketpair into and out of snapfile sections, and the RAM section of
+ * the fast path (see qemu_migrate.h for the shapes and why).
  *
  * Flow control is the socket itself: QEMU's migration thread (save) or
  * main-loop coroutine (load) blocks on it while we compress or
@@ -23,7 +23,7 @@
 
 #include "errbuf.h"
 #include "vmm/qemu_ramsum.h"
-#include "vmm/qemu_snap.h"
+#include "vmm/qemu_migrate.h"
 #include "atomicfile.h"
 
 #define CHUNK (1u << 20)
@@ -69,7 +69,7 @@ static int pass_fd(struct qmp *q, int *mine, char *err, size_t errlen)
 /* Poll query-migrate until a final status. 0 on "completed". */
 static int wait_migration(struct qmp *q, const char *what, char *err, size_t errlen)
 {
-	int64_t end = qmp_now_ns() + (int64_t)QSNAP_STALL_MS * 1000000;
+	int64_t end = qmp_now_ns() + (int64_t)QMIG_STALL_MS * 1000000;
 	int sleep_ms = 1;
 	for (;;) {
 		json_t *ret = NULL;
@@ -91,7 +91,7 @@ static int wait_migration(struct qmp *q, const char *what, char *err, size_t err
 		json_decref(ret);
 		if (qmp_now_ns() > end) {
 			err_set(err, errlen, "%s: the migration did not complete within %d s (status %s)",
-			       what, QSNAP_STALL_MS / 1000, st ? st : "none");
+			       what, QMIG_STALL_MS / 1000, st ? st : "none");
 			return -1;
 		}
 		poll(NULL, 0, sleep_ms);
@@ -129,8 +129,8 @@ static int start_migration(struct qmp *q, const char *cmd, bool ignore_shared, i
 	return 0;
 }
 
-int qsnap_save_stream(struct qmp *q, struct snap_writer *w, bool ignore_shared,
-		      char *err, size_t errlen)
+int qmig_save_stream(struct qmp *q, struct snap_writer *w, bool ignore_shared,
+		     char *err, size_t errlen)
 {
 	char *buf;
 	int fd, rc = -1;
@@ -140,9 +140,9 @@ int qsnap_save_stream(struct qmp *q, struct snap_writer *w, bool ignore_shared,
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		int pr = poll(&p, 1, QSNAP_STALL_MS);
+		int pr = poll(&p, 1, QMIG_STALL_MS);
 		if (pr == 0) {
-			err_set(err, errlen, "the migration stream stalled for %d s", QSNAP_STALL_MS / 1000);
+			err_set(err, errlen, "the migration stream stalled for %d s", QMIG_STALL_MS / 1000);
 			goto out;
 		}
 		if (pr < 0) {
@@ -180,10 +180,10 @@ static int send_all(int fd, const char *p, size_t n, char *err, size_t errlen)
 	while (n) {
 		struct pollfd pf = { .fd = fd, .events = POLLOUT };
 		ssize_t w;
-		int pr = poll(&pf, 1, QSNAP_STALL_MS);
+		int pr = poll(&pf, 1, QMIG_STALL_MS);
 		if (pr == 0) {
 			err_set(err, errlen, "QEMU stopped reading the migration stream for %d s",
-			       QSNAP_STALL_MS / 1000);
+			       QMIG_STALL_MS / 1000);
 			return -1;
 		}
 		if (pr < 0 && errno == EINTR)
@@ -202,8 +202,8 @@ static int send_all(int fd, const char *p, size_t n, char *err, size_t errlen)
 	return 0;
 }
 
-int qsnap_load_stream(struct qmp *q, struct snap_reader *r, bool ignore_shared,
-		      char *err, size_t errlen)
+int qmig_load_stream(struct qmp *q, struct snap_reader *r, bool ignore_shared,
+		     char *err, size_t errlen)
 {
 	char *buf;
 	int fd, rc = -1;
@@ -253,7 +253,7 @@ static bool page_zero(const unsigned char *p)
 	return !memcmp(p, z, PAGE);
 }
 
-int qsnap_write_ram(struct snap_writer *w, int fd, uint64_t size, char *err, size_t errlen)
+int qmig_write_ram(struct snap_writer *w, int fd, uint64_t size, char *err, size_t errlen)
 {
 	unsigned char *buf = malloc(CHUNK), hdr[16];
 	uint64_t off = 0;
@@ -328,8 +328,8 @@ static int read_exact(struct snap_reader *r, void *p, size_t n, char *err, size_
 	return 1;
 }
 
-int qsnap_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
-		     char *err, size_t errlen)
+int qmig_expand_ram(struct snap_reader *r, const char *path, uint64_t size,
+		    char *err, size_t errlen)
 {
 	struct atomic_file af = { .fd = -1 };
 	unsigned char *buf = malloc(CHUNK), hdr[16];
@@ -411,7 +411,7 @@ out:
 	return rc;
 }
 
-char *qsnap_qemu_version(struct qmp *q, char *err, size_t errlen)
+char *qmig_qemu_version(struct qmp *q, char *err, size_t errlen)
 {
 	json_t *ret = NULL, *v;
 	char *s = NULL;

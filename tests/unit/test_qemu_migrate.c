@@ -1,6 +1,6 @@
-/* test_qemu_snap.c — the RAM section of the QEMU snapshot fast path
- * (src/host/vmm/qemu_snap.c) without a QEMU: qsnap_write_ram from a
- * sparse file into a snapfile section, qsnap_expand_ram back out, and
+/* test_qemu_migrate.c — the RAM section of the QEMU snapshot fast path
+ * (src/host/vmm/qemu_migrate.c) without a QEMU: qmig_write_ram from a
+ * sparse file into a snapfile section, qmig_expand_ram back out, and
  * the expansion's atomicity: a corrupt section, an expander killed in the
  * middle, and four expanders of one file at once never leave an
  * incomplete file under the final name. */
@@ -23,7 +23,7 @@
 
 #include "fixture/cache.h"
 #include "snap/snapfile.h"
-#include "vmm/qemu_snap.h"
+#include "vmm/qemu_migrate.h"
 #include "fsutil.h"
 
 #define RAM_SIZE (4u << 20)
@@ -33,7 +33,7 @@ static char dir[64];
 static int setup(void **st)
 {
 	(void)st;
-	strcpy(dir, "/tmp/provium-qsnap-XXXXXX");
+	strcpy(dir, "/tmp/provium-qmig-XXXXXX");
 	return mkdtemp(dir) ? 0 : -1;
 }
 
@@ -78,7 +78,7 @@ static void make_snap(const char *path, bool cut_short)
 		assert_int_equal(snapfile_write(w, rec, sizeof rec, err, sizeof err), 0);
 	} else {
 		int fd = make_ram();
-		assert_int_equal(qsnap_write_ram(w, fd, RAM_SIZE, err, sizeof err), 0);
+		assert_int_equal(qmig_write_ram(w, fd, RAM_SIZE, err, sizeof err), 0);
 		close(fd);
 	}
 	assert_int_equal(snapfile_section_end(w, err, sizeof err), 0);
@@ -99,7 +99,7 @@ static int expand(const char *snap, const char *ram, char *err, size_t errlen)
 		snapfile_close(r);
 		return -1;
 	}
-	rc = qsnap_expand_ram(r, ram, RAM_SIZE, err, errlen);
+	rc = qmig_expand_ram(r, ram, RAM_SIZE, err, errlen);
 	snapfile_close(r);
 	return rc;
 }
