@@ -11,12 +11,27 @@ connects to QEMU's agent socket, handshakes, and runs the smoke scenario,
 printing one line per check and a final "N passed, N failed" line; exit 0
 only if every check passed.
 """
+import os
+import re
 import socket
 import struct
 import sys
 import time
 
-PROTOCOL_VERSION = 3
+
+def _protocol_version():
+    """PROTOCOL_VERSION from src/proto/protocol.h, so this client cannot
+    drift from the agent it talks to when the protocol is bumped."""
+    h = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                     "..", "..", "src", "proto", "protocol.h")
+    with open(h) as f:
+        m = re.search(r"^#define PROTOCOL_VERSION (\d+)", f.read(), re.M)
+    if not m:
+        raise RuntimeError("no PROTOCOL_VERSION in " + h)
+    return int(m.group(1))
+
+
+PROTOCOL_VERSION = _protocol_version()
 K_HELLO, K_HELLO_OK, K_HELLO_ERR = 1, 2, 3
 K = dict(exec=100, read_file=101, write_file=102, stat=103, listdir=104,
          mkdir=105, unlink=106, rename=107, clock_get=108, clock_set=109,
@@ -24,7 +39,8 @@ K = dict(exec=100, read_file=101, write_file=102, stat=103, listdir=104,
          proc_stdin=124, proc_stdin_close=125, proc_stream=126,
          file_open=130, file_read=131, file_write=132, file_seek=133,
          file_close=134, tail=140, fd_stream=141, stream_close=142,
-         syscall=150, poweroff=151, net_setup=160)
+         syscall=150, poweroff=151, read_mem=152, net_setup=160,
+         worker_spawn=170, worker_join=171, worker_kill=172)
 K_OP_RESULT, K_STREAM_DATA, K_STREAM_END = 200, 300, 301
 
 
