@@ -61,3 +61,17 @@ bool psi_memory_pressured(void)
 	static const char *const kinds[] = { "memory" };
 	return over(kinds, 1);
 }
+
+bool psi_cpu_idle(void)
+{
+	const char *off = getenv("PROVIUM_NO_PSI");
+	const char *dir = getenv("PROVIUM_PSI_DIR");
+	char path[4096];
+	double v;
+
+	if (off && *off && strcmp(off, "0") != 0)
+		return false;
+	snprintf(path, sizeof path, "%s/cpu", dir && *dir ? dir : "/proc/pressure");
+	v = psi_some_avg10(path);
+	return v >= 0 && v <= PSI_IDLE_PCT;
+}

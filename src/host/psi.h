@@ -17,6 +17,8 @@
 #include <stdbool.h>
 
 #define PSI_THRESHOLD_PCT 50.0
+/* At or below this `some avg10` the host CPU counts as idle. */
+#define PSI_IDLE_PCT 10.0
 
 /* `some avg10` of a PSI file (percent), or -1 when unavailable/garbled. */
 double psi_some_avg10(const char *path);
@@ -25,5 +27,9 @@ bool psi_pressured(void);
 /* Memory pressure alone over the threshold (warm spare QEMUs are dropped
  * under it: qemu_spare.h). */
 bool psi_memory_pressured(void);
+/* Host CPU idle (cpu `some avg10` <= PSI_IDLE_PCT): a warm spare QEMU may
+ * start at once beside a restored guest instead of after its first op.
+ * False when PSI is off or unreadable: the conservative answer. */
+bool psi_cpu_idle(void);
 
 #endif

@@ -4,7 +4,8 @@
 # the spare (PROVIUM_TRACE_RESTORE shows it) and the guest works; while a
 # test runs, the run has two QEMUs (the VM + the spare); none survives the
 # file, nor a SIGKILL of provium; the spare is launched only after the
-# restored guest's first op (not beside the restore); PROVIUM_SPARE=0 and host memory pressure
+# restored guest's first op on a busy host, beside the restore on an idle one (fake PSI
+# dirs); PROVIUM_SPARE=0 and host memory pressure
 # (a fake PSI dir) mean no spare, and the restores still work.
 # The run's temp dir is private (TMPDIR), so its QEMUs are exactly the
 # processes whose command line names it. Exit 77 without QEMU or the kit.
@@ -115,7 +116,11 @@ taken=$(grep -c "warm spare QEMU taken" <<<"$out")
 ok "restores 2 and 3 took the warm spare; every guest worked"
 no_qemu_left "after the file"
 
-# --- the spare waits for the restored guest's first op ---
+# --- on a busy host (a fake PSI dir: cpu 60%) the spare waits for the
+# restored guest's first op; on an idle one (cpu 0%) it starts at once ---
+mkdir -p "$T/psibusy" "$T/psiidle"
+echo "some avg10=60.00 avg60=60.00 avg300=60.00 total=1" >"$T/psibusy/cpu"
+echo "some avg10=0.00 avg60=0.00 avg300=0.00 total=1" >"$T/psiidle/cpu"
 wait_for() { # file
 	for _ in $(seq 2400); do
 		[ -s "$1" ] && return 0
@@ -124,20 +129,31 @@ wait_for() { # file
 	done
 	fail "no $1 within 240 s"
 }
-TMPDIR="$T/run" "$P" --vmm qemu --no-preflight tests/lazy.test.lua >"$T/o5" 2>&1 &
-pid=$!
-wait_for "$T/lazy1"
-n=$(nq)
-[ "$n" -eq 1 ] || fail "before the first op: expected only the VM's QEMU, found $n"
-touch "$T/lgo1"
-wait_for "$T/lazy2"
-n=$(nq)
-[ "$n" -eq 2 ] || fail "after the first op: expected the VM + its spare, found $n"
-touch "$T/lgo2"
-wait "$pid"; rc=$?; pid=
-[ "$rc" -eq 0 ] || fail "lazy run: exit $rc: $(cat "$T/o5")"
-ok "the spare is launched after the restored guest's first op"
-no_qemu_left "after the lazy file"
+lazy_run() { # psi-dir qemus-before-the-first-op what
+	rm -f "$T"/lazy[12] "$T"/lgo[12]
+	TMPDIR="$T/run" PROVIUM_PSI_DIR="$1" "$P" --vmm qemu --no-preflight tests/lazy.test.lua >"$T/o5" 2>&1 &
+	pid=$!
+	wait_for "$T/lazy1"
+	n=$(nq)
+	# a spawned spare may not have exec'd QEMU yet: give it up to 5 s
+	for _ in $(seq 50); do
+		[ "$n" -lt "$2" ] || break
+		sleep 0.1; n=$(nq)
+	done
+	[ "$n" -eq "$2" ] || fail "$3, before the first op: expected $2 QEMU(s), found $n"
+	touch "$T/lgo1"
+	wait_for "$T/lazy2"
+	n=$(nq)
+	[ "$n" -eq 2 ] || fail "$3, after the first op: expected the VM + its spare, found $n"
+	touch "$T/lgo2"
+	wait "$pid"; rc=$?; pid=
+	[ "$rc" -eq 0 ] || fail "$3: exit $rc: $(cat "$T/o5")"
+	no_qemu_left "after the lazy file ($3)"
+}
+lazy_run "$T/psibusy" 1 "busy host"
+ok "busy host: the spare is launched after the restored guest's first op"
+lazy_run "$T/psiidle" 2 "idle host"
+ok "idle host: the spare is launched with the restore, before the first op"
 
 # --- SIGKILL of provium with a spare up ---
 start_run "$T/o2"

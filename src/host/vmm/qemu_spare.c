@@ -15,8 +15,9 @@
  * expanded again (same path, new inode) never matches an old spare.
  *
  * States of one entry: empty -> (prepare) pending: the spec kept ->
- * (launch_pending, at the restored VM's first agent op, so that its
- * start-up burst does not compete with that op for the CPU) starting:
+ * (launch_pending: at once on an idle host, else at the restored VM's
+ * first agent op, so that its start-up burst does not compete with that
+ * op for a busy CPU) starting:
  * QEMU spawned, paused, waiting for an incoming migration -> (take)
  * handed over, entry empty;
  * or -> (drop: file end, replaced, memory pressure, dead) killed, reaped,

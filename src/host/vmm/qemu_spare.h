@@ -10,7 +10,8 @@
  *   qspare_take(&spec, vm_dir, deadline, &proc, &qmp, &agent_fd)  1 = taken
  *   ... (not taken) qemu_spawn(&spec, ...) as before
  *   after a successful restore: qspare_prepare(&spec, vm_dir)   (wanted)
- *   at the restored VM's first agent op: qspare_launch_pending()
+ *   then at once if the host CPU is idle (psi_cpu_idle), else at the
+ *   restored VM's first agent op: qspare_launch_pending()
  *   at the end of the file (runner.c): qspare_drop_all()
  *
  * Policy: at most QSPARE_MAX spares at once, one per distinct command
