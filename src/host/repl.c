@@ -49,6 +49,7 @@
 #include "lua/lstate.h"
 #include "runner.h"
 #include "tempfile.h"
+#include "vmm/qemu_spare.h"
 
 struct repl_args {
 	const char *profile, *name, *fixture, *config;
@@ -510,6 +511,7 @@ int cmd_repl(const struct cli_opts *o)
 out:
 	if (L)
 		lua_close(L);
+	qspare_drop_all();   /* before their directories go with run_dir */
 	if (run_dir) {
 		temp_remove(run_dir);
 		free(run_dir);

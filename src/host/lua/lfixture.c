@@ -30,6 +30,7 @@
 #include "lua/lfixture.h"
 #include "lua/lsnapshot.h"
 #include "lua/lstate.h"
+#include "vmm/qemu_spare.h"
 #include "fsutil.h"
 
 static const struct config *g_cfg;
@@ -199,6 +200,10 @@ int lfixture_build(void *ctx, const struct fixture_env *e, const char *name, enu
 out:
 	if (L)
 		lua_close(L);
+	/* Spares wanted by the build's own restores (a lab fixture restoring
+	 * one snapshot into several VMs) serve nothing after it; they live
+	 * in run_dir, removed below. */
+	qspare_drop_all();
 	/* The snapshot may live inside run_dir: keep it by moving it out. */
 	if (rc == 0 && run_dir && !strncmp(*out, run_dir, strlen(run_dir))) {
 		char *keep;
