@@ -1,5 +1,5 @@
 /* fsutil.c — file-system plumbing (see fsutil.h): mkdir_p, rm_rf,
- * read_file, write_all, path_lookup. Stateless; every function returns
+ * read_file, write_all, read_all, path_lookup. Stateless; every function returns
  * 0 / -1 with errno (or a pointer / NULL) and prints nothing. */
 #include <dirent.h>
 #include <errno.h>
@@ -159,6 +159,25 @@ int write_all(int fd, const void *buf, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			errno = ENODATA;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
 	}
 	return 0;
 }

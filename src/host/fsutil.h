@@ -30,6 +30,10 @@ int read_file(const char *path, size_t max, char **out, size_t *len);
  * stores nothing without an error is a full disk: ENOSPC. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* read(2) exactly len bytes (retrying EINTR). -1 with errno; end of file
+ * before len bytes is -1 with ENODATA. */
+int read_all(int fd, void *buf, size_t len);
+
 /* Where execvp would find name: name itself when it has a '/', else the
  * first executable regular file <dir>/name for dir in $PATH (unset or
  * empty: /usr/local/bin:/usr/bin:/bin; an empty element is "."). A

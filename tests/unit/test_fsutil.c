@@ -1,5 +1,5 @@
 /* test_fsutil.c — the file-system plumbing: fsutil.c (mkdir_p, rm_rf,
- * read_file, write_all, path_lookup), atomicfile.c, tempfile.c and the
+ * read_file, write_all, read_all, path_lookup), atomicfile.c, tempfile.c and the
  * monotonic clock (clock.c). Each test works in a private directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +142,22 @@ static void test_read_file(void **st)
 	errno = 0;
 	assert_int_equal(read_file(p_("missing"), 10, &buf, &len), -1);
 	assert_int_equal(errno, ENOENT);
+}
+
+static void test_read_all(void **st)
+{
+	int fds[2];
+	char buf[8];
+	(void)st;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write_all(fds[1], "abcdef", 6), 0);
+	assert_int_equal(read_all(fds[0], buf, 4), 0);
+	assert_memory_equal(buf, "abcd", 4);
+	close(fds[1]);
+	errno = 0;
+	assert_int_equal(read_all(fds[0], buf, 4), -1);   /* 2 bytes, then EOF */
+	assert_int_equal(errno, ENODATA);
+	close(fds[0]);
 }
 
 static void test_write_all_full_disk(void **st)
@@ -356,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rm_rf_no_follow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_all_full_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_failure_leaves_no_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_removed_at_exit, setup, teardown),

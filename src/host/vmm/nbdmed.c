@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "errbuf.h"
+#include "fsutil.h"
 #include "vmm/nbdmed.h"
 
 #define SECTOR 512u
@@ -76,36 +77,6 @@ struct med {
 };
 
 /* ---- wire helpers (blocking) ------------------------------------------------ */
-
-static int rd(int fd, void *p, size_t n)
-{
-	char *c = p;
-	while (n) {
-		ssize_t r = read(fd, c, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		c += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static int wr(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t r = write(fd, c, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		c += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
 
 static void put16(unsigned char *b, uint16_t v) { b[0] = v >> 8; b[1] = v & 0xff; }
 static void put32(unsigned char *b, uint32_t v) { put16(b, v >> 16); put16(b + 2, v & 0xffff); }
@@ -249,7 +220,7 @@ static int opt_reply(int c, uint32_t opt, uint32_t type, const void *data, uint3
 	put32(h + 8, opt);
 	put32(h + 12, type);
 	put32(h + 16, len);
-	return wr(c, h, sizeof h) < 0 || (len && wr(c, data, len) < 0) ? -1 : 0;
+	return write_all(c, h, sizeof h) < 0 || (len && write_all(c, data, len) < 0) ? -1 : 0;
 }
 
 /* Negotiate; 1 = go to transmission, 0 = client left, -1 = broken. */
@@ -262,20 +233,20 @@ static int handshake(int c, const struct med *m)
 	put64(b, NBD_MAGIC);
 	put64(b + 8, IHAVEOPT);
 	put16(b + 16, HS_FIXED_NEWSTYLE | HS_NO_ZEROES);
-	if (wr(c, b, 18) < 0 || rd(c, b, 4) < 0)
+	if (write_all(c, b, 18) < 0 || read_all(c, b, 4) < 0)
 		return -1;
 	cflags = get32(b);
 	for (;;) {
 		unsigned char h[16], info[12];
 		uint32_t opt, len;
 		char *data = NULL;
-		if (rd(c, h, 16) < 0 || get64(h) != IHAVEOPT)
+		if (read_all(c, h, 16) < 0 || get64(h) != IHAVEOPT)
 			return -1;
 		opt = get32(h + 8);
 		len = get32(h + 12);
 		if (len > 65536)
 			return -1;
-		if (len && (!(data = malloc(len)) || rd(c, data, len) < 0)) {
+		if (len && (!(data = malloc(len)) || read_all(c, data, len) < 0)) {
 			free(data);
 			return -1;
 		}
@@ -285,7 +256,7 @@ static int handshake(int c, const struct med *m)
 			unsigned char r[10 + 124] = {0};
 			put64(r, m->size);
 			put16(r + 8, tx);
-			return wr(c, r, cflags & CL_NO_ZEROES ? 10 : sizeof r) < 0 ? -1 : 1;
+			return write_all(c, r, cflags & CL_NO_ZEROES ? 10 : sizeof r) < 0 ? -1 : 1;
 		}
 		case OPT_ABORT:
 			opt_reply(c, opt, REP_ACK, NULL, 0);
@@ -323,7 +294,7 @@ static int serve_one(int c, struct med *m, unsigned char **buf)
 	uint64_t off;
 	uint32_t len, e = 0;
 
-	if (rd(c, q, 28) < 0 || get32(q) != REQ_MAGIC)
+	if (read_all(c, q, 28) < 0 || get32(q) != REQ_MAGIC)
 		return -1;
 	type = get16(q + 6);
 	off = get64(q + 16);
@@ -334,7 +305,7 @@ static int serve_one(int c, struct med *m, unsigned char **buf)
 		return -1;
 	if ((type == CMD_READ || type == CMD_WRITE) && len > MAX_REQ)
 		return -1;
-	if (type == CMD_WRITE && rd(c, *buf, len) < 0)
+	if (type == CMD_WRITE && read_all(c, *buf, len) < 0)
 		return -1;
 	if ((m->faults & NBDMED_SLOW) && (type == CMD_READ || type == CMD_WRITE))
 		sleep_ms(SLOW_MS);
@@ -359,9 +330,9 @@ static int serve_one(int c, struct med *m, unsigned char **buf)
 		e = E_INVAL;
 	}
 	put32(r + 4, e);
-	if (wr(c, r, 16) < 0)
+	if (write_all(c, r, 16) < 0)
 		return -1;
-	if (type == CMD_READ && !e && wr(c, *buf, len) < 0)
+	if (type == CMD_READ && !e && write_all(c, *buf, len) < 0)
 		return -1;
 	return 0;
 }
@@ -401,7 +372,7 @@ static void server(int lst, int ctl, struct med *m)
 				continue;
 			if (n >= 2 && msg[0] == 'F') {
 				m->faults = msg[1];
-				if (wr(ctl, &ok, 1) < 0)
+				if (write_all(ctl, &ok, 1) < 0)
 					_exit(1);
 				continue;
 			}
@@ -410,7 +381,7 @@ static void server(int lst, int ctl, struct med *m)
 			else if (med_flush(m) < 0)
 				ok = 'e';
 			if (n > 0)
-				wr(ctl, &ok, 1);
+				write_all(ctl, &ok, 1);
 			_exit(ok == 'k' ? 0 : 1);
 		}
 		if (conn < 0 && (p[1].revents & POLLIN)) {
