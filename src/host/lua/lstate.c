@@ -18,6 +18,7 @@
 #include <lualib.h>
 
 #include "events.h"
+#include "fsutil.h"
 #include "lua/lfixture.h"
 #include "lua/ljson.h"
 #include "lua/llab.h"
@@ -195,20 +196,14 @@ static void set_package_path(lua_State *L, const char *file_dir, const char *con
  * file (or none, the REPL) says yes: the slots only cost time. */
 static bool file_hotplugs(const char *path)
 {
-	FILE *f = path ? fopen(path, "re") : NULL;
 	char *buf;
 	size_t n;
-	bool yes = true;
-	if (!f)
-		return true;
-	if ((buf = malloc(1u << 22))) {
-		n = fread(buf, 1, (1u << 22) - 1, f);
-		buf[n] = 0;
-		yes = n == (1u << 22) - 1 || memmem(buf, n, "attach_disk", 11) ||
-		      memmem(buf, n, ":attach(", 8) || memmem(buf, n, ".attach(", 8);
-		free(buf);
-	}
-	fclose(f);
+	bool yes;
+	if (!path || read_file(path, 4u << 20, &buf, &n) < 0)
+		return true;   /* unreadable or over 4 MiB: the slots only cost time */
+	yes = memmem(buf, n, "attach_disk", 11) || memmem(buf, n, ":attach(", 8) ||
+	      memmem(buf, n, ".attach(", 8);
+	free(buf);
 	return yes;
 }
 
