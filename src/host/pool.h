@@ -18,10 +18,13 @@
  * Warm spare QEMUs (vmm/qemu_spare.h): with --vmm qemu and spares on
  * (PROVIUM_SPARE not "0"), a file's reservation grows by POOL_SPARES x
  * POOL_SPARE_MEM (pool_with_spares): a runner keeps at most POOL_SPARES
- * paused spares, each ~35 MiB proportional set size measured on a 256 MiB
- * TCG guest (its guest RAM is a private mapping of the snapshot's RAM
- * file, untouched until it is taken). A spare's CPU is its start-up burst
- * (~0.15 CPU-s, within the runner's own CPU); paused, it uses none.
+ * primed spares, each ~58 MiB proportional set size measured on a 256
+ * MiB TCG guest (~44 MiB of it anonymous: QEMU's own, the TCG code of
+ * the guest's way to Hello and one `sh -c true`, and the few guest pages
+ * those dirtied; the rest of its guest RAM is a private mapping of the
+ * snapshot's RAM file, shared through the page cache). A spare's CPU is
+ * its start-up and priming burst (~0.2-0.3 CPU-s, within the runner's
+ * own CPU); paused, it uses none.
  *
  * Files are admitted FIFO: pool_fits() says whether a reservation fits
  * what is free now, pool_ever_fits() whether it could fit an empty pool
@@ -37,7 +40,7 @@
 #define POOL_RUNNER_CPUS 1
 #define POOL_LOCAL_MEM (50ull << 20)
 #define POOL_SPARES 3
-#define POOL_SPARE_MEM (48ull << 20)
+#define POOL_SPARE_MEM (64ull << 20)
 
 struct amount {
 	uint64_t mem;

@@ -7,7 +7,7 @@
 # whole pool fails the file (`exceeds`); PSI throttling blocks new files
 # with reason psi_pressure only while another file is in flight, and
 # PROVIUM_NO_PSI turns it off. The qemu backend keeps its larger
-# reservation (256 MiB + 1 CPU, docs/decisions.md) plus 3 x 48 MiB for the
+# reservation (256 MiB + 1 CPU, docs/decisions.md) plus 3 x 64 MiB for the
 # runner's warm spare QEMUs, none of it with PROVIUM_SPARE=0 (pool.h).
 . "$(dirname "$0")/cli/lib.sh"
 W=$T/w
@@ -64,9 +64,9 @@ ok "--vmm local reserves 50 MiB + 0 CPUs plus the claim"
 run "$P" --vmm qemu --no-preflight --config "$W/provium.toml" --save-events "$T/q.ev" r/plain.test.lua
 expect_rc 0 "qemu run without a VM"
 save "$T/q.ev"
-[ "$(field file_dispatched plain.test.lua 'A(p["reservation"])')" = "($((256 * MIB + 3 * 48 * MIB)), 1)" ] ||
+[ "$(field file_dispatched plain.test.lua 'A(p["reservation"])')" = "($((256 * MIB + 3 * 64 * MIB)), 1)" ] ||
 	fail "qemu reservation: $(field file_dispatched plain.test.lua 'p')"
-ok "--vmm qemu reserves 256 MiB + 1 CPU, plus 3 x 48 MiB of warm spares"
+ok "--vmm qemu reserves 256 MiB + 1 CPU, plus 3 x 64 MiB of warm spares"
 PROVIUM_SPARE=0 run "$P" --vmm qemu --no-preflight --config "$W/provium.toml" --save-events "$T/q0.ev" r/plain.test.lua
 expect_rc 0 "qemu run without a VM, PROVIUM_SPARE=0"
 save "$T/q0.ev"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t_vm_spare.sh — warm spare QEMUs on real guests (qemu_spare.h): a
 # fixture restored by three tests; from the second on the restore takes
-# the spare (PROVIUM_TRACE_RESTORE shows it) and the guest works; while a
+# the spare, primed (PROVIUM_TRACE_RESTORE shows it: no stream loaded, no
+# Hello waited for, no RAM check of its own) and the guest works; a RAM
+# file damaged after a spare was primed is still caught; while a
 # test runs, the run has two QEMUs (the VM + the spare); none survives the
 # file, nor a SIGKILL of provium; the spare is launched only after the
 # restored guest's first op on a busy host, beside the restore on an idle one (fake PSI
@@ -114,7 +116,74 @@ expect_in "$out" "3 passed, 0 failed" "spare run"
 taken=$(grep -c "warm spare QEMU taken" <<<"$out")
 [ "$taken" -eq 2 ] || fail "expected restores 2 and 3 to take the spare, $taken did: $out"
 ok "restores 2 and 3 took the warm spare; every guest worked"
+# A taken spare was primed: that restore loads no stream and waits for no
+# Hello (the spare's thread did both, before the restore asked).
+taken_blocks=$(awk '/snapshot header read/ { blk = "" } { blk = blk $0 "\n" }
+	/warm spare QEMU taken/ { t = 1 } /guest clock set/ && t { printf "%s", blk; t = 0 }' "$T/o1")
+expect_in "$taken_blocks" "primed: stream loaded, past Hello, paused" "taken restores"
+expect_not_in "$taken_blocks" "migration stream loaded" "taken restores"
+expect_not_in "$taken_blocks" "agent Hello answered" "taken restores"
+[ "$(grep -c "spare: primed in" "$T/o1")" -ge 2 ] || fail "expected two primings traced: $(cat "$T/o1")"
+ok "a taken spare was primed: its restore loaded no stream and waited for no Hello"
 no_qemu_left "after the file"
+
+# --- a RAM file damaged after the spare was primed (and its digest
+# checked by the spare) is still caught: the file changed since, so the
+# restore checks it itself, warns and expands it again; the spare, which
+# maps the old file, is not taken ---
+cat >"$W/tests/damage.test.lua" <<LUA
+for i = 1, 2 do
+	test("restore " .. i, function(t)
+		local vm = provium:vm_fixture("fixtures/base")
+		t:assert_eq(vm:read_file("/etc/base"), "from the fixture")
+		t:assert_eq(vm:run("cat /etc/changed 2>/dev/null; echo n=" .. i):assert_ok().stdout,
+			("n=%d\n"):format(i))
+		vm:write_file("/etc/changed", "changed by " .. i)
+		if i == 1 then
+			local f = assert(io.open("$T/dmark", "w")); f:write("up\n"); f:close()
+			for _ = 1, 2400 do
+				local g = io.open("$T/dgo", "r")
+				if g then g:close(); break end
+				_provium_sleep(0.05)
+			end
+		end
+	end)
+end
+LUA
+rm -f "$T/dmark" "$T/dgo"
+TMPDIR="$T/run" PROVIUM_TRACE_RESTORE=1 "$P" --vmm qemu --no-preflight --no-capture \
+	tests/damage.test.lua >"$T/o9" 2>&1 &
+pid=$!
+for _ in $(seq 2400); do
+	grep -q "spare: primed in" "$T/o9" 2>/dev/null && [ -s "$T/dmark" ] && break
+	kill -0 "$pid" 2>/dev/null || { cat "$T/o9"; fail "provium exited before the spare was primed"; }
+	sleep 0.1
+done
+grep -q "spare: primed in" "$T/o9" || fail "no spare primed within 240 s: $(cat "$T/o9")"
+ram=$(ls "$W"/cache/*.snap.ram-* | grep -v -e '\.tmp\.' -e '\.sum$' | head -n 1)
+python3 - "$ram" <<'PY' || fail "could not damage $ram"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+off = os.lseek(fd, 0, os.SEEK_DATA) + 4096 * 7
+while True:                # a byte of a non-zero page
+    page = os.pread(fd, 4096, off - off % 4096)
+    if page.strip(b"\0"):
+        off = off - off % 4096 + next(i for i, b in enumerate(page) if b)
+        break
+    off += 4096
+b = os.pread(fd, 1, off)
+os.pwrite(fd, bytes([b[0] ^ 0x01]), off)
+os.close(fd)
+PY
+touch "$T/dgo"
+wait "$pid"; rc=$?; pid=
+out=$(cat "$T/o9")
+[ "$rc" -eq 0 ] || fail "damaged RAM file after priming: exit $rc: $out"
+expect_in "$out" "2 passed, 0 failed" "damaged RAM file after priming"
+expect_in "$out" "failed its integrity check" "damaged RAM file after priming"
+expect_not_in "$out" "warm spare QEMU taken" "damaged RAM file after priming"
+ok "a RAM file damaged after the spare's priming: warning, expanded again, spare not taken"
+no_qemu_left "after the damaged-RAM file"
 
 # --- on a busy host (a fake PSI dir: cpu 60%) the spare waits for the
 # restored guest's first op; on an idle one (cpu 0%) it starts at once ---

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "proto/protocol.h"
 #include "vmm/agent_client.h"
@@ -295,10 +296,96 @@ static void channel_flood_breaks_connection(void **st)
 	waitpid(pid, NULL, 0);
 }
 
+/* A background client (a warm spare's, used from its priming thread)
+ * waits by its own timeouts: the test's limit neither cuts its waits nor
+ * gets blamed for them. */
+static void background_client_ignores_the_test_limit(void **st)
+{
+	char err[256];
+	struct agent_reply rep;
+	uint64_t id;
+	(void)st;
+	agent_client_set_limit(mono_now_ns() + 20 * 1000000);   /* 20 ms from now */
+	/* an ordinary client: the limit cuts the wait and is named */
+	assert_int_equal(agent_send(c, PROTO_K_PING, 0, NULL, NULL, 1000, &id, err, sizeof err), 0);
+	fake_read_request(NULL);
+	assert_int_equal(agent_wait(c, id, 5000, &rep, err, sizeof err), -1);
+	agent_reply_free(&rep);
+	assert_non_null(strstr(err, "before the test's deadline"));
+	assert_non_null(agent_client_limit_cut());
+	fake_ok(id);   /* the late reply, read by the next wait */
+
+	agent_client_set_limit(mono_now_ns() + 20 * 1000000);
+	agent_client_set_background(c);
+	assert_int_equal(agent_send(c, PROTO_K_PING, 0, NULL, NULL, 1000, &id, err, sizeof err), 0);
+	assert_int_equal(fake_read_request(NULL), id);
+	usleep(60 * 1000);   /* past the limit: a background wait goes on */
+	fake_ok(id);
+	assert_int_equal(agent_wait(c, id, 5000, &rep, err, sizeof err), 0);
+	agent_reply_free(&rep);
+	assert_null(agent_client_limit_cut());
+	/* its own timeout still binds */
+	assert_int_equal(agent_send(c, PROTO_K_PING, 0, NULL, NULL, 1000, &id, err, sizeof err), 0);
+	fake_read_request(NULL);
+	assert_int_equal(agent_wait(c, id, 30, &rep, err, sizeof err), -1);
+	agent_reply_free(&rep);
+	assert_non_null(strstr(err, "did not answer within 30 ms"));
+	agent_client_set_limit(0);
+}
+
+/* The connection is handed over (a primed spare to its VM's client) only
+ * when nothing of it is in flight or half read. */
+static void release_conn_only_when_clean(void **st)
+{
+	char err[256];
+	struct agent_reply rep;
+	uint64_t id;
+	unsigned char half[] = { 0, 0, 0, 9, 0x81 };   /* a 9-byte frame, 1 byte of it */
+	int fd;
+	(void)st;
+	/* a request in flight: kept */
+	assert_int_equal(agent_send(c, PROTO_K_PING, 0, NULL, NULL, 1000, &id, err, sizeof err), 0);
+	fake_read_request(NULL);
+	assert_int_equal(agent_client_release_conn(c), -1);
+	assert_true(agent_client_fd(c) >= 0);
+	fake_ok(id);
+	assert_int_equal(agent_wait(c, id, 1000, &rep, err, sizeof err), 0);
+	agent_reply_free(&rep);
+	/* a stream with data not yet read: kept */
+	fake_stream(5, "x");
+	assert_int_equal(agent_client_drain(c, err, sizeof err), 0);
+	assert_int_equal(agent_client_release_conn(c), -1);
+	agent_stream_forget(c, 5);
+	/* part of a frame read: kept */
+	assert_int_equal(write(peer, half, sizeof half), (ssize_t)sizeof half);
+	assert_int_equal(agent_client_drain(c, err, sizeof err), 0);
+	assert_int_equal(agent_client_release_conn(c), -1);
+	agent_client_free(c);   /* the half frame stays with this connection */
+	close(peer);
+	assert_int_equal(setup(NULL), 0);
+	/* clean: the fd is the caller's, the client is left unconnected */
+	fd = agent_client_release_conn(c);
+	assert_true(fd >= 0);
+	assert_int_equal(agent_client_fd(c), -1);
+	assert_int_equal(agent_client_release_conn(c), -1);
+	/* and it still talks to the peer */
+	assert_int_equal(write(fd, "ping", 4), 4);
+	char buf[4];
+	assert_int_equal(read(peer, buf, 4), 4);
+	assert_memory_equal(buf, "ping", 4);
+	close(fd);
+	/* a connected client again for the tests that follow */
+	agent_client_free(c);
+	close(peer);
+	assert_int_equal(setup(NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(requests_in_flight),
+		cmocka_unit_test(background_client_ignores_the_test_limit),
+		cmocka_unit_test(release_conn_only_when_clean),
 		cmocka_unit_test(streams_in_flight),
 		cmocka_unit_test(drain_reads_what_arrived),
 		cmocka_unit_test(new_session_ends_abandoned),

@@ -84,6 +84,7 @@ struct agent_client {
 	int watch_ms;
 	int64_t watch_next;         /* when pump calls it next */
 	uint64_t route;             /* agent_client_route: worker, 0 = none */
+	bool background;            /* agent_client_set_background */
 };
 
 #define STR_(x) #x
@@ -115,9 +116,13 @@ const char *agent_client_limit_cut(void)
 	return limit_cut[0] ? limit_cut : NULL;
 }
 
-static int64_t deadline_ms(int ms)
+/* The deadline of a wait of ms (< 0: none) on c: the test's limit binds
+ * unless c is a background client. */
+static int64_t deadline_ms(const struct agent_client *c, int ms)
 {
 	int64_t d = ms < 0 ? INT64_MAX : mono_now_ns() + (int64_t)ms * 1000000;
+	if (c->background)
+		return d;
 	return limit_ns > 0 && limit_ns < d ? limit_ns : d;
 }
 
@@ -791,7 +796,7 @@ int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn 
 	p->next = c->pend;
 	c->pend = p;
 	uint64_t myid = p->id;
-	int r = write_frame(c, sb.data, sb.size, deadline_ms(timeout_ms), err, errlen);
+	int r = write_frame(c, sb.data, sb.size, deadline_ms(c, timeout_ms), err, errlen);
 	msgpack_sbuffer_destroy(&sb);
 	if (r < 0) {
 		drop_pending(c, myid);
@@ -812,7 +817,7 @@ uint64_t agent_client_route(struct agent_client *c, uint64_t worker)
 int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent_reply *reply,
 	       char *err, size_t errlen)
 {
-	int64_t deadline = deadline_ms(timeout_ms);
+	int64_t deadline = deadline_ms(c, timeout_ms);
 	memset(reply, 0, sizeof *reply);
 	struct pending *p = find_pending(c, id);
 	if (!p || p->abandoned) {
@@ -823,7 +828,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 	const char *name = op_name(p->kind);
 	while (!(p = find_pending(c, id))->done) {
 		int64_t until = deadline;
-		if (intr_armed()) {
+		if (!c->background && intr_armed()) {
 			int64_t slice = mono_now_ns() + (int64_t)INTR_POLL_MS * 1000000;
 			if (slice < until)
 				until = slice;
@@ -833,7 +838,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 			drop_pending(c, id);
 			return -1;
 		}
-		if (!find_pending(c, id)->done && intr_pending()) {
+		if (!find_pending(c, id)->done && !c->background && intr_pending()) {
 			/* Ctrl-C in the REPL: abandoned like a timeout, the guest
 			 * side runs on and its late reply is dropped. */
 			find_pending(c, id)->abandoned = true;
@@ -848,7 +853,7 @@ int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent
 			/* Abandon it, but remember it until the guest answers:
 			 * the op is still running there (agent_client_pending). */
 			find_pending(c, id)->abandoned = true;
-			if (limit_ns > 0 && deadline == limit_ns) {
+			if (!c->background && limit_ns > 0 && deadline == limit_ns) {
 				if (!limit_cut[0])
 					snprintf(limit_cut, sizeof limit_cut, "%s", name);
 				err_set(err, errlen, "vm `%s`: %s: agent did not answer before the test's deadline",
@@ -898,7 +903,7 @@ int agent_call(struct agent_client *c, int kind, size_t nfields, agent_build_fn 
 	       int timeout_ms, struct agent_reply *reply, char *err, size_t errlen)
 {
 	uint64_t id;
-	int64_t deadline = deadline_ms(timeout_ms);
+	int64_t deadline = deadline_ms(c, timeout_ms);
 	memset(reply, 0, sizeof *reply);
 	if (agent_send(c, kind, nfields, build, ctx, timeout_ms, &id, err, errlen) < 0)
 		return -1;
@@ -921,7 +926,7 @@ void agent_reply_free(struct agent_reply *reply)
 int agent_stream_next(struct agent_client *c, uint64_t channel, int timeout_ms,
 		      struct agent_chunk *chunk, char *err, size_t errlen)
 {
-	int64_t deadline = deadline_ms(timeout_ms);
+	int64_t deadline = deadline_ms(c, timeout_ms);
 	memset(chunk, 0, sizeof *chunk);
 	for (;;) {
 		struct chan *ch = find_chan(c, channel, false);
@@ -1044,6 +1049,21 @@ void agent_client_adopt_conn(struct agent_client *c, int fd)
 {
 	reset_connection(c);
 	c->fd = fd;
+}
+
+void agent_client_set_background(struct agent_client *c)
+{
+	c->background = true;
+}
+
+int agent_client_release_conn(struct agent_client *c)
+{
+	int fd = c->fd;
+	if (fd < 0 || c->is_broken || c->rd.len || c->pend || c->nchans)
+		return -1;
+	c->fd = -1;
+	reset_connection(c);
+	return fd;
 }
 
 void agent_client_disconnect(struct agent_client *c)

@@ -183,6 +183,17 @@ const char *agent_client_broken(const struct agent_client *c);
 /* The connected fd (-1 when none). */
 int agent_client_fd(const struct agent_client *c);
 
+/* Mark c as a background client (a warm spare's, qemu_spare.c): its
+ * waits ignore the test's limit (agent_client_set_limit) and Ctrl-C, so
+ * a thread may use it while the main thread runs the test. */
+void agent_client_set_background(struct agent_client *c);
+
+/* Hand over c's connection: its fd (the caller's to close), c left
+ * unconnected; -1 (c unchanged) when there is none or it is not clean
+ * (broken, bytes of a frame read, a request or stream open). The fd
+ * goes to another client with agent_client_adopt_conn, past Hello. */
+int agent_client_release_conn(struct agent_client *c);
+
 /* Close the connection (keep listening). */
 void agent_client_disconnect(struct agent_client *c);
 

@@ -423,7 +423,9 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		 * them: a damaged file is expanded again from the snapshot. */
 		if (ram_file_ok(ram_path, h.memory)) {
 			char why[256];
-			if (ramsum_check(ram_path, why, sizeof why) == 1) {
+			if (qspare_ram_checked(ram_path, qmp_now_ns() + RESTORE_HELLO_NS)) {
+				expand = false;   /* a primed spare checked it */
+			} else if (ramsum_check(ram_path, why, sizeof why) == 1) {
 				expand = false;
 			} else {
 				event_diag("provium: warning: RAM file `%s` failed its integrity "
@@ -500,10 +502,10 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		spare_ok = !vm->has_rng_seed && !xa.nfds;
 		qvm_console_restart(vm);
 		deadline = qmp_now_ns() + RESTORE_HELLO_NS;
-		if (spare_ok && qspare_take(&s, vm->dir, deadline, &vm->proc, &vm->qmp, &afd) == 1) {
+		if (spare_ok && qspare_take(&s, path, vm->dir, deadline, &vm->proc, &vm->qmp, &afd) == 1) {
 			agent_client_adopt_conn(vm->ac, afd);
 			spare = true;
-			restore_trace(t0, "warm spare QEMU taken (QMP connected, agent accepted)");
+			restore_trace(t0, "warm spare QEMU taken (primed: stream loaded, past Hello, paused)");
 		} else if (qemu_spawn(&s, &vm->proc, err, errlen) < 0) {
 			goto out;
 		}
@@ -535,6 +537,13 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	restore_trace(t0, "QEMU version checked");
+	if (spare) {
+		/* primed: the stream is loaded and Hello answered; only cont */
+		if (qvm_qmp_cmd(vm, "cont", NULL, err, errlen) < 0)
+			goto fail;
+		restore_trace(t0, "cont");
+		goto started;
+	}
 	if (qmig_load_stream(vm->qmp, r, fast, err, errlen) < 0) {
 		char e2[1024];
 		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
@@ -556,6 +565,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	restore_trace(t0, "agent Hello answered");
+started:
 	if (qnet_after_start(vm, err, errlen) < 0)
 		goto fail;
 	vm->memory = h.memory;
@@ -580,7 +590,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	}
 	/* the next restore of this snapshot (the next test's fixture,
 	 * reset_between_tests) takes a QEMU that is already up */
-	if (spare_ok && qspare_prepare(&s, vm->dir) == 1) {
+	if (spare_ok && qspare_prepare(&s, path, fast, vm->dir) == 1) {
 		/* An idle host has a core for the spare's start-up while the
 		 * guest runs its first op; a busy one gets it after that op. */
 		if (psi_cpu_idle()) {
