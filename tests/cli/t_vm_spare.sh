@@ -4,7 +4,7 @@
 # the spare, primed (PROVIUM_TRACE_RESTORE shows it: no stream loaded, no
 # Hello waited for, no RAM check of its own) and the guest works; a RAM
 # file damaged after a spare was primed is still caught; while a
-# test runs, the run has two QEMUs (the VM + the spare); none survives the
+# test runs, the run has three QEMUs (the VM + two spares); none survives the
 # file, nor a SIGKILL of provium; the spare is launched only after the
 # restored guest's first op on a busy host, beside the restore on an idle one (fake PSI
 # dirs); PROVIUM_SPARE=0 and host memory pressure
@@ -107,8 +107,8 @@ no_qemu_left() { # what
 # --- spares on (the default) ---
 start_run "$T/o1"
 n=$(nq)
-[ "$n" -eq 2 ] || { pgrep -af -- "[q]emu-system.*$T/run"; fail "expected the VM + one spare QEMU, found $n"; }
-ok "the VM and one spare QEMU while the third test runs"
+[ "$n" -eq 3 ] || { pgrep -af -- "[q]emu-system.*$T/run"; fail "expected the VM + two spare QEMUs, found $n"; }
+ok "the VM and two spare QEMUs (QSPARE_DEPTH) while the third test runs"
 finish_run
 out=$(cat "$T/o1")
 [ "$rc" -eq 0 ] || fail "spare run: exit $rc: $out"
@@ -213,7 +213,7 @@ lazy_run() { # psi-dir qemus-before-the-first-op what
 	touch "$T/lgo1"
 	wait_for "$T/lazy2"
 	n=$(nq)
-	[ "$n" -eq 2 ] || fail "$3, after the first op: expected the VM + its spare, found $n"
+	[ "$n" -eq 3 ] || fail "$3, after the first op: expected the VM + its two spares, found $n"
 	touch "$T/lgo2"
 	wait "$pid"; rc=$?; pid=
 	[ "$rc" -eq 0 ] || fail "$3: exit $rc: $(cat "$T/o5")"
@@ -221,12 +221,12 @@ lazy_run() { # psi-dir qemus-before-the-first-op what
 }
 lazy_run "$T/psibusy" 1 "busy host"
 ok "busy host: the spare is launched after the restored guest's first op"
-lazy_run "$T/psiidle" 2 "idle host"
+lazy_run "$T/psiidle" 3 "idle host"
 ok "idle host: the spare is launched with the restore, before the first op"
 
 # --- SIGKILL of provium with a spare up ---
 start_run "$T/o2"
-[ "$(nq)" -eq 2 ] || fail "expected two QEMUs before the SIGKILL"
+[ "$(nq)" -eq 3 ] || fail "expected three QEMUs before the SIGKILL"
 kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
 no_qemu_left "after SIGKILL of provium"
 

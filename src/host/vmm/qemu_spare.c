@@ -65,6 +65,12 @@
 #define QMP_MS 10000                          /* one QMP command */
 #define WARMUP_MS 10000                       /* the warm-up exec */
 #define TAKE_WAIT_NS (INT64_C(10) * 1000000000) /* a take waits this long for priming */
+/* Spares per command line: two, so that back-to-back restores of one
+ * snapshot (short tests with reset_between_tests or a per-test fixture)
+ * find one primed while the other primes. */
+#define QSPARE_DEPTH 2
+/* Primings running at once (launch_pending) */
+#define QSPARE_INFLIGHT 2
 
 struct spare {
 	char *key;                /* NULL = entry empty */
@@ -383,34 +389,70 @@ int qspare_count(void)
 	return n;
 }
 
-static struct spare *find(const char *key)
+/* Whether entry sp is healthy: wanted, priming with its QEMU alive, or
+ * primed. Joins a thread that ended. */
+static bool healthy(struct spare *sp)
 {
-	for (int i = 0; i < QSPARE_MAX; i++)
-		if (spares[i].key && !strcmp(spares[i].key, key))
-			return &spares[i];
-	return NULL;
+	if (sp->pending)
+		return true;
+	if (sp->thr_live)
+		prime_wait(sp, qmp_now_ns());   /* joins it if it ended */
+	return sp->thr_live ? qemu_wait(&sp->proc, 0) == 0 : sp->prime_rc == 0;
+}
+
+/* The entry of key to take: a primed one, else the one priming longest,
+ * else a wanted one; NULL when none. */
+static struct spare *pick(const char *key)
+{
+	struct spare *best = NULL;
+	int rank = 0;
+	for (int i = 0; i < QSPARE_MAX; i++) {
+		struct spare *sp = &spares[i];
+		int r;
+		if (!sp->key || strcmp(sp->key, key) != 0)
+			continue;
+		if (!sp->pending && sp->thr_live)
+			prime_wait(sp, qmp_now_ns());
+		r = sp->pending ? 1 : sp->thr_live ? 2 : 3;
+		if (r > rank || (r == rank && sp->seq < best->seq)) {
+			best = sp;
+			rank = r;
+		}
+	}
+	return best;
+}
+
+/* sp is done priming and checked ram file identity id. */
+static bool ram_ok_for(const struct spare *sp, const char *id)
+{
+	return !sp->thr_live && id[0] && sp->ram_ok[0] && !strcmp(id, sp->ram_ok);
 }
 
 int qspare_ram_checked(const char *ram_path, int64_t deadline_ns)
 {
 	int64_t wait_until = qmp_now_ns() + TAKE_WAIT_NS;
+	struct spare *oldest = NULL;
 	char id[160];
 
 	if (!qspare_enabled())
 		return 0;
+	file_identity("ram", ram_path, id, sizeof id);
+	/* a spare done priming first; else wait for the one priming longest */
 	for (int i = 0; i < QSPARE_MAX; i++) {
 		struct spare *sp = &spares[i];
 		if (!sp->key || sp->pending || strcmp(sp->ram, ram_path) != 0)
 			continue;
 		if (sp->thr_live)
-			prime_wait(sp, wait_until < deadline_ns ? wait_until : deadline_ns);
-		if (sp->thr_live || !sp->ram_ok[0])
-			continue;
-		file_identity("ram", ram_path, id, sizeof id);
-		if (!strcmp(id, sp->ram_ok))
+			prime_wait(sp, qmp_now_ns());
+		if (ram_ok_for(sp, id))
 			return 1;
+		if (sp->thr_live && (!oldest || sp->seq < oldest->seq))
+			oldest = sp;
 	}
-	return 0;
+	if (!oldest)
+		return 0;
+	prime_wait(oldest, wait_until < deadline_ns ? wait_until : deadline_ns);
+	return ram_ok_for(oldest, id);
 }
 
 int qspare_take(const struct qemu_spec *spec, const char *snap, const char *vm_dir,
@@ -429,7 +471,7 @@ int qspare_take(const struct qemu_spec *spec, const char *snap, const char *vm_d
 	}
 	if (!(key = spec_key(spec, snap)))
 		return 0;
-	sp = find(key);
+	sp = pick(key);
 	free(key);
 	if (!sp)
 		return 0;
@@ -510,41 +552,35 @@ static int copy_spec(struct spare *sp, const struct qemu_spec *s)
 	return 0;
 }
 
-int qspare_prepare(const struct qemu_spec *spec, const char *snap, bool fast, const char *vm_dir)
+/* The entry to replace when the table is full: the newest second spare
+ * of some command line if there is one (that command line keeps a
+ * spare), else the oldest entry. */
+static struct spare *victim(void)
 {
-	struct spare *sp;
-	char *key;
+	struct spare *v = NULL;
+	for (int i = 0; i < QSPARE_MAX; i++) {
+		int same = 0;
+		for (int j = 0; j < QSPARE_MAX; j++)
+			same += spares[j].key && spares[i].key && !strcmp(spares[i].key, spares[j].key);
+		if (same >= 2 && (!v || spares[i].seq > v->seq))
+			v = &spares[i];
+	}
+	if (v)
+		return v;
+	v = &spares[0];
+	for (int i = 1; i < QSPARE_MAX; i++)
+		if (spares[i].seq < v->seq)
+			v = &spares[i];
+	return v;
+}
 
-	if (!qspare_enabled() || spec->npass_fds || psi_memory_pressured())
-		return 0;
-	if (!(key = spec_key(spec, snap)))
-		return 0;
-	if ((sp = find(key))) {
-		/* there already, unless its priming failed or its QEMU died */
-		bool ok = sp->pending;
-		if (!ok && sp->thr_live)
-			prime_wait(sp, qmp_now_ns());   /* joins it if it ended */
-		if (!ok)
-			ok = sp->thr_live ? qemu_wait(&sp->proc, 0) == 0 : sp->prime_rc == 0;
-		if (ok) {
-			free(key);
-			return 1;
-		}
-		drop(sp);
-		sp = NULL;
-	}
-	for (int i = 0; i < QSPARE_MAX && !sp; i++)
-		if (!spares[i].key)
-			sp = &spares[i];
-	if (!sp) {
-		sp = &spares[0];
-		for (int i = 1; i < QSPARE_MAX; i++)
-			if (spares[i].seq < sp->seq)
-				sp = &spares[i];
-		drop(sp);
-	}
-	sp->key = key;   /* from here on, drop() cleans up */
-	sp->pending = true;
+/* Fill the empty entry sp with a wanted spare: 0, or -1 (emptied). */
+static int want(struct spare *sp, const char *key, const struct qemu_spec *spec,
+		const char *snap, bool fast, const char *vm_dir)
+{
+	if (!(sp->key = strdup(key)))
+		return -1;
+	sp->pending = true;   /* from here on, drop() cleans up */
 	sp->seq = spare_seq++;
 	sp->fast = fast;
 	ram_file(spec, sp->ram, sizeof sp->ram);
@@ -552,9 +588,48 @@ int qspare_prepare(const struct qemu_spec *spec, const char *snap, bool fast, co
 	sp->done_rd = sp->done_wr = -1;
 	if (copy_spec(sp, spec) < 0 || !(sp->vm_dir = strdup(vm_dir)) || !(sp->snap = strdup(snap))) {
 		drop(sp);
-		return 0;
+		return -1;
 	}
-	return 1;
+	return 0;
+}
+
+int qspare_prepare(const struct qemu_spec *spec, const char *snap, bool fast, const char *vm_dir)
+{
+	char *key;
+	int have = 0;
+
+	if (!qspare_enabled() || spec->npass_fds || psi_memory_pressured())
+		return 0;
+	if (!(key = spec_key(spec, snap)))
+		return 0;
+	for (int i = 0; i < QSPARE_MAX; i++) {
+		struct spare *sp = &spares[i];
+		if (!sp->key || strcmp(sp->key, key) != 0)
+			continue;
+		if (healthy(sp))
+			have++;
+		else
+			drop(sp);   /* its priming failed or its QEMU died */
+	}
+	/* The first spare of a command line may replace the oldest of
+	 * another; the ones after it only take free entries. */
+	while (have < QSPARE_DEPTH) {
+		struct spare *sp = NULL;
+		for (int i = 0; i < QSPARE_MAX && !sp; i++)
+			if (!spares[i].key)
+				sp = &spares[i];
+		if (!sp && have)
+			break;
+		if (!sp) {
+			sp = victim();
+			drop(sp);
+		}
+		if (want(sp, key, spec, snap, fast, vm_dir) < 0)
+			break;
+		have++;
+	}
+	free(key);
+	return have > 0;
 }
 
 /* Launch the pending entry sp and start priming it: 0, or -1 (the entry
@@ -613,7 +688,27 @@ void qspare_launch_pending(void)
 		qspare_drop_all();
 		return;
 	}
-	for (int i = 0; i < QSPARE_MAX; i++)
-		if (spares[i].key && spares[i].pending)
-			launch(&spares[i]);
+	/* At most QSPARE_INFLIGHT primings at once (each is a QEMU start and
+	 * a guest run beside the test's VM); the rest wait for a later call,
+	 * oldest first. */
+	for (;;) {
+		struct spare *next = NULL;
+		int inflight = 0;
+		for (int i = 0; i < QSPARE_MAX; i++) {
+			struct spare *sp = &spares[i];
+			if (!sp->key)
+				continue;
+			if (sp->pending) {
+				if (!next || sp->seq < next->seq)
+					next = sp;
+				continue;
+			}
+			if (sp->thr_live)
+				prime_wait(sp, qmp_now_ns());
+			inflight += sp->thr_live;
+		}
+		if (!next || inflight >= QSPARE_INFLIGHT)
+			return;
+		launch(next);
+	}
 }

@@ -18,10 +18,13 @@
  *   restored VM's first agent op: qspare_launch_pending()
  *   at the end of the file (runner.c): qspare_drop_all()
  *
- * Policy: at most QSPARE_MAX spares at once, one per distinct command
- * line and snapshot (the oldest is replaced); none while PROVIUM_SPARE=0
- * or host memory is under pressure (psi.h: a spare is dropped, not
- * taken, then).
+ * Policy: at most QSPARE_MAX spares at once; up to two per command line
+ * and snapshot (back-to-back restores find one primed while the other
+ * primes), the second only in a free entry; a full table replaces
+ * another command line's second spare, else the oldest entry; at most
+ * two primings run at once (the rest wait for a later
+ * qspare_launch_pending); none while PROVIUM_SPARE=0 or host memory is
+ * under pressure (psi.h: a spare is dropped, not taken, then).
  * Guest state: a taken spare's guest is the snapshot's, run to Hello
  * and past one `sh -c true` (its pids start a little later than after a
  * restore without a spare); it was paused from then until taken.
