@@ -5,7 +5,9 @@
 #   cold boot to first op; cold fixture build vs cache-hit restore to
 #   first op (ratio); snapshot of a restored VM and its restore; cached
 #   entry size vs guest RAM; restore to first op of a fixture hit with
-#   and without a warm spare QEMU, reset_between_tests per test and a
+#   and without a warm spare QEMU (back to back, and after tests that
+#   work for 0.5 s: their spare is primed), reset_between_tests per test
+#   (back to back, and after 0.5 s tests) and a
 #   3-VM lab hit, each with its ratio to a cold boot of the same run
 #   (a file without hotplug: no root ports); restore of a two-VM
 #   lab fixture; vm:run("true") round trip (median/p90 over 200); write +
@@ -191,6 +193,18 @@ for i = 1, 6 do
 		if i > 1 then hits[#hits + 1] = now() - s end
 	end)
 end
+-- the same with a test body of 0.5 s (a test that does some work): the
+-- next restore then finds its spare primed
+local hitsw = {}
+for i = 1, 6 do
+	test("hit+work " .. i, function(t)
+		local s = now()
+		provium:vm_fixture("fixtures/base"):run("true")
+		if i > 1 then hitsw[#hitsw + 1] = now() - s end
+		_provium_sleep(0.5)
+	end)
+end
+test("hit+work report", function(t) rec("fixture_hit_work_" .. tag, median(hitsw)) end)
 local lab3 = {}
 for i = 0, 3 do
 	test("lab3 " .. i, function(t)
@@ -228,9 +242,32 @@ test("report", function(t)
 	out:close()
 end)
 LUA
+# reset_between_tests after tests that work for 0.5 s: reset + first op
+cat >"$W/tests/resetw.test.lua" <<LUA
+local out = assert(io.open("$OUT", "a"))
+local now = _provium_now
+provium.reset_between_tests = true
+local vm = provium:vm("r", "default", {memory = "256M"}):boot()
+local ended, per = nil, {}
+for i = 1, 7 do
+	test("r" .. i, function(t)
+		vm:run("true")
+		if ended and i > 2 then per[#per + 1] = now() - ended end
+		vm:write_file("/tmp/dirty", "x")
+		_provium_sleep(0.5)
+		ended = now()
+	end)
+end
+test("report", function(t)
+	table.sort(per)
+	out:write("reset_between_work_per_test ", string.format("%.6f", per[math.ceil(#per / 2)]), "\n")
+	out:close()
+end)
+LUA
 BENCH_TAG=spare "$P" --vmm qemu --no-preflight tests/restore.test.lua >"$T/o6" 2>&1 || { cat "$T/o6"; exit 1; }
 BENCH_TAG=nospare PROVIUM_SPARE=0 "$P" --vmm qemu --no-preflight tests/restore.test.lua >"$T/o7" 2>&1 || { cat "$T/o7"; exit 1; }
 "$P" --vmm qemu --no-preflight tests/reset.test.lua >"$T/o8" 2>&1 || { cat "$T/o8"; exit 1; }
+"$P" --vmm qemu --no-preflight tests/resetw.test.lua >"$T/o8w" 2>&1 || { cat "$T/o8w"; exit 1; }
 cat >"$W/tests/net.test.lua" <<LUA
 -- networking through provium's switch; a fresh process, so every fixture
 -- below is a cache hit (bench.test.lua built them)
@@ -405,7 +442,10 @@ rows = [
     ("  cold boot to first op, file without hotplug", ms("cold_boot_noslots_first_op")),
     ("  fixture hit, warm spare (goal <= 1/25 cold)", "%s (1/%.0f)" % (ms("fixture_hit_spare"), r["cold_boot_noslots_first_op"] / r["fixture_hit_spare"])),
     ("  fixture hit, PROVIUM_SPARE=0", "%s (1/%.0f)" % (ms("fixture_hit_nospare"), r["cold_boot_noslots_first_op"] / r["fixture_hit_nospare"])),
+    ("  fixture hit, warm spare, tests of 0.5 s", "%s (1/%.0f)" % (ms("fixture_hit_work_spare"), r["cold_boot_noslots_first_op"] / r["fixture_hit_work_spare"])),
+    ("  fixture hit, PROVIUM_SPARE=0, tests of 0.5 s", "%s (1/%.0f)" % (ms("fixture_hit_work_nospare"), r["cold_boot_noslots_first_op"] / r["fixture_hit_work_nospare"])),
     ("  reset_between_tests, per test (goal <= 100 ms)", "%s (1/%.0f)" % (ms("reset_between_per_test"), r["cold_boot_noslots_first_op"] / r["reset_between_per_test"])),
+    ("  reset_between_tests, reset + first op after a 0.5 s test", "%s (1/%.0f)" % (ms("reset_between_work_per_test"), r["cold_boot_noslots_first_op"] / r["reset_between_work_per_test"])),
     ("  lab fixture hit, 3 VMs + 1 op each (spares)", "%s (1/%.0f)" % (ms("lab3_hit_restore_first_op"), r["cold_boot_noslots_first_op"] / r["lab3_hit_restore_first_op"])),
     ("vm:run(\"true\") median / p90 (n=200)", "%s / %s" % (ms("run_true_median"), ms("run_true_p90"))),
     ("write_file + read_file 1 KiB (median)", ms("rw_1k_median")),
