@@ -16,7 +16,9 @@
  * the very same VM; a RAM file expanded again or a snapshot rewritten
  * (same path, new inode) never matches an old spare.
  *
- * Priming. A thread (one per launched spare) connects QMP, accepts the
+ * Priming. A thread (one per launched spare) checks the RAM file's
+ * digest (unless an earlier spare checked the same, unchanged file:
+ * ram_verified), connects QMP, accepts the
  * agent, loads the snapshot's migration stream, `cont`s, answers the
  * agent's Hello, runs one warm-up `sh -c true` (TCG translates the
  * guest's fork/exec path in this QEMU now, not in the test's first op)
@@ -85,6 +87,7 @@ struct spare {
 	bool fast;                /* it has a RAM file: the stream skips RAM */
 	char ram[4096];           /* that RAM file ("" = none) */
 	char ram_ok[160];         /* its identity when its digest was checked */
+	char ram_known[160];      /* ram_verified when launched */
 	char dir[108];
 	struct qemu_proc proc;
 	struct agent_client *ac;  /* listening in dir */
@@ -102,6 +105,10 @@ struct spare {
 
 static struct spare spares[QSPARE_MAX];
 static unsigned spare_seq;
+/* The identity of the RAM file a joined priming thread last checked the
+ * digest of (main thread only; each launch copies it into ram_known):
+ * the next spare of an unchanged file need not read it again. */
+static char ram_verified[160];
 
 /* the files a spare's QEMU made in its directory, moved to the VM's */
 static const char *const moved[] = { "qmp.sock", "console.sock", "console.log", "qemu.log" };
@@ -251,8 +258,12 @@ static void *prime_main(void *arg)
 	if (sp->ram[0]) {
 		char id[160], id2[160];
 		file_identity("ram", sp->ram, id, sizeof id);
-		if (ramsum_check(sp->ram, err, errlen) != 1)
+		if (id[0] && !strcmp(id, sp->ram_known)) {
+			/* an earlier spare checked this very file (ram_verified) */
+			memcpy(sp->ram_ok, id, sizeof sp->ram_ok);
+		} else if (ramsum_check(sp->ram, err, errlen) != 1) {
 			goto out;
+		}
 		file_identity("ram", sp->ram, id2, sizeof id2);
 		if (id[0] && !strcmp(id, id2))
 			memcpy(sp->ram_ok, id, sizeof sp->ram_ok);
@@ -320,6 +331,8 @@ static int prime_wait(struct spare *sp, int64_t deadline_ns)
 	}
 	pthread_join(sp->thr, NULL);
 	sp->thr_live = false;
+	if (sp->ram_ok[0])
+		memcpy(ram_verified, sp->ram_ok, sizeof ram_verified);
 	return sp->prime_rc == 0;
 }
 
@@ -645,6 +658,7 @@ static int launch(struct spare *sp)
 	sp->dir[0] = 0;
 	sp->prime_rc = -1;
 	sp->prime_err[0] = 0;
+	memcpy(sp->ram_known, ram_verified, sizeof sp->ram_known);
 	{
 		const char *e = getenv("PROVIUM_TRACE_RESTORE");
 		sp->trace = e && *e && strcmp(e, "0") != 0;
