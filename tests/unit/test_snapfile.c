@@ -155,7 +155,7 @@ static void wrong_version(void **st)
 	fseek(f, 8, SEEK_SET);
 	fwrite(v, 1, 4, f);
 	fclose(f);
-	expect_verify_fails(path, "format version 99, this provium reads version 3");
+	expect_verify_fails(path, "format version 99, this provium reads versions 3 to 4");
 }
 
 static void tree_round_trip(void **st)

@@ -936,12 +936,19 @@ static int vm_restore(lua_State *L)
 		lua_setfield(L, -2, "profile");
 		lua_pushinteger(L, have ? (lua_Integer)h.memory : 0);
 		lua_setfield(L, -2, "memory_bytes");
+		lua_pushinteger(L, v->cid);
+		lua_setfield(L, -2, "cid");
+		emit(L, "vm_spawned");
+		/* the snapshot's boot-time disks come back as Disks (each on a new
+		 * copy-on-write overlay of the captured one) */
+		lua_settop(L, 2);
+		if (have && h.disks)
+			lua_pushstring(L, h.disks);              /* 3 */
 		if (have)
 			snap_header_free(&h);
+		if (lua_gettop(L) == 3)
+			ldisk_restore_register(L, 1, lua_tostring(L, 3));
 	}
-	lua_pushinteger(L, v->cid);
-	lua_setfield(L, -2, "cid");
-	emit(L, "vm_spawned");
 	ldisk_plug_all(L, 1, "restore");
 	lua_settop(L, 1);
 	lnet_hook(L, 1, "_provium_net_vm_up");

@@ -62,13 +62,17 @@ struct vmm_inject_file {
 };
 
 /* A boot-time disk (docs/disks.md): cold-plugged at launch as virtio-blk
- * with serial id. root: the profile's root image (guest writes go to a
- * throwaway layer, the kernel gets root=/dev/vda). The backend fills dev
- * with the guest's path once it has booted ("" when unknown). */
+ * with serial id. root: the profile's root image (the kernel gets
+ * root=/dev/vda). cow: guest writes go to a copy-on-write layer of
+ * provium's, never to the image (always for root; every disk of a VM
+ * booted in a fixture build) — the layer a snapshot captures; otherwise
+ * they reach the image through the write-back server. The backend fills
+ * dev with the guest's path once it has booted ("" when unknown). */
 struct vmm_boot_disk {
 	const char *id;
 	const char *image;        /* absolute */
 	bool root;
+	bool cow;
 	char dev[64];
 };
 #define VMM_BOOT_DISKS 8
