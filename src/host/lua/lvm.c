@@ -914,6 +914,18 @@ static int vm_restore(lua_State *L)
 	if ((v->state != VM_CREATED && v->state != VM_SHUTDOWN) || !v->be)
 		return luaL_error(L, "vm `%s`: cannot restore: vm is %s (restore needs Created or Shutdown)",
 		                  v->name, v->be ? state_titles[v->state] : "closed");
+	if (v->ops->restore_images) {
+		/* the VM's own profile decides the images of its root and disks */
+		struct vmm_boot_opts bo;
+		memset(&bo, 0, sizeof bo);
+		lua_settop(L, 2);
+		push_profile(L, v, v->profile);                      /* 3 */
+		lua_newtable(L);                                     /* 4: no boot opts */
+		ldisk_boot_opts(L, v, 4, 3, &bo);
+		if (v->ops->restore_images(v->be, bo.disks, bo.ndisks, err, sizeof err) < 0)
+			return luaL_error(L, "vm `%s`: restore: %s", v->name, err);
+		lua_settop(L, 2);
+	}
 	rc = v->ops->restore ? v->ops->restore(v->be, path, err, sizeof err) : VMM_UNSUPPORTED;
 	if (rc == VMM_UNSUPPORTED)
 		return unsupported(L, v, "restore");

@@ -11,8 +11,10 @@
  * wrote, plus qcow2 metadata). The images stay out of the snapshot: they
  * are inputs (the fixture key hashes their content).
  *
- * Restoring: each image must be where the header says, with the recorded
- * size; each section is written to a NEW overlay in the VM's run
+ * Restoring: each disk opens the image the restoring VM's profile gives
+ * its id (vmm_ops.restore_images: a cache entry built elsewhere names
+ * that machine's paths), else the path the header recorded (a boot opt
+ * disk), which must have the recorded size; each section is written to a NEW overlay in the VM's run
  * directory (the snapshot file is only read, so two restores are
  * independent and neither touches a cache entry), and QEMU opens it over
  * the image exactly as at boot (qbdisk_cow_args). The section's zstd
@@ -114,7 +116,45 @@ out:
 	return rc;
 }
 
-int qbdisk_restore_list(const char *disks, struct qbdisk *out, size_t *n, char *err, size_t errlen)
+void qbdisk_restore_images_clear(struct vmm_vm *vm)
+{
+	for (size_t i = 0; i < vm->nrimages; i++) {
+		free(vm->rimages[i].id);
+		free(vm->rimages[i].image);
+	}
+	memset(vm->rimages, 0, sizeof vm->rimages);
+	vm->nrimages = 0;
+}
+
+int qbdisk_restore_images(struct vmm_vm *vm, const struct vmm_boot_disk *d, size_t n,
+                          char *err, size_t errlen)
+{
+	qbdisk_restore_images_clear(vm);
+	for (size_t i = 0; i < n && i < VMM_BOOT_DISKS; i++) {
+		if (!(vm->rimages[i].id = strdup(d[i].id)) ||
+		    !(vm->rimages[i].image = strdup(d[i].image))) {
+			free(vm->rimages[i].id);
+			vm->rimages[i].id = NULL;
+			qbdisk_restore_images_clear(vm);
+			err_set(err, errlen, "out of memory");
+			return -1;
+		}
+		vm->nrimages = i + 1;
+	}
+	return 0;
+}
+
+/* The image the restoring VM gives disk id, else recorded. */
+static const char *image_for(const struct vmm_vm *vm, const char *id, const char *recorded)
+{
+	for (size_t i = 0; i < vm->nrimages; i++)
+		if (!strcmp(vm->rimages[i].id, id))
+			return vm->rimages[i].image;
+	return recorded;
+}
+
+int qbdisk_restore_list(struct vmm_vm *vm, const char *disks, struct qbdisk *out, size_t *n,
+                        char *err, size_t errlen)
 {
 	json_t *a, *e;
 	size_t i;
@@ -141,6 +181,7 @@ int qbdisk_restore_list(const char *disks, struct qbdisk *out, size_t *n, char *
 			err_set(err, errlen, "corrupt header (disk %zu)", i);
 			goto fail;
 		}
+		image = image_for(vm, id, image);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(out[j].id, id)) {
 				err_set(err, errlen, "corrupt header (disk `%s` listed twice)", id);

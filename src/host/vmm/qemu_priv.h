@@ -83,6 +83,9 @@ struct vmm_vm {
 		struct nbdmed med;
 	} bdisks[VMM_BOOT_DISKS];
 	size_t nbdisks;
+	/* the images the next restore opens by disk id (qemu_restore_images) */
+	struct { char *id, *image; } rimages[VMM_BOOT_DISKS];
+	size_t nrimages;
 	/* NICs (qemu_net.c), entries in nic_add order. Where the running
 	 * QEMU has one: cold >= 0 = on pcie.0 at addr 0x10 + cold (boot,
 	 * restore); port >= 0 = hotplugged into root port pdisk<port>-port;
@@ -182,7 +185,12 @@ int qbdisk_overlay_path(struct vmm_vm *vm, size_t i, char **out);
 /* The -blockdev/-device arguments of copy-on-write disk d at index i. */
 int qbdisk_cow_args(const struct qbdisk *d, size_t i, struct extra_args *x, char *err,
                     size_t errlen);
-int qbdisk_restore_list(const char *disks, struct qbdisk *out, size_t *n, char *err, size_t errlen);
+int qbdisk_restore_list(struct vmm_vm *vm, const char *disks, struct qbdisk *out, size_t *n,
+                        char *err, size_t errlen);
+/* vmm_ops.restore_images; qbdisk_restore_images_clear drops the list. */
+int qbdisk_restore_images(struct vmm_vm *vm, const struct vmm_boot_disk *d, size_t n,
+                          char *err, size_t errlen);
+void qbdisk_restore_images_clear(struct vmm_vm *vm);
 int qbdisk_restore_section(struct vmm_vm *vm, struct qbdisk *d, size_t i, const char *sect,
                            struct snap_reader *r, char *err, size_t errlen);
 int qbdisk_restore_install(struct vmm_vm *vm, struct qbdisk *list, size_t n, struct extra_args *x,

@@ -411,7 +411,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	}
 	if (snap_backend_data(vm, &h, path, &fast, &ram_id, &nics, err, errlen) < 0)
 		goto out;
-	if (qbdisk_restore_list(h.disks, rdisks, &nrd, err, errlen) < 0) {
+	if (qbdisk_restore_list(vm, h.disks, rdisks, &nrd, err, errlen) < 0) {
 		char e2[1024];
 		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
 		err_set(err, errlen, "%s", e2);
@@ -653,6 +653,7 @@ fail:
 	qvm_stop_guest(vm);
 out:
 	qbdisk_list_free(rdisks, nrd);
+	qbdisk_restore_images_clear(vm);
 	json_decref(nics);
 	snapfile_close(r);
 	if (have_h)

@@ -243,6 +243,13 @@ struct vmm_ops {
 	                    size_t *len, char *err, size_t errlen);
 	int (*snapshot)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
 	int (*restore)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+	/* Images for the next restore's boot-time disks, by id (the restoring
+	 * VM's profile's `root` and `disks`): a snapshot's disk with a listed
+	 * id opens that image, the others the path the snapshot recorded. The
+	 * list is copied and used by the next restore only. NULL: the backend
+	 * snapshots no boot-time disks. */
+	int (*restore_images)(struct vmm_vm *vm, const struct vmm_boot_disk *d, size_t n,
+	                      char *err, size_t errlen);
 	int (*syscall)(struct vmm_vm *vm, int64_t nr, const int64_t args[6],
 	               int64_t *ret, int *err_no, char *err, size_t errlen);
 
