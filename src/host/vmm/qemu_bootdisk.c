@@ -75,10 +75,11 @@ void qbdisk_list_free(struct qbdisk *list, size_t n)
 
 int qbdisk_overlay_path(struct vmm_vm *vm, size_t i, char **out)
 {
-	static unsigned gen;
+	static unsigned gen;    /* VMs may boot on several threads (workers) */
+	unsigned n = __atomic_add_fetch(&gen, 1, __ATOMIC_RELAXED);
 	char dir[4096];
 	qvm_run_path(vm, "", dir, sizeof dir);
-	if (asprintf(out, "%sbd%zu-%u.qcow2", dir, i, ++gen) < 0) {
+	if (asprintf(out, "%sbd%zu-%u.qcow2", dir, i, n) < 0) {
 		*out = NULL;
 		return -1;
 	}
