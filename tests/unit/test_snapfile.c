@@ -155,7 +155,44 @@ static void wrong_version(void **st)
 	fseek(f, 8, SEEK_SET);
 	fwrite(v, 1, 4, f);
 	fclose(f);
-	expect_verify_fails(path, "format version 99, this provium reads version 3");
+	expect_verify_fails(path, "format version 99, this provium reads versions 3 to 4");
+}
+
+/* A version-3 file (before boot-time disks) is still read, without disks;
+ * a version-4 header's disk list round-trips, and a non-array is corrupt. */
+static void version3_and_disks(void **st)
+{
+	char path[128], err[256];
+	char name[] = "vm1", prof[] = "default", be[] = "qemu";
+	char disks[] = "[{\"id\":\"root\",\"image\":\"/i/r.img\",\"root\":true,\"size\":512,"
+	               "\"dev\":\"/dev/vda\"}]";
+	struct snap_header h = {.vm_name = name, .profile = prof, .backend = be,
+	                        .qemu_version = be, .memory = 1 << 20, .cpus = 1, .disks = disks};
+	struct snap_header got;
+	struct snap_writer *w;
+	unsigned char v[4] = {0, 0, 0, 3};
+	FILE *f;
+	(void)st;
+	snprintf(path, sizeof path, "%s/d.snap", dir);
+	assert_int_equal(snapfile_create(&w, path, &h, err, sizeof err), 0);
+	assert_int_equal(snapfile_finish(w, err, sizeof err), 0);
+	assert_int_equal(snapfile_read_header(path, &got, err, sizeof err), 0);
+	assert_int_equal(got.version, 4);
+	assert_non_null(got.disks);
+	assert_non_null(strstr(got.disks, "\"dev\":\"/dev/vda\""));
+	snap_header_free(&got);
+
+	snprintf(path, sizeof path, "%s/v3.snap", dir);
+	write_snap(path, 10);
+	f = fopen(path, "r+b");
+	fseek(f, 8, SEEK_SET);
+	fwrite(v, 1, 4, f);
+	fclose(f);
+	assert_int_equal(snapfile_verify(path, err, sizeof err), 0);
+	assert_int_equal(snapfile_read_header(path, &got, err, sizeof err), 0);
+	assert_int_equal(got.version, 3);
+	assert_null(got.disks);
+	snap_header_free(&got);
 }
 
 static void tree_round_trip(void **st)
@@ -267,6 +304,7 @@ int main(void)
 		cmocka_unit_test(truncated),
 		cmocka_unit_test(garbled),
 		cmocka_unit_test(wrong_version),
+		cmocka_unit_test(version3_and_disks),
 		cmocka_unit_test(tree_round_trip),
 		cmocka_unit_test(tree_symlink_then_dir),
 	};

@@ -1,7 +1,9 @@
 -- disks_boot.test.lua — boot-time disks (vm:boot{disks = {...}}) on a real
 -- guest: cold-plugged and visible at boot (serial = id), guest writes that
 -- were flushed reach the image, disk:power_cut() loses exactly the writes
--- the guest did not flush, guest-side faults, and the snapshot refusal.
+-- the guest did not flush, guest-side faults, and the snapshot refusal of
+-- a write-back disk (copy-on-write ones are snapshotted:
+-- tests/cli/t_vm_fixture_bootdisks.sh).
 local PROFILE = os.getenv("PROVIUM_VM_PROFILE") or "default"
 
 local function tmpimg(marker)
@@ -98,11 +100,11 @@ test("faults on a boot-time disk hit the guest's I/O", function(t)
 	os.remove(img)
 end)
 
-test("a VM with boot-time disks refuses a snapshot", function(t)
+test("a VM with a write-back boot-time disk refuses a snapshot", function(t)
 	local img = tmpimg()
 	local vm = provium:vm("bd5", PROFILE):boot({disks = {{id = "s", image = img}}})
 	t:assert_contains(t:assert_raises(function() vm:snapshot() end),
-		"boot-time disk `s`: snapshots of VMs with boot-time disks are not supported")
+		"boot-time disk `s` writes through to its image, which a snapshot does not carry")
 	vm:shutdown()
 	os.remove(img)
 end)

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "lua/lvm_priv.h"
 
@@ -46,6 +48,7 @@ struct ldisk {
 	bool detached;
 	bool boot;                /* a boot-time disk (cold-plugged, docs/disks.md) */
 	bool root;                /* ... the profile's root image */
+	bool cow;                 /* ... copy-on-write: the image never changes */
 	bool plugged;             /* into the guest of boot plug_ns */
 	int64_t plug_ns;
 	char dev[64];             /* guest path while plugged */
@@ -334,9 +337,17 @@ void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profil
 	if (n > VMM_BOOT_DISKS)
 		luaL_error(L, "vm `%s`: %d boot-time disks (the profile's and boot opt disks); "
 		           "at most %d", v->name, (int)n, VMM_BOOT_DISKS);
+	/* a fixture build's VMs must leave their images (keyed inputs) as
+	 * they were, and their snapshots carry the disks: copy-on-write */
+	lua_getglobal(L, "_provium_disks_cow");
+	for (size_t i = 0; i < n; i++)
+		dk[i].cow = dk[i].root || lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	o->disks = n ? dk : NULL;
 	o->ndisks = n;
 }
+
+static int restore_register_call(lua_State *L);
 
 void ldisk_boot_register(lua_State *L, int vm_idx, const struct vmm_boot_opts *o)
 {
@@ -363,6 +374,7 @@ void ldisk_boot_register(lua_State *L, int vm_idx, const struct vmm_boot_opts *o
 			luaL_error(L, "vm `%s`: boot: out of memory", v->name);
 		d->boot = true;
 		d->root = o->disks[i].root;
+		d->cow = o->disks[i].cow || d->root;
 		d->plugged = true;
 		d->plug_ns = v->boot_ns;
 		snprintf(d->dev, sizeof d->dev, "%s", o->disks[i].dev);
@@ -373,15 +385,61 @@ void ldisk_boot_register(lua_State *L, int vm_idx, const struct vmm_boot_opts *o
 	lua_pop(L, 1);
 }
 
+static int restore_register_call(lua_State *L)
+{
+	ldisk_boot_register(L, 1, lua_touserdata(L, 2));
+	return 0;
+}
+
+void ldisk_restore_register(lua_State *L, int vm_idx, const char *disks)
+{
+	struct vmm_boot_opts o;
+	struct vmm_boot_disk dk[VMM_BOOT_DISKS];
+	json_t *a = disks ? json_loads(disks, 0, NULL) : NULL, *e;
+	size_t i;
+	memset(&o, 0, sizeof o);
+	memset(dk, 0, sizeof dk);
+	/* the backend checked the list before restoring from it */
+	json_array_foreach(a, i, e) {
+		if (i >= VMM_BOOT_DISKS)
+			break;
+		dk[i].id = json_string_value(json_object_get(e, "id"));
+		dk[i].image = json_string_value(json_object_get(e, "image"));
+		dk[i].root = json_is_true(json_object_get(e, "root"));
+		dk[i].cow = true;
+		snprintf(dk[i].dev, sizeof dk[i].dev, "%s",
+		         json_string_value(json_object_get(e, "dev")) ?
+		         json_string_value(json_object_get(e, "dev")) : "");
+		if (!dk[i].id || !dk[i].image)
+			break;
+		o.ndisks = i + 1;
+	}
+	o.disks = dk;
+	if (o.ndisks) {
+		/* a Lua error must not leak the JSON: strings are copied first */
+		lua_pushcfunction(L, restore_register_call);
+		lua_pushvalue(L, vm_idx);
+		lua_pushlightuserdata(L, &o);
+		if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+			json_decref(a);
+			lua_error(L);
+		}
+	}
+	json_decref(a);
+}
+
 /* disk:power_cut(): the VM loses power; what the guest wrote to this
  * VM's boot-time disks without flushing is lost. */
 static int disk_power_cut(lua_State *L)
 {
 	struct ldisk *d = checkdisk(L, 1);
-	if (!d->boot || d->root)
+	if (!d->boot || d->cow)
 		return luaL_error(L, "disk:power_cut: disk `%s` is %s; power_cut needs a boot-time "
-		                  "disk (vm:boot{disks = ...} or the profile's `disks`)", d->id,
+		                  "disk (vm:boot{disks = ...} or the profile's `disks`) of a plain "
+		                  "boot", d->id,
 		                  d->root ? "the root image (its writes are thrown away anyway)"
+		                  : d->boot ? "copy-on-write (a VM booted in a fixture build or "
+		                              "restored from a snapshot: its writes never reach the image)"
 		                          : "hotplugged (vm:attach_disk)");
 	if (!is_plugged(d))
 		return luaL_error(L, "disk:power_cut: vm `%s` is not running with disk `%s`",

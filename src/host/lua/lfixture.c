@@ -175,6 +175,10 @@ int lfixture_build(void *ctx, const struct fixture_env *e, const char *name, enu
 		 * which hotplug: its VMs get the slots unless it says hotplug = false */
 		lua_pushboolean(L, 1);
 		lua_setglobal(L, "_provium_hotplug_default");
+		/* ... and leaves the images it boots (keyed inputs) unchanged:
+		 * its boot-time disks are copy-on-write, so snapshots carry them */
+		lua_pushboolean(L, 1);
+		lua_setglobal(L, "_provium_disks_cow");
 	}
 	lua_pushcfunction(L, build_main);
 	lua_pushlightuserdata(L, &a);

@@ -914,6 +914,18 @@ static int vm_restore(lua_State *L)
 	if ((v->state != VM_CREATED && v->state != VM_SHUTDOWN) || !v->be)
 		return luaL_error(L, "vm `%s`: cannot restore: vm is %s (restore needs Created or Shutdown)",
 		                  v->name, v->be ? state_titles[v->state] : "closed");
+	if (v->ops->restore_images) {
+		/* the VM's own profile decides the images of its root and disks */
+		struct vmm_boot_opts bo;
+		memset(&bo, 0, sizeof bo);
+		lua_settop(L, 2);
+		push_profile(L, v, v->profile);                      /* 3 */
+		lua_newtable(L);                                     /* 4: no boot opts */
+		ldisk_boot_opts(L, v, 4, 3, &bo);
+		if (v->ops->restore_images(v->be, bo.disks, bo.ndisks, err, sizeof err) < 0)
+			return luaL_error(L, "vm `%s`: restore: %s", v->name, err);
+		lua_settop(L, 2);
+	}
 	rc = v->ops->restore ? v->ops->restore(v->be, path, err, sizeof err) : VMM_UNSUPPORTED;
 	if (rc == VMM_UNSUPPORTED)
 		return unsupported(L, v, "restore");
@@ -936,12 +948,19 @@ static int vm_restore(lua_State *L)
 		lua_setfield(L, -2, "profile");
 		lua_pushinteger(L, have ? (lua_Integer)h.memory : 0);
 		lua_setfield(L, -2, "memory_bytes");
+		lua_pushinteger(L, v->cid);
+		lua_setfield(L, -2, "cid");
+		emit(L, "vm_spawned");
+		/* the snapshot's boot-time disks come back as Disks (each on a new
+		 * copy-on-write overlay of the captured one) */
+		lua_settop(L, 2);
+		if (have && h.disks)
+			lua_pushstring(L, h.disks);              /* 3 */
 		if (have)
 			snap_header_free(&h);
+		if (lua_gettop(L) == 3)
+			ldisk_restore_register(L, 1, lua_tostring(L, 3));
 	}
-	lua_pushinteger(L, v->cid);
-	lua_setfield(L, -2, "cid");
-	emit(L, "vm_spawned");
 	ldisk_plug_all(L, 1, "restore");
 	lua_settop(L, 1);
 	lnet_hook(L, 1, "_provium_net_vm_up");

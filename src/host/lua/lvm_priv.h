@@ -99,6 +99,9 @@ void ldisk_boot_opts(lua_State *L, const struct lvm *v, int opts_idx, int profil
                      struct vmm_boot_opts *o);
 /* After a boot: a Disk for each boot-time disk of o (vm:disk(id)). */
 void ldisk_boot_register(lua_State *L, int vm_idx, const struct vmm_boot_opts *o);
+/* After a restore: the Disk objects of the snapshot's boot-time disks
+ * (header `disks` text, NULL = none), copy-on-write and plugged. */
+void ldisk_restore_register(lua_State *L, int vm_idx, const char *disks);
 /* lvm.c: the VM loses power (disk:power_cut): Booted/Paused -> Shutdown. */
 void lvm_power_cut(lua_State *L, struct lvm *v);
 

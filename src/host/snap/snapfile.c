@@ -104,6 +104,11 @@ static char *header_json(const struct snap_header *h)
 		if (v)
 			json_object_set_new(o, "devices", v);
 	}
+	if (h->disks) {
+		json_t *v = json_loads(h->disks, 0, NULL);
+		if (v)
+			json_object_set_new(o, "disks", v);
+	}
 	if (h->backend_data) {
 		json_t *v = json_loads(h->backend_data, 0, NULL);
 		if (v)
@@ -162,6 +167,12 @@ static int header_parse(const char *txt, size_t len, struct snap_header *h,
 		h->boot_opts = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	if ((v = json_object_get(o, "devices")))
 		h->devices = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if ((v = json_object_get(o, "disks"))) {
+		if (!json_is_array(v))
+			ok = false;
+		else if (json_array_size(v))
+			h->disks = json_dumps(v, JSON_COMPACT);
+	}
 	if ((v = json_object_get(o, "backend_data")) && json_is_object(v))
 		h->backend_data = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -184,6 +195,7 @@ void snap_header_free(struct snap_header *h)
 	free(h->kernel_cmdline);
 	free(h->boot_opts);
 	free(h->devices);
+	free(h->disks);
 	free(h->backend_data);
 	memset(h, 0, sizeof(*h));
 }
@@ -413,9 +425,9 @@ int snapfile_open(struct snap_reader **out, const char *path, struct snap_header
 		goto fail;
 	ver = get32(b);
 	hl = get32(b + 4);
-	if (ver != SNAPFILE_VERSION) {
-		err_set(err, errlen, "snapshot `%s`: format version %u, this provium reads version %u",
-		       path, ver, SNAPFILE_VERSION);
+	if (ver < SNAPFILE_MIN_VERSION || ver > SNAPFILE_VERSION) {
+		err_set(err, errlen, "snapshot `%s`: format version %u, this provium reads versions "
+		       "%u to %u", path, ver, SNAPFILE_MIN_VERSION, SNAPFILE_VERSION);
 		goto fail;
 	}
 	if (hl == 0 || hl > SNAPFILE_MAX_HEADER) {

@@ -32,8 +32,12 @@
 #include <stdint.h>
 
 /* 2: the q35 machine gained QEMU_DISK_SLOTS pcie-root-ports (hotplug)
- * 3: qemu backend_data lists the VM's NICs (bridges) and where each sits */
-#define SNAPFILE_VERSION 3u
+ * 3: qemu backend_data lists the VM's NICs (bridges) and where each sits
+ * 4: header `disks` lists the boot-time disks, a "disk:<id>" section each
+ *    carries its copy-on-write overlay (qcow2); version 3 files (no disks)
+ *    are still read */
+#define SNAPFILE_VERSION 4u
+#define SNAPFILE_MIN_VERSION 3u
 #define SNAPFILE_MAX_HEADER (1u << 20)
 
 struct snap_header {
@@ -47,6 +51,9 @@ struct snap_header {
 	char *kernel_cmdline;     /* may be NULL */
 	char *boot_opts;          /* JSON object text (as booted), may be NULL */
 	char *devices;            /* JSON array text (device layout), may be NULL */
+	char *disks;              /* JSON array text: the boot-time disks, one
+	                           * {id, image, root, size, dev} each, in boot
+	                           * order; NULL = none (and in version 3) */
 	bool has_initial_time;    /* the VM pinned its clock */
 	char *backend_data;       /* JSON object text, backend-private (qemu: ram_id,
 	                           * ram_size, ...), may be NULL; additive, so

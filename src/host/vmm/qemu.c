@@ -998,6 +998,7 @@ static void qemu_destroy(struct vmm_vm *vm)
 	if (!vm)
 		return;
 	qvm_stop_guest(vm);
+	qbdisk_restore_images_clear(vm);
 	agent_client_free(vm->ac);
 	vm->ac = NULL;
 	for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
@@ -1105,6 +1106,7 @@ const struct vmm_ops vmm_qemu_ops = {
 	.console_tail = qemu_console_tail,
 	.snapshot = qemu_snapshot,
 	.restore = qemu_restore,
+	.restore_images = qbdisk_restore_images,
 	.syscall = qemu_syscall,
 	.agent = qemu_agent,
 	.run_path = qemu_run_path_op,

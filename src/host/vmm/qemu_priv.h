@@ -69,14 +69,23 @@ struct vmm_vm {
 		bool stuck;           /* device_del never completed: slot unusable */
 	} disks[QEMU_DISK_SLOTS];
 	/* boot-time disks (qemu_bootdisk.c) of the running QEMU, cold-plugged
-	 * on pcie.0 at addr 0x08 + index; each but the root one served by
-	 * its write-back NBD server (nbdmed.h). Emptied when QEMU stops. */
+	 * on pcie.0 at addr 0x08 + index; a copy-on-write one (root, and
+	 * every disk of a fixture build or a restore) writes to its qcow2
+	 * overlay in the run directory, the others are served by their
+	 * write-back NBD server (nbdmed.h). Emptied when QEMU stops. */
 	struct qbdisk {
 		char *id, *image;
 		bool root;
+		bool cow;
+		char *overlay;        /* cow: the qcow2 overlay (owned, removed at stop) */
+		uint64_t size;        /* the image's size in bytes */
+		char dev[64];         /* the guest's /dev/vdX, "" when unknown */
 		struct nbdmed med;
 	} bdisks[VMM_BOOT_DISKS];
 	size_t nbdisks;
+	/* the images the next restore opens by disk id (qemu_restore_images) */
+	struct { char *id, *image; } rimages[VMM_BOOT_DISKS];
+	size_t nrimages;
 	/* NICs (qemu_net.c), entries in nic_add order. Where the running
 	 * QEMU has one: cold >= 0 = on pcie.0 at addr 0x10 + cold (boot,
 	 * restore); port >= 0 = hotplugged into root port pdisk<port>-port;
@@ -153,8 +162,40 @@ void qbdisk_after_start(struct vmm_vm *vm, const struct vmm_boot_opts *o);
 /* Is id a boot-time disk of the running QEMU? Then apply faults: 1 done,
  * -1 failed (err); 0 = not one. */
 int qbdisk_faults(struct vmm_vm *vm, const char *id, unsigned faults, char *err, size_t errlen);
-/* The id of a boot-time disk (a snapshot refuses while there is one), or NULL. */
-const char *qbdisk_any(const struct vmm_vm *vm);
+/* The id of a boot-time disk that is not copy-on-write (a snapshot
+ * refuses while there is one: its writes reach the image), or NULL. */
+const char *qbdisk_write_back(const struct vmm_vm *vm);
+/* Snapshot side, the VM stopped (QEMU flushed its overlays): the header's
+ * `disks` array text (malloc'd; NULL when the VM has none, *err empty, or
+ * on OOM with err), and one "disk:<id>" section per disk holding its
+ * overlay file. */
+char *qbdisk_snapshot_json(const struct vmm_vm *vm, char *err, size_t errlen);
+struct snap_writer;
+int qbdisk_write_sections(const struct vmm_vm *vm, struct snap_writer *w, char *err, size_t errlen);
+/* Restore side: the disks of header text disks (NULL = none) into
+ * out[0..*n), checked (ids, images present with the recorded sizes) —
+ * no files yet. qbdisk_restore_section writes the current "disk:<id>"
+ * section of r (name checked against out[i]) to a new overlay in the run
+ * directory; qbdisk_restore_install moves the list into the VM (QEMU
+ * stopped) and adds its arguments; qbdisk_list_free frees a list not
+ * installed (removing its overlays). */
+struct snap_reader;
+/* A fresh overlay name for disk i in the run directory (malloc'd). */
+int qbdisk_overlay_path(struct vmm_vm *vm, size_t i, char **out);
+/* The -blockdev/-device arguments of copy-on-write disk d at index i. */
+int qbdisk_cow_args(const struct qbdisk *d, size_t i, struct extra_args *x, char *err,
+                    size_t errlen);
+int qbdisk_restore_list(struct vmm_vm *vm, const char *disks, struct qbdisk *out, size_t *n,
+                        char *err, size_t errlen);
+/* vmm_ops.restore_images; qbdisk_restore_images_clear drops the list. */
+int qbdisk_restore_images(struct vmm_vm *vm, const struct vmm_boot_disk *d, size_t n,
+                          char *err, size_t errlen);
+void qbdisk_restore_images_clear(struct vmm_vm *vm);
+int qbdisk_restore_section(struct vmm_vm *vm, struct qbdisk *d, size_t i, const char *sect,
+                           struct snap_reader *r, char *err, size_t errlen);
+int qbdisk_restore_install(struct vmm_vm *vm, struct qbdisk *list, size_t n, struct extra_args *x,
+                           char *err, size_t errlen);
+void qbdisk_list_free(struct qbdisk *list, size_t n);
 /* QEMU is gone: end the servers, writing held data through (or dropping
  * it: the power cut). 0, or -1 with err (the first failure). */
 int qbdisk_stop_all(struct vmm_vm *vm, enum nbdmed_end how, char *err, size_t errlen);
@@ -218,7 +259,7 @@ struct ram_args {
 struct extra_args {
 	char rng_obj[4200];
 	char net[QEMU_NET_SLOTS][2][192];
-	char bdisk[VMM_BOOT_DISKS][2][4400];
+	char bdisk[VMM_BOOT_DISKS][2][8800];
 	int fds[QEMU_NET_SLOTS];
 	size_t nfds;
 	const char *v[10 + 4 * QEMU_NET_SLOTS + 4 * VMM_BOOT_DISKS];

@@ -42,8 +42,13 @@
  * "migration"; otherwise just the full migration stream. `cont` if the
  * VM was running: it keeps running after vm:snapshot().
  *
- * Sections in order: [boot_files] [ram] migration; a snapshot without
- * boot_files (none at boot, or an older provium) restores as before.
+ * Boot-time disks (copy-on-write ones only; qemu_bootdisk_snap.c): the
+ * header's `disks` and, after boot_files, one "disk:<id>" section each
+ * with the overlay QEMU flushed at `stop`.
+ *
+ * Sections in order: [boot_files] [disk:<id>...] [ram] migration; a
+ * snapshot without boot_files or disks (none at boot, or an older
+ * provium) restores as before.
  *
  * Restore: a new QEMU with the header's memory/cpus and device layout,
  * -incoming defer and -S; with a "ram" section the RAM is first expanded
@@ -116,7 +121,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 {
 	struct snap_writer *w = NULL;
 	struct snap_header h = { 0 };
-	char bd[64], e2[256], *bdata = NULL;
+	char bd[64], e2[256], *bdata = NULL, *disks = NULL;
 	unsigned char rnd[16];
 	const char *ver;
 	int running, rc = -1;
@@ -133,9 +138,11 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		        "not carry hotplugged disks)", qdisk_any(vm));
 		return -1;
 	}
-	if (qbdisk_any(vm)) {
-		err_set(err, errlen, "the VM has boot-time disk `%s`: snapshots of VMs with "
-		        "boot-time disks are not supported (docs/disks.md)", qbdisk_any(vm));
+	if (qbdisk_write_back(vm)) {
+		err_set(err, errlen, "boot-time disk `%s` writes through to its image, which a "
+		        "snapshot does not carry: only copy-on-write disks (the profile's root, "
+		        "every disk of a VM booted in a fixture build or restored from a "
+		        "snapshot) can be snapshotted (docs/disks.md)", qbdisk_write_back(vm));
 		return -1;
 	}
 	if (!(ver = qemu_version(vm, err, errlen)))
@@ -212,12 +219,18 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	h.devices = (char *)(uintptr_t)snap_devices(vm->slots, vm->has_rng_seed);
 	h.has_initial_time = vm->has_initial_time;
 	h.backend_data = bdata;
+	/* after `stop`: QEMU has drained and flushed every overlay */
+	if (!(disks = qbdisk_snapshot_json(vm, err, errlen)) && *err)
+		goto out;
+	h.disks = disks;
 	if (snapfile_create(&w, path, &h, err, errlen) < 0)
 		goto out;
 	if (vm->boot_cpio_len &&
 	    (snapfile_section_begin(w, "boot_files", err, errlen) < 0 ||
 	     snapfile_write(w, vm->boot_cpio, vm->boot_cpio_len, err, errlen) < 0 ||
 	     snapfile_section_end(w, err, errlen) < 0))
+		goto out;
+	if (qbdisk_write_sections(vm, w, err, errlen) < 0)
 		goto out;
 	if (fast && (snapfile_section_begin(w, "ram", err, errlen) < 0 ||
 		     qmig_write_ram(w, vm->ram_fd, vm->memory, err, errlen) < 0 ||
@@ -231,6 +244,7 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	w = NULL;
 out:
 	free(bdata);
+	free(disks);
 	snapfile_abort(w);
 	if (running && qvm_qmp_cmd(vm, "cont", NULL, rc < 0 ? e2 : err, rc < 0 ? sizeof e2 : errlen) < 0)
 		rc = -1;
@@ -373,6 +387,8 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	struct extra_args xa = { .n = 0 };
 	int afd = -1;
 	json_t *nics = NULL;
+	struct qbdisk rdisks[VMM_BOOT_DISKS];
+	size_t nrd = 0;
 	int rc = -1, k;
 	int64_t deadline, t0 = qmp_now_ns();
 
@@ -395,6 +411,12 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	}
 	if (snap_backend_data(vm, &h, path, &fast, &ram_id, &nics, err, errlen) < 0)
 		goto out;
+	if (qbdisk_restore_list(vm, h.disks, rdisks, &nrd, err, errlen) < 0) {
+		char e2[1024];
+		snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+		err_set(err, errlen, "%s", e2);
+		goto out;
+	}
 	k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	if (k == 1 && !strcmp(sect, "boot_files")) {
 		if (read_section(r, raw, &cpio, &cpio_len, err, errlen) < 0) {
@@ -406,6 +428,23 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		k = snapfile_next_section(r, &sect, &raw, err, errlen);
 	}
 	restore_trace(t0, "boot_files section read");
+	for (size_t i = 0; i < nrd; i++) {
+		if (k != 1 || qbdisk_restore_section(vm, &rdisks[i], i, sect, r, err, errlen) < 0) {
+			char e2[1024];
+			if (k == 1 && strncmp(err, "snapshot `", 10))
+				snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
+			else if (k == 0)
+				snprintf(e2, sizeof e2, "snapshot `%s`: corrupt (no overlay section "
+				         "for disk `%s`)", path, rdisks[i].id);
+			else
+				snprintf(e2, sizeof e2, "%s", err);
+			err_set(err, errlen, "%s", e2);
+			goto out;
+		}
+		k = snapfile_next_section(r, &sect, &raw, err, errlen);
+	}
+	if (nrd)
+		restore_trace(t0, "disk overlays written");
 	if (fast) {
 		if (k != 1 || strcmp(sect, "ram") != 0) {
 			if (k >= 0)
@@ -488,6 +527,8 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		}
 		if (qvm_extra_add_rng(vm, &xa, err, errlen) < 0)
 			goto out;
+		if (qbdisk_restore_install(vm, rdisks, nrd, &xa, err, errlen) < 0)
+			goto fail;
 		if (qnet_restore_args(vm, nics, &xa, err, errlen) < 0) {
 			char e2[1024];
 			snprintf(e2, sizeof e2, "snapshot `%s`: %s", path, err);
@@ -499,7 +540,7 @@ int qemu_restore(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 		s.pass_fds = xa.fds;
 		s.npass_fds = xa.nfds;
 		/* a seeded RNG has its generator per VM: no spare for it */
-		spare_ok = !vm->has_rng_seed && !xa.nfds;
+		spare_ok = !vm->has_rng_seed && !xa.nfds && !nrd;
 		qvm_console_restart(vm);
 		deadline = qmp_now_ns() + RESTORE_HELLO_NS;
 		if (spare_ok && qspare_take(&s, path, vm->dir, deadline, &vm->proc, &vm->qmp, &afd) == 1) {
@@ -621,6 +662,8 @@ fail:
 	vm->gone = NULL;
 	qvm_stop_guest(vm);
 out:
+	qbdisk_list_free(rdisks, nrd);
+	qbdisk_restore_images_clear(vm);
 	json_decref(nics);
 	snapfile_close(r);
 	if (have_h)

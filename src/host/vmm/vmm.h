@@ -62,13 +62,17 @@ struct vmm_inject_file {
 };
 
 /* A boot-time disk (docs/disks.md): cold-plugged at launch as virtio-blk
- * with serial id. root: the profile's root image (guest writes go to a
- * throwaway layer, the kernel gets root=/dev/vda). The backend fills dev
- * with the guest's path once it has booted ("" when unknown). */
+ * with serial id. root: the profile's root image (the kernel gets
+ * root=/dev/vda). cow: guest writes go to a copy-on-write layer of
+ * provium's, never to the image (always for root; every disk of a VM
+ * booted in a fixture build) — the layer a snapshot captures; otherwise
+ * they reach the image through the write-back server. The backend fills
+ * dev with the guest's path once it has booted ("" when unknown). */
 struct vmm_boot_disk {
 	const char *id;
 	const char *image;        /* absolute */
 	bool root;
+	bool cow;
 	char dev[64];
 };
 #define VMM_BOOT_DISKS 8
@@ -239,6 +243,13 @@ struct vmm_ops {
 	                    size_t *len, char *err, size_t errlen);
 	int (*snapshot)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
 	int (*restore)(struct vmm_vm *vm, const char *path, char *err, size_t errlen);
+	/* Images for the next restore's boot-time disks, by id (the restoring
+	 * VM's profile's `root` and `disks`): a snapshot's disk with a listed
+	 * id opens that image, the others the path the snapshot recorded. The
+	 * list is copied and used by the next restore only. NULL: the backend
+	 * snapshots no boot-time disks. */
+	int (*restore_images)(struct vmm_vm *vm, const struct vmm_boot_disk *d, size_t n,
+	                      char *err, size_t errlen);
 	int (*syscall)(struct vmm_vm *vm, int64_t nr, const int64_t args[6],
 	               int64_t *ret, int *err_no, char *err, size_t errlen);
 
