@@ -169,6 +169,10 @@ local function collect(procs, ms)
 	end
 end
 
+-- Signals that do not end a process by default: kill does not wait for
+-- the processes' ends after them.
+local NO_END = {[17] = true, [18] = true, [19] = true, [20] = true, [28] = true}
+
 function Worker:kill(sig)
 	local t = type(sig)
 	if sig ~= nil and t ~= "number" and t ~= "string" then
@@ -179,7 +183,19 @@ function Worker:kill(sig)
 		for _, p in ipairs(self._procs) do
 			if p:status() == "running" then fwd(p.kill, p, sig) end
 		end
-	elseif not self._joined and not self._closed and not maybe_busy(self) then
+		return
+	end
+	if self._joined or self._closed then return end
+	local num = sig
+	if type(sig) ~= "number" then
+		-- the same names proc:kill takes, via a Process-free parse
+		num = ({term = 15, kill = 9, int = 2, hup = 1, quit = 3, usr1 = 10,
+			usr2 = 12, stop = 19, cont = 18})[tostring(sig or "term"):lower():gsub("^sig", "")]
+		if not num then
+			error(("worker:kill: unknown signal name `%s`"):format(tostring(sig)), 2)
+		end
+	end
+	if not maybe_busy(self) then
 		-- An idle worker signals its processes itself and collects what
 		-- they end with (up to KILL_COLLECT_MS), so join still returns
 		-- their RunResults once the worker is gone. (A worker that may be
@@ -188,27 +204,16 @@ function Worker:kill(sig)
 			local sent = {}
 			for _, p in ipairs(self._procs) do
 				if p:status() == "running" then
-					p:kill(sig)
+					p:kill(num)
 					sent[#sent + 1] = p
 				end
 			end
-			collect(sent, KILL_COLLECT_MS)
+			if not NO_END[num] then collect(sent, KILL_COLLECT_MS) end
 		end)
 	end
 	-- The agent signals the worker's children (all of them, also while it
 	-- is blocked) and then the worker.
-	if self._wid and not self._joined and not self._closed then
-		local num = sig
-		if type(sig) ~= "number" then
-			-- the same names proc:kill takes, via a Process-free parse
-			num = ({term = 15, kill = 9, int = 2, hup = 1, quit = 3, usr1 = 10,
-				usr2 = 12, stop = 19, cont = 18})[tostring(sig or "term"):lower():gsub("^sig", "")]
-			if not num then
-				error(("worker:kill: unknown signal name `%s`"):format(tostring(sig)), 2)
-			end
-		end
-		fwd_as(self, prim.kill, self._vm, self._wid, num)
-	end
+	fwd_as(self, prim.kill, self._vm, self._wid, num)
 end
 
 -- Reap the worker process (SIGKILL after ms); {status=, signal=} or nil
