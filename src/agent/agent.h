@@ -172,8 +172,9 @@ int worker_reaped(pid_t pid, int wstatus);
 int worker_tick(int64_t now);
 /* In a freshly forked worker: drop the parent's workers (no signals). */
 void worker_forget_all(void);
-/* In a freshly forked worker: become the op server of fd (never returns). */
-void server_become_worker(int fd, uint64_t handle) __attribute__((noreturn));
+/* In a freshly forked worker: become the op server of fd (never returns);
+ * its stream channels are numbered slot << 40 | n. */
+void server_become_worker(int fd, uint64_t handle, uint64_t slot) __attribute__((noreturn));
 /* 1 inside a worker process. */
 int server_is_worker(void);
 /* Queue an already framed message (header included) for the host. */

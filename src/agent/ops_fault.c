@@ -69,7 +69,8 @@ static int fault_streamend(void)
 		proto_pack_key(&pk, PROTO_F_KIND);
 		msgpack_pack_int(&pk, PROTO_K_STREAM_END);
 		proto_pack_key(&pk, PROTO_F_CHANNEL);
-		msgpack_pack_uint64(&pk, (1ull << 40) + ch); /* never a real channel */
+		/* never a real channel: worker slot 2^24 - 1 is never reached */
+		msgpack_pack_uint64(&pk, (0xffffffull << 40) + ch);
 		rc = send_framed(&sb);
 	}
 	msgpack_sbuffer_destroy(&sb);

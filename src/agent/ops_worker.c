@@ -26,6 +26,26 @@
  * socket reaches EOF (the worker died, or was killed), each request
  * still in flight is answered with error worker_gone.
  *
+ * Handles. The host picks each worker's handle and sends it in the spawn
+ * (a host counter never reused within one provium runner, see
+ * vmm/guest_worker.c): a restore brings back the guest's memory, this
+ * table included, so a handle chosen here from a counter in the guest
+ * would be handed out again after a restore, and a stale host object
+ * could reach a newer worker. A handle already in the table is refused
+ * (EEXIST); one absent from the spawn gets the next free number here (old
+ * tools). The stream channel numbering uses a separate per-boot slot
+ * counter (2^24 - 2 spawns), not the handle, which may be large.
+ *
+ * Kill signals the worker's child processes (its run_async processes:
+ * found by their parent pid in /proc, so this works while the worker is
+ * blocked in a syscall) and then the worker.
+ *
+ * Streams. The channels a worker opened (seen in the "channel" of an ok
+ * OpResult it sends, within its slot) are remembered until their
+ * StreamEnd; when the worker's socket closes, each one still open is
+ * ended here with an error naming the worker, so a host reading the
+ * stream of a killed worker's process gets an end, not a silence.
+ *
  * Reaping. proc_reap (ops_proc.c) waits for every child; the pids it
  * does not know are offered to worker_reaped, which records the status.
  * A join answers once the worker is both reaped and its socket drained.
@@ -35,6 +55,8 @@
  */
 #include "agent/agent.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -50,7 +72,8 @@ struct relayed {
 };
 
 struct worker {
-	uint64_t handle;
+	uint64_t handle;        /* chosen by the host (see the essay) */
+	uint64_t slot;          /* its stream channels: slot << 40 | n */
 	pid_t pid;
 	int fd;                 /* our socket end, -1 once closed */
 	struct buf in, out;
@@ -61,11 +84,15 @@ struct worker {
 	int64_t join_deadline;  /* ms, 0 = none */
 	struct relayed *rel;
 	size_t nrel, caprel;
+	uint64_t *chans;        /* its open stream channels (see chan_*) */
+	size_t nchans, capchans;
 	struct worker *next;
 };
 
 static struct worker *workers;
-static uint64_t next_handle = 1;
+static uint64_t next_handle = 1;        /* for a spawn without "handle" */
+static uint64_t next_slot = 1;
+#define SLOT_MAX 0xfffffeull            /* 0xffffff: ops_fault's fake channels */
 
 static struct worker *find(uint64_t handle)
 {
@@ -100,11 +127,36 @@ static void worker_free(struct worker *w)
 	buf_free(&w->in);
 	buf_free(&w->out);
 	free(w->rel);
+	free(w->chans);
 	free(w);
 }
 
+static void chan_add(struct worker *w, uint64_t ch)
+{
+	if (w->nchans == w->capchans) {
+		size_t nc = w->capchans ? w->capchans * 2 : 8;
+		uint64_t *np = realloc(w->chans, nc * sizeof(*np));
+
+		if (!np)
+			return;         /* that stream just gets no end */
+		w->chans = np;
+		w->capchans = nc;
+	}
+	w->chans[w->nchans++] = ch;
+}
+
+static void chan_del(struct worker *w, uint64_t ch)
+{
+	for (size_t i = 0; i < w->nchans; i++) {
+		if (w->chans[i] == ch) {
+			w->chans[i] = w->chans[--w->nchans];
+			return;
+		}
+	}
+}
+
 /* The socket is done (EOF, error, or closed by join): answer what is in
- * flight with worker_gone. */
+ * flight with worker_gone, end its open streams. */
 static void sock_close(struct worker *w)
 {
 	char msg[128];
@@ -120,6 +172,10 @@ static void sock_close(struct worker *w)
 		if (server_live(w->rel[i].gen))
 			reply_err(w->rel[i].id, PROTO_ERR_WORKER_GONE, msg, 0);
 	w->nrel = 0;
+	snprintf(msg, sizeof msg, "worker %llu ended", (unsigned long long)w->handle);
+	for (size_t i = 0; i < w->nchans; i++)
+		stream_end(w->chans[i], msg);
+	w->nchans = 0;
 	w->out.len = 0;
 	w->out_off = 0;
 }
@@ -197,10 +253,20 @@ static void from_worker(struct worker *w, const char *frame, size_t n)
 			;
 		if (i == w->nrel)
 			goto out;       /* not relayed by us (or answered already) */
-		if (server_live(w->rel[i].gen))
+		if (server_live(w->rel[i].gen)) {
+			const msgpack_object *v = proto_get(&u.data, PROTO_F_VALUE);
+			uint64_t ch;
+
+			if (v && v->type == MSGPACK_OBJECT_MAP &&
+			    proto_get_uint(v, PROTO_F_CHANNEL, &ch) == 0 && ch >> 40 == w->slot)
+				chan_add(w, ch);
 			server_forward(frame, n);
+		}
 		w->rel[i] = w->rel[--w->nrel];
 	} else if (kind == PROTO_K_STREAM_DATA || kind == PROTO_K_STREAM_END) {
+		if (kind == PROTO_K_STREAM_END &&
+		    proto_get_uint(&u.data, PROTO_F_CHANNEL, &id) == 0)
+			chan_del(w, id);
 		server_forward(frame, n);
 	}
 out:
@@ -271,10 +337,32 @@ void op_worker_spawn(uint64_t id, const msgpack_object *req)
 {
 	struct worker *w;
 	struct out o;
+	uint64_t h = 0;
 	int sv[2];
 	pid_t pid;
 
-	(void)req;
+	if (proto_get(req, "handle")) {
+		if (proto_get_uint(req, "handle", &h) < 0 || h == 0) {
+			reply_bad(id, "handle must be a uint > 0");
+			return;
+		}
+		if (find(h)) {
+			char msg[96];
+
+			snprintf(msg, sizeof msg, "worker %llu already exists",
+				 (unsigned long long)h);
+			reply_err(id, "EEXIST", msg, EEXIST);
+			return;
+		}
+	} else {
+		while (find(next_handle))
+			next_handle++;
+		h = next_handle++;
+	}
+	if (next_slot > SLOT_MAX) {
+		reply_errno(id, ENOSPC);
+		return;
+	}
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		reply_errno(id, ENOMEM);
@@ -285,7 +373,8 @@ void op_worker_spawn(uint64_t id, const msgpack_object *req)
 		free(w);
 		return;
 	}
-	w->handle = next_handle++;
+	w->handle = h;
+	w->slot = next_slot++;
 	pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -298,7 +387,7 @@ void op_worker_spawn(uint64_t id, const msgpack_object *req)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		server_become_worker(sv[1], w->handle);
+		server_become_worker(sv[1], w->handle, w->slot);
 	}
 	close(sv[1]);
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -352,6 +441,47 @@ void op_worker_join(uint64_t id, const msgpack_object *req)
 	maybe_finish_join(w);
 }
 
+/* The parent pid in /proc/<pid>/stat (the field after the state, which
+ * follows the last ')' of the command name), or -1. */
+static pid_t parent_of(const char *pid)
+{
+	char path[64], st[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%s/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, st, sizeof st - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	st[n] = 0;
+	p = strrchr(st, ')');
+	if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return -1;
+	return (pid_t)strtol(p + 4, NULL, 10);
+}
+
+/* Send sig to every child process of parent (best effort: a child that
+ * is exiting meanwhile is simply missed or already a zombie). */
+static void signal_children(pid_t parent, int sig)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		if (parent_of(e->d_name) == parent)
+			kill((pid_t)strtol(e->d_name, NULL, 10), sig);
+	}
+	closedir(d);
+}
+
 void op_worker_kill(uint64_t id, const msgpack_object *req)
 {
 	uint64_t h;
@@ -376,6 +506,7 @@ void op_worker_kill(uint64_t id, const msgpack_object *req)
 		reply_errno(id, ESRCH);
 		return;
 	}
+	signal_children(w->pid, (int)sig);
 	if (kill(w->pid, (int)sig) < 0)
 		reply_errno(id, errno);
 	else

@@ -748,8 +748,10 @@ int server_main(void)
  * the signalfd is closed (process pipes, files, tails, the port, other
  * workers' sockets: a worker must not keep any of them open), the
  * parent's tables are dropped without signalling anything, and the
- * loop starts over with fd as the port, already in a session. */
-void server_become_worker(int fd, uint64_t handle)
+ * loop starts over with fd as the port, already in a session. Its
+ * stream channels are slot << 40 | n (slot: the agent's per-boot worker
+ * counter, see ops_worker.c), apart from the agent's own (< 2^40). */
+void server_become_worker(int fd, uint64_t handle, uint64_t slot)
 {
 	int maxfd = (int)sysconf(_SC_OPEN_MAX);
 
@@ -769,7 +771,7 @@ void server_become_worker(int fd, uint64_t handle)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);  /* as the port is */
 	S.fd = fd;
 	S.worker = handle;
-	S.next_chan = (handle << 40) | 1;
+	S.next_chan = (slot << 40) | 1;
 	S.in.len = 0;
 	S.out.len = 0;
 	S.out_off = 0;

@@ -202,11 +202,15 @@
  *                quad, prefix > 32, addr without mac) are bad_request
  *                before anything is changed.
  *
- *   worker_spawn 170  -> {handle: uint, pid: int}. A worker is a separate
- *                     guest process: a fork of the op server that serves
- *                     requests over a socketpair (its own pid, uids, fds,
- *                     memory). Handles are never reused within one agent
- *                     boot.
+ *   worker_spawn 170  handle: uint (optional, > 0)  -> {handle: uint,
+ *                     pid: int}. A worker is a separate guest process: a
+ *                     fork of the op server that serves requests over a
+ *                     socketpair (its own pid, uids, fds, memory). The
+ *                     host chooses the handle (a counter of its own, so a
+ *                     restore, which rewinds the guest, cannot make the
+ *                     agent hand out a handle again); a handle already in
+ *                     use is error EEXIST. Without the field the agent
+ *                     picks the next free number itself (old tools).
  *   worker_join  171  handle, timeout_ms: uint (0/absent = forever; on
  *                     expiry SIGKILL)  -> {status: int, signal: int|nil}
  *                     The agent closes its end of the worker's socket
@@ -214,14 +218,21 @@
  *                     process and frees the handle. status is the exit
  *                     code, or -1 when signal is set.
  *   worker_kill  172  handle, signal: int (default SIGTERM)  -> nil
- *                     (ESRCH once the worker has exited)
+ *                     Signals the worker's child processes (its spawn /
+ *                     run_async processes), then the worker itself, even
+ *                     while the worker is blocked in a syscall (ESRCH once
+ *                     the worker has exited).
  *
  *   Routing. Any request except the worker_* ops may carry
  *   "worker": uint. The agent then relays the frame unchanged to that
  *   worker process, which runs it as the op server would (a syscall
  *   there runs with the worker's pid, credentials and memory) and whose
  *   OpResult (and stream frames: a worker's channel numbers are
- *   handle << 40 | n, so they never collide) the agent relays back. A
+ *   slot << 40 | n with a per-boot slot of the worker, so they never
+ *   collide with the agent's, which stay below 2^40) the agent relays
+ *   back. Process and file handles a routed spawn / file_open returns
+ *   live in that worker's tables: every later op on them (and their
+ *   streams) carries the same "worker". A
  *   worker serves its requests one after another; a blocking syscall in
  *   one worker holds up only that worker. An unknown or joined worker
  *   is error no_handle; requests in flight when a worker dies are

@@ -5,8 +5,10 @@
  * Pins: a routed request carries "worker" and an unrouted one does not;
  * worker_* ops are never routed; the decoding of worker_spawn /
  * worker_join / read_mem replies (a guest errno is -1 with errno and
- * guest_errno set); syscall_begin/finish matching replies that arrive out
- * of order; the hint on a protocol-version HelloErr. The agent side runs
+ * guest_errno set); worker handles chosen by the host (sent in the spawn,
+ * the next one tried on EEXIST, an agent answering with another handle
+ * refused); syscall_begin/finish matching replies that arrive out of
+ * order; the hint on a protocol-version HelloErr. The agent side runs
  * on a real guest in tests/vm/workers.test.lua. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -27,6 +30,7 @@
 #include "vmm/guest_ops.h"
 
 static int peer;                    /* the fake agent's end */
+static uint64_t last_handle;        /* "handle" of the last request taken, 0 = none */
 static struct agent_client *client;
 
 static struct agent_client *fake_agent_of(struct vmm_vm *vm)
@@ -82,6 +86,8 @@ static uint64_t take_request(int64_t *kind, uint64_t *worker)
 	proto_get_int(&u.data, PROTO_F_KIND, kind);
 	*worker = 0;
 	proto_get_uint(&u.data, PROTO_F_WORKER, worker);
+	last_handle = 0;
+	proto_get_uint(&u.data, "handle", &last_handle);
 	msgpack_unpacked_destroy(&u);
 	free(body);
 	return id;
@@ -154,27 +160,59 @@ static void spawn_join_kill(void **st)
 	(void)st;
 
 	guest_route(&fake_ops, NULL, 3);        /* worker ops ignore a route */
-	/* The client writes the request before it waits: answer first. */
+	/* The handle is the host's choice: a fake agent in a child answers
+	 * the first spawn request EEXIST (in use), the second ok with the
+	 * handle it was sent, if it differs from the first. */
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		uint64_t first, rid;
+		rid = take_request(&kind, &w);
+		first = last_handle;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		proto_pack_err(&pk, rid, "EEXIST", "worker already exists", EEXIST);
+		send_msg(&sb);
+		rid = take_request(&kind, &w);
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		proto_pack_ok_head(&pk, rid);
+		msgpack_pack_map(&pk, 2);
+		proto_pack_key(&pk, "handle");
+		msgpack_pack_uint64(&pk, first && last_handle != first ? last_handle : 5);
+		proto_pack_key(&pk, "pid");
+		msgpack_pack_int(&pk, kind == PROTO_K_WORKER_SPAWN && w == 0 ? 321 : 0);
+		send_msg(&sb);
+		_exit(0);
+	}
+	assert_int_equal(guest_worker_spawn(&fake_ops, NULL, &h, &pid, err, sizeof err), 0);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_true(h >> 24 != 0);              /* the random prefix */
+	assert_int_equal(pid, 321);
+
+	/* The next spawn sends the next handle; an agent answering with a
+	 * handle of its own (a kit from before) is refused. */
+	uint64_t h1 = h;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	proto_pack_ok_head(&pk, 1);             /* the first id of this client */
+	proto_pack_ok_head(&pk, 3);
 	msgpack_pack_map(&pk, 2);
 	proto_pack_key(&pk, "handle");
 	msgpack_pack_uint64(&pk, 5);
 	proto_pack_key(&pk, "pid");
 	msgpack_pack_int(&pk, 321);
 	send_msg(&sb);
-	assert_int_equal(guest_worker_spawn(&fake_ops, NULL, &h, &pid, err, sizeof err), 0);
+	assert_int_equal(guest_worker_spawn(&fake_ops, NULL, &h, &pid, err, sizeof err), -1);
+	assert_non_null(strstr(err, "rebuild the kit"));
 	id = take_request(&kind, &w);
-	assert_int_equal(id, 1);
+	assert_int_equal(id, 3);
 	assert_int_equal(kind, PROTO_K_WORKER_SPAWN);
 	assert_int_equal(w, 0);
-	assert_int_equal(h, 5);
-	assert_int_equal(pid, 321);
+	assert_int_equal(last_handle, h1 + 1);
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	proto_pack_ok_head(&pk, 2);
+	proto_pack_ok_head(&pk, 4);
 	msgpack_pack_map(&pk, 2);
 	proto_pack_key(&pk, "status");
 	msgpack_pack_int(&pk, -1);
@@ -190,7 +228,7 @@ static void spawn_join_kill(void **st)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	proto_pack_err(&pk, 3, PROTO_ERR_NO_HANDLE, "unknown worker 5", 0);
+	proto_pack_err(&pk, 5, PROTO_ERR_NO_HANDLE, "unknown worker 5", 0);
 	send_msg(&sb);
 	assert_int_equal(guest_worker_kill(&fake_ops, NULL, 5, 15, err, sizeof err), -1);
 	assert_non_null(strstr(err, "unknown worker 5"));

@@ -282,22 +282,50 @@ test("worker errors: joined, dead, bad nested specs", function(t)
 end)
 
 test("a snapshot keeps the workers that were live: after a restore they answer again", function(t)
-	local w = vm:spawn_worker()
+	local w = vm:spawn_worker()                          -- A: in the snapshot
 	local pid = w:pid()
 	t:assert_eq(w:syscall(SYS.setresuid, 1000, 1000, 1000).ret, 0)
 	local snap = vm:snapshot()
-	local later = vm:spawn_worker()
-	t:assert(later:syscall(SYS.getpid).ret > 0)
+	local later = vm:spawn_worker()                      -- B: after it
+	local bpid = later:syscall(SYS.getpid).ret
+	t:assert(bpid > 0)
+	t:assert_eq(later:syscall(SYS.setresuid, 2000, 2000, 2000).ret, 0)
 	vm:shutdown()
 	vm:restore(snap)
 	-- the guest's memory came back with the worker process in it
 	t:assert_eq(w:syscall(SYS.getpid).ret, pid)
 	t:assert_eq(w:syscall(SYS.getuid).ret, 1000)
 	t:assert_eq(vm:syscall(SYS.getuid).ret, 0)
-	-- a worker spawned after the snapshot does not exist in the restored guest
-	local e = select(2, pcall(later.syscall, later, SYS.getpid))
-	t:assert_contains(tostring(e), "unknown worker " .. later:handle())
+	-- C, spawned after the restore: the guest's own counter was rewound
+	-- with the restore, but the handles are the host's, so C is not B
+	local c = vm:spawn_worker()
+	t:assert(c:handle() ~= later:handle(), "a new worker reused a stale handle")
+	t:assert_eq(c:syscall(SYS.getuid).ret, 0)
+	-- B does not exist in the restored guest: every op on it says so and
+	-- none reaches C (C keeps uid 0, B's setresuid is not re-run on it)
+	local gone = ("worker %d does not exist in this VM (it was spawned after the snapshot " ..
+		"that was restored"):format(later:handle())
+	for _, op in ipairs({
+		function() return later:syscall(SYS.getuid) end,
+		function() return later:syscall(SYS.setresuid, 2000, 2000, 2000) end,
+		function() return later:run("id -u") end,
+		function() return later:run_async("id -u") end,
+		function() return later:open_file("/proc/self/status", {read = true}) end,
+		function() return later:read_mem(0, 1) end,
+		function() return later:kill() end,
+	}) do
+		local okk, e = pcall(op)
+		t:assert_eq(okk, false)
+		t:assert_contains(tostring(e), gone)
+	end
+	local okj, ej = pcall(later.join, later)
+	t:assert_eq(okj, false)
+	t:assert_contains(tostring(ej), gone)
+	t:assert_eq(c:syscall(SYS.getuid).ret, 0)
+	t:assert(c:syscall(SYS.getpid).ret ~= bpid or c:pid() == bpid)
+	t:assert_eq(c:syscall(SYS.getpid).ret, c:pid())
 	later:close()                            -- nothing to reap, no error
+	t:assert_eq(c:join().exit_status.status, 0)
 	local rs = w:join()
 	t:assert_eq(rs.exit_status.status, 0)
 	t:assert_eq(vm:exists("/proc/" .. pid), false)

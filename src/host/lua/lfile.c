@@ -12,7 +12,8 @@
  * A File holds its VM in uservalue 1 and its guest path in uservalue 2;
  * it is created (closed) before the backend file is opened, counts in
  * vm:open_file_count() while open, is listed in the VM's handle table
- * (uservalue 3, when present) for vm:fd_stream(handle), and is handed to
+ * (uservalue 3, when present) for vm:fd_stream(handle) unless a worker
+ * opened it (its handle is that worker's fd), and is handed to
  * lab.lua's auto-close registry. close and __gc are the same idempotent
  * function. */
 #include <errno.h>
@@ -357,11 +358,15 @@ static int vm_open_file(lua_State *L)
 	if (rc != 0)
 		op_fail(L, v, rc, "open_file", path, err);
 	v->open_files++;
-	if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) {
-		lua_pushvalue(L, -2);
-		lua_rawseti(L, -2, (lua_Integer)f->ops->file_handle(f->f));
+	/* Only the agent's own files: a worker's file (worker:open_file) is
+	 * an fd of that worker, its number may equal one of the agent's. */
+	if (!f->ops->file_route || f->ops->file_route(f->f) == 0) {
+		if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) {
+			lua_pushvalue(L, -2);
+			lua_rawseti(L, -2, (lua_Integer)f->ops->file_handle(f->f));
+		}
+		lua_pop(L, 1);
 	}
-	lua_pop(L, 1);
 	lvm_register_resource(L, -1, "file");
 	return 1;
 }

@@ -699,13 +699,15 @@ function PendingSyscall:await(timeout) end
 ---@return RunResult
 function Worker:run(cmd, args_or_opts) end
 
----Same as `vm:run_async`; the process belongs to the worker.
+---Same as `vm:run_async`, run as the worker's child (its uid, fds, cwd);
+---the Process sends every later op to the worker.
 ---@param cmd string
 ---@param args_or_opts? string[]|RunOpts
 ---@return Process
 function Worker:run_async(cmd, args_or_opts) end
 
----Same as `vm:open_file`; the file belongs to the worker.
+---Same as `vm:open_file`, opened by the worker with its credentials; the
+---File sends every later op to the worker.
 ---@param path string
 ---@param mode OpenMode
 ---@return File

@@ -164,6 +164,8 @@ void lvmops_register(lua_State *L);
 int lvmops_syscall_async(lua_State *L);
 /* Set the owner named in a PendingSyscall's messages. */
 void lvmops_pending_set_who(lua_State *L, int idx, const char *who);
+/* Whether the PendingSyscall at idx was awaited. */
+bool lvmops_pending_done(lua_State *L, int idx);
 void lworker_register(lua_State *L);
 
 /* lnet.c: the Switch userdata and the VM's NIC methods (VM methods table

@@ -331,6 +331,13 @@ static int pending_tostring(lua_State *L)
 	return 1;
 }
 
+/* Whether the PendingSyscall at idx was awaited. */
+bool lvmops_pending_done(lua_State *L, int idx)
+{
+	struct lpending *p = luaL_checkudata(L, idx, PENDING_MT);
+	return p->done;
+}
+
 /* Name the owner in the handle's messages ("worker 3"). */
 void lvmops_pending_set_who(lua_State *L, int idx, const char *who)
 {

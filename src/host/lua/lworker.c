@@ -12,6 +12,7 @@
  *                                 sends routed to the worker process
  *   syscall_async(vm, nr, ...) -> PendingSyscall (lvmops.c)
  *   set_who(pending, "worker 3")
+ *   awaited(pending)            -> whether :await() was called
  *
  * routed restores the previous route before returning or re-raising, so
  * an error inside fn never leaves later VM ops pointed at a worker.
@@ -110,6 +111,12 @@ static int w_set_who(lua_State *L)
 	return 0;
 }
 
+static int w_awaited(lua_State *L)
+{
+	lua_pushboolean(L, lvmops_pending_done(L, 1));
+	return 1;
+}
+
 static int vm_spawn_worker(lua_State *L)
 {
 	struct lvm *v = lvm_check(L, 1);
@@ -138,7 +145,8 @@ void lworker_register(lua_State *L)
 {
 	static const luaL_Reg prims[] = {
 		{"spawn", w_spawn}, {"join", w_join}, {"kill", w_kill}, {"routed", w_routed},
-		{"syscall_async", lvmops_syscall_async}, {"set_who", w_set_who}, {NULL, NULL},
+		{"syscall_async", lvmops_syscall_async}, {"set_who", w_set_who},
+		{"awaited", w_awaited}, {NULL, NULL},
 	};
 	int methods = lua_gettop(L);
 	if (luaL_loadbuffer(L, embedded_worker_lua,

@@ -3,15 +3,23 @@
 -- spawn, join, kill, routed, syscall_async, set_who) as its arguments.
 --
 -- A worker is a separate guest process (a fork of the agent's op server,
--- docs/workers.md): syscall, syscall_async, read_mem and run are routed
--- to it, so they run with the worker's own pid, credentials, fds and
--- memory. run_async and open_file stay with the agent (their handles live
--- in the agent's tables, where the Process and File objects reach them);
--- the processes and files made through a worker are remembered so that
--- kill signals them (and the worker process), join waits for them and
--- reaps the worker process, and close (the auto-close walker's hook, kind
--- "worker") SIGTERMs them and reaps the worker (SIGKILL after a grace
--- period). join ends the worker, as the original's agent reaps it there.
+-- docs/workers.md): syscall, syscall_async, read_mem, run, run_async and
+-- open_file are routed to it, so they run with the worker's own pid,
+-- credentials, fds and memory. A Process or File made through a worker
+-- lives in the worker's tables and sends every later op there itself
+-- (qemu_ops.c remembers the route). They are also remembered here: kill
+-- signals them and the worker (the agent finds the worker's children, so
+-- this works while the worker is blocked in a syscall), join waits for
+-- them and reaps the worker process, and close (the auto-close walker's
+-- hook, kind "worker") ends them and reaps the worker (SIGKILL after a
+-- grace period). join ends the worker, as the original's agent reaps it
+-- there.
+--
+-- Handles are chosen by the host (vmm/guest_worker.c) and never reused
+-- within a runner, so after a restore to a snapshot taken before this
+-- worker was spawned the agent does not know the handle: every op raises
+-- "worker N does not exist in this VM (...)" instead of reaching another
+-- worker.
 --
 -- _provium_new_worker builds the bookkeeping part alone (no guest
 -- process: _wid is nil and the routed ops go to the VM itself), for the
@@ -21,6 +29,7 @@ local vm_methods, prim = ...
 
 local JOIN_MS = 10000   -- join: SIGKILL a worker still busy after this
 local CLOSE_MS = 2000   -- close: the same, shorter
+local KILL_COLLECT_MS = 2000  -- kill: wait this long for the signalled processes' ends
 
 local Worker = {}
 local WorkerMT = {__index = Worker, __name = "provium.worker"}
@@ -42,24 +51,41 @@ local function live(self)
 	end
 end
 
+-- The agent's answer for a handle it does not know, for worker wid.
+local function is_unknown(msg, wid)
+	return wid ~= nil and type(msg) == "string" and
+		msg:find(("unknown worker %d"):format(wid), 1, true) ~= nil
+end
+
 -- Call fn(...) and re-raise its error at the caller of the Worker
 -- method, without this chunk's own position in front of the message.
-local function fwd(fn, ...)
+-- With self: an agent that does not know the worker (the guest was
+-- restored to a snapshot taken before it was spawned, or rebooted) is
+-- said so plainly.
+local function fwd_as(self, fn, ...)
 	local r = table.pack(pcall(fn, ...))
 	if not r[1] then
 		local msg = r[2]
 		if type(msg) == "string" then
 			msg = msg:gsub("^%[provium worker%]:%d+: ", "")
 		end
+		if self and is_unknown(msg, self._wid) then
+			msg = ("worker %d does not exist in this VM (it was spawned after the " ..
+				"snapshot that was restored, or before a reboot)"):format(self._handle)
+		end
 		error(msg, 3)
 	end
 	return table.unpack(r, 2, r.n)
 end
 
+local function fwd(fn, ...)
+	return fwd_as(nil, fn, ...)
+end
+
 -- fn(vm, ...) routed to the worker process (the VM itself without one).
 local function routed(self, fn, ...)
 	if self._wid then
-		return fwd(prim.routed, self._vm, self._wid, fn, self._vm, ...)
+		return fwd_as(self, prim.routed, self._vm, self._wid, fn, self._vm, ...)
 	end
 	return fwd(fn, self._vm, ...)
 end
@@ -69,16 +95,19 @@ function Worker:run(cmd, opts)
 	return (routed(self, self._vm.run, cmd, opts))  -- not a tail call: keeps level 3
 end
 
+-- The process is the worker's child (its uid, fds, cwd); the Process
+-- sends its ops to the worker.
 function Worker:run_async(cmd, opts)
 	live(self)
-	local p = fwd(self._vm.run_async, self._vm, cmd, opts)
+	local p = routed(self, self._vm.run_async, cmd, opts)
 	self._procs[#self._procs + 1] = p
 	return p
 end
 
+-- Opened by the worker (its credentials); the File's ops go there too.
 function Worker:open_file(path, mode)
 	live(self)
-	local f = fwd(self._vm.open_file, self._vm, path, mode)
+	local f = routed(self, self._vm.open_file, path, mode)
 	self._files[#self._files + 1] = f
 	return f
 end
@@ -100,6 +129,7 @@ function Worker:syscall_async(...)
 	end
 	local p = routed(self, prim.syscall_async, ...)
 	prim.set_who(p, ("worker %d"):format(self._handle))
+	self._pending[#self._pending + 1] = p
 	return p
 end
 
@@ -113,35 +143,84 @@ end
 -- The worker process's guest pid (nil for a bookkeeping-only worker).
 function Worker:pid() return self._pid end
 
+-- Whether a syscall_async of this worker was not awaited: the worker may
+-- still be blocked in it and could not serve a graceful close.
+local function maybe_busy(self)
+	for _, p in ipairs(self._pending) do
+		if not prim.awaited(p) then return true end
+	end
+	return false
+end
+
+-- Poll procs' status until none runs, for up to ms: a status that is not
+-- "running" is kept by the Process (join's wait returns it later).
+local function collect(procs, ms)
+	local sleep = rawget(_G, "_provium_sleep")
+	local left, step = ms / 1000, 0.01
+	while true do
+		local running = false
+		for _, p in ipairs(procs) do
+			if p:status() == "running" then running = true end
+		end
+		if not running or left <= 0 or type(sleep) ~= "function" then return end
+		sleep(step)
+		left = left - step
+		step = math.min(step * 2, 0.1)
+	end
+end
+
+-- Signals that do not end a process by default: kill does not wait for
+-- the processes' ends after them.
+local NO_END = {[17] = true, [18] = true, [19] = true, [20] = true, [28] = true}
+
 function Worker:kill(sig)
 	local t = type(sig)
 	if sig ~= nil and t ~= "number" and t ~= "string" then
 		error(("worker:kill: signal must be nil, an integer or a signal name, got %s")
 			:format(t), 2)
 	end
-	for _, p in ipairs(self._procs) do
-		if p:status() == "running" then fwd(p.kill, p, sig) end
-	end
-	if self._wid and not self._joined and not self._closed then
-		local num = sig
-		if type(sig) ~= "number" then
-			-- the same names proc:kill takes, via a Process-free parse
-			num = ({term = 15, kill = 9, int = 2, hup = 1, quit = 3, usr1 = 10,
-				usr2 = 12, stop = 19, cont = 18})[tostring(sig or "term"):lower():gsub("^sig", "")]
-			if not num then
-				error(("worker:kill: unknown signal name `%s`"):format(tostring(sig)), 2)
-			end
+	if not self._wid then
+		for _, p in ipairs(self._procs) do
+			if p:status() == "running" then fwd(p.kill, p, sig) end
 		end
-		fwd(prim.kill, self._vm, self._wid, num)
+		return
 	end
+	if self._joined or self._closed then return end
+	local num = sig
+	if type(sig) ~= "number" then
+		-- the same names proc:kill takes, via a Process-free parse
+		num = ({term = 15, kill = 9, int = 2, hup = 1, quit = 3, usr1 = 10,
+			usr2 = 12, stop = 19, cont = 18})[tostring(sig or "term"):lower():gsub("^sig", "")]
+		if not num then
+			error(("worker:kill: unknown signal name `%s`"):format(tostring(sig)), 2)
+		end
+	end
+	if not maybe_busy(self) then
+		-- An idle worker signals its processes itself and collects what
+		-- they end with (up to KILL_COLLECT_MS), so join still returns
+		-- their RunResults once the worker is gone. (A worker that may be
+		-- blocked in a syscall cannot answer: the agent alone signals.)
+		pcall(function()
+			local sent = {}
+			for _, p in ipairs(self._procs) do
+				if p:status() == "running" then
+					p:kill(num)
+					sent[#sent + 1] = p
+				end
+			end
+			if not NO_END[num] then collect(sent, KILL_COLLECT_MS) end
+		end)
+	end
+	-- The agent signals the worker's children (all of them, also while it
+	-- is blocked) and then the worker.
+	fwd_as(self, prim.kill, self._vm, self._wid, num)
 end
 
 -- Reap the worker process (SIGKILL after ms); {status=, signal=} or nil
 -- when there is nothing to reap (no process, or the VM is not up).
 local function reap(self, ms)
 	if not self._wid or self._vm:state() ~= "booted" then return nil end
-	local ok, st, sig = pcall(prim.join, self._vm, self._wid, ms)
-	if not ok then error(st, 0) end   -- the message names the worker already
+	local st, sig = fwd_as(self, prim.join, self._vm, self._wid, ms)
 	return {status = st, signal = sig}
 end
 
@@ -172,24 +251,39 @@ end
 
 function Worker:handle() return self._handle end
 
+-- An error saying the worker is gone (killed, exited, or not in this
+-- guest): its processes and files went with it, nothing to report.
+local function gone(self, err)
+	err = tostring(err)
+	return is_unknown(err, self._wid) or err:find("does not exist in this VM", 1, true)
+		or err:find(("worker %d has exited"):format(self._wid or -1), 1, true)
+		or err:find(("worker %d ended"):format(self._wid or -1), 1, true)
+end
+
 function Worker:close()
 	if self._closed or self._joined then self._closed = true return end
 	self._closed = true
 	local errs = {}
+	local function note(ok, err)
+		if not ok and not (self._wid and gone(self, err)) then
+			errs[#errs + 1] = tostring(err)
+		end
+	end
+	if self._wid and self._vm:state() == "booted" and maybe_busy(self) then
+		-- Blocked (maybe): the agent SIGKILLs its processes and the
+		-- worker; the Process/File objects below then only free.
+		note(pcall(prim.kill, self._vm, self._wid, 9))
+	end
 	for _, p in ipairs(self._procs) do
-		local ok, err = pcall(function()
+		note(pcall(function()
 			if p:status() == "running" then p:kill("term") end
-			p:close()
-		end)
-		if not ok then errs[#errs + 1] = tostring(err) end
+		end))
+		note(pcall(p.close, p))   -- SIGTERM, up to 2 s, SIGKILL; or just frees
 	end
 	for _, f in ipairs(self._files) do pcall(f.close, f) end
-	local ok, err = pcall(reap, self, CLOSE_MS)
 	-- a worker the agent does not know (the guest was restored to a
 	-- snapshot taken before it was spawned) has nothing left to reap
-	if not ok and not tostring(err):find("unknown worker", 1, true) then
-		errs[#errs + 1] = tostring(err)
-	end
+	note(pcall(reap, self, CLOSE_MS))
 	if #errs > 0 then error("worker close: " .. table.concat(errs, "; "), 2) end
 end
 
@@ -235,7 +329,7 @@ local function new_worker(vm, opts, process)
 		handle = next_handle
 	end
 	local w = setmetatable({_vm = vm, _handle = handle, _wid = wid, _pid = pid, _procs = {},
-		_files = {}, _closed = false}, WorkerMT)
+		_files = {}, _pending = {}, _closed = false}, WorkerMT)
 	register(w, "worker")
 	return w
 end

@@ -814,6 +814,11 @@ uint64_t agent_client_route(struct agent_client *c, uint64_t worker)
 	return old;
 }
 
+uint64_t agent_client_current_route(const struct agent_client *c)
+{
+	return c->route;
+}
+
 int agent_wait(struct agent_client *c, uint64_t id, int timeout_ms, struct agent_reply *reply,
 	       char *err, size_t errlen)
 {

@@ -107,6 +107,8 @@ int agent_send(struct agent_client *c, int kind, size_t nfields, agent_build_fn 
  * process); 0 routes to the agent itself again. Returns the previous
  * route, so a caller restores it when done (also on failure). */
 uint64_t agent_client_route(struct agent_client *c, uint64_t worker);
+/* The current route (0 = the agent itself). */
+uint64_t agent_client_current_route(const struct agent_client *c);
 
 /* Wait for the OpResult of id. On timeout the id is abandoned (a late
  * reply is dropped). reply must be freed with agent_reply_free, also on

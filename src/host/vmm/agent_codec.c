@@ -340,6 +340,11 @@ void agent_req_net_setup(struct agent_req *r, const struct guest_net_setup *s)
 		add_uint(r, "wait_ms", (uint32_t)s->wait_ms);
 }
 
+void agent_req_worker_spawn(struct agent_req *r, uint64_t handle)
+{
+	agent_req_handle(r, handle);
+}
+
 void agent_req_worker_join(struct agent_req *r, uint64_t handle, int64_t timeout_ms)
 {
 	agent_req_handle(r, handle);

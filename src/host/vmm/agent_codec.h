@@ -123,6 +123,8 @@ void agent_req_syscall_ints(struct agent_req *r, int64_t nr, const int64_t args[
 void agent_req_read_mem(struct agent_req *r, uint64_t addr, uint64_t len);
 /* net_setup (160): the set fields of s (NULL / -1 left out). */
 void agent_req_net_setup(struct agent_req *r, const struct guest_net_setup *s);
+/* worker_spawn (170): {handle} (the host-chosen worker handle). */
+void agent_req_worker_spawn(struct agent_req *r, uint64_t handle);
 /* worker_join (171): {handle, timeout_ms}; worker_kill (172):
  * {handle, signal}. */
 void agent_req_worker_join(struct agent_req *r, uint64_t handle, int64_t timeout_ms);

@@ -21,6 +21,7 @@ struct guest_stream {
 	struct vmm_vm *vm;
 	struct vmm_stream *bs;        /* backend-served, or NULL */
 	uint64_t chan;                /* agent channel when bs is NULL */
+	uint64_t route;               /* the worker serving it, 0 = the agent */
 	bool ended;
 };
 
@@ -195,22 +196,29 @@ int guest_stream_open(const struct vmm_ops *ops, struct vmm_vm *vm, const struct
 		free(s);
 		return VMM_UNSUPPORTED;
 	}
+	/* A File's or Process's stream is served where its handle lives (a
+	 * worker's, see qemu_ops.c); a tail where requests go now. */
 	switch (r->kind) {
 	case VMM_STREAM_TAIL:
 		kind = PROTO_K_TAIL;
 		agent_req_tail(&q, r);
+		s->route = agent_client_current_route(c);
 		break;
 	case VMM_STREAM_FD:
 		kind = PROTO_K_FD_STREAM;
 		agent_req_handle(&q, ops->file_handle(r->file));
+		s->route = ops->file_route ? ops->file_route(r->file) : 0;
 		break;
 	default:
 		kind = PROTO_K_PROC_STREAM;
 		agent_req_proc_stream(&q, ops->proc_handle(r->proc), r->kind == VMM_STREAM_PROC_STDERR);
+		s->route = ops->proc_route ? ops->proc_route(r->proc) : 0;
 		break;
 	}
+	uint64_t old = agent_client_route(c, s->route);
 	rc = agent_call(c, kind, agent_req_nfields(&q), agent_req_build, &q, GUEST_OP_TIMEOUT_MS,
 	                &rep, err, errlen);
+	agent_client_route(c, old);
 	if (rc == 0 && agent_dec_channel(rep.value, &chan) < 0)
 		rc = bad_reply(proto_kind_name(kind), err, errlen);
 	else if (rc < 0)
@@ -273,9 +281,11 @@ void guest_stream_close(struct guest_stream *s)
 		char err[256];
 		if (!s->ended) {
 			struct agent_req q;
+			uint64_t old = agent_client_route(c, s->route);
 			agent_req_stream_close(&q, s->chan);
 			agent_call(c, PROTO_K_STREAM_CLOSE, agent_req_nfields(&q), agent_req_build, &q,
 			           5000, &r, err, sizeof err);
+			agent_client_route(c, old);
 		} else
 			memset(&r, 0, sizeof r);
 		agent_reply_free(&r);

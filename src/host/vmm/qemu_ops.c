@@ -12,6 +12,12 @@
  * (qvm_vm_unref when they are freed), so a handle that outlives its VM
  * frees nothing twice; its op just does not reach a guest.
  *
+ * Routing. A File or Process created while the agent client was routed
+ * to a worker (worker:open_file, worker:run_async) lives in that worker's
+ * handle tables: it remembers the route and every later op on it is sent
+ * with that route (and an agent File/Process with none, even when called
+ * inside a routed call), see rcall.
+ *
  * Errors: 0 / -1 with err filled (no "vm `x`:" prefix: lvm.c adds it);
  * an agent-side errno is put in errno and its strerror text in err. */
 #include <errno.h>
@@ -38,11 +44,13 @@
 struct vmm_file {
 	struct vmm_vm *vm;
 	uint64_t handle;
+	uint64_t route;           /* the worker it was opened in, 0 = the agent */
 };
 
 struct vmm_proc {
 	struct vmm_vm *vm;
 	uint64_t handle;
+	uint64_t route;           /* the worker it runs under, 0 = the agent */
 	int64_t pid;
 	bool done;                /* the agent freed the handle */
 };
@@ -100,6 +108,36 @@ static int call_nil(struct vmm_vm *vm, int kind, const struct agent_req *r, char
 		return -1;
 	agent_reply_free(&rep);
 	return 0;
+}
+
+/* qvm_call with the agent client routed to worker `route` (0 = the agent
+ * itself) for this one request; the previous route is put back. */
+static int rcall(struct vmm_vm *vm, uint64_t route, int kind, const struct agent_req *r,
+		 int timeout_ms, struct agent_reply *reply, char *err, size_t errlen)
+{
+	struct agent_client *c = vm->ac;
+	uint64_t old = c ? agent_client_route(c, route) : 0;
+	int rc = qvm_call(vm, kind, r, timeout_ms, reply, err, errlen);
+	if (c)
+		agent_client_route(c, old);
+	return rc;
+}
+
+/* call_nil, routed as rcall. */
+static int rcall_nil(struct vmm_vm *vm, uint64_t route, int kind, const struct agent_req *r,
+		     char *err, size_t errlen)
+{
+	struct agent_reply rep;
+	if (rcall(vm, route, kind, r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+		return -1;
+	agent_reply_free(&rep);
+	return 0;
+}
+
+/* The route requests take now (0 without a client). */
+static uint64_t cur_route(struct vmm_vm *vm)
+{
+	return vm->ac ? agent_client_current_route(vm->ac) : 0;
 }
 
 static int bad_reply(struct agent_reply *rep, const char *what, char *err, size_t errlen)
@@ -278,6 +316,7 @@ int qemu_open(struct vmm_vm *vm, const char *path, int mode, int perm,
 	}
 	f->vm = vm;
 	f->handle = (uint64_t)h;
+	f->route = cur_route(vm);
 	vm->refs++;
 	*out = f;
 	return 0;
@@ -291,7 +330,7 @@ int qemu_file_read(struct vmm_file *f, void *buf, size_t n, size_t *got,
 	const char *p;
 	size_t l;
 	agent_req_file_read(&r, f->handle, n > PROTO_IO_MAX ? PROTO_IO_MAX : n);
-	if (qvm_call(f->vm, PROTO_K_FILE_READ, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+	if (rcall(f->vm, f->route, PROTO_K_FILE_READ, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
 		return -1;
 	if (!rep.value || proto_obj_bytes(rep.value, &p, &l) < 0 || l > n)
 		return bad_reply(&rep, "file_read", err, errlen);
@@ -312,7 +351,8 @@ int qemu_file_write(struct vmm_file *f, const void *buf, size_t n, size_t *put,
 		size_t c = n - done > PROTO_IO_MAX / 2 ? PROTO_IO_MAX / 2 : n - done;
 		int64_t w;
 		agent_req_handle_data(&r, f->handle, (const char *)buf + done, c);
-		if (qvm_call(f->vm, PROTO_K_FILE_WRITE, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+		if (rcall(f->vm, f->route, PROTO_K_FILE_WRITE, &r, OP_TIMEOUT_MS, &rep, err,
+			  errlen) < 0)
 			return -1;
 		if (!rep.value || proto_obj_int(rep.value, &w) < 0 || w < 0 || (size_t)w > c)
 			return bad_reply(&rep, "file_write", err, errlen);
@@ -332,7 +372,7 @@ int qemu_file_seek(struct vmm_file *f, int64_t off, enum vmm_whence w, int64_t *
 	struct agent_reply rep;
 	int64_t p;
 	agent_req_file_seek(&r, f->handle, off, w);
-	if (qvm_call(f->vm, PROTO_K_FILE_SEEK, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+	if (rcall(f->vm, f->route, PROTO_K_FILE_SEEK, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
 		return -1;
 	if (!rep.value || proto_obj_int(rep.value, &p) < 0)
 		return bad_reply(&rep, "file_seek", err, errlen);
@@ -346,6 +386,11 @@ uint64_t qemu_file_handle(struct vmm_file *f)
 	return f->handle;
 }
 
+uint64_t qemu_file_route(struct vmm_file *f)
+{
+	return f->route;
+}
+
 void qemu_file_close(struct vmm_file *f)
 {
 	char e[256];
@@ -354,7 +399,7 @@ void qemu_file_close(struct vmm_file *f)
 	if (!f->vm->gone && !f->vm->paused) {
 		struct agent_req r;
 		agent_req_handle(&r, f->handle);
-		call_nil(f->vm, PROTO_K_FILE_CLOSE, &r, e, sizeof e);
+		rcall_nil(f->vm, f->route, PROTO_K_FILE_CLOSE, &r, e, sizeof e);
 	}
 	qvm_vm_unref(f->vm);
 	free(f);
@@ -384,6 +429,7 @@ int qemu_exec_async(struct vmm_vm *vm, const struct vmm_exec_req *x,
 	p->vm = vm;
 	p->handle = h;
 	p->pid = pid;
+	p->route = cur_route(vm);
 	vm->refs++;
 	*out = p;
 	return 0;
@@ -406,13 +452,15 @@ int qemu_proc_wait(struct vmm_proc *p, int64_t timeout_ns, bool *done,
 		struct agent_reply rep;
 		int running = 1;
 		agent_req_handle(&r, p->handle);
-		if (qvm_call(p->vm, PROTO_K_PROC_STATUS, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+		if (rcall(p->vm, p->route, PROTO_K_PROC_STATUS, &r, OP_TIMEOUT_MS, &rep, err,
+			  errlen) < 0)
 			return -1;
 		if (agent_dec_proc_running(rep.value, &running) < 0)
 			return bad_reply(&rep, "proc_status", err, errlen);
 		agent_reply_free(&rep);
 		if (!running) {
-			if (qvm_call(p->vm, PROTO_K_PROC_WAIT, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+			if (rcall(p->vm, p->route, PROTO_K_PROC_WAIT, &r, OP_TIMEOUT_MS, &rep, err,
+				  errlen) < 0)
 				return -1;
 			p->done = true;
 			if (agent_dec_exec_result(rep.value, res) < 0)
@@ -438,7 +486,7 @@ int qemu_proc_kill(struct vmm_proc *p, int sig, char *err, size_t errlen)
 	if (p->done)
 		return 0;
 	agent_req_proc_kill(&r, p->handle, sig);
-	return call_nil(p->vm, PROTO_K_PROC_KILL, &r, err, errlen);
+	return rcall_nil(p->vm, p->route, PROTO_K_PROC_KILL, &r, err, errlen);
 }
 
 int qemu_proc_stdin_write(struct vmm_proc *p, const char *data, size_t len, size_t *put,
@@ -448,7 +496,7 @@ int qemu_proc_stdin_write(struct vmm_proc *p, const char *data, size_t len, size
 	struct agent_reply rep;
 	int64_t w;
 	agent_req_handle_data(&r, p->handle, data, len > PROTO_IO_MAX / 2 ? PROTO_IO_MAX / 2 : len);
-	if (qvm_call(p->vm, PROTO_K_PROC_STDIN, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
+	if (rcall(p->vm, p->route, PROTO_K_PROC_STDIN, &r, OP_TIMEOUT_MS, &rep, err, errlen) < 0)
 		return -1;
 	if (!rep.value || proto_obj_int(rep.value, &w) < 0 || w < 0)
 		return bad_reply(&rep, "proc_stdin", err, errlen);
@@ -461,7 +509,7 @@ int qemu_proc_close_stdin(struct vmm_proc *p, char *err, size_t errlen)
 {
 	struct agent_req r;
 	agent_req_handle(&r, p->handle);
-	return call_nil(p->vm, PROTO_K_PROC_STDIN_CLOSE, &r, err, errlen);
+	return rcall_nil(p->vm, p->route, PROTO_K_PROC_STDIN_CLOSE, &r, err, errlen);
 }
 
 int64_t qemu_proc_pid(struct vmm_proc *p)
@@ -472,6 +520,11 @@ int64_t qemu_proc_pid(struct vmm_proc *p)
 uint64_t qemu_proc_handle(struct vmm_proc *p)
 {
 	return p->handle;
+}
+
+uint64_t qemu_proc_route(struct vmm_proc *p)
+{
+	return p->route;
 }
 
 void qemu_proc_free(struct vmm_proc *p)
@@ -485,9 +538,9 @@ void qemu_proc_free(struct vmm_proc *p)
 		struct agent_req r;
 		struct agent_reply rep;
 		agent_req_proc_kill(&r, p->handle, SIGKILL);
-		if (call_nil(p->vm, PROTO_K_PROC_KILL, &r, e, sizeof e) == 0) {
+		if (rcall_nil(p->vm, p->route, PROTO_K_PROC_KILL, &r, e, sizeof e) == 0) {
 			agent_req_handle(&r, p->handle);
-			if (qvm_call(p->vm, PROTO_K_PROC_WAIT, &r, 10000, &rep, e, sizeof e) == 0)
+			if (rcall(p->vm, p->route, PROTO_K_PROC_WAIT, &r, 10000, &rep, e, sizeof e) == 0)
 				agent_reply_free(&rep);
 		}
 	}

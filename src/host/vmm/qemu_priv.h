@@ -330,6 +330,7 @@ int qemu_file_write(struct vmm_file *f, const void *buf, size_t n, size_t *put,
 int qemu_file_seek(struct vmm_file *f, int64_t off, enum vmm_whence w, int64_t *pos,
 		   char *err, size_t errlen);
 uint64_t qemu_file_handle(struct vmm_file *f);
+uint64_t qemu_file_route(struct vmm_file *f);
 void qemu_file_close(struct vmm_file *f);
 int qemu_exec_async(struct vmm_vm *vm, const struct vmm_exec_req *x,
 		    struct vmm_proc **out, char *err, size_t errlen);
@@ -341,6 +342,7 @@ int qemu_proc_stdin_write(struct vmm_proc *p, const char *data, size_t len, size
 int qemu_proc_close_stdin(struct vmm_proc *p, char *err, size_t errlen);
 int64_t qemu_proc_pid(struct vmm_proc *p);
 uint64_t qemu_proc_handle(struct vmm_proc *p);
+uint64_t qemu_proc_route(struct vmm_proc *p);
 void qemu_proc_free(struct vmm_proc *p);
 int qemu_console_tail(struct vmm_vm *vm, size_t max, char **out, size_t *len,
 		      char *err, size_t errlen);

@@ -217,6 +217,8 @@ struct vmm_ops {
 	int (*file_seek)(struct vmm_file *f, int64_t off, enum vmm_whence w,
 	                 int64_t *pos, char *err, size_t errlen);
 	uint64_t (*file_handle)(struct vmm_file *f);
+	/* The guest worker whose tables hold f (0 = the agent; NULL op: 0). */
+	uint64_t (*file_route)(struct vmm_file *f);
 	void (*file_close)(struct vmm_file *f);   /* frees f */
 
 	/* async processes */
@@ -233,6 +235,8 @@ struct vmm_ops {
 	int (*proc_close_stdin)(struct vmm_proc *p, char *err, size_t errlen);
 	int64_t (*proc_pid)(struct vmm_proc *p);
 	uint64_t (*proc_handle)(struct vmm_proc *p);
+	/* The guest worker p runs under (0 = the agent; NULL op: 0). */
+	uint64_t (*proc_route)(struct vmm_proc *p);
 	void (*proc_free)(struct vmm_proc *p);    /* kills if still running */
 
 	/* guest-kernel features (NULL in the local backend) */
