@@ -221,7 +221,7 @@ lazy_run() { # psi-dir qemus-before-the-first-op what
 }
 lazy_run "$T/psibusy" 1 "busy host"
 ok "busy host: the spare is launched after the restored guest's first op"
-lazy_run "$T/psiidle" 3 "idle host"
+lazy_run "$T/psiidle" 2 "idle host"
 ok "idle host: the spare is launched with the restore, before the first op"
 
 # --- SIGKILL of provium with a spare up ---

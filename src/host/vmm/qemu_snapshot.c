@@ -635,7 +635,7 @@ started:
 		/* An idle host has a core for the spare's start-up while the
 		 * guest runs its first op; a busy one gets it after that op. */
 		if (psi_cpu_idle()) {
-			qspare_launch_pending();
+			qspare_launch_pending(1);
 			restore_trace(t0, "warm spare QEMU launched (host CPU idle)");
 		} else {
 			restore_trace(t0, "warm spare QEMU wanted (launched after the first op)");

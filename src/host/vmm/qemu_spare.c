@@ -71,8 +71,6 @@
  * snapshot (short tests with reset_between_tests or a per-test fixture)
  * find one primed while the other primes. */
 #define QSPARE_DEPTH 2
-/* Primings running at once (launch_pending) */
-#define QSPARE_INFLIGHT 2
 
 struct spare {
 	char *key;                /* NULL = entry empty */
@@ -691,7 +689,7 @@ fail:
 	return -1;
 }
 
-void qspare_launch_pending(void)
+void qspare_launch_pending(int max_inflight)
 {
 	bool any = false;
 	for (int i = 0; i < QSPARE_MAX; i++)
@@ -702,8 +700,8 @@ void qspare_launch_pending(void)
 		qspare_drop_all();
 		return;
 	}
-	/* At most QSPARE_INFLIGHT primings at once (each is a QEMU start and
-	 * a guest run beside the test's VM); the rest wait for a later call,
+	/* At most max_inflight primings at once (each is a QEMU start and a
+	 * guest run beside the test's VM); the rest wait for a later call,
 	 * oldest first. */
 	for (;;) {
 		struct spare *next = NULL;
@@ -721,7 +719,7 @@ void qspare_launch_pending(void)
 				prime_wait(sp, qmp_now_ns());
 			inflight += sp->thr_live;
 		}
-		if (!next || inflight >= QSPARE_INFLIGHT)
+		if (!next || inflight >= max_inflight)
 			return;
 		launch(next);
 	}

@@ -14,16 +14,18 @@
  *       1 = taken: primed and paused, past Hello (cont it)
  *   ... (not taken) qemu_spawn(&spec, ...) and a full restore, as before
  *   after a successful restore: qspare_prepare(&spec, snap, fast, vm_dir)
- *   then at once if the host CPU is idle (psi_cpu_idle), else at the
- *   restored VM's first agent op: qspare_launch_pending()
+ *   then at once if the host CPU is idle (psi_cpu_idle), one priming at
+ *   a time: qspare_launch_pending(1); at every successful agent op:
+ *   qspare_launch_pending(QSPARE_INFLIGHT)
  *   at the end of the file (runner.c): qspare_drop_all()
  *
  * Policy: at most QSPARE_MAX spares at once; up to two per command line
  * and snapshot (back-to-back restores find one primed while the other
  * primes), the second only in a free entry; a full table replaces
  * another command line's second spare, else the oldest entry; at most
- * two primings run at once (the rest wait for a later
- * qspare_launch_pending); none while PROVIUM_SPARE=0 or host memory is
+ * one priming started beside a restore (a lab's next restores come
+ * right after) and two once the guest runs ops (the rest wait for a
+ * later qspare_launch_pending); none while PROVIUM_SPARE=0 or host memory is
  * under pressure (psi.h: a spare is dropped, not taken, then).
  * Guest state: a taken spare's guest is the snapshot's, run to Hello
  * and past one `sh -c true` (its pids start a little later than after a
@@ -72,11 +74,16 @@ int qspare_ram_checked(const char *ram_path, int64_t deadline_ns);
  * none. It is launched by qspare_launch_pending. */
 int qspare_prepare(const struct qemu_spec *spec, const char *snap, bool fast, const char *vm_dir);
 
-/* Launch every wanted spare and start priming it (the qemu backend
- * calls it after each successful agent op: the restored guest's first op
- * is then not slowed by a QEMU starting beside it). Cheap when none is
- * wanted. */
-void qspare_launch_pending(void);
+/* Primings at once once the guest runs ops */
+#define QSPARE_INFLIGHT 2
+
+/* Launch wanted spares, oldest first, and start priming them while
+ * fewer than max_inflight primings run (the qemu backend calls it after
+ * each successful agent op, with QSPARE_INFLIGHT: the restored guest's
+ * first op is then not slowed by a QEMU starting beside it on a busy
+ * host; and right after a restore on an idle host, with 1). Cheap when
+ * none is wanted. */
+void qspare_launch_pending(int max_inflight);
 
 /* Kill every spare and remove its directory. Safe to repeat. */
 void qspare_drop_all(void);
