@@ -206,3 +206,16 @@ test("kill on an idle worker: join still returns what its processes ended with",
 	t:assert_eq(rs.exit_status.status, -1)
 	t:assert_eq(p1:status(), "signalled")
 end)
+
+test("misuse through a worker names the Worker method and numbers its arguments as a method's", function(t)
+	local w = vm:spawn_worker()
+	local e = t:assert_raises(function() local f = w:open_file("/etc/hostname", 5); return f end)
+	t:assert_contains(e, "bad argument #2 to 'open_file'")
+	t:assert(not e:find("'?'", 1, true), e)
+	-- the same words as the VM's own method
+	local ve = t:assert_raises(function() local f = vm:open_file("/etc/hostname", 5); return f end)
+	t:assert_contains(ve, "bad argument #2 to 'open_file'")
+	local e2 = t:assert_raises(function() local b = w:read_mem("x", 4); return b end)
+	t:assert_contains(e2, "to 'read_mem'")
+	w:close()
+end)

@@ -62,12 +62,22 @@ end
 -- With self: an agent that does not know the worker (the guest was
 -- restored to a snapshot taken before it was spawned, or rebooted) is
 -- said so plainly.
-local function fwd_as(self, fn, ...)
+-- With name: a misuse the primitive reports against an unnamed function
+-- ("bad argument #3 to '?'", counting the vm) names the Worker method and
+-- numbers its arguments as Lua does for a method call (self not counted,
+-- as vm:open_file's own message does).
+local function fwd_as(self, fn, name, ...)
 	local r = table.pack(pcall(fn, ...))
 	if not r[1] then
 		local msg = r[2]
 		if type(msg) == "string" then
 			msg = msg:gsub("^%[provium worker%]:%d+: ", "")
+			if name then
+				msg = msg:gsub("^bad argument #(%d+) to '%?'", function(n)
+					-- counted with self, as Lua numbers a method's own
+					return ("bad argument #%d to '%s'"):format(tonumber(n) - 1, name)
+				end)
+			end
 		end
 		if self and is_unknown(msg, self._wid) then
 			msg = ("worker %d does not exist in this VM (it was spawned after the " ..
@@ -79,27 +89,28 @@ local function fwd_as(self, fn, ...)
 end
 
 local function fwd(fn, ...)
-	return fwd_as(nil, fn, ...)
+	return fwd_as(nil, fn, nil, ...)
 end
 
--- fn(vm, ...) routed to the worker process (the VM itself without one).
-local function routed(self, fn, ...)
+-- fn(vm, ...) routed to the worker process (the VM itself without one);
+-- name: the Worker method, for misuse messages.
+local function routed(self, name, fn, ...)
 	if self._wid then
-		return fwd_as(self, prim.routed, self._vm, self._wid, fn, self._vm, ...)
+		return fwd_as(self, prim.routed, name, self._vm, self._wid, fn, self._vm, ...)
 	end
-	return fwd(fn, self._vm, ...)
+	return fwd_as(nil, fn, name, self._vm, ...)
 end
 
 function Worker:run(cmd, opts)
 	live(self)
-	return (routed(self, self._vm.run, cmd, opts))  -- not a tail call: keeps level 3
+	return (routed(self, "run", self._vm.run, cmd, opts))  -- not a tail call: keeps level 3
 end
 
 -- The process is the worker's child (its uid, fds, cwd); the Process
 -- sends its ops to the worker.
 function Worker:run_async(cmd, opts)
 	live(self)
-	local p = routed(self, self._vm.run_async, cmd, opts)
+	local p = routed(self, "run_async", self._vm.run_async, cmd, opts)
 	self._procs[#self._procs + 1] = p
 	return p
 end
@@ -107,14 +118,14 @@ end
 -- Opened by the worker (its credentials); the File's ops go there too.
 function Worker:open_file(path, mode)
 	live(self)
-	local f = routed(self, self._vm.open_file, path, mode)
+	local f = routed(self, "open_file", self._vm.open_file, path, mode)
 	self._files[#self._files + 1] = f
 	return f
 end
 
 function Worker:syscall(...)
 	live(self)
-	return (routed(self, self._vm.syscall, ...))
+	return (routed(self, "syscall", self._vm.syscall, ...))
 end
 
 -- Send the syscall to the worker process and return at once; the
@@ -127,7 +138,7 @@ function Worker:syscall_async(...)
 		error(("worker %d: syscall_async needs a worker process (vm:spawn_worker on a " ..
 			"backend with a guest agent)"):format(self._handle), 2)
 	end
-	local p = routed(self, prim.syscall_async, ...)
+	local p = routed(self, "syscall_async", prim.syscall_async, ...)
 	prim.set_who(p, ("worker %d"):format(self._handle))
 	self._pending[#self._pending + 1] = p
 	return p
@@ -136,7 +147,7 @@ end
 -- Bytes of the worker process's memory (nil, errno for an unmapped range).
 function Worker:read_mem(addr, len)
 	live(self)
-	local bytes, e = routed(self, self._vm.read_mem, addr, len)  -- not a tail call
+	local bytes, e = routed(self, "read_mem", self._vm.read_mem, addr, len)  -- not a tail call
 	return bytes, e
 end
 
@@ -213,14 +224,14 @@ function Worker:kill(sig)
 	end
 	-- The agent signals the worker's children (all of them, also while it
 	-- is blocked) and then the worker.
-	fwd_as(self, prim.kill, self._vm, self._wid, num)
+	fwd_as(self, prim.kill, nil, self._vm, self._wid, num)
 end
 
 -- Reap the worker process (SIGKILL after ms); {status=, signal=} or nil
 -- when there is nothing to reap (no process, or the VM is not up).
 local function reap(self, ms)
 	if not self._wid or self._vm:state() ~= "booted" then return nil end
-	local st, sig = fwd_as(self, prim.join, self._vm, self._wid, ms)
+	local st, sig = fwd_as(self, prim.join, nil, self._vm, self._wid, ms)
 	return {status = st, signal = sig}
 end
 
