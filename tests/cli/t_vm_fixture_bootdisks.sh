@@ -6,7 +6,8 @@
 # writes, the first one's later write is not seen by the second; a second
 # run restores from the cache; the images never change (checksums); a
 # damaged overlay section in the cache entry -> warning, rebuild, pass; a
-# plain boot's write-back disk still refuses a snapshot, naming it.
+# plain boot's write-back disk still refuses a snapshot, naming it; a lab
+# fixture with a boot-time-disk member beside a plain one restores both.
 # Exit 77 without qemu-system-x86_64 or the guest kit.
 . "$(dirname "$0")/cli/lib.sh"
 command -v qemu-system-x86_64 >/dev/null || { echo "skip: qemu-system-x86_64 not installed"; exit 77; }
@@ -169,4 +170,32 @@ ok "the images are unchanged after all runs"
 run "$P" --vmm qemu --no-preflight tests/plain.test.lua
 expect_rc 0 "plain boot's snapshot refusal"
 ok "a plain boot's write-back disk refuses a snapshot"
+
+# --- a lab fixture: a VM with boot-time disks beside one without ---
+cat >"$W/tests/fixtures/disklab.fixture.lua" <<'LUA'
+local d = provium:vm("d", "disky"):boot()
+local plain = provium:vm("plain", "default"):boot()
+d:run("printf LAB-DATA | dd of=" .. d:disk("data"):guest_device() ..
+	" bs=4096 seek=5 count=1 conv=sync oflag=direct 2>&1"):assert_ok()
+plain:write_file("/etc/lab", "plain member")
+return provium:snapshot()
+LUA
+cat >"$W/tests/lab.test.lua" <<'LUA'
+local lib = require("lib")
+for i = 1, 2 do
+	test("lab restore " .. i .. " sees its member's disk and the other member", function(t)
+		local l = provium:lab_fixture("fixtures/disklab")
+		local data = l.d:disk("data"):guest_device()
+		t:assert_eq(lib.page(l.d, data, 5, true):sub(1, 8), "LAB-DATA")
+		t:assert_eq(lib.page(l.d, data, 6, true), string.rep("\0", 12), "an earlier restore's write")
+		t:assert_eq(l.plain:read_file("/etc/lab"), "plain member")
+		l.d:run("printf LAB-LATER | dd of=" .. data .. " bs=4096 seek=6 count=1 conv=sync oflag=direct 2>&1"):assert_ok()
+	end)
+end
+LUA
+run "$P" --vmm qemu --no-preflight tests/lab.test.lua
+expect_rc 0 "lab fixture with a boot-time-disk member"
+expect_in "$out" "2 passed, 0 failed" "lab fixture with a boot-time-disk member"
+[ "$(sums)" = "$orig" ] || fail "an image changed in the lab runs"
+ok "a lab fixture carries its member's boot-time disks; restores are independent"
 exit 0
