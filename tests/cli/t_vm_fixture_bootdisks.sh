@@ -198,4 +198,43 @@ expect_rc 0 "lab fixture with a boot-time-disk member"
 expect_in "$out" "2 passed, 0 failed" "lab fixture with a boot-time-disk member"
 [ "$(sums)" = "$orig" ] || fail "an image changed in the lab runs"
 ok "a lab fixture carries its member's boot-time disks; restores are independent"
+
+# --- a boot-opt disk image is not in the fixture's key: when its bytes
+# change (same size), the cached overlay must not be served over them ---
+python3 - "$W/img/extra.img" EXTRA-ONE <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    f.write(sys.argv[2].encode() + bytes(1024 * 1024 - len(sys.argv[2])))
+PY
+cat >"$W/tests/fixtures/optdisk.fixture.lua" <<LUA
+local vm = provium:vm("o", "default", {disks = {{id = "extra", image = "$W/img/extra.img"}}}):boot()
+vm:run("printf OPT-WRITE | dd of=" .. vm:disk("extra"):guest_device() ..
+	" bs=4096 seek=1 count=1 conv=sync oflag=direct 2>&1"):assert_ok()
+local f = io.open("$T/optbuilds", "a"); f:write("b\n"); f:close()
+return vm:snapshot()
+LUA
+cat >"$W/tests/opt.test.lua" <<'LUA'
+local lib = require("lib")
+test("a boot-opt disk's image and the fixture's write", function(t)
+	local vm = provium:vm_fixture("fixtures/optdisk")
+	local dev = vm:disk("extra"):guest_device()
+	t:assert_eq(lib.page(vm, dev, 0, true):sub(1, 9), os.getenv("WANT_MARK"))
+	t:assert_eq(lib.page(vm, dev, 1, true):sub(1, 9), "OPT-WRITE")
+end)
+LUA
+WANT_MARK=EXTRA-ONE run "$P" --vmm qemu --no-preflight tests/opt.test.lua
+expect_rc 0 "boot-opt disk fixture, first run"
+WANT_MARK=EXTRA-ONE run "$P" --vmm qemu --no-preflight tests/opt.test.lua
+expect_rc 0 "boot-opt disk fixture, cached"
+[ "$(wc -l <"$T/optbuilds")" -eq 1 ] || fail "the unchanged image was rebuilt"
+python3 - "$W/img/extra.img" EXTRA-TWO <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.write(sys.argv[2].encode())
+PY
+WANT_MARK=EXTRA-TWO run "$P" --vmm qemu --no-preflight tests/opt.test.lua
+expect_rc 0 "boot-opt disk fixture after its image changed"
+expect_in "$err" "changed since the snapshot" "the warning says the image changed"
+[ "$(wc -l <"$T/optbuilds")" -eq 2 ] || fail "a changed image did not rebuild the fixture"
+ok "a boot-opt disk image changed in place -> the cached entry is not served, rebuilt"
 exit 0

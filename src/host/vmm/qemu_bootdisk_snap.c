@@ -6,7 +6,8 @@
  * is not: its writes reach the image, which a snapshot does not carry).
  * Taking (the VM stopped, so QEMU has flushed every overlay: `stop`
  * drains and flushes all block devices): the header's `disks` array
- * {id, image, root, size, dev} and, per disk in boot order, a section
+ * {id, image, root, size, dev, digest: the image's XXH3-128} and, per
+ * disk in boot order, a section
  * "disk:<id>" holding the whole overlay file (only the clusters the guest
  * wrote, plus qcow2 metadata). The images stay out of the snapshot: they
  * are inputs (the fixture key hashes their content).
@@ -14,7 +15,9 @@
  * Restoring: each disk opens the image the restoring VM's profile gives
  * its id (vmm_ops.restore_images: a cache entry built elsewhere names
  * that machine's paths), else the path the header recorded (a boot opt
- * disk), which must have the recorded size; each section is written to a NEW overlay in the VM's run
+ * disk), which must have the recorded size and digest (a fixture's boot
+ * opt images are not in its key: a changed one must not be served as the
+ * old disk; the error makes the cache evict and rebuild); each section is written to a NEW overlay in the VM's run
  * directory (the snapshot file is only read, so two restores are
  * independent and neither touches a cache entry), and QEMU opens it over
  * the image exactly as at boot (qbdisk_cow_args). The section's zstd
@@ -32,6 +35,7 @@
 
 #include "config.h"
 #include "errbuf.h"
+#include "filehash.h"
 #include "fsutil.h"
 #include "snap/snapfile.h"
 #include "vmm/qemu_priv.h"
@@ -50,10 +54,16 @@ char *qbdisk_snapshot_json(const struct vmm_vm *vm, char *err, size_t errlen)
 		goto oom;
 	for (size_t i = 0; i < vm->nbdisks; i++) {
 		const struct qbdisk *d = &vm->bdisks[i];
-		if (json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:I,s:s}", "id", d->id,
+		char hex[33];
+		if (filehash_hex(d->image, hex) < 0) {
+			err_set(err, errlen, "disk `%s`: image `%s`: %s", d->id, d->image, strerror(errno));
+			json_decref(a);
+			return NULL;
+		}
+		if (json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:I,s:s,s:s}", "id", d->id,
 		                                       "image", d->image, "root", d->root,
 		                                       "size", (json_int_t)d->size, "dev",
-		                                       d->dev)) < 0) {
+		                                       d->dev, "digest", hex)) < 0) {
 			json_decref(a);
 			goto oom;
 		}
@@ -172,6 +182,7 @@ int qbdisk_restore_list(struct vmm_vm *vm, const char *disks, struct qbdisk *out
 		const char *id = json_string_value(json_object_get(e, "id"));
 		const char *image = json_string_value(json_object_get(e, "image"));
 		const char *dev = json_string_value(json_object_get(e, "dev"));
+		const char *digest = json_string_value(json_object_get(e, "digest"));
 		json_int_t size = json_integer_value(json_object_get(e, "size"));
 		struct stat st;
 		memset(d, 0, sizeof *d);
@@ -200,6 +211,21 @@ int qbdisk_restore_list(struct vmm_vm *vm, const char *disks, struct qbdisk *out
 			        "snapshot (the image changed)", id, image,
 			        (unsigned long long)st.st_size, (unsigned long long)size);
 			goto fail;
+		}
+		/* the overlay's clusters sit on the image's: an image whose
+		 * bytes changed would give the guest a disk that never existed */
+		if (digest) {
+			char hex[33];
+			if (filehash_hex(image, hex) < 0) {
+				err_set(err, errlen, "disk `%s`: image `%s`: %s", id, image, strerror(errno));
+				goto fail;
+			}
+			if (strcmp(hex, digest) != 0) {
+				err_set(err, errlen, "disk `%s`: image `%s` changed since the snapshot (its "
+				        "content digest differs): the snapshot's disk writes were made over "
+				        "other data", id, image);
+				goto fail;
+			}
 		}
 		if (!(d->id = strdup(id)) || !(d->image = strdup(image))) {
 			err_set(err, errlen, "out of memory");
