@@ -512,6 +512,7 @@ out:
 	if (L)
 		lua_close(L);
 	qspare_drop_all();   /* before their directories go with run_dir */
+	qemu_reap_killed(true);   /* the QEMUs restores killed without waiting */
 	if (run_dir) {
 		temp_remove(run_dir);
 		free(run_dir);

@@ -93,6 +93,7 @@ int runner_main(const struct runner_opts *o)
 	lua_close(L);
 	L = NULL;
 	qspare_drop_all();   /* no warm spare QEMU outlives its file */
+	qemu_reap_killed(true);   /* the QEMUs restores killed without waiting */
 	fflush(NULL);
 	if (lruntime_emit_str(o->event_fd, "_file_done", NULL, NULL) < 0)
 		return 1;
@@ -109,6 +110,7 @@ internal:
 	}
 	lua_close(L);
 	qspare_drop_all();
+	qemu_reap_killed(true);   /* the QEMUs restores killed without waiting */
 	fflush(NULL);
 	return rc;
 }

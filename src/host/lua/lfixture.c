@@ -208,6 +208,7 @@ out:
 	 * one snapshot into several VMs) serve nothing after it; they live
 	 * in run_dir, removed below. */
 	qspare_drop_all();
+	qemu_reap_killed(true);   /* the QEMUs restores killed without waiting */
 	/* The snapshot may live inside run_dir: keep it by moving it out. */
 	if (rc == 0 && run_dir && !strncmp(*out, run_dir, strlen(run_dir))) {
 		char *keep;

@@ -883,11 +883,16 @@ static int qemu_shutdown(struct vmm_vm *vm, char *err, size_t errlen)
 }
 
 /* ops->halt: QEMU killed without the guest's poweroff (about 1 s of
- * TCG), unless a disk is attached: its image gets the guest's flush. */
+ * TCG), unless a disk is attached: its image gets the guest's flush.
+ * Without any disk (nothing to commit once QEMU is gone) the kill is not
+ * waited for: the kernel tears the old QEMU down while the restore that
+ * replaces it goes on (qemu_reap_killed reaps it). */
 static int qemu_halt(struct vmm_vm *vm, char *err, size_t errlen)
 {
 	if (qdisk_any(vm))
 		return qemu_shutdown(vm, err, errlen);
+	if (!vm->nbdisks)
+		qemu_kill_nowait(&vm->proc);
 	qvm_stop_guest(vm);
 	return 0;
 }

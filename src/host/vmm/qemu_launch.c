@@ -422,6 +422,44 @@ int qemu_wait(struct qemu_proc *p, int timeout_ms)
 	return r;
 }
 
+/* QEMUs SIGKILLed by qemu_kill_nowait and not waited for yet. */
+#define UNREAPED_MAX 64
+static pid_t unreaped[UNREAPED_MAX];
+static int nunreaped;
+
+void qemu_kill_nowait(struct qemu_proc *p)
+{
+	if (!p || p->pid <= 0)
+		return;
+	if (nunreaped == UNREAPED_MAX) {
+		qemu_kill(p);
+		return;
+	}
+	int e = errno;
+	kill(p->pid, SIGKILL);
+	unreaped[nunreaped++] = p->pid;
+	p->pid = 0;
+	p->reaped = true;
+	p->status = SIGKILL;   /* as waitpid reports a SIGKILL death */
+	errno = e;
+}
+
+void qemu_reap_killed(bool block)
+{
+	int e = errno;
+	for (int i = 0; i < nunreaped;) {
+		pid_t r;
+		do
+			r = waitpid(unreaped[i], NULL, block ? 0 : WNOHANG);
+		while (r < 0 && errno == EINTR);
+		if (r == unreaped[i] || (r < 0 && errno == ECHILD))
+			unreaped[i] = unreaped[--nunreaped];
+		else
+			i++;
+	}
+	errno = e;
+}
+
 void qemu_kill(struct qemu_proc *p)
 {
 	if (!p || p->pid <= 0)

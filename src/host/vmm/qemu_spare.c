@@ -691,6 +691,7 @@ fail:
 
 void qspare_launch_pending(int max_inflight)
 {
+	qemu_reap_killed(false);   /* VMs restored over, their kill not waited for */
 	bool any = false;
 	for (int i = 0; i < QSPARE_MAX; i++)
 		any = any || (spares[i].key && spares[i].pending);
