@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,22 @@ static void test_spawn_and_reap(void **state)
 	char st[128];
 	qemu_describe_status(&p, st, sizeof st);
 	assert_non_null(strstr(st, "signal 9"));
+
+	/* killed without waiting: reads as reaped (SIGKILL) at once, the
+	 * process is reaped by qemu_reap_killed (a blocking one leaves no
+	 * child behind) */
+	assert_int_equal(qemu_spawn(&y, &p, err, sizeof err), 0);
+	pid_t child = p.pid;
+	qemu_kill_nowait(&p);
+	assert_true(p.reaped);
+	assert_int_equal(p.pid, 0);
+	assert_true(WIFSIGNALED(p.status) && WTERMSIG(p.status) == SIGKILL);
+	qemu_kill(&p); /* harmless */
+	qemu_reap_killed(true);
+	errno = 0;
+	assert_int_equal(waitpid(child, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	qemu_reap_killed(false);   /* nothing left: a no-op */
 	unlink(path);
 	unlink(script);
 	rmdir(dir);
