@@ -1,15 +1,18 @@
-/* test_agent_codec.c — the host's agent codec (vmm/agent_codec.c).
+/* test_agent_codec.c — the host's adapter over the shared codec
+ * (vmm/agent_codec.c over proto/codec.c).
  *
  * Every request constructor is packed behind the real request head
  * (proto_pack_request_head with agent_req_nfields), run through the same
  * size pre-check the agent runs on a frame (proto_msgpack_sane: a wrong
  * nfields leaves a short or over-long map and fails it) and read back
- * field by field with the getter the agent's handler uses for that field
- * (src/agent/ops_*.c: proto_get_uint for handles, modes and timeouts,
- * proto_get_int for signals and offsets, ...). The exec request, once
- * encoded twice (qemu_ops.c and guest_ops.c's batch), has its bytes
- * pinned, and the batch form must give the same bytes. The reply
- * decoders get values in the agent's shape and malformed ones. */
+ * field by field with protocol.h's plain getters (proto_get_uint for
+ * handles, modes and timeouts, proto_get_int for signals and offsets,
+ * ...): a check of the vmm -> wire mapping that does not go through the
+ * codec's own tables (tests/unit/test_codec.c round-trips those). The
+ * exec request has its bytes pinned (an old agent must read a new host's
+ * request byte for byte), and the batch form must give the same bytes.
+ * The reply decoders get values in the agent's shape and malformed ones;
+ * single ops and batches decode with the same strictness. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
