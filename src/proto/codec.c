@@ -620,3 +620,15 @@ static const struct proto_field f_worker_exit[] = {
 	NIL(struct proto_worker_exit, "signal", PT_INT, signal),
 };
 MSG(proto_m_worker_exit, "worker_join reply", struct proto_worker_exit, f_worker_exit);
+
+const struct proto_msg *const proto_msgs[] = {
+	&proto_m_exec, &proto_m_path, &proto_m_stat, &proto_m_write_file, &proto_m_mkdir,
+	&proto_m_rename, &proto_m_clock_set, &proto_m_handle, &proto_m_handle_opt,
+	&proto_m_wait, &proto_m_kill, &proto_m_handle_data, &proto_m_proc_stream,
+	&proto_m_file_read, &proto_m_file_seek, &proto_m_file_open, &proto_m_tail,
+	&proto_m_channel, &proto_m_syscall, &proto_m_poweroff, &proto_m_read_mem,
+	&proto_m_net_setup, &proto_m_fault,
+	&proto_m_exec_result, &proto_m_stat_reply, &proto_m_handle_pid,
+	&proto_m_proc_status, &proto_m_syscall_result, &proto_m_ifname, &proto_m_worker_exit,
+};
+const size_t proto_nmsgs = sizeof proto_msgs / sizeof proto_msgs[0];

@@ -327,6 +327,11 @@ struct proto_worker_exit {
 };
 extern const struct proto_msg proto_m_worker_exit;
 
+/* Every table above, requests first (tests/unit/test_codec.c walks
+ * them all and pins their schema). */
+extern const struct proto_msg *const proto_msgs[];
+extern const size_t proto_nmsgs;
+
 /* listdir: [{name: str, entry_type: str}] — an array, not a map. Both
  * members of every entry are required. */
 void proto_pack_dirents(msgpack_packer *pk, const struct proto_list *ents);

@@ -23,17 +23,8 @@
 #include "proto/codec.h"
 #include "proto/protocol.h"
 
-static const struct proto_msg *const all_msgs[] = {
-	&proto_m_exec, &proto_m_path, &proto_m_stat, &proto_m_write_file, &proto_m_mkdir,
-	&proto_m_rename, &proto_m_clock_set, &proto_m_handle, &proto_m_handle_opt,
-	&proto_m_wait, &proto_m_kill, &proto_m_handle_data, &proto_m_proc_stream,
-	&proto_m_file_read, &proto_m_file_seek, &proto_m_file_open, &proto_m_tail,
-	&proto_m_channel, &proto_m_syscall, &proto_m_poweroff, &proto_m_read_mem,
-	&proto_m_net_setup, &proto_m_fault,
-	&proto_m_exec_result, &proto_m_stat_reply, &proto_m_handle_pid,
-	&proto_m_proc_status, &proto_m_syscall_result, &proto_m_ifname, &proto_m_worker_exit,
-};
-#define NMSGS (sizeof all_msgs / sizeof all_msgs[0])
+#define all_msgs proto_msgs
+#define NMSGS proto_nmsgs
 
 /* ---- filling a struct from its table ------------------------------------ */
 
