@@ -238,9 +238,10 @@ void proto_pack_map(msgpack_packer *pk, const struct proto_msg *m, const void *s
 
 /* ---- the generic decoder ----------------------------------------------- */
 
-/* A static "field `key`: what" message for the few hundred keys there
- * are: built from a small table per type, no allocation. */
-static const char *bad_msg(const struct proto_field *f, bool missing)
+/* A "field `key`: what" message in a per-thread buffer (valid until
+ * the next decode on this thread). rc: the decoder's -1 (missing when
+ * missing, else ill-typed) or -2 (a list over its bound). */
+static const char *bad_msg(const struct proto_field *f, bool missing, int rc)
 {
 	static _Thread_local char buf[96];
 	static const char *const what[] = {
@@ -252,8 +253,12 @@ static const char *bad_msg(const struct proto_field *f, bool missing)
 		[PT_PATCHES] = "not an array of [target, offset, source] integers",
 		[PT_STRINT] = "not a string or an integer",
 	};
-	snprintf(buf, sizeof buf, "field `%s`: %s", f->key,
-		 missing ? "missing" : what[f->t]);
+	if (rc == -2)
+		snprintf(buf, sizeof buf, "field `%s`: more than %zu elements", f->key,
+			 f->max ? f->max : (size_t)PROTO_LIST_MAX);
+	else
+		snprintf(buf, sizeof buf, "field `%s`: %s", f->key,
+			 missing ? "missing" : what[f->t]);
 	return buf;
 }
 
@@ -275,14 +280,17 @@ static bool is_patch(const msgpack_object *o)
 	       is_int(&o->via.array.ptr[2]);
 }
 
+/* Check o as list field f into l: 0, -1 (ill-typed) or -2 (too long). */
 static int dec_list(const struct proto_field *f, const msgpack_object *o, struct proto_list *l)
 {
 	size_t max = f->max ? f->max : PROTO_LIST_MAX;
 	memset(l, 0, sizeof *l);
 	l->obj = o;
 	if (f->t == PT_ENV) {
-		if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size > max)
+		if (o->type != MSGPACK_OBJECT_MAP)
 			return -1;
+		if (o->via.map.size > max)
+			return -2;
 		for (uint32_t i = 0; i < o->via.map.size; i++)
 			if (!is_bytes(&o->via.map.ptr[i].key) || !is_bytes(&o->via.map.ptr[i].val))
 				return -1;
@@ -290,8 +298,10 @@ static int dec_list(const struct proto_field *f, const msgpack_object *o, struct
 		l->at = at_obj_env;
 		return 0;
 	}
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > max)
+	if (o->type != MSGPACK_OBJECT_ARRAY)
 		return -1;
+	if (o->via.array.size > max)
+		return -2;
 	for (uint32_t i = 0; i < o->via.array.size; i++) {
 		const msgpack_object *e = &o->via.array.ptr[i];
 		int64_t v;
@@ -343,6 +353,7 @@ int proto_decode(const struct proto_msg *m, const msgpack_object *o, void *s, co
 {
 	static _Thread_local char buf[64];
 	const char *why = NULL;
+	int rc;
 	memset(s, 0, m->size);
 	if (!o || o->type != MSGPACK_OBJECT_MAP) {
 		snprintf(buf, sizeof buf, "%s: not a map", m->name);
@@ -354,13 +365,14 @@ int proto_decode(const struct proto_msg *m, const msgpack_object *o, void *s, co
 		const msgpack_object *v = proto_get(o, f->key);
 		if (!v) {
 			if (f->flags & PROTO_REQD) {
-				why = bad_msg(f, true);
+				why = bad_msg(f, true, -1);
 				goto fail;
 			}
 			continue;
 		}
-		if (dec_value(f, v, (char *)s + f->off) < 0) {
-			why = bad_msg(f, false);
+		rc = dec_value(f, v, (char *)s + f->off);
+		if (rc < 0) {
+			why = bad_msg(f, false, rc);
 			goto fail;
 		}
 		if (f->has != NO_HAS)

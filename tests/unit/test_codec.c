@@ -383,6 +383,7 @@ static void overlong_lists(void **st)
 	static msgpack_object el[PROTO_LIST_MAX + 1];
 	struct proto_syscall sc;
 	struct proto_exec ex;
+	const char *bad = NULL;
 	msgpack_object_kv kv[2];
 	msgpack_object m = { .type = MSGPACK_OBJECT_MAP };
 	(void)st;
@@ -403,7 +404,8 @@ static void overlong_lists(void **st)
 	assert_int_equal(sc.args.n, 6);
 	assert_int_equal(proto_list_at(&sc.args, 0).i, -1);
 	kv[1].val = obj_array(el, 7);
-	assert_int_equal(proto_decode(&proto_m_syscall, &m, &sc, NULL), -1);
+	assert_int_equal(proto_decode(&proto_m_syscall, &m, &sc, &bad), -1);
+	assert_string_equal(bad, "field `args`: more than 6 elements");
 
 	for (size_t i = 0; i < 7; i++)
 		el[i] = obj_str("a");
@@ -413,7 +415,8 @@ static void overlong_lists(void **st)
 	assert_int_equal(proto_decode(&proto_m_exec, &m, &ex, NULL), 0);
 	assert_int_equal(ex.argv.n, PROTO_LIST_MAX);
 	kv[0].val = obj_array(el, PROTO_LIST_MAX + 1);
-	assert_int_equal(proto_decode(&proto_m_exec, &m, &ex, NULL), -1);
+	assert_int_equal(proto_decode(&proto_m_exec, &m, &ex, &bad), -1);
+	assert_string_equal(bad, "field `argv`: more than 65536 elements");
 }
 
 /* ---- the schema pin ------------------------------------------------------- */
