@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include "proto/codec.h"
 #include "proto/protocol.h"
 
 #ifndef PROVIUM_VERSION
@@ -98,9 +99,14 @@ uint64_t chan_alloc(void);
 void stream_data(uint64_t chan, const void *p, size_t n);
 void stream_end(uint64_t chan, const char *error);
 
-/* Request field helpers: fetch a NUL-terminated copy of a str field into
- * a malloc'd string (caller frees). NULL if absent/ill-typed. */
-char *req_strdup(const msgpack_object *req, const char *key);
+/* Request fields: every handler decodes its request with the shared
+ * codec (proto/codec.h). req_decode fills s (the struct of m) or answers
+ * bad_request naming the missing / ill-typed field: 0 or -1. */
+int req_decode(uint64_t id, const msgpack_object *req, const struct proto_msg *m, void *s);
+/* A malloc'd NUL-terminated copy of a decoded string (caller frees), or
+ * NULL after answering bad_request (what: it holds a NUL byte) or
+ * "out of memory". */
+char *req_str(uint64_t id, struct proto_str s, const char *what);
 
 /* ---- op handlers: (id, request map) ---- */
 typedef void (*op_fn)(uint64_t id, const msgpack_object *req);

@@ -79,14 +79,14 @@ static int fault_streamend(void)
 
 void op_fault_frame(uint64_t id, const msgpack_object *req)
 {
-	char *mode = req_strdup(req, "mode");
+	struct proto_fault q;
+	char *mode;
 	unsigned char b[16];
 	int rc;
 
-	if (!mode) {
-		reply_bad(id, "fault_frame: mode (string) required");
+	if (req_decode(id, req, &proto_m_fault, &q) < 0 ||
+	    !(mode = req_str(id, q.mode, "fault_frame: mode (string) required")))
 		return;
-	}
 	agent_log("fault_frame: sending a hostile `%s` frame (test hook)", mode);
 	if (!strcmp(mode, "oversized")) {
 		put_u32(b, PROTO_FRAME_MAX + 1);

@@ -35,15 +35,20 @@ static const char *entry_type(mode_t m)
 	return "other";
 }
 
-/* Fetch the "path" field or answer bad_request. */
-static char *need_path(uint64_t id, const msgpack_object *req, const char *key)
+/* A path as a C string, or NULL after answering bad_request. */
+static char *need_path(uint64_t id, struct proto_str s)
 {
-	char *p = req_strdup(req, key);
+	return req_str(id, s, "invalid path field (NUL byte)");
+}
 
-	if (!p)
-		reply_bad(id, errno == ENOMEM ? "out of memory"
-			  : "missing or invalid path field");
-	return p;
+/* Decode a {path} request (m: proto_m_path or proto_m_stat) and its
+ * path, or NULL after answering. */
+static char *path_req(uint64_t id, const msgpack_object *req, const struct proto_msg *m,
+		      struct proto_path *q)
+{
+	if (req_decode(id, req, m, q) < 0)
+		return NULL;
+	return need_path(id, q->path);
 }
 
 #define READ_FILE_TOO_LARGE \
@@ -52,7 +57,8 @@ static char *need_path(uint64_t id, const msgpack_object *req, const char *key)
 
 void op_read_file(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
+	struct proto_path q;
+	char *path = path_req(id, req, &proto_m_path, &q);
 	struct buf b = { 0 };
 	int fd;
 
@@ -119,25 +125,20 @@ out:
 
 void op_write_file(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
+	struct proto_write_file q;
+	char *path;
 	const char *data;
 	size_t n;
-	uint64_t mode = 0644;
-	int append = 0, fd;
+	int fd;
 
-	if (!path)
+	if (req_decode(id, req, &proto_m_write_file, &q) < 0 ||
+	    !(path = need_path(id, q.path)))
 		return;
-	if (proto_get_bytes(req, PROTO_F_DATA, &data, &n) < 0) {
-		reply_bad(id, "missing data field");
-		goto out;
-	}
-	if (proto_get(req, "mode") && proto_get_uint(req, "mode", &mode) < 0) {
-		reply_bad(id, "mode must be an unsigned integer");
-		goto out;
-	}
-	proto_get_bool(req, "append", &append);
+	data = q.data.p;
+	n = q.data.n;
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY |
-		  (append ? O_APPEND : O_TRUNC), (mode_t)(mode & 07777));
+		  (q.append ? O_APPEND : O_TRUNC),
+		  (mode_t)((q.has_mode ? q.mode : 0644) & 07777));
 	if (fd < 0) {
 		reply_errno(id, errno);
 		goto out;
@@ -160,35 +161,29 @@ out:
 
 void op_stat(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
+	struct proto_path q;
+	char *path = path_req(id, req, &proto_m_stat, &q);
+	struct proto_stat r = { 0 };
 	struct stat st;
-	int follow = 0;
 	struct out o;
 
 	if (!path)
 		return;
-	proto_get_bool(req, "follow", &follow);
-	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0) {
+	if ((q.follow ? stat(path, &st) : lstat(path, &st)) < 0) {
 		reply_errno(id, errno);
 		free(path);
 		return;
 	}
 	free(path);
+	r.size = (uint64_t)st.st_size;
+	r.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	r.perm = st.st_mode & 07777;
+	r.entry_type = proto_cstr(entry_type(st.st_mode));
+	r.has_uid = r.has_gid = true;
+	r.uid = st.st_uid;
+	r.gid = st.st_gid;
 	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, 6);
-	proto_pack_key(&o.pk, "size");
-	msgpack_pack_uint64(&o.pk, (uint64_t)st.st_size);
-	proto_pack_key(&o.pk, "mtime_ns");
-	msgpack_pack_int64(&o.pk, (int64_t)st.st_mtim.tv_sec * 1000000000LL +
-			   st.st_mtim.tv_nsec);
-	proto_pack_key(&o.pk, "perm");
-	msgpack_pack_uint32(&o.pk, st.st_mode & 07777);
-	proto_pack_key(&o.pk, "entry_type");
-	proto_pack_cstr(&o.pk, entry_type(st.st_mode));
-	proto_pack_key(&o.pk, "uid");
-	msgpack_pack_uint32(&o.pk, st.st_uid);
-	proto_pack_key(&o.pk, "gid");
-	msgpack_pack_uint32(&o.pk, st.st_gid);
+	proto_pack_map(&o.pk, &proto_m_stat_reply, &r);
 	out_send(&o, id);
 }
 
@@ -203,9 +198,19 @@ static int dent_cmp(const void *a, const void *b)
 		      ((const struct dent *)b)->name);
 }
 
+static void at_dent(const struct proto_list *l, size_t i, struct proto_elem *e)
+{
+	const struct dent *d = &((const struct dent *)l->ctx)[i];
+
+	e->s = proto_cstr(d->name);
+	e->v = proto_cstr(d->type);
+}
+
 void op_listdir(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
+	struct proto_path q;
+	char *path = path_req(id, req, &proto_m_path, &q);
+	struct proto_list l;
 	struct dent *v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
@@ -246,15 +251,9 @@ void op_listdir(uint64_t id, const msgpack_object *req)
 		n++;
 	}
 	qsort(v, n, sizeof(*v), dent_cmp);
+	l = (struct proto_list){ n, at_dent, v, NULL };
 	reply_ok_begin(&o, id);
-	msgpack_pack_array(&o.pk, n);
-	for (size_t i = 0; i < n; i++) {
-		msgpack_pack_map(&o.pk, 2);
-		proto_pack_key(&o.pk, "name");
-		proto_pack_cstr(&o.pk, v[i].name);
-		proto_pack_key(&o.pk, "entry_type");
-		proto_pack_cstr(&o.pk, v[i].type);
-	}
+	proto_pack_dirents(&o.pk, &l);
 	out_send(&o, id);
 out:
 	if (d)
@@ -267,18 +266,14 @@ out:
 
 void op_mkdir(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
-	uint64_t perm = 0755;
-	int parents = 0;
+	struct proto_mkdir q;
+	char *path;
+	uint64_t perm;
 
-	if (!path)
+	if (req_decode(id, req, &proto_m_mkdir, &q) < 0 || !(path = need_path(id, q.path)))
 		return;
-	if (proto_get(req, "perm") && proto_get_uint(req, "perm", &perm) < 0) {
-		reply_bad(id, "perm must be an unsigned integer");
-		goto out;
-	}
-	proto_get_bool(req, "parents", &parents);
-	if (parents) {
+	perm = q.has_perm ? q.perm : 0755;
+	if (q.parents) {
 		/* mkdir -p: every prefix, existing directories are fine. */
 		for (char *s = path + 1; ; s++) {
 			char c = *s;
@@ -310,7 +305,8 @@ out:
 
 void op_unlink(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
+	struct proto_path q;
+	char *path = path_req(id, req, &proto_m_path, &q);
 
 	if (!path)
 		return;
@@ -327,11 +323,12 @@ void op_unlink(uint64_t id, const msgpack_object *req)
 
 void op_rename(uint64_t id, const msgpack_object *req)
 {
-	char *from = need_path(id, req, "from"), *to = NULL;
+	struct proto_rename q;
+	char *from, *to = NULL;
 
-	if (!from)
+	if (req_decode(id, req, &proto_m_rename, &q) < 0 || !(from = need_path(id, q.from)))
 		return;
-	to = need_path(id, req, "to");
+	to = need_path(id, q.to);
 	if (!to)
 		goto out;
 	if (rename(from, to) < 0)
@@ -353,13 +350,13 @@ void op_clock_get(uint64_t id, const msgpack_object *req)
 
 void op_clock_set(uint64_t id, const msgpack_object *req)
 {
+	struct proto_clock_set q;
 	int64_t ns;
 	struct timespec ts;
 
-	if (proto_get_int(req, "ns", &ns) < 0) {
-		reply_bad(id, "missing ns field");
+	if (req_decode(id, req, &proto_m_clock_set, &q) < 0)
 		return;
-	}
+	ns = q.ns;
 	ts.tv_sec = ns / 1000000000LL;
 	ts.tv_nsec = ns % 1000000000LL;
 	if (ts.tv_nsec < 0) {
@@ -404,17 +401,16 @@ int file_handle_fd(uint64_t handle)
 	return f ? f->fd : -1;
 }
 
-/* Look up the request's handle or answer no_handle. */
-static struct fh *need_fh(uint64_t id, const msgpack_object *req)
+/* Decode a handle request (message m into q) and look its file up, or
+ * answer bad_request / no_handle. */
+static struct fh *need_fh(uint64_t id, const msgpack_object *req, const struct proto_msg *m,
+			  struct proto_handle *q)
 {
-	uint64_t h;
 	struct fh *f;
 
-	if (proto_get_uint(req, "handle", &h) < 0) {
-		reply_bad(id, "missing handle field");
+	if (req_decode(id, req, m, q) < 0)
 		return NULL;
-	}
-	f = fh_find(h);
+	f = fh_find(q->handle);
 	if (!f)
 		reply_err(id, PROTO_ERR_NO_HANDLE, "file is closed", EBADF);
 	return f;
@@ -422,18 +418,17 @@ static struct fh *need_fh(uint64_t id, const msgpack_object *req)
 
 void op_file_open(uint64_t id, const msgpack_object *req)
 {
-	char *path = need_path(id, req, "path");
-	uint64_t mode = 0, perm = 0644;
+	struct proto_file_open q;
+	char *path;
+	uint64_t mode, perm;
 	int flags = O_CLOEXEC | O_NOCTTY, fd;
 
-	if (!path)
+	if (req_decode(id, req, &proto_m_file_open, &q) < 0 || !(path = need_path(id, q.path)))
 		return;
-	if (proto_get_uint(req, "mode", &mode) < 0 || (mode & ~(uint64_t)PROTO_OPEN_ALL)) {
+	mode = q.mode;
+	perm = q.has_perm ? q.perm : 0644;
+	if (mode & ~(uint64_t)PROTO_OPEN_ALL) {
 		reply_bad(id, "mode must be a set of OpenMode bits");
-		goto out;
-	}
-	if (proto_get(req, "perm") && proto_get_uint(req, "perm", &perm) < 0) {
-		reply_bad(id, "perm must be an unsigned integer");
 		goto out;
 	}
 	if (!(mode & (PROTO_OPEN_READ | PROTO_OPEN_WRITE | PROTO_OPEN_APPEND))) {
@@ -485,7 +480,8 @@ out:
 
 void op_file_read(uint64_t id, const msgpack_object *req)
 {
-	struct fh *f = need_fh(id, req);
+	struct proto_handle q;
+	struct fh *f = need_fh(id, req, &proto_m_file_read, &q);
 	uint64_t want = 65536;
 	struct out o;
 	char *p;
@@ -493,7 +489,8 @@ void op_file_read(uint64_t id, const msgpack_object *req)
 
 	if (!f)
 		return;
-	proto_get_uint(req, "n", &want);
+	if (q.has_n)
+		want = q.n;
 	if (want > PROTO_IO_MAX)
 		want = PROTO_IO_MAX;
 	p = malloc(want ? want : 1);
@@ -516,17 +513,16 @@ void op_file_read(uint64_t id, const msgpack_object *req)
 
 void op_file_write(uint64_t id, const msgpack_object *req)
 {
-	struct fh *f = need_fh(id, req);
+	struct proto_handle q;
+	struct fh *f = need_fh(id, req, &proto_m_handle_data, &q);
 	const char *data;
 	size_t n;
 	ssize_t k;
 
 	if (!f)
 		return;
-	if (proto_get_bytes(req, PROTO_F_DATA, &data, &n) < 0) {
-		reply_bad(id, "missing data field");
-		return;
-	}
+	data = q.data.p;
+	n = q.data.n;
 	do
 		k = write(f->fd, data, n);
 	while (k < 0 && errno == EINTR);
@@ -538,8 +534,9 @@ void op_file_write(uint64_t id, const msgpack_object *req)
 
 void op_file_seek(uint64_t id, const msgpack_object *req)
 {
-	struct fh *f = need_fh(id, req);
-	int64_t off = 0;
+	struct proto_handle q;
+	struct fh *f = need_fh(id, req, &proto_m_file_seek, &q);
+	int64_t off;
 	const char *w = "set";
 	size_t wn = 3;
 	int whence;
@@ -547,13 +544,10 @@ void op_file_seek(uint64_t id, const msgpack_object *req)
 
 	if (!f)
 		return;
-	if (proto_get(req, "offset") && proto_get_int(req, "offset", &off) < 0) {
-		reply_bad(id, "offset must be an integer");
-		return;
-	}
-	if (proto_get(req, "whence") && proto_get_bytes(req, "whence", &w, &wn) < 0) {
-		reply_bad(id, "whence must be set/cur/end");
-		return;
+	off = q.offset;
+	if (q.has_whence) {
+		w = q.whence.p;
+		wn = q.whence.n;
 	}
 	if (wn == 3 && !memcmp(w, "set", 3))
 		whence = SEEK_SET;
@@ -574,7 +568,8 @@ void op_file_seek(uint64_t id, const msgpack_object *req)
 
 void op_file_close(uint64_t id, const msgpack_object *req)
 {
-	struct fh *f = need_fh(id, req);
+	struct proto_handle q;
+	struct fh *f = need_fh(id, req, &proto_m_handle, &q);
 
 	if (!f)
 		return;

@@ -112,6 +112,7 @@ void tail_disconnect(void)
 static void tail_start(uint64_t id, int fd, off_t off)
 {
 	struct tail *t = calloc(1, sizeof(*t));
+	struct proto_channel r;
 	struct out o;
 
 	if (!t) {
@@ -124,10 +125,9 @@ static void tail_start(uint64_t id, int fd, off_t off)
 	t->off = off;
 	t->next = tails;
 	tails = t;
+	r.channel = t->chan;
 	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, 1);
-	proto_pack_key(&o.pk, PROTO_F_CHANNEL);
-	msgpack_pack_uint64(&o.pk, t->chan);
+	proto_pack_map(&o.pk, &proto_m_channel, &r);
 	out_send(&o, id);
 	if (tail_poll(t) < 0)
 		tail_free(t);
@@ -135,17 +135,15 @@ static void tail_start(uint64_t id, int fd, off_t off)
 
 void op_tail(uint64_t id, const msgpack_object *req)
 {
-	char *path = req_strdup(req, "path");
-	const msgpack_object *start = proto_get(req, "start");
+	struct proto_tail q;
+	char *path;
 	struct stat st;
 	off_t off;
-	int64_t v;
 	int fd;
 
-	if (!path) {
-		reply_bad(id, "missing or invalid path field");
+	if (req_decode(id, req, &proto_m_tail, &q) < 0 ||
+	    !(path = req_str(id, q.path, "invalid path field (NUL byte)")))
 		return;
-	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	free(path);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -155,23 +153,17 @@ void op_tail(uint64_t id, const msgpack_object *req)
 		return;
 	}
 	off = st.st_size;  /* "end" */
-	if (start) {
-		const char *s;
-		size_t n;
-
-		if (proto_obj_bytes(start, &s, &n) == 0) {
-			if ((n == 9 && !memcmp(s, "beginning", 9)) ||
-			    (n == 5 && !memcmp(s, "start", 5)))
-				off = 0;
-			else if (!(n == 3 && !memcmp(s, "end", 3)))
-				goto bad;
-		} else if (proto_obj_int(start, &v) == 0) {
-			off = v >= 0 ? (off_t)v : st.st_size + (off_t)v;
-			if (off < 0)
-				off = 0;
-		} else {
+	if (q.has_start && !q.start.is_int) {
+		if (proto_str_is(q.start.s, "beginning") || proto_str_is(q.start.s, "start"))
+			off = 0;
+		else if (!proto_str_is(q.start.s, "end"))
 			goto bad;
-		}
+	} else if (q.has_start) {
+		int64_t v = q.start.i;
+
+		off = v >= 0 ? (off_t)v : st.st_size + (off_t)v;
+		if (off < 0)
+			off = 0;
 	}
 	tail_start(id, fd, off);
 	return;
@@ -182,15 +174,13 @@ bad:
 
 void op_fd_stream(uint64_t id, const msgpack_object *req)
 {
-	uint64_t h;
+	struct proto_handle q;
 	int fd, nfd;
 	off_t off;
 
-	if (proto_get_uint(req, "handle", &h) < 0) {
-		reply_bad(id, "missing handle field");
+	if (req_decode(id, req, &proto_m_handle, &q) < 0)
 		return;
-	}
-	fd = file_handle_fd(h);
+	fd = file_handle_fd(q.handle);
 	if (fd < 0) {
 		reply_err(id, PROTO_ERR_NO_HANDLE, "file is closed", EBADF);
 		return;
@@ -206,12 +196,12 @@ void op_fd_stream(uint64_t id, const msgpack_object *req)
 
 void op_stream_close(uint64_t id, const msgpack_object *req)
 {
+	struct proto_channel q;
 	uint64_t chan;
 
-	if (proto_get_uint(req, PROTO_F_CHANNEL, &chan) < 0) {
-		reply_bad(id, "missing channel field");
+	if (req_decode(id, req, &proto_m_channel, &q) < 0)
 		return;
-	}
+	chan = q.channel;
 	if (proc_stream_close(chan) == 0) {
 		reply_nil(id);
 		return;
@@ -228,33 +218,20 @@ void op_stream_close(uint64_t id, const msgpack_object *req)
 }
 
 /* Write the address of bv[source] as 8 bytes little-endian into
- * bv[target] at offset, for each [target, offset, source] of patches.
- * Everything is validated first; on a bad patch replies bad_request and
- * returns -1 with no buffer touched. */
-static int apply_patches(uint64_t id, const msgpack_object *patches, char **bv,
+ * bv[target] at offset, for each [target, offset, source] of patches
+ * (decoded: three integers each). Everything is validated first; on a bad
+ * patch replies bad_request and returns -1 with no buffer touched. */
+static int apply_patches(uint64_t id, const struct proto_list *patches, char **bv,
 			 const size_t *bl, uint32_t nb)
 {
 	char msg[160];
 
-	if (patches->type != MSGPACK_OBJECT_ARRAY) {
-		reply_bad(id, "patches must be an array of [target, offset, source]");
-		return -1;
-	}
-	for (uint32_t i = 0; i < patches->via.array.size; i++) {
-		const msgpack_object *p = &patches->via.array.ptr[i];
-		int64_t tgt, off, src;
+	for (size_t i = 0; i < patches->n; i++) {
+		struct proto_elem p = proto_list_at(patches, i);
+		int64_t tgt = p.i, off = p.j, src = p.k;
 
-		if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size != 3 ||
-		    proto_obj_int(&p->via.array.ptr[0], &tgt) < 0 ||
-		    proto_obj_int(&p->via.array.ptr[1], &off) < 0 ||
-		    proto_obj_int(&p->via.array.ptr[2], &src) < 0) {
-			snprintf(msg, sizeof msg, "patches[%u] must be "
-				 "[target, offset, source] integers", i);
-			reply_bad(id, msg);
-			return -1;
-		}
 		if (tgt < 0 || tgt >= nb || src < 0 || src >= nb) {
-			snprintf(msg, sizeof msg, "patches[%u]: buffer index "
+			snprintf(msg, sizeof msg, "patches[%zu]: buffer index "
 				 "out of range (target %lld, source %lld, %u bufs)",
 				 i, (long long)tgt, (long long)src, nb);
 			reply_bad(id, msg);
@@ -262,72 +239,59 @@ static int apply_patches(uint64_t id, const msgpack_object *patches, char **bv,
 		}
 		if (off < 0 || (uint64_t)off > bl[tgt] ||
 		    bl[tgt] - (uint64_t)off < 8) {
-			snprintf(msg, sizeof msg, "patches[%u]: offset %lld + 8 "
+			snprintf(msg, sizeof msg, "patches[%zu]: offset %lld + 8 "
 				 "exceeds buffer %lld of %zu bytes",
 				 i, (long long)off, (long long)tgt, bl[tgt]);
 			reply_bad(id, msg);
 			return -1;
 		}
 	}
-	for (uint32_t i = 0; i < patches->via.array.size; i++) {
-		const msgpack_object *p = &patches->via.array.ptr[i];
-		int64_t tgt, off, src;
-		uint64_t addr;
+	for (size_t i = 0; i < patches->n; i++) {
+		struct proto_elem p = proto_list_at(patches, i);
+		uint64_t addr = (uint64_t)(uintptr_t)bv[p.k];
 
-		proto_obj_int(&p->via.array.ptr[0], &tgt);
-		proto_obj_int(&p->via.array.ptr[1], &off);
-		proto_obj_int(&p->via.array.ptr[2], &src);
-		addr = (uint64_t)(uintptr_t)bv[src];
 		for (int b = 0; b < 8; b++)
-			bv[tgt][off + b] = (char)(addr >> (8 * b));
+			bv[p.i][p.j + b] = (char)(addr >> (8 * b));
 	}
 	return 0;
 }
 
+/* The syscall's buffers after the call, as the reply's out_bufs. */
+struct outbufs {
+	char *const *bv;
+	const size_t *bl;
+};
+
+static void at_outbuf(const struct proto_list *l, size_t i, struct proto_elem *e)
+{
+	const struct outbufs *b = l->ctx;
+
+	e->s.p = b->bv[i];
+	e->s.n = b->bl[i];
+}
+
 void op_syscall(uint64_t id, const msgpack_object *req)
 {
-	const msgpack_object *args = proto_get(req, "args");
-	const msgpack_object *bufs = proto_get(req, "bufs");
-	const msgpack_object *ptrs = proto_get(req, "ptrs");
-	const msgpack_object *patches = proto_get(req, PROTO_F_PATCHES);
+	struct proto_syscall q;
+	struct proto_syscall_result r = { 0 };
+	struct outbufs ob;
 	long a[6] = { 0 };
 	char **bv = NULL;
 	size_t *bl = NULL;
 	uint32_t nb = 0;
-	int64_t nr;
 	long ret;
-	int e;
 	struct out o;
 
-	if (proto_get_int(req, "nr", &nr) < 0) {
-		reply_bad(id, "missing nr field");
+	if (req_decode(id, req, &proto_m_syscall, &q) < 0)
 		return;
-	}
-	if (args && (args->type != MSGPACK_OBJECT_ARRAY || args->via.array.size > 6)) {
-		reply_bad(id, "args must be an array of up to 6 integers");
-		return;
-	}
-	for (uint32_t i = 0; args && i < args->via.array.size; i++) {
-		int64_t v;
-
-		if (proto_obj_int(&args->via.array.ptr[i], &v) < 0) {
-			if (args->via.array.ptr[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-				v = (int64_t)args->via.array.ptr[i].via.u64;
-			else {
-				reply_bad(id, "args must be integers");
-				return;
-			}
-		}
-		a[i] = (long)v;
-	}
-	if (bufs) {
-		if (bufs->type != MSGPACK_OBJECT_ARRAY || !ptrs ||
-		    ptrs->type != MSGPACK_OBJECT_ARRAY ||
-		    ptrs->via.array.size != bufs->via.array.size) {
+	for (size_t i = 0; q.has_args && i < q.args.n; i++)
+		a[i] = (long)proto_list_at(&q.args, i).i;
+	if (q.has_bufs) {
+		if (!q.has_ptrs || q.ptrs.n != q.bufs.n) {
 			reply_bad(id, "bufs needs a ptrs array of the same length");
 			return;
 		}
-		nb = bufs->via.array.size;
+		nb = (uint32_t)q.bufs.n;
 		bv = calloc(nb + 1, sizeof(*bv));
 		bl = calloc(nb + 1, sizeof(*bl));
 		if (!bv || !bl) {
@@ -335,13 +299,12 @@ void op_syscall(uint64_t id, const msgpack_object *req)
 			goto out;
 		}
 		for (uint32_t i = 0; i < nb; i++) {
-			const char *p;
-			size_t n;
-			int64_t slot;
+			struct proto_str b = proto_list_at(&q.bufs, i).s;
+			const char *p = b.p;
+			size_t n = b.n;
+			int64_t slot = proto_list_at(&q.ptrs, i).i;
 
-			if (proto_obj_bytes(&bufs->via.array.ptr[i], &p, &n) < 0 ||
-			    proto_obj_int(&ptrs->via.array.ptr[i], &slot) < 0 ||
-			    slot < -1 || slot > 5) {
+			if (slot < -1 || slot > 5) {
 				reply_bad(id, "bufs must be bytes, ptrs slots 0..5 or -1");
 				goto out;
 			}
@@ -356,23 +319,20 @@ void op_syscall(uint64_t id, const msgpack_object *req)
 				a[slot] = (long)bv[i];
 		}
 	}
-	if (patches && apply_patches(id, patches, bv, bl, nb) < 0)
+	if (q.has_patches && apply_patches(id, &q.patches, bv, bl, nb) < 0)
 		goto out;
 	errno = 0;
-	ret = syscall((long)nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-	e = ret == -1 ? errno : 0;
-	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, nb ? 3 : 2);
-	proto_pack_key(&o.pk, "ret");
-	msgpack_pack_int64(&o.pk, ret);
-	proto_pack_key(&o.pk, PROTO_F_ERRNO);
-	msgpack_pack_int(&o.pk, e);
+	ret = syscall((long)q.nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	r.ret = ret;
+	r.err_no = ret == -1 ? errno : 0;
+	r.has_err_no = true;
 	if (nb) {
-		proto_pack_key(&o.pk, "out_bufs");
-		msgpack_pack_array(&o.pk, nb);
-		for (uint32_t i = 0; i < nb; i++)
-			proto_pack_bytes(&o.pk, bv[i], bl[i]);
+		r.has_out_bufs = true;
+		ob = (struct outbufs){ bv, bl };
+		r.out_bufs = (struct proto_list){ nb, at_outbuf, &ob, NULL };
 	}
+	reply_ok_begin(&o, id);
+	proto_pack_map(&o.pk, &proto_m_syscall_result, &r);
 	out_send(&o, id);
 out:
 	for (uint32_t i = 0; bv && i < nb; i++)
@@ -383,17 +343,17 @@ out:
 
 void op_read_mem(uint64_t id, const msgpack_object *req)
 {
+	struct proto_read_mem q;
 	uint64_t addr, len;
 	struct out o;
 	char *b;
 	int fd;
 	ssize_t n;
 
-	if (proto_get_uint(req, "addr", &addr) < 0 ||
-	    proto_get_uint(req, "len", &len) < 0) {
-		reply_bad(id, "read_mem needs addr and len (uint)");
+	if (req_decode(id, req, &proto_m_read_mem, &q) < 0)
 		return;
-	}
+	addr = q.addr;
+	len = q.len;
 	if (len > PROTO_IO_MAX) {
 		reply_err(id, PROTO_ERR_TOO_LARGE, "read_mem: len exceeds "
 			  "the largest read of one frame", 0);
@@ -432,10 +392,11 @@ void op_read_mem(uint64_t id, const msgpack_object *req)
 
 void op_poweroff(uint64_t id, const msgpack_object *req)
 {
-	int rb = 0;
+	struct proto_poweroff q;
 
-	proto_get_bool(req, "reboot", &rb);
+	if (req_decode(id, req, &proto_m_poweroff, &q) < 0)
+		return;
 	reply_nil(id);
 	server_flush();
-	agent_poweroff(rb);
+	agent_poweroff(q.reboot);
 }

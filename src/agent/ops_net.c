@@ -92,34 +92,17 @@ static void netreq_free(struct netreq *r)
 
 /* ---- parsing ---- */
 
-/* A str field: 0 absent (or nil), 1 present (*p, *n), -1 ill-typed. */
-static int get_str(const msgpack_object *req, const char *key,
-		   const char **p, size_t *n)
-{
-	const msgpack_object *o = proto_get(req, key);
-
-	if (!o)
-		return 0;
-	return proto_obj_bytes(o, p, n) == 0 ? 1 : -1;
-}
-
-/* Dotted quad field into *a: 0 absent, 1 set, -1 after replying
- * bad_request. empty_ok: "" is returned as 2 (gateway). */
-static int get_ipv4(uint64_t id, const msgpack_object *req, const char *key,
+/* A decoded dotted quad field (has, s) into *a: 0 absent, 1 set, -1
+ * after replying bad_request. empty_ok: "" is returned as 2 (gateway). */
+static int get_ipv4(uint64_t id, bool has, struct proto_str s, const char *key,
 		    struct in_addr *a, int empty_ok)
 {
 	char tmp[INET_ADDRSTRLEN], msg[160];
-	const char *p;
-	size_t n;
-	int rc = get_str(req, key, &p, &n);
+	const char *p = s.p;
+	size_t n = s.n;
 
-	if (rc <= 0) {
-		if (rc < 0) {
-			snprintf(msg, sizeof msg, "%s must be a string", key);
-			reply_bad(id, msg);
-		}
-		return rc;
-	}
+	if (!has)
+		return 0;
 	if (n == 0 && empty_ok)
 		return 2;
 	if (n < sizeof tmp && !memchr(p, 0, n)) {
@@ -188,12 +171,16 @@ static int check_hosts_text(uint64_t id, const char *p, size_t n)
  * or ENOMEM). */
 static struct netreq *parse(uint64_t id, const msgpack_object *req)
 {
-	struct netreq *r = calloc(1, sizeof(*r));
+	struct proto_net_setup q;
+	struct netreq *r;
 	const char *p;
 	size_t n;
 	uint64_t u;
-	int rc, b;
+	int rc;
 
+	if (req_decode(id, req, &proto_m_net_setup, &q) < 0)
+		return NULL;
+	r = calloc(1, sizeof(*r));
 	if (!r) {
 		reply_errno(id, ENOMEM);
 		return NULL;
@@ -203,57 +190,42 @@ static struct netreq *parse(uint64_t id, const msgpack_object *req)
 	r->up = -1;
 	r->prefix = NET_PREFIX_DEFAULT;
 
-	rc = get_str(req, "mac", &p, &n);
-	if (rc < 0 || (rc > 0 && parse_mac(p, n, r->mac) < 0)) {
+	if (q.has_mac && parse_mac(q.mac.p, q.mac.n, r->mac) < 0) {
 		reply_bad(id, "mac must be a string \"xx:xx:xx:xx:xx:xx\" (hex)");
 		goto bad;
 	}
-	if (proto_get(req, "wait_ms")) {
-		if (proto_get_uint(req, "wait_ms", &u) < 0) {
-			reply_bad(id, "wait_ms must be an unsigned integer");
-			goto bad;
-		}
-	} else {
-		u = NET_WAIT_DEFAULT_MS;
-	}
+	u = q.has_wait_ms ? q.wait_ms : NET_WAIT_DEFAULT_MS;
 	r->wait_ms = u > NET_WAIT_MAX_MS ? NET_WAIT_MAX_MS : u;
 	r->deadline = now_ms() + (int64_t)r->wait_ms;
 
-	rc = get_ipv4(id, req, "addr", &r->addr, 0);
+	rc = get_ipv4(id, q.has_addr, q.addr, "addr", &r->addr, 0);
 	if (rc < 0)
 		goto bad;
 	r->has_addr = rc;
-	if (proto_get(req, "prefix")) {
-		if (proto_get_uint(req, "prefix", &u) < 0 || u > 32) {
+	if (q.has_prefix) {
+		if (q.prefix > 32) {
 			reply_bad(id, "prefix must be an integer 0..32");
 			goto bad;
 		}
-		r->prefix = (unsigned)u;
+		r->prefix = (unsigned)q.prefix;
 	}
-	if (proto_get(req, "up")) {
-		if (proto_get_bool(req, "up", &b) < 0) {
-			reply_bad(id, "up must be a boolean");
-			goto bad;
-		}
-		r->up = b;
+	if (q.has_up) {
+		r->up = q.up;
 	} else if (r->mac[0]) {
 		r->up = 1;
 	}
-	rc = get_ipv4(id, req, "gateway", &r->gateway, 1);
+	rc = get_ipv4(id, q.has_gateway, q.gateway, "gateway", &r->gateway, 1);
 	if (rc < 0)
 		goto bad;
 	r->gw = rc == 0 ? GW_KEEP : rc == 2 ? GW_DELETE : GW_REPLACE;
-	rc = get_ipv4(id, req, "dns", &r->dns, 0);
+	rc = get_ipv4(id, q.has_dns, q.dns, "dns", &r->dns, 0);
 	if (rc < 0)
 		goto bad;
 	r->has_dns = rc;
 
-	rc = get_str(req, "hosts", &p, &n);
-	if (rc < 0) {
-		reply_bad(id, "hosts must be a string");
-		goto bad;
-	}
-	if (rc > 0) {
+	p = q.hosts.p;
+	n = q.hosts.n;
+	if (q.has_hosts) {
 		if (check_hosts_text(id, p, n) < 0)
 			goto bad;
 		r->hosts = malloc(n + 1);
@@ -626,9 +598,7 @@ static void apply(const struct netreq *r, const char *ifname)
 	if (s >= 0)
 		close(s);
 	reply_ok_begin(&o, r->id);
-	msgpack_pack_map(&o.pk, 1);
-	proto_pack_key(&o.pk, "ifname");
-	proto_pack_cstr(&o.pk, ifname);
+	proto_pack_map(&o.pk, &proto_m_ifname, &(struct proto_ifname){ proto_cstr(ifname) });
 	out_send(&o, r->id);
 	return;
 fail:

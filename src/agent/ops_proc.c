@@ -185,33 +185,22 @@ static void on_in(void *ctx, int fd, short revents)
 
 static void pack_result(struct out *o, struct proc *p)
 {
-	int st = 0, sig = 0;
+	struct proto_exec_result r = { 0 };
 
 	if (p->timed_out) {
-		st = -2;
+		r.status = -2;
 	} else if (WIFSIGNALED(p->wstatus)) {
-		st = -1;
-		sig = WTERMSIG(p->wstatus);
+		r.status = -1;
+		r.signal = WTERMSIG(p->wstatus);
+		r.has_signal = true;
 	} else {
-		st = WEXITSTATUS(p->wstatus);
+		r.status = WEXITSTATUS(p->wstatus);
 	}
-	msgpack_pack_map(&o->pk, 5);
-	proto_pack_key(&o->pk, "status");
-	msgpack_pack_int(&o->pk, st);
-	proto_pack_key(&o->pk, "stdout");
-	proto_pack_bytes(&o->pk, p->o[0].cap.p, p->o[0].cap.len);
-	proto_pack_key(&o->pk, "stderr");
-	proto_pack_bytes(&o->pk, p->o[1].cap.p, p->o[1].cap.len);
-	proto_pack_key(&o->pk, "signal");
-	if (sig)
-		msgpack_pack_int(&o->pk, sig);
-	else
-		msgpack_pack_nil(&o->pk);
-	proto_pack_key(&o->pk, "timed_out");
-	if (p->timed_out)
-		msgpack_pack_true(&o->pk);
-	else
-		msgpack_pack_false(&o->pk);
+	r.out = (struct proto_str){ p->o[0].cap.p ? p->o[0].cap.p : "", p->o[0].cap.len };
+	r.err = (struct proto_str){ p->o[1].cap.p ? p->o[1].cap.p : "", p->o[1].cap.len };
+	r.has_out = r.has_err = r.has_timed_out = true;
+	r.timed_out = p->timed_out;
+	proto_pack_map(&o->pk, &proto_m_exec_result, &r);
 }
 
 /* Answer id (if its connection is still there) with p's result, free p. */
@@ -317,22 +306,18 @@ int proc_stream_close(uint64_t chan)
 }
 
 /* Collect a str/bin array into a NULL-terminated argv. NULL on error. */
-static char **build_argv(const msgpack_object *a)
+static char **build_argv(const struct proto_list *a)
 {
 	char **v;
 
-	if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size == 0)
+	if (a->n == 0)
 		return NULL;
-	v = calloc(a->via.array.size + 1, sizeof(*v));
+	v = calloc(a->n + 1, sizeof(*v));
 	if (!v)
 		return NULL;
-	for (uint32_t i = 0; i < a->via.array.size; i++) {
-		const char *s;
-		size_t n;
-
-		if (proto_obj_bytes(&a->via.array.ptr[i], &s, &n) < 0 ||
-		    memchr(s, 0, n) || !(v[i] = strndup(s, n))) {
-			for (uint32_t j = 0; j < i; j++)
+	for (size_t i = 0; i < a->n; i++) {
+		if (!(v[i] = proto_str_dup(proto_list_at(a, i).s))) {
+			for (size_t j = 0; j < i; j++)
 				free(v[j]);
 			free(v);
 			return NULL;
@@ -351,28 +336,14 @@ static void free_argv(char **v)
 }
 
 /* In the child: apply env/env_clear. Returns 0 or -1. */
-static int child_env(const msgpack_object *req)
+static int child_env(const struct proto_exec *q)
 {
-	const msgpack_object *env = proto_get(req, "env");
-	int clear = 0;
-
-	proto_get_bool(req, "env_clear", &clear);
-	if (clear)
+	if (q->env_clear)
 		clearenv();
-	if (!env)
-		return 0;
-	if (env->type != MSGPACK_OBJECT_MAP)
-		return -1;
-	for (uint32_t i = 0; i < env->via.map.size; i++) {
-		const char *k, *v;
-		size_t kn, vn;
-		char *ks, *vs;
+	for (size_t i = 0; q->has_env && i < q->env.n; i++) {
+		struct proto_elem e = proto_list_at(&q->env, i);
+		char *ks = strndup(e.s.p, e.s.n), *vs = strndup(e.v.p, e.v.n);
 
-		if (proto_obj_bytes(&env->via.map.ptr[i].key, &k, &kn) < 0 ||
-		    proto_obj_bytes(&env->via.map.ptr[i].val, &v, &vn) < 0)
-			return -1;
-		ks = strndup(k, kn);
-		vs = strndup(v, vn);
 		if (!ks || !vs || setenv(ks, vs, 1) < 0)
 			return -1;
 	}
@@ -386,28 +357,27 @@ static void set_nonblock(int fd)
 
 /* Fork and exec the request's command. Returns the new proc (in the
  * table, pipes watched) or NULL after answering id with an error. */
-static struct proc *start(uint64_t id, const msgpack_object *req, int keep_stdin)
+static struct proc *start(uint64_t id, const struct proto_exec *q, int keep_stdin)
 {
 	char **argv = NULL, *cwd = NULL;
-	const msgpack_object *a = proto_get(req, "argv");
-	const char *sh, *in;
-	size_t shn, inn = 0;
+	const char *in = q->stdin_.p;
+	size_t inn = q->stdin_.n;
 	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
 	int pst[2] = { -1, -1 }, child_errno = 0;
 	struct proc *p = NULL;
 	pid_t pid;
 	ssize_t r;
 
-	if (a) {
-		argv = build_argv(a);
+	if (q->has_argv) {
+		argv = build_argv(&q->argv);
 		if (!argv) {
 			reply_bad(id, "argv must be a non-empty array of strings");
 			goto fail;
 		}
-	} else if (proto_get_bytes(req, "shell", &sh, &shn) == 0) {
+	} else if (q->has_shell) {
 		argv = calloc(4, sizeof(*argv));
 		if (!argv || !(argv[0] = strdup("/bin/sh")) ||
-		    !(argv[1] = strdup("-c")) || !(argv[2] = strndup(sh, shn))) {
+		    !(argv[1] = strdup("-c")) || !(argv[2] = strndup(q->shell.p, q->shell.n))) {
 			reply_errno(id, ENOMEM);
 			goto fail;
 		}
@@ -415,22 +385,8 @@ static struct proc *start(uint64_t id, const msgpack_object *req, int keep_stdin
 		reply_bad(id, "exec needs argv or shell");
 		goto fail;
 	}
-	if (proto_get(req, "cwd") && !(cwd = req_strdup(req, "cwd"))) {
-		reply_bad(id, "cwd must be a string");
+	if (q->has_cwd && !(cwd = req_str(id, q->cwd, "cwd must be a string")))
 		goto fail;
-	}
-	if (proto_get(req, "stdin") && proto_get_bytes(req, "stdin", &in, &inn) < 0) {
-		reply_bad(id, "stdin must be bytes");
-		goto fail;
-	}
-	{
-		const msgpack_object *env = proto_get(req, "env");
-
-		if (env && env->type != MSGPACK_OBJECT_MAP) {
-			reply_bad(id, "env must be a map of strings");
-			goto fail;
-		}
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p || pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 ||
 	    pipe2(perr, O_CLOEXEC) < 0 || pipe2(pst, O_CLOEXEC) < 0) {
@@ -454,7 +410,7 @@ static struct proc *start(uint64_t id, const msgpack_object *req, int keep_stdin
 		dup2(pin[0], 0);
 		dup2(pout[1], 1);
 		dup2(perr[1], 2);
-		if (child_env(req) < 0)
+		if (child_env(q) < 0)
 			e = EINVAL;
 		else if (cwd && chdir(cwd) < 0)
 			e = errno;
@@ -521,14 +477,14 @@ fail:
 
 void op_exec(uint64_t id, const msgpack_object *req)
 {
-	uint64_t tmo = 0;
+	struct proto_exec q;
+	uint64_t tmo;
 	struct proc *p;
 
-	if (proto_get(req, "timeout_ms") && proto_get_uint(req, "timeout_ms", &tmo) < 0) {
-		reply_bad(id, "timeout_ms must be an unsigned integer");
+	if (req_decode(id, req, &proto_m_exec, &q) < 0)
 		return;
-	}
-	p = start(id, req, 0);
+	tmo = q.timeout_ms;   /* 0 / absent: none */
+	p = start(id, &q, 0);
 	if (!p)
 		return;
 	p->sync = 1;
@@ -540,31 +496,30 @@ void op_exec(uint64_t id, const msgpack_object *req)
 
 void op_spawn(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = start(id, req, 1);
+	struct proto_exec q;
+	struct proto_handle_pid r = { 0 };
+	struct proc *p;
 	struct out o;
 
-	if (!p)
+	if (req_decode(id, req, &proto_m_exec, &q) < 0 || !(p = start(id, &q, 1)))
 		return;
+	r.handle = p->handle;
+	r.pid = p->pid;
+	r.has_pid = true;
 	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, 2);
-	proto_pack_key(&o.pk, "handle");
-	msgpack_pack_uint64(&o.pk, p->handle);
-	proto_pack_key(&o.pk, "pid");
-	msgpack_pack_int(&o.pk, p->pid);
+	proto_pack_map(&o.pk, &proto_m_handle_pid, &r);
 	out_send(&o, id);
 }
 
 /* The request's process (an async one) or NULL after answering. */
-static struct proc *need_proc(uint64_t id, const msgpack_object *req)
+static struct proc *need_proc(uint64_t id, const msgpack_object *req,
+			      const struct proto_msg *m, struct proto_handle *q)
 {
-	uint64_t h;
 	struct proc *p;
 
-	if (proto_get_uint(req, "handle", &h) < 0) {
-		reply_bad(id, "missing handle field");
+	if (req_decode(id, req, m, q) < 0)
 		return NULL;
-	}
-	p = find_handle(h);
+	p = find_handle(q->handle);
 	if (!p || p->sync) {
 		reply_err(id, PROTO_ERR_NO_HANDLE, "no such process handle", 0);
 		return NULL;
@@ -574,8 +529,9 @@ static struct proc *need_proc(uint64_t id, const msgpack_object *req)
 
 void op_proc_wait(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = need_proc(id, req);
-	uint64_t tmo = 0;
+	struct proto_handle q;
+	struct proc *p = need_proc(id, req, &proto_m_wait, &q);
+	uint64_t tmo;
 
 	if (!p)
 		return;
@@ -587,7 +543,7 @@ void op_proc_wait(uint64_t id, const msgpack_object *req)
 		finish(p, id, server_gen());
 		return;
 	}
-	proto_get_uint(req, "timeout_ms", &tmo);
+	tmo = q.timeout_ms;   /* 0 / absent: forever */
 	p->waiting = 1;
 	p->wait_id = id;
 	p->wait_gen = server_gen();
@@ -596,50 +552,39 @@ void op_proc_wait(uint64_t id, const msgpack_object *req)
 
 void op_proc_status(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = need_proc(id, req);
+	struct proto_handle q;
+	struct proc *p = need_proc(id, req, &proto_m_handle, &q);
+	struct proto_proc_status r = { 0 };
 	struct out o;
-	int st = 0, sig = 0;
 
 	if (!p)
 		return;
+	r.has_pid = r.has_status = true;
 	if (p->exited) {
 		if (WIFSIGNALED(p->wstatus)) {
-			st = -1;
-			sig = WTERMSIG(p->wstatus);
+			r.status = -1;
+			r.signal = WTERMSIG(p->wstatus);
+			r.has_signal = r.signal != 0;
 		} else {
-			st = WEXITSTATUS(p->wstatus);
+			r.status = WEXITSTATUS(p->wstatus);
 		}
 	}
+	r.running = !p->exited;
+	r.pid = p->pid;
 	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, 4);
-	proto_pack_key(&o.pk, "running");
-	if (p->exited)
-		msgpack_pack_false(&o.pk);
-	else
-		msgpack_pack_true(&o.pk);
-	proto_pack_key(&o.pk, "pid");
-	msgpack_pack_int(&o.pk, p->pid);
-	proto_pack_key(&o.pk, "status");
-	msgpack_pack_int(&o.pk, st);
-	proto_pack_key(&o.pk, "signal");
-	if (sig)
-		msgpack_pack_int(&o.pk, sig);
-	else
-		msgpack_pack_nil(&o.pk);
+	proto_pack_map(&o.pk, &proto_m_proc_status, &r);
 	out_send(&o, id);
 }
 
 void op_proc_kill(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = need_proc(id, req);
-	int64_t sig = SIGTERM;
+	struct proto_handle q;
+	struct proc *p = need_proc(id, req, &proto_m_kill, &q);
+	int64_t sig;
 
 	if (!p)
 		return;
-	if (proto_get(req, "signal") && proto_get_int(req, "signal", &sig) < 0) {
-		reply_bad(id, "signal must be an integer");
-		return;
-	}
+	sig = q.has_signal ? q.signal : SIGTERM;
 	if (sig < 0 || sig >= NSIG) {
 		reply_errno(id, EINVAL);
 		return;
@@ -656,16 +601,15 @@ void op_proc_kill(uint64_t id, const msgpack_object *req)
 
 void op_proc_stdin(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = need_proc(id, req);
+	struct proto_handle q;
+	struct proc *p = need_proc(id, req, &proto_m_handle_data, &q);
 	const char *d;
 	size_t n;
 
 	if (!p)
 		return;
-	if (proto_get_bytes(req, PROTO_F_DATA, &d, &n) < 0) {
-		reply_bad(id, "missing data field");
-		return;
-	}
+	d = q.data.p;
+	n = q.data.n;
 	if (p->in_fd < 0 || p->in_close) {
 		reply_errno(id, EPIPE);
 		return;
@@ -680,7 +624,8 @@ void op_proc_stdin(uint64_t id, const msgpack_object *req)
 
 void op_proc_stdin_close(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = need_proc(id, req);
+	struct proto_handle q;
+	struct proc *p = need_proc(id, req, &proto_m_handle, &q);
 
 	if (!p)
 		return;
@@ -692,32 +637,27 @@ void op_proc_stdin_close(uint64_t id, const msgpack_object *req)
 
 void op_proc_stream(uint64_t id, const msgpack_object *req)
 {
-	struct proc *p = need_proc(id, req);
-	const char *w;
-	size_t wn;
+	struct proto_handle q;
+	struct proc *p = need_proc(id, req, &proto_m_proc_stream, &q);
+	struct proto_channel r;
 	int i;
 	struct out o;
 	uint64_t chan;
 
 	if (!p)
 		return;
-	if (proto_get_bytes(req, "which", &w, &wn) < 0) {
-		reply_bad(id, "which must be stdout or stderr");
-		return;
-	}
-	if (wn == 6 && !memcmp(w, "stdout", 6))
+	if (proto_str_is(q.which, "stdout"))
 		i = 0;
-	else if (wn == 6 && !memcmp(w, "stderr", 6))
+	else if (proto_str_is(q.which, "stderr"))
 		i = 1;
 	else {
 		reply_bad(id, "which must be stdout or stderr");
 		return;
 	}
 	chan = chan_alloc();
+	r.channel = chan;
 	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, 1);
-	proto_pack_key(&o.pk, PROTO_F_CHANNEL);
-	msgpack_pack_uint64(&o.pk, chan);
+	proto_pack_map(&o.pk, &proto_m_channel, &r);
 	out_send(&o, id);
 	if (p->o[i].cap.len)
 		stream_data(chan, p->o[i].cap.p, p->o[i].cap.len);

@@ -190,15 +190,13 @@ static void maybe_finish_join(struct worker *w)
 	if (!w->joining || !w->exited || w->fd >= 0)
 		return;
 	if (server_live(w->join_gen)) {
+		struct proto_worker_exit r = { 0 };
+
+		r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		r.has_signal = WIFSIGNALED(st);
+		r.signal = r.has_signal ? WTERMSIG(st) : 0;
 		reply_ok_begin(&o, w->join_id);
-		msgpack_pack_map(&o.pk, 2);
-		proto_pack_key(&o.pk, "status");
-		msgpack_pack_int(&o.pk, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-		proto_pack_key(&o.pk, "signal");
-		if (WIFSIGNALED(st))
-			msgpack_pack_int(&o.pk, WTERMSIG(st));
-		else
-			msgpack_pack_nil(&o.pk);
+		proto_pack_map(&o.pk, &proto_m_worker_exit, &r);
 		out_send(&o, w->join_id);
 	}
 	worker_free(w);
@@ -335,14 +333,19 @@ static void sock_cb(void *ctx, int fd, short revents)
 
 void op_worker_spawn(uint64_t id, const msgpack_object *req)
 {
+	struct proto_handle q;
+	struct proto_handle_pid r = { 0 };
 	struct worker *w;
 	struct out o;
 	uint64_t h = 0;
 	int sv[2];
 	pid_t pid;
 
-	if (proto_get(req, "handle")) {
-		if (proto_get_uint(req, "handle", &h) < 0 || h == 0) {
+	if (req_decode(id, req, &proto_m_handle_opt, &q) < 0)
+		return;
+	if (q.has_handle) {
+		h = q.handle;
+		if (h == 0) {
 			reply_bad(id, "handle must be a uint > 0");
 			return;
 		}
@@ -405,24 +408,23 @@ void op_worker_spawn(uint64_t id, const msgpack_object *req)
 	w->next = workers;
 	workers = w;
 	reply_ok_begin(&o, id);
-	msgpack_pack_map(&o.pk, 2);
-	proto_pack_key(&o.pk, "handle");
-	msgpack_pack_uint64(&o.pk, w->handle);
-	proto_pack_key(&o.pk, "pid");
-	msgpack_pack_int(&o.pk, pid);
+	r.handle = w->handle;
+	r.pid = pid;
+	r.has_pid = true;
+	proto_pack_map(&o.pk, &proto_m_handle_pid, &r);
 	out_send(&o, id);
 }
 
 void op_worker_join(uint64_t id, const msgpack_object *req)
 {
-	uint64_t h, tmo = 0;
+	struct proto_handle q;
+	uint64_t h, tmo;
 	struct worker *w;
 
-	if (proto_get_uint(req, "handle", &h) < 0) {
-		reply_bad(id, "missing handle field");
+	if (req_decode(id, req, &proto_m_wait, &q) < 0)
 		return;
-	}
-	proto_get_uint(req, "timeout_ms", &tmo);
+	h = q.handle;
+	tmo = q.timeout_ms;   /* 0 / absent: forever */
 	w = find(h);
 	if (!w || w->joining) {
 		unknown(id, h);
@@ -445,7 +447,7 @@ void op_worker_join(uint64_t id, const msgpack_object *req)
  * follows the last ')' of the command name), or -1. */
 static pid_t parent_of(const char *pid)
 {
-	char path[64], st[512], *p;
+	char path[sizeof "/proc//stat" + 256], st[512], *p;   /* any d_name */
 	ssize_t n;
 	int fd;
 
@@ -484,15 +486,15 @@ static void signal_children(pid_t parent, int sig)
 
 void op_worker_kill(uint64_t id, const msgpack_object *req)
 {
+	struct proto_handle q;
 	uint64_t h;
-	int64_t sig = SIGTERM;
+	int64_t sig;
 	struct worker *w;
 
-	if (proto_get_uint(req, "handle", &h) < 0) {
-		reply_bad(id, "missing handle field");
+	if (req_decode(id, req, &proto_m_kill, &q) < 0)
 		return;
-	}
-	proto_get_int(req, "signal", &sig);
+	h = q.handle;
+	sig = q.has_signal ? q.signal : SIGTERM;
 	w = find(h);
 	if (!w || w->joining) {
 		unknown(id, h);

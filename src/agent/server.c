@@ -349,24 +349,23 @@ void stream_end(uint64_t chan, const char *error)
 	out_queue(&o);
 }
 
-char *req_strdup(const msgpack_object *req, const char *key)
+int req_decode(uint64_t id, const msgpack_object *req, const struct proto_msg *m, void *s)
 {
-	const char *p;
-	size_t n;
-	char *s;
+	const char *bad = "malformed request";
 
-	if (proto_get_bytes(req, key, &p, &n) < 0)
-		return NULL;
-	if (memchr(p, 0, n)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	s = malloc(n + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = 0;
-	return s;
+	if (proto_decode(m, req, s, &bad) == 0)
+		return 0;
+	reply_bad(id, bad);
+	return -1;
+}
+
+char *req_str(uint64_t id, struct proto_str s, const char *what)
+{
+	char *c = proto_str_dup(s);
+
+	if (!c)
+		reply_bad(id, errno == EINVAL ? what : "out of memory");
+	return c;
 }
 
 /* ---- handshake and dispatch ---- */

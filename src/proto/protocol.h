@@ -78,7 +78,10 @@
  * the stream_close op; no StreamData for it follows the op's OpResult.
  * All channels end when the connection drops.
  *
- * Ops (request fields after kind/id; "->" is the OpResult value):
+ * Ops (request fields after kind/id; "->" is the OpResult value). The
+ * field tables both sides encode and decode with are in proto/codec.c
+ * (one generic, strict decoder: a missing required field or a field of
+ * the wrong type is bad_request / a malformed reply):
  *
  *   exec         100  argv: [str]          direct exec (argv[0] via PATH)
  *                     | shell: str         run via /bin/sh -c <shell>

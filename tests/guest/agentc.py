@@ -354,6 +354,23 @@ def smoke(path, reconnects):
         except AgentError as e:
             check("bad patch %r refused" % (bad,), "bad_request" in str(e), str(e))
     check("agent serves after bad patches", c.call("ping") is None)
+    # One strictness (proto/codec.c): a missing required field or a field of
+    # the wrong type, optional or not, is bad_request naming the field.
+    for op, fields, key in (("read_file", {}, "path"),
+                            ("write_file", {"path": "/tmp/s"}, "data"),
+                            ("write_file", {"path": "/tmp/s", "data": b"", "append": 1}, "append"),
+                            ("stat", {"path": "/", "follow": "yes"}, "follow"),
+                            ("mkdir", {"path": "/tmp/s2", "parents": 0}, "parents"),
+                            ("exec", {"argv": ["true"], "timeout_ms": -1}, "timeout_ms"),
+                            ("exec", {"argv": ["true", 5]}, "argv"),
+                            ("syscall", {"nr": 39, "args": [0] * 7}, "args")):
+        try:
+            c.call(op, **fields)
+            check("%s %r refused" % (op, fields), False)
+        except AgentError as e:
+            check("%s %r refused" % (op, fields),
+                  "bad_request" in str(e) and "`%s`" % key in str(e), str(e))
+    check("agent serves after bad requests", c.call("ping") is None)
 
     # net_setup. The smoke guest has no NIC: the managed /etc/hosts block,
     # resolv.conf, validation, and a MAC that never appears.

@@ -1,15 +1,18 @@
-/* test_agent_codec.c — the host's agent codec (vmm/agent_codec.c).
+/* test_agent_codec.c — the host's adapter over the shared codec
+ * (vmm/agent_codec.c over proto/codec.c).
  *
  * Every request constructor is packed behind the real request head
  * (proto_pack_request_head with agent_req_nfields), run through the same
  * size pre-check the agent runs on a frame (proto_msgpack_sane: a wrong
  * nfields leaves a short or over-long map and fails it) and read back
- * field by field with the getter the agent's handler uses for that field
- * (src/agent/ops_*.c: proto_get_uint for handles, modes and timeouts,
- * proto_get_int for signals and offsets, ...). The exec request, once
- * encoded twice (qemu_ops.c and guest_ops.c's batch), has its bytes
- * pinned, and the batch form must give the same bytes. The reply
- * decoders get values in the agent's shape and malformed ones. */
+ * field by field with protocol.h's plain getters (proto_get_uint for
+ * handles, modes and timeouts, proto_get_int for signals and offsets,
+ * ...): a check of the vmm -> wire mapping that does not go through the
+ * codec's own tables (tests/unit/test_codec.c round-trips those). The
+ * exec request has its bytes pinned (an old agent must read a new host's
+ * request byte for byte), and the batch form must give the same bytes.
+ * The reply decoders get values in the agent's shape and malformed ones;
+ * single ops and batches decode with the same strictness. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,7 +209,8 @@ static void exec_roundtrip(void **st)
 }
 
 /* The batch's exec goes through the same encoder: same bytes as a direct
- * exec with the rounded-up timeout; no timeout_ms unless timeout_ns > 0. */
+ * exec with the rounded-up timeout; timeout_ns 0 is 1 ms (as in vm:run),
+ * no timeout_ms only when timeout_ns < 0. */
 static void exec_batch_same_bytes(void **st)
 {
 	struct guest_batch_op o = { .kind = GB_EXEC, .exec = { .argv = ls_argv, .env = a_env,
@@ -227,8 +231,21 @@ static void exec_batch_same_bytes(void **st)
 	o.exec.timeout_ns = 0;
 	agent_req_batch_op(&r2, &o);
 	pack_req(&g2, PROTO_K_EXEC, &r2);
+	expect_uint(g2.m, "timeout_ms", 1);
+	msg_free(&g2);
+	o.exec.timeout_ns = -1;
+	agent_req_batch_op(&r2, &o);
+	pack_req(&g2, PROTO_K_EXEC, &r2);
 	assert_null(proto_get(g2.m, "timeout_ms"));
 	msg_free(&g2);
+
+	/* one rule for both paths: < 0 none, else ceil(ms), at least 1 */
+	assert_int_equal(agent_exec_timeout_ms(-1, INT32_MAX), -1);
+	assert_int_equal(agent_exec_timeout_ms(0, INT32_MAX), 1);
+	assert_int_equal(agent_exec_timeout_ms(1, INT32_MAX), 1);
+	assert_int_equal(agent_exec_timeout_ms(1000000, INT32_MAX), 1);
+	assert_int_equal(agent_exec_timeout_ms(1000001, INT32_MAX), 2);
+	assert_int_equal(agent_exec_timeout_ms(INT64_MAX, 5000), 5000);
 }
 
 /* ---- files and handles ---------------------------------------------------- */
@@ -576,16 +593,16 @@ static void exec_result_decoders(void **st)
 	val_free(&v);
 	assert_int_equal(agent_dec_exec_result(NULL, &x), -1);
 
-	/* an ill-typed stdout: the single op tolerates it (""), the batch not */
+	/* an ill-typed stdout: malformed for the single op and the batch
+	 * alike (one strictness) */
 	val_begin(&v);
 	msgpack_pack_map(&v.pk, 2);
 	proto_pack_key(&v.pk, "status");
 	msgpack_pack_int(&v.pk, 0);
 	proto_pack_key(&v.pk, "stdout");
 	msgpack_pack_int(&v.pk, 1);
-	assert_int_equal(agent_dec_exec_result(val_end(&v), &x), 0);
-	assert_int_equal(x.out_len, 0);
-	vmm_exec_result_free(&x);
+	assert_int_equal(agent_dec_exec_result(val_end(&v), &x), -1);
+	assert_null(x.out);
 	memset(&b, 0, sizeof b);
 	assert_int_equal(agent_dec_batch_value(&o, &v.u.data, &b), -1);
 	guest_batch_res_free(&b, 1);
@@ -622,15 +639,14 @@ static void stat_and_listdir_decoders(void **st)
 	assert_int_equal(b.st.type, VMM_ENT_SYMLINK);
 	val_free(&v);
 
-	/* without mtime/entry_type: fine for the op, malformed for a batch */
+	/* without mtime/entry_type: malformed for the op and the batch */
 	val_begin(&v);
 	msgpack_pack_map(&v.pk, 2);
 	proto_pack_key(&v.pk, "size");
 	msgpack_pack_uint64(&v.pk, 1);
 	proto_pack_key(&v.pk, "perm");
 	msgpack_pack_uint64(&v.pk, 0755);
-	assert_int_equal(agent_dec_stat(val_end(&v), &s), 0);
-	assert_int_equal(s.type, VMM_ENT_OTHER);
+	assert_int_equal(agent_dec_stat(val_end(&v), &s), -1);
 	assert_int_equal(agent_dec_batch_value(&o, &v.u.data, &b), -1);
 	val_free(&v);
 	assert_int_equal(agent_dec_stat(NULL, &s), -1);
@@ -645,16 +661,13 @@ static void stat_and_listdir_decoders(void **st)
 	msgpack_pack_map(&v.pk, 1);
 	proto_pack_key(&v.pk, "name");
 	proto_pack_cstr(&v.pk, "a");
-	assert_int_equal(agent_dec_listdir(val_end(&v), &d, &n, &what), 0);
-	assert_int_equal(n, 2);
-	assert_string_equal(d[0].name, "b");
-	assert_int_equal(d[0].type, VMM_ENT_DIR);
-	assert_int_equal(d[1].type, VMM_ENT_OTHER);
-	vmm_dirents_free(d, n);
+	/* "a" has no entry_type: malformed for the op and the batch */
+	assert_int_equal(agent_dec_listdir(val_end(&v), &d, &n, &what), -1);
+	assert_string_equal(what, "listdir entry");
 	o.kind = GB_LISTDIR;
 	memset(&b, 0, sizeof b);
-	assert_int_equal(agent_dec_batch_value(&o, &v.u.data, &b), -1);  /* "a" has no type */
-	assert_int_equal(b.nents, 1);
+	assert_int_equal(agent_dec_batch_value(&o, &v.u.data, &b), -1);
+	assert_int_equal(b.nents, 0);
 	guest_batch_res_free(&b, 1);
 	val_free(&v);
 

@@ -43,6 +43,20 @@ test("signals and timeouts", function(t)
 	t:assert_contains(err, "command `exit 7` failed: status exited, exit code 7")
 end)
 
+-- One rule for a zero timeout (docs/decisions.md, "Agent wire codec"): it
+-- has expired already, so the command is killed at once (1 ms on the
+-- wire, where 0 means "none"), in vm:run and in a batch's b:run alike.
+test("timeout 0 expires at once in run and in a batch", function(t)
+	local r = vm:run("sleep", {args = {"30"}, timeout = 0})
+	t:assert_eq(r.status, "timed_out")
+	local res = vm:batch(function(b)
+		b:run("sleep", {args = {"30"}, timeout = 0})
+		b:run("sleep", {args = {"30"}, timeout_ms = 0})
+	end)
+	t:assert_eq(res[1].ok.status, "timed_out")
+	t:assert_eq(res[2].ok.timed_out, true)
+end)
+
 test("missing program and big output", function(t)
 	local err = t:assert_raises(function() vm:run("/no/such/binary", {"x"}) end)
 	t:assert_contains(err, "vm `x`: run `/no/such/binary`:")

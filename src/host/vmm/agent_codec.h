@@ -16,6 +16,10 @@
  * without fields (ping, clock_get, poweroff, worker_spawn) need none: an
  * empty request (agent_req_init) packs nothing.
  *
+ * Every field name and wire type lives in the shared tables of
+ * proto/codec.c (the agent's handlers use the same ones): this adapter
+ * only maps vmm / guest_ops types onto their structs.
+ *
  * Replies. The agent_dec_*() decoders take the OpResult value
  * (agent_reply.value: already framed, size-checked by proto_msgpack_sane
  * and unpacked by agent_client.c, NULL for nil) and type-check every field
@@ -35,39 +39,32 @@
 #include <stdint.h>
 #include <msgpack.h>
 
+#include "proto/codec.h"
 #include "vmm/guest_ops.h"
 #include "vmm/vmm.h"
 
 /* ---- requests ---------------------------------------------------------- */
 
-enum agent_ftype {
-	AF_STR,       /* s (NULL packs "") */
-	AF_BIN,       /* s, n */
-	AF_INT,       /* i */
-	AF_UINT,      /* u */
-	AF_BOOL,      /* i */
-	AF_ENV,       /* v: "K=V" entries -> {K: V} */
-	AF_INTS,      /* iv, n -> [int] */
-	AF_ARGV,      /* x: the exec argv, argv[0] replaced (agent_req_exec) */
-	AF_SYSBUFS,   /* sc: a syscall's bufs, ptrs (+ patches): 2 or 3 pairs */
-};
-
-struct agent_fld {
-	const char *key;
-	enum agent_ftype t;
-	const char *s;
-	size_t n;
-	int64_t i;
-	uint64_t u;
-	const char *const *v;
-	const int64_t *iv;
-	const struct vmm_exec_req *x;
-	const struct guest_syscall *sc;
-};
-
+/* One request: the shared message table (proto/codec.h) and its struct.
+ * The lists in u read the caller's arrays through their ctx (borrowed). */
 struct agent_req {
-	struct agent_fld f[12];
-	size_t n;
+	const struct proto_msg *m;    /* NULL: no fields */
+	union {
+		struct proto_exec exec;
+		struct proto_path path;
+		struct proto_write_file write_file;
+		struct proto_mkdir mkdir;
+		struct proto_rename rename;
+		struct proto_clock_set clock_set;
+		struct proto_handle handle;
+		struct proto_file_open file_open;
+		struct proto_tail tail;
+		struct proto_channel channel;
+		struct proto_syscall syscall;
+		struct proto_read_mem read_mem;
+		struct proto_net_setup net_setup;
+		struct proto_fault fault;
+	} u;
 };
 
 /* An empty request. Every constructor below starts with it. */
@@ -83,6 +80,12 @@ void agent_req_build(msgpack_packer *pk, void *ctx);
  * -1). x->timeout_ns is not looked at: the caller turns it into
  * timeout_ms its own way. */
 void agent_req_exec(struct agent_req *r, const struct vmm_exec_req *x, int64_t timeout_ms);
+/* The timeout_ms an exec with timeout_ns sends: -1 (none) when
+ * timeout_ns < 0, else timeout_ns rounded up to whole ms, at least 1 (on
+ * the wire 0 means "no timeout", so a zero timeout — an expired test
+ * deadline, or timeout=0 — is 1 ms, an immediate kill), at most max_ms.
+ * vm:run and the batch's run both use it. */
+int64_t agent_exec_timeout_ms(int64_t timeout_ns, int64_t max_ms);
 /* read_file (101), stat (103), listdir (104), unlink (106): {path}. */
 void agent_req_path(struct agent_req *r, const char *path);
 /* write_file (102): {path, data, append: true only when append}. */
@@ -133,8 +136,8 @@ void agent_req_worker_kill(struct agent_req *r, uint64_t handle, int sig);
 void agent_req_fault_frame(struct agent_req *r, const char *mode);
 
 /* A batch op (guest_batch): its request kind, and its request, built
- * with the constructors above (an exec's timeout_ms is its timeout_ns
- * rounded up, sent only when timeout_ns > 0). */
+ * with the constructors above (an exec's timeout_ms is
+ * agent_exec_timeout_ms(timeout_ns), as for vm:run). */
 int agent_batch_kind(enum guest_batch_kind k);
 void agent_req_batch_op(struct agent_req *r, const struct guest_batch_op *o);
 
@@ -145,15 +148,16 @@ void agent_req_batch_op(struct agent_req *r, const struct guest_batch_op *o);
 enum vmm_entry_type agent_dec_entry_type(const char *p, size_t n);
 
 /* ExecResult (exec, proc_wait) -> res (out/err malloc'd). Needs an int
- * status; a missing stdout/stderr is "", signal > 0 means signalled.
- * 0 or -1 (res freed). */
+ * status; stdout/stderr bytes (absent: ""), signal an int or nil,
+ * timed_out a bool; signal > 0 means signalled. 0 or -1 (res freed and
+ * zeroed). */
 int agent_dec_exec_result(const msgpack_object *v, struct vmm_exec_result *res);
-/* stat -> st: size and perm required, mtime_ns and entry_type optional.
- * 0 or -1. */
+/* stat -> st: size, mtime_ns, perm and entry_type required (an unknown
+ * entry_type name is VMM_ENT_OTHER). 0 or -1. */
 int agent_dec_stat(const msgpack_object *v, struct vmm_stat *st);
 /* listdir -> *ents (malloc'd, in the agent's order: the caller sorts),
  * *n. 0; -1 with *what "listdir" (not an array) or "listdir entry" (an
- * entry without a name); -1 with *what NULL when out of memory. */
+ * entry without a name or entry_type string); -1 with *what NULL when out of memory. */
 int agent_dec_listdir(const msgpack_object *v, struct vmm_dirent **ents, size_t *n,
 		      const char **what);
 /* spawn / worker_spawn: {handle: uint, pid: int}. spawn needs a non-zero
@@ -172,11 +176,10 @@ int agent_dec_channel(const msgpack_object *v, uint64_t *channel);
 /* worker_join: {status: int, signal: int|nil}; *sig 0 when nil. */
 int agent_dec_worker_join(const msgpack_object *v, int *status, int *sig);
 
-/* The ok value of a batch op (guest_batch) into res. Stricter than the
- * single ops' decoders: ExecResult needs stdout/stderr as bytes when
- * present and a signal field means signalled; stat needs all four
- * fields; listdir entries need entry_type. 0 or -1 (what was decoded so
- * far stays in res for guest_batch_res_free). */
+/* The ok value of a batch op (guest_batch) into res: the same decoders
+ * as the single ops (one strictness for both, see proto/codec.h); a
+ * read_file value is bytes (nil: ""). 0 or -1 (what was decoded so far
+ * stays in res for guest_batch_res_free). */
 int agent_dec_batch_value(const struct guest_batch_op *o, const msgpack_object *v,
 			  struct guest_batch_res *res);
 

@@ -167,17 +167,12 @@ int qemu_exec(struct vmm_vm *vm, const struct vmm_exec_req *x,
 {
 	struct agent_req r;
 	struct agent_reply rep;
-	int64_t ms = -1;
+	int64_t ms;
 	int wait_ms = -1;
 
-	if (x->timeout_ns >= 0) {
-		ms = (x->timeout_ns + 999999) / 1000000;
-		if (ms < 1)
-			ms = 1;
-		if (ms > INT32_MAX - EXEC_GRACE_MS)
-			ms = INT32_MAX - EXEC_GRACE_MS;
+	ms = agent_exec_timeout_ms(x->timeout_ns, INT32_MAX - EXEC_GRACE_MS);
+	if (ms >= 0)
 		wait_ms = (int)ms + EXEC_GRACE_MS;
-	}
 	agent_req_exec(&r, x, ms);
 	if (qvm_call(vm, PROTO_K_EXEC, &r, wait_ms, &rep, err, errlen) < 0)
 		return -1;

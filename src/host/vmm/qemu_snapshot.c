@@ -158,9 +158,10 @@ int qemu_snapshot(struct vmm_vm *vm, const char *path, char *err, size_t errlen)
 	 * answer: only what already arrived is read. */
 	{
 		struct agent_reply rep;
-		struct agent_req none = { .n = 0 };
+		struct agent_req none;
 		char what[512];
 		size_t n;
+		agent_req_init(&none);
 		if (running) {
 			if (qvm_call(vm, PROTO_K_PING, &none, QMP_TIMEOUT_MS, &rep, err, errlen) < 0)
 				return -1;
