@@ -84,6 +84,23 @@ test("writes held at an ordinary shutdown are written through", function(t)
 	os.remove(img)
 end)
 
+-- vm:close() (the scope walker's hook) kills a VM without disks or NICs
+-- at once; one with a disk still gets the guest's poweroff, so a write
+-- the guest only had in its page cache reaches the image.
+test("close of a VM with a write-back disk still flushes the guest's page cache", function(t)
+	local img = tmpimg()
+	local vm = provium:vm("bd5", PROFILE):boot({disks = {{id = "d", image = img}}})
+	local dev = vm:disk("d"):guest_device()
+	vm:run(("printf PAGE-CACHED | dd of=%s bs=4096 seek=3 count=1 conv=sync 2>&1"):format(dev)):assert_ok()
+	vm:close()
+	t:assert_eq(vm:state(), "shutdown")
+	t:assert_eq(host_bytes(img, 24, 11), "PAGE-CACHED")
+	os.remove(img)
+	local plain = provium:vm("bd6", PROFILE):boot()
+	plain:close()
+	t:assert_eq(plain:state(), "shutdown")
+end)
+
 test("faults on a boot-time disk hit the guest's I/O", function(t)
 	local img = tmpimg("FAULTS")
 	local vm = provium:vm("bd4", PROFILE):boot({disks = {{id = "f", image = img}}})

@@ -760,7 +760,7 @@ static int vm_close(lua_State *L)
 		return 0;
 	v->closed = true;
 	if (v->state != VM_SHUTDOWN && v->state != VM_DEAD)
-		do_shutdown(L, v);
+		do_stop(L, v, v->ops->discard ? v->ops->discard : v->ops->shutdown, "shutdown");
 	vm_free_backend(v);
 	return 0;
 }

@@ -182,6 +182,10 @@ struct vmm_ops {
 	/* Stop at once, no guest shutdown: the guest is about to be replaced
 	 * by a restore or thrown away (NULL = use shutdown). */
 	int (*halt)(struct vmm_vm *vm, char *err, size_t errlen);
+	/* vm:close(): like halt when nothing outside the VM could tell a
+	 * guest poweroff from none (no disk, no NIC), else shutdown (NULL =
+	 * use shutdown). */
+	int (*discard)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*pause)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*resume)(struct vmm_vm *vm, char *err, size_t errlen);
 	int (*reset)(struct vmm_vm *vm, char *err, size_t errlen);
