@@ -24,7 +24,7 @@
  * primes), the second only in a free entry; a full table replaces
  * another command line's second spare, else the oldest entry; at most
  * one priming started beside a restore (a lab's next restores come
- * right after) and two once the guest runs ops (the rest wait for a
+ * right after) and up to three once the guest runs ops (the rest wait for a
  * later qspare_launch_pending); none while PROVIUM_SPARE=0 or host memory is
  * under pressure (psi.h: a spare is dropped, not taken, then).
  * Guest state: a taken spare's guest is the snapshot's, run to Hello
@@ -75,7 +75,7 @@ int qspare_ram_checked(const char *ram_path, int64_t deadline_ns);
 int qspare_prepare(const struct qemu_spec *spec, const char *snap, bool fast, const char *vm_dir);
 
 /* Primings at once once the guest runs ops */
-#define QSPARE_INFLIGHT 2
+#define QSPARE_INFLIGHT 3
 
 /* Launch wanted spares, oldest first, and start priming them while
  * fewer than max_inflight primings run (the qemu backend calls it after
