@@ -43,6 +43,19 @@ static int commas(char *buf, size_t len, const char *s)
 	return 0;
 }
 
+/* Append disk i's -blockdev (already in x->bdisk[i][0]) and its
+ * virtio-blk device on pcie.0 (serial = its id) to x. */
+static void add_disk(struct extra_args *x, size_t i, const char *serial)
+{
+	snprintf(x->bdisk[i][1], sizeof x->bdisk[i][1],
+	         "virtio-blk-pci,drive=bd%zu,serial=%s,bus=pcie.0,addr=0x%zx", i, serial, 8 + i);
+	x->v[x->n++] = "-blockdev";
+	x->v[x->n++] = x->bdisk[i][0];
+	x->v[x->n++] = "-device";
+	x->v[x->n++] = x->bdisk[i][1];
+	x->v[x->n] = NULL;
+}
+
 int qbdisk_stop_all(struct vmm_vm *vm, enum nbdmed_end how, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -100,13 +113,7 @@ int qbdisk_cow_args(const struct qbdisk *d, size_t i, struct extra_args *x, char
 	         "driver=qcow2,node-name=bd%zu,file.driver=file,file.filename=%s,"
 	         "backing.driver=raw,backing.read-only=on,backing.file.driver=file,"
 	         "backing.file.filename=%s", i, ov, img);
-	snprintf(x->bdisk[i][1], sizeof x->bdisk[i][1],
-	         "virtio-blk-pci,drive=bd%zu,serial=%s,bus=pcie.0,addr=0x%zx", i, serial, 8 + i);
-	x->v[x->n++] = "-blockdev";
-	x->v[x->n++] = x->bdisk[i][0];
-	x->v[x->n++] = "-device";
-	x->v[x->n++] = x->bdisk[i][1];
-	x->v[x->n] = NULL;
+	add_disk(x, i, serial);
 	return 0;
 }
 
@@ -169,13 +176,7 @@ int qbdisk_boot_args(struct vmm_vm *vm, const struct vmm_boot_opts *o, struct ex
 		}
 		snprintf(x->bdisk[i][0], sizeof x->bdisk[i][0],
 		         "driver=nbd,node-name=bd%zu,server.type=unix,server.path=%s", i, sk);
-		snprintf(x->bdisk[i][1], sizeof x->bdisk[i][1],
-		         "virtio-blk-pci,drive=bd%zu,serial=%s,bus=pcie.0,addr=0x%zx", i, serial, 8 + i);
-		x->v[x->n++] = "-blockdev";
-		x->v[x->n++] = x->bdisk[i][0];
-		x->v[x->n++] = "-device";
-		x->v[x->n++] = x->bdisk[i][1];
-		x->v[x->n] = NULL;
+		add_disk(x, i, serial);
 	}
 	return 0;
 fail:
