@@ -24,11 +24,15 @@ local function ppid_of(pid)
 	return tonumber(st:match("%) %S+ (%d+)"))
 end
 
+-- The process may vanish between the look at /proc/<pid> and the read
+-- of its stat: a failed read means gone too.
 local function gone(pid)
 	wait_until(function()
 		if not vm:exists("/proc/" .. pid) then return true end
-		local st = vm:read_file(("/proc/%d/stat"):format(pid))
-		return st:match("%) (%S+)") == "Z" and ppid_of(pid) == 1  -- an orphan's zombie
+		local ok, st = pcall(vm.read_file, vm, ("/proc/%d/stat"):format(pid))
+		if not ok then return not vm:exists("/proc/" .. pid) end
+		local pp = st:match("%) %S+ (%d+)")
+		return st:match("%) (%S+)") == "Z" and pp == "1"  -- an orphan's zombie
 	end, {timeout = 20, desc = ("pid %d gone"):format(pid)})
 end
 
