@@ -125,27 +125,7 @@ expect_rc 0 "run that expands the RAM file"
 for where in data hole; do
 	ram=$(ls "$W"/cache/*.snap.ram-* | grep -v -e '\.tmp\.' -e '\.sum$' | head -n 1)
 	[ -f "$ram.sum" ] || fail "no digest next to $ram"
-	python3 - "$ram" "$where" <<'PY' || fail "could not damage $ram"
-import os, sys
-path, where = sys.argv[1], sys.argv[2]
-fd = os.open(path, os.O_RDWR)
-size = os.fstat(fd).st_size
-data = os.lseek(fd, 0, os.SEEK_DATA)
-hole = os.lseek(fd, data, os.SEEK_HOLE)
-if where == "data":
-    off = data + 4096 * 7
-    while True:            # a byte of a non-zero page
-        page = os.pread(fd, 4096, off - off % 4096)
-        if page.strip(b"\0"):
-            off = off - off % 4096 + next(i for i, b in enumerate(page) if b)
-            break
-        off += 4096
-    b = os.pread(fd, 1, off)
-    os.pwrite(fd, bytes([b[0] ^ 0x01]), off)
-else:
-    os.pwrite(fd, b"\x01", hole + 123)
-os.close(fd)
-PY
+	damage_ram "$ram" "$where" || fail "could not damage $ram"
 	run "$P" --vmm qemu --no-preflight --save-events "$T/ev4" tests/f1.test.lua
 	expect_rc 0 "$where: run with a damaged RAM file"
 	expect_in "$err" "failed its integrity check" "$where: warning"

@@ -161,20 +161,7 @@ for _ in $(seq 2400); do
 done
 grep -q "spare: primed in" "$T/o9" || fail "no spare primed within 240 s: $(cat "$T/o9")"
 ram=$(ls "$W"/cache/*.snap.ram-* | grep -v -e '\.tmp\.' -e '\.sum$' | head -n 1)
-python3 - "$ram" <<'PY' || fail "could not damage $ram"
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-off = os.lseek(fd, 0, os.SEEK_DATA) + 4096 * 7
-while True:                # a byte of a non-zero page
-    page = os.pread(fd, 4096, off - off % 4096)
-    if page.strip(b"\0"):
-        off = off - off % 4096 + next(i for i, b in enumerate(page) if b)
-        break
-    off += 4096
-b = os.pread(fd, 1, off)
-os.pwrite(fd, bytes([b[0] ^ 0x01]), off)
-os.close(fd)
-PY
+damage_ram "$ram" data || fail "could not damage $ram"
 touch "$T/dgo"
 wait "$pid"; rc=$?; pid=
 out=$(cat "$T/o9")

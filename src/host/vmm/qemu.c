@@ -907,11 +907,9 @@ static int qemu_discard(struct vmm_vm *vm, char *err, size_t errlen)
 	bool nic = false;
 	for (int i = 0; i < QEMU_NET_SLOTS; i++)
 		nic = nic || vm->nics[i].id != NULL;
-	if (qdisk_any(vm) || vm->nbdisks || nic)
+	if (vm->nbdisks || nic)
 		return qemu_shutdown(vm, err, errlen);
-	qemu_kill_nowait(&vm->proc);
-	qvm_stop_guest(vm);
-	return 0;
+	return qemu_halt(vm, err, errlen);   /* no disk: killed, not waited for */
 }
 
 static int qemu_pause(struct vmm_vm *vm, char *err, size_t errlen)

@@ -75,7 +75,7 @@ int qvm_call(struct vmm_vm *vm, int kind, const struct agent_req *r, int timeout
 	rc = agent_call(vm->ac, kind, r ? agent_req_nfields(r) : 0, r ? agent_req_build : NULL,
 			(void *)(uintptr_t)r, timeout_ms, reply, err, errlen);
 	if (rc == 0) {
-		qspare_launch_pending(QSPARE_INFLIGHT);  /* after the restored guest's first op */
+		qspare_launch_pending(QSPARE_MAX);  /* after the restored guest's first op */
 		return 0;
 	}
 	if (reply->code[0]) {

@@ -16,7 +16,7 @@
  *   after a successful restore: qspare_prepare(&spec, snap, fast, vm_dir)
  *   then at once if the host CPU is idle (psi_cpu_idle), one priming at
  *   a time: qspare_launch_pending(1); at every successful agent op:
- *   qspare_launch_pending(QSPARE_INFLIGHT)
+ *   qspare_launch_pending(QSPARE_MAX)
  *   at the end of the file (runner.c): qspare_drop_all()
  *
  * Policy: at most QSPARE_MAX spares at once; up to two per command line
@@ -24,8 +24,8 @@
  * primes), the second only in a free entry; a full table replaces
  * another command line's second spare, else the oldest entry; at most
  * one priming started beside a restore (a lab's next restores come
- * right after) and up to three once the guest runs ops (the rest wait for a
- * later qspare_launch_pending); none while PROVIUM_SPARE=0 or host memory is
+ * right after) and all wanted ones once the guest runs ops
+ * (qspare_launch_pending(QSPARE_MAX)); none while PROVIUM_SPARE=0 or host memory is
  * under pressure (psi.h: a spare is dropped, not taken, then).
  * Guest state: a taken spare's guest is the snapshot's, run to Hello
  * and past one `sh -c true` (its pids start a little later than after a
@@ -74,12 +74,9 @@ int qspare_ram_checked(const char *ram_path, int64_t deadline_ns);
  * none. It is launched by qspare_launch_pending. */
 int qspare_prepare(const struct qemu_spec *spec, const char *snap, bool fast, const char *vm_dir);
 
-/* Primings at once once the guest runs ops */
-#define QSPARE_INFLIGHT 3
-
 /* Launch wanted spares, oldest first, and start priming them while
  * fewer than max_inflight primings run (the qemu backend calls it after
- * each successful agent op, with QSPARE_INFLIGHT: the restored guest's
+ * each successful agent op, with QSPARE_MAX: the restored guest's
  * first op is then not slowed by a QEMU starting beside it on a busy
  * host; and right after a restore on an idle host, with 1). Cheap when
  * none is wanted. */

@@ -62,3 +62,29 @@ expect_one_build() {
 	grep '"fixture_build_waiting"' <<<"$ev" | grep -q '"held_by_file": "tests/f[1-4].test.lua"' ||
 		fail "waiting event does not name the holder: $(grep waiting <<<"$ev")"
 }
+
+# damage_ram FILE data|hole: flip one bit of a byte in a non-zero page of
+# an expanded RAM file (data), or write a byte into one of its holes
+# (hole): what the RAM digest (vmm/qemu_ramsum.h) must catch.
+damage_ram() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+path, where = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_RDWR)
+data = os.lseek(fd, 0, os.SEEK_DATA)
+hole = os.lseek(fd, data, os.SEEK_HOLE)
+if where == "data":
+    off = data + 4096 * 7
+    while True:            # a byte of a non-zero page
+        page = os.pread(fd, 4096, off - off % 4096)
+        if page.strip(b"\0"):
+            off = off - off % 4096 + next(i for i, b in enumerate(page) if b)
+            break
+        off += 4096
+    b = os.pread(fd, 1, off)
+    os.pwrite(fd, bytes([b[0] ^ 0x01]), off)
+else:
+    os.pwrite(fd, b"\x01", hole + 123)
+os.close(fd)
+PY
+}
